@@ -1,0 +1,3 @@
+from tpuctl.cli.app import main
+
+main()
