@@ -1,0 +1,106 @@
+"""A TPU VM as tpuctl sees it, and the labels tpuctl puts on every node it creates.
+
+Labels are how the ledger and the reaper know who owns a node and until when: a node
+without `tpuctl-owner` was not made by tpuctl and is billed to "unattributed".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
+from tpuctl.errors import UsageError
+
+OWNER_LABEL = "tpuctl-owner"
+LEASE_LABEL = "tpuctl-lease-until"      # epoch seconds (label values allow only [a-z0-9_-])
+JOB_LABEL = "tpuctl-job"
+REQUEST_LABEL = "tpuctl-request"        # idempotency key of the create that made the node
+MANAGED_LABEL = "tpuctl-managed"        # "true" on everything tpuctl made
+
+# Cloud TPU resource ids: lowercase letter first, then letters, digits, hyphens; <= 63.
+_RESOURCE_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# GCP label keys/values: lowercase letters, digits, '_' and '-'; keys start with a letter.
+_LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+
+ACCRUING_STATES = frozenset({"READY", "RESTARTING", "REIMAGING", "REPAIRING", "STOPPING"})
+TERMINAL_STATES = frozenset({"PREEMPTED", "TERMINATED", "DELETING"})
+
+
+def check_resource_id(name: str, what: str = "TPU name") -> str:
+    if not _RESOURCE_ID_RE.match(name):
+        raise UsageError(
+            f"'{name}' is not a valid {what}.",
+            hint="Use 1-63 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen.",
+        )
+    return name
+
+
+def check_label(key: str, value: str) -> None:
+    if not _LABEL_KEY_RE.match(key):
+        raise UsageError(
+            f"'{key}' is not a valid label key.",
+            hint="Label keys are 1-63 lowercase letters, digits, '_' or '-', starting with a letter.",
+        )
+    if not _LABEL_VALUE_RE.match(value):
+        raise UsageError(
+            f"'{value}' is not a valid value for label '{key}'.",
+            hint="Label values are up to 63 lowercase letters, digits, '_' or '-'.",
+        )
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    """Parse `k=v` strings from the command line into a checked label dict."""
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise UsageError(f"Label '{pair}' must be written key=value.")
+        check_label(key, value)
+        if key.startswith("tpuctl-"):
+            raise UsageError(f"Label '{key}' is reserved: tpuctl sets the tpuctl-* labels itself.")
+        labels[key] = value
+    return labels
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One TPU VM as read from the API, in plain terms."""
+
+    name: str                      # short id, e.g. "alice-v4"
+    zone: str
+    accelerator_type: str
+    state: str                     # Node.State name: CREATING, READY, ...
+    spot: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    runtime_version: str = ""
+    create_time: datetime | None = None
+    health: str = ""
+    workers: int = 1
+    queued_resource: str = ""
+    chips: int | None = None        # from accelerator_config when the API gives it
+
+    @property
+    def owner(self) -> str | None:
+        return self.labels.get(OWNER_LABEL)
+
+    @property
+    def lease_until(self) -> datetime | None:
+        raw = self.labels.get(LEASE_LABEL)
+        if raw and raw.isdigit():
+            return datetime.fromtimestamp(int(raw), tz=timezone.utc)
+        return None
+
+    @property
+    def accelerator(self) -> AcceleratorType:
+        return parse_accelerator_type(self.accelerator_type)
+
+    @property
+    def chip_count(self) -> int:
+        return self.chips if self.chips is not None else self.accelerator.chips
+
+
+def lease_label_value(until: datetime) -> str:
+    return str(int(until.timestamp()))
