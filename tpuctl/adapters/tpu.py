@@ -1,0 +1,380 @@
+"""Cloud TPU through the official client (google-cloud-tpu, REST transport).
+
+The only module that speaks to Cloud TPU. It imports the Google libraries lazily (they cost
+~240 ms), retries 429/503 with backoff, makes a retried create idempotent, and turns every
+google.api_core exception into a TpuctlError with one plain sentence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from tpuctl.domain.accelerators import from_accelerator_config
+from tpuctl.domain.nodes import REQUEST_LABEL, NodeInfo
+from tpuctl.errors import (
+    CapacityError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    TpuctlError,
+    UnavailableError,
+    UsageError,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for 429/503 and dropped connections."""
+
+    attempts: int = 5
+    initial: float = 0.5
+    multiplier: float = 2.0
+    maximum: float = 10.0
+
+    def delays(self) -> Iterator[float]:
+        delay = self.initial
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * self.multiplier, self.maximum)
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str
+    location: str
+
+
+class TpuApi:
+    """The group's project as the Cloud TPU API shows it."""
+
+    def __init__(
+        self,
+        project: str,
+        endpoint: str = "",
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        poll_interval: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.project = project
+        self.endpoint = endpoint
+        self.retry = retry
+        self.poll_interval = poll_interval
+        self._sleep = sleep
+        self._client = None
+        self.unreachable: list[str] = []   # zones the last all-zones listing could not reach
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = _make_client(self.endpoint)
+        return self._client
+
+    def _parent(self, zone: str | None) -> str:
+        return f"projects/{self.project}/locations/{zone or '-'}"
+
+    def _node_path(self, zone: str, name: str) -> str:
+        return f"{self._parent(zone)}/nodes/{name}"
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run one API call with retries on 429/503, translating errors for `what`."""
+        delays = self.retry.delays()
+        while True:
+            try:
+                with translate_errors(what):
+                    return fn()
+            except _Retryable as exc:
+                delay = next(delays, None)
+                if delay is None:
+                    raise exc.final from None
+                self._sleep(delay)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def list_nodes(self, zone: str | None = None) -> list[NodeInfo]:
+        """Every node in `zone`, or in every zone when zone is None (`locations/-`)."""
+
+        def fetch():
+            from google.cloud import tpu_v2
+
+            pager = self.client.list_nodes(request=tpu_v2.ListNodesRequest(parent=self._parent(zone)))
+            nodes, unreachable = [], []
+            for page in pager.pages:
+                nodes.extend(node_info(n) for n in page.nodes)
+                unreachable.extend(page.unreachable)
+            return nodes, unreachable
+
+        nodes, self.unreachable = self._call(f"list TPUs in {zone or 'all zones'}", fetch)
+        return nodes
+
+    def get_node(self, zone: str, name: str) -> NodeInfo:
+        return node_info(self._call(f"find TPU '{name}' in {zone}", lambda: self.client.get_node(name=self._node_path(zone, name))))
+
+    def create_node(
+        self,
+        zone: str,
+        name: str,
+        *,
+        accelerator_type: str,
+        runtime_version: str,
+        spot: bool,
+        labels: dict[str, str],
+        metadata: dict[str, str] | None = None,
+        wait: bool = True,
+        on_progress: Progress | None = None,
+        timeout: float = 3600,
+    ) -> NodeInfo:
+        """Create a node; a retry after a lost reply finds its own node (by the request label)."""
+        from google.api_core import exceptions as gexc
+        from google.cloud import tpu_v2
+
+        node = tpu_v2.Node(
+            accelerator_type=accelerator_type,
+            runtime_version=runtime_version,
+            labels=labels,
+            metadata=metadata or {},
+            scheduling_config=tpu_v2.SchedulingConfig(spot=spot),
+        )
+        what = f"create TPU '{name}' in {zone}"
+        attempted = False
+
+        def send():
+            nonlocal attempted
+            try:
+                return self.client.create_node(parent=self._parent(zone), node_id=name, node=node)
+            except gexc.AlreadyExists:
+                if attempted and self._is_ours(zone, name, labels.get(REQUEST_LABEL)):
+                    return None  # our first attempt succeeded; its reply was lost
+                raise
+            finally:
+                attempted = True
+
+        operation = self._call(what, send)
+        if not wait:
+            return self.get_node(zone, name)
+        if operation is not None:
+            self._wait_operation(what, operation, on_progress, timeout)
+        return self.wait_for_state(zone, name, {"READY"}, on_progress=on_progress, timeout=timeout)
+
+    def _is_ours(self, zone: str, name: str, request_id: str | None) -> bool:
+        try:
+            existing = self.client.get_node(name=self._node_path(zone, name))
+        except Exception:
+            return False
+        return bool(request_id) and existing.labels.get(REQUEST_LABEL) == request_id
+
+    def delete_node(self, zone: str, name: str, *, wait: bool = True, on_progress: Progress | None = None) -> None:
+        self._lifecycle(zone, name, "delete", wait, on_progress, gone_ok=True)
+
+    def stop_node(self, zone: str, name: str, *, wait: bool = True, on_progress: Progress | None = None) -> NodeInfo | None:
+        return self._lifecycle(zone, name, "stop", wait, on_progress)
+
+    def start_node(self, zone: str, name: str, *, wait: bool = True, on_progress: Progress | None = None) -> NodeInfo | None:
+        return self._lifecycle(zone, name, "start", wait, on_progress)
+
+    def _lifecycle(self, zone, name, verb, wait, on_progress, gone_ok=False):
+        from google.api_core import exceptions as gexc
+
+        path = self._node_path(zone, name)
+        method = getattr(self.client, f"{verb}_node")
+        what = f"{verb} TPU '{name}' in {zone}"
+        attempted = False
+
+        def send():
+            nonlocal attempted
+            try:
+                return method(name=path) if verb == "delete" else method(request={"name": path})
+            except gexc.NotFound:
+                if attempted and gone_ok:
+                    return None  # a retried delete whose first attempt went through
+                raise
+            finally:
+                attempted = True
+
+        operation = self._call(what, send)
+        if wait and operation is not None:
+            self._wait_operation(what, operation, on_progress)
+        if verb == "delete" or not wait:
+            return None
+        return self.get_node(zone, name)
+
+    def wait_for_state(
+        self, zone: str, name: str, states: set[str], *, on_progress: Progress | None = None, timeout: float = 3600
+    ) -> NodeInfo:
+        """Poll a node until it reaches one of `states`; a node that dies on the way is an error."""
+        deadline = time.monotonic() + timeout
+        interval = self.poll_interval
+        while True:
+            node = self.get_node(zone, name)
+            if node.state in states:
+                return node
+            if node.state in {"PREEMPTED", "TERMINATED"} and node.state not in states:
+                raise CapacityError(f"TPU '{name}' was {node.state.lower()} before it became ready.",
+                                    hint="Spot capacity is scarce: try again later, another zone, or `tpuctl create --queue`.")
+            if on_progress:
+                on_progress(node.state)
+            if time.monotonic() > deadline:
+                raise UnavailableError(f"TPU '{name}' is still {node.state} after {timeout:.0f} s.",
+                                       hint="Check it later with `tpuctl describe`.")
+            self._sleep(interval)
+            interval = min(interval * 1.5, 5.0)
+
+    def _wait_operation(self, what: str, operation, on_progress: Progress | None, timeout: float = 3600) -> None:
+        deadline = time.monotonic() + timeout
+        interval = self.poll_interval
+        while not self._call(what, operation.done):
+            if on_progress:
+                on_progress("working")
+            if time.monotonic() > deadline:
+                raise UnavailableError(f"Could not {what}: still running after {timeout:.0f} s.")
+            self._sleep(interval)
+            interval = min(interval * 1.5, 5.0)
+        try:
+            with translate_errors(what):
+                operation.result(timeout=0)
+        except _Retryable as exc:
+            raise exc.final from None
+
+    # -- catalogue --------------------------------------------------------------------------
+    def list_accelerator_types(self, zone: str) -> list[str]:
+        def fetch():
+            return [t.type_ for t in self.client.list_accelerator_types(parent=self._parent(zone))]
+
+        return sorted(self._call(f"list accelerator types in {zone}", fetch))
+
+    def list_runtime_versions(self, zone: str) -> list[str]:
+        def fetch():
+            return [v.version for v in self.client.list_runtime_versions(parent=self._parent(zone))]
+
+        return sorted(self._call(f"list runtime versions in {zone}", fetch))
+
+    def list_zones(self) -> list[str]:
+        def fetch():
+            from google.cloud.location import locations_pb2
+
+            reply = self.client.list_locations(locations_pb2.ListLocationsRequest(name=f"projects/{self.project}"))
+            return [loc.location_id for loc in reply.locations]
+
+        return sorted(self._call("list zones", fetch))
+
+
+# -- conversion ------------------------------------------------------------------------------
+def node_info(node) -> NodeInfo:
+    """A tpu_v2.Node in plain terms (state by name: gcloud and the proto number them differently)."""
+    from google.cloud import tpu_v2
+
+    parts = node.name.split("/")
+    zone, short = parts[3], parts[-1]
+    chips = None
+    config = node.accelerator_config
+    if config and config.topology and config.type_:
+        try:
+            chips = from_accelerator_config(tpu_v2.AcceleratorConfig.Type(config.type_).name, config.topology).chips
+        except UsageError:
+            chips = None
+    sched = node.scheduling_config
+    create_time = node.create_time
+    if create_time is not None and not isinstance(create_time, datetime):
+        create_time = None
+    if create_time is not None and create_time.tzinfo is None:
+        create_time = create_time.replace(tzinfo=timezone.utc)
+    if create_time is not None and create_time.timestamp() <= 0:
+        create_time = None
+    return NodeInfo(
+        name=short,
+        zone=zone,
+        accelerator_type=node.accelerator_type,
+        state=tpu_v2.Node.State(node.state).name,
+        spot=bool(sched and (sched.spot or sched.preemptible)),
+        labels=dict(node.labels),
+        runtime_version=node.runtime_version,
+        create_time=create_time,
+        health=tpu_v2.Node.Health(node.health).name if node.health else "",
+        workers=max(1, len(node.network_endpoints)),
+        queued_resource=node.queued_resource,
+        chips=chips,
+    )
+
+
+# -- client and errors -----------------------------------------------------------------------
+def _make_client(endpoint: str):
+    from google.cloud import tpu_v2
+
+    if endpoint.startswith("http://"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return tpu_v2.TpuClient(
+            transport="rest",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": endpoint},
+        )
+    import google.auth
+    from google.auth import exceptions as auth_exc
+
+    try:
+        credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    except auth_exc.DefaultCredentialsError:
+        raise PermissionDeniedError(
+            "No Google Cloud credentials were found on this machine.",
+            hint="Run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS), "
+            "or use the built-in emulator with `--profile local`.",
+        ) from None
+    options = {"api_endpoint": endpoint} if endpoint else None
+    return tpu_v2.TpuClient(transport="rest", credentials=credentials, client_options=options)
+
+
+class _Retryable(Exception):
+    """A transient failure; `final` is what to raise once retries run out."""
+
+    def __init__(self, final: TpuctlError):
+        self.final = final
+
+
+@contextmanager
+def translate_errors(what: str):
+    """Turn Google and transport exceptions into one plain sentence about `what`."""
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
+    import requests
+
+    try:
+        yield
+    except TpuctlError:
+        raise
+    except gexc.NotFound as exc:
+        raise NotFoundError(f"Could not {what}: it does not exist ({_msg(exc)}).",
+                            hint="`tpuctl list --all-zones` shows what exists.") from None
+    except gexc.AlreadyExists as exc:
+        raise ConflictError(f"Could not {what}: the name is already taken ({_msg(exc)}).",
+                            hint="Pick another name, or delete the existing TPU first.") from None
+    except gexc.FailedPrecondition as exc:
+        raise ConflictError(f"Could not {what}: {_msg(exc)}.") from None
+    except (gexc.PermissionDenied, gexc.Unauthenticated, auth_exc.RefreshError) as exc:
+        raise PermissionDeniedError(f"Could not {what}: permission denied ({_msg(exc)}).",
+                                    hint="Check that your account has the TPU Admin role on the project.") from None
+    except gexc.ResourceExhausted as exc:
+        raise CapacityError(f"Could not {what}: {_msg(exc)}.",
+                            hint="Try another zone, a smaller type, or `tpuctl create --queue` to wait for capacity.") from None
+    except gexc.TooManyRequests as exc:
+        raise _Retryable(CapacityError(f"Could not {what}: the API kept answering 'too many requests' ({_msg(exc)}).",
+                                       hint="Wait a minute and try again.")) from None
+    except (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.BadGateway, gexc.GatewayTimeout,
+            requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise _Retryable(UnavailableError(f"Could not {what}: the Cloud TPU API is unreachable ({_msg(exc)}).",
+                                          hint="Check your network (or that the emulator is running) and try again.")) from None
+    except (gexc.InvalidArgument, gexc.BadRequest) as exc:
+        raise UsageError(f"Could not {what}: {_msg(exc)}.") from None
+    except gexc.GoogleAPICallError as exc:
+        raise TpuctlError(f"Could not {what}: {_msg(exc)}.") from None
+
+
+def _msg(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    return str(message).strip().rstrip(".")

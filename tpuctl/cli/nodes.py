@@ -1,0 +1,188 @@
+"""TPU VM commands: create, list, describe, delete, stop, start, types, versions, zones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.options import JsonFlag, YesFlag, ZoneOption, confirm_or_abort, session
+
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
+
+
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the new TPU VM.")],
+    accelerator_type: Annotated[str, typer.Option("--type", "-t", help="Accelerator type, e.g. v4-8, v5litepod-8.")],
+    zone: ZoneOption = None,
+    runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot capacity: cheaper, may be preempted.")] = False,
+    hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
+    label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
+    no_wait: NoWait = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create a TPU VM labelled with its owner and lease, and wait until it is READY."""
+    from tpuctl.cli import render
+    from tpuctl.domain.nodes import parse_labels
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
+                                       spot=spot, hours=hours, labels=parse_labels(label))
+    with render.spinner(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
+        node = svc.create_node(s.api, s.profile.member, request, s.clock, wait=not no_wait, on_progress=update)
+    if json_out:
+        render.emit_json(render.node_json(node))
+        return
+    render.echo(f"{node.name}: {node.state} in {node.zone}, {node.accelerator_type} "
+                f"({node.chip_count} chips, {node.workers} worker{'s' if node.workers > 1 else ''}), "
+                f"lease until {render.iso(node.lease_until)}.")
+
+
+def list_(
+    ctx: typer.Context,
+    zone: ZoneOption = None,
+    all_zones: Annotated[bool, typer.Option("--all-zones", "-A", help="List every zone of the project.")] = False,
+    mine: Annotated[bool, typer.Option("--mine", help="Only TPUs you own.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """List TPU VMs with their owner, state and lease."""
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    scope = None if all_zones else (zone or s.profile.zone)
+    found = svc.list_nodes(s.api, scope, member=s.profile.member if mine else None)
+    if json_out:
+        render.emit_json([render.node_json(n) for n in found])
+        return
+    render.table(
+        ["NAME", "ZONE", "TYPE", "CHIPS", "STATE", "SPOT", "OWNER", "LEASE UNTIL"],
+        [[n.name, n.zone, n.accelerator_type, n.chip_count, n.state, "yes" if n.spot else "",
+          n.owner or "unattributed", render.iso(n.lease_until) or "-"] for n in found],
+        empty=f"No TPUs in {scope or 'any zone'}.",
+    )
+    for unreachable in s.api.unreachable:
+        render.echo(f"Warning: {unreachable} could not be reached; its TPUs are missing above.", err=True)
+
+
+def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+             json_out: JsonFlag = False) -> None:
+    """Show one TPU VM."""
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    if json_out:
+        render.emit_json(render.node_json(node))
+        return
+    data = render.node_json(node)
+    labels = data.pop("labels")
+    render.fields_list([*data.items(), ("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))])
+
+
+def delete(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="TPU VMs to delete.")],
+    zone: ZoneOption = None,
+    yes: YesFlag = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
+    no_wait: NoWait = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Delete TPU VMs (asks first on a terminal; --yes to skip)."""
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    targets = [svc.locate_node(s.api, name, zone, s.profile.zone) for name in dict.fromkeys(names)]
+    summary = ", ".join(f"{n.name} ({n.accelerator_type} in {n.zone}, owner {n.owner or 'unattributed'})" for n in targets)
+    if dry_run:
+        if json_out:
+            render.emit_json({"dry_run": True, "would_delete": [render.node_json(n) for n in targets]})
+        else:
+            render.echo(f"Would delete {summary}.")
+        return
+    confirm_or_abort(f"Delete {summary}?", yes)
+    for node in targets:
+        with render.spinner(f"Deleting {node.name}") as update:
+            svc.delete_node(s.api, node, wait=not no_wait, on_progress=update)
+    if json_out:
+        render.emit_json({"deleted": [n.name for n in targets], "waited": not no_wait})
+    else:
+        verb = "Deletion started for" if no_wait else "Deleted"
+        render.echo(f"{verb} {', '.join(n.name for n in targets)}.")
+
+
+def _stop_or_start(ctx: typer.Context, name: str, zone: str | None, json_out: bool, verb: str, doing: str) -> None:
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    action = svc.stop_node if verb == "stop" else svc.start_node
+    with render.spinner(f"{doing} {node.name}") as update:
+        node = action(s.api, node, on_progress=update)
+    if json_out:
+        render.emit_json(render.node_json(node))
+    else:
+        render.echo(f"{node.name}: {node.state}.")
+
+
+def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+         json_out: JsonFlag = False) -> None:
+    """Stop a single-host TPU VM (stops billing for the TPU; keeps its disk)."""
+    _stop_or_start(ctx, name, zone, json_out, "stop", "Stopping")
+
+
+def start(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+          json_out: JsonFlag = False) -> None:
+    """Start a stopped TPU VM again."""
+    _stop_or_start(ctx, name, zone, json_out, "start", "Starting")
+
+
+def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:
+    """Accelerator types a zone offers, with chips and hosts."""
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    where = zone or s.profile.zone
+    found = svc.list_types(s.api, where)
+    if json_out:
+        render.emit_json([render.type_json(t) for t in found])
+        return
+    render.table(["TYPE", "GENERATION", "CHIPS", "HOSTS"], [[t.name, t.generation, t.chips, t.hosts] for t in found],
+                 empty=f"{where} offers no TPU types.")
+
+
+def versions(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:
+    """Runtime versions a zone offers."""
+    from tpuctl.cli import render
+
+    s = session(ctx)
+    found = s.api.list_runtime_versions(zone or s.profile.zone)
+    if json_out:
+        render.emit_json(found)
+        return
+    render.table(["RUNTIME VERSION"], [[v] for v in found])
+
+
+def zones(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Zones where the project can have TPUs."""
+    from tpuctl.cli import render
+
+    found = session(ctx).api.list_zones()
+    if json_out:
+        render.emit_json(found)
+        return
+    render.table(["ZONE"], [[z] for z in found])
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn in [("create", create), ("list", list_), ("describe", describe), ("delete", delete),
+                     ("stop", stop), ("start", start), ("types", types), ("versions", versions), ("zones", zones)]:
+        app.command(name)(fn)

@@ -1,0 +1,33 @@
+"""Options and helpers shared by commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.session import Session
+from tpuctl.errors import Aborted, UsageError
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable; see the README).")]
+YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", help="Zone (default: the profile's zone).")]
+
+
+def session(ctx: typer.Context) -> Session:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = Session()
+    return root.obj
+
+
+def confirm_or_abort(question: str, yes: bool) -> None:
+    """Destructive commands ask on a terminal; without one they need --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("Refusing to act without confirmation: there is no terminal to ask on.",
+                         hint="Pass --yes to confirm (or --dry-run to see what would happen).")
+    if not typer.confirm(question, default=False):
+        raise Aborted("Aborted: nothing was changed.")

@@ -1,0 +1,126 @@
+"""The one place that draws output: tables, JSON, errors, spinners.
+
+On a terminal it uses rich (imported lazily); for cron and pipes (not a TTY) it prints plain
+aligned columns without colour, and NO_COLOR is honoured everywhere. JSON shapes of the
+objects tpuctl shows live here too, so `--json` stays stable in one module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from tpuctl.domain.accelerators import AcceleratorType
+from tpuctl.domain.nodes import NodeInfo
+from tpuctl.errors import TpuctlError
+
+
+def is_tty(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _use_rich(stream) -> bool:
+    return is_tty(stream) and os.environ.get("TERM") != "dumb"
+
+
+def _console(stream):
+    from rich.console import Console
+
+    return Console(file=stream, no_color="NO_COLOR" in os.environ, highlight=False)
+
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def emit_json(data: Any) -> None:
+    echo(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "Nothing to show.") -> None:
+    """A table on a terminal; plain aligned columns elsewhere (cron, pipes, tests)."""
+    if not rows:
+        echo(empty)
+        return
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    if _use_rich(sys.stdout):
+        from rich.table import Table
+
+        grid = Table(box=None, header_style="bold", pad_edge=False)
+        for header in headers:
+            grid.add_column(header)
+        for row in cells:
+            grid.add_row(*row)
+        _console(sys.stdout).print(grid)
+        return
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    for row in [list(headers), *cells]:
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def fields_list(pairs: Sequence[tuple[str, Any]]) -> None:
+    """Key: value lines for `describe`-style output."""
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        echo(f"{key + ':':<{width + 1}} {'' if value is None else value}")
+
+
+@contextmanager
+def spinner(message: str) -> Iterator[Callable[[str], None]]:
+    """A live status line on a terminal (stderr); silent otherwise. Yields an updater."""
+    if not _use_rich(sys.stderr):
+        yield lambda _state: None
+        return
+    with _console(sys.stderr).status(message) as status:
+        yield lambda state: status.update(f"{message} ({state})")
+
+
+def error(exc: TpuctlError, *, as_json: bool) -> None:
+    if as_json:
+        emit_json({"error": {"code": exc.code, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}})
+        return
+    echo(f"Error: {exc.message}", err=True)
+    if exc.hint:
+        echo(f"Hint: {exc.hint}", err=True)
+
+
+# -- JSON shapes (documented in README "JSON output") -------------------------------------------
+def node_json(node: NodeInfo) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "zone": node.zone,
+        "type": node.accelerator_type,
+        "chips": node.chip_count,
+        "workers": node.workers,
+        "state": node.state,
+        "health": node.health or None,
+        "spot": node.spot,
+        "owner": node.owner,
+        "lease_until": iso(node.lease_until),
+        "runtime_version": node.runtime_version,
+        "created": iso(node.create_time),
+        "queued_resource": node.queued_resource or None,
+        "labels": dict(node.labels),
+    }
+
+
+def type_json(acc: AcceleratorType) -> dict[str, Any]:
+    return {"type": acc.name, "generation": acc.generation, "chips": acc.chips, "hosts": acc.hosts}

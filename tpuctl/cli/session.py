@@ -1,0 +1,31 @@
+"""What every command needs, built lazily: the profile, the Cloud TPU adapter, the clock."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from tpuctl.config import Profile, data_dir, resolve_profile
+from tpuctl.domain.clock import Clock, SystemClock
+
+
+class Session:
+    def __init__(self, config_flag: str | None = None, profile_flag: str | None = None, debug: bool = False):
+        self.config_flag = config_flag
+        self.profile_flag = profile_flag
+        self.debug = debug
+        self.clock: Clock = SystemClock()
+
+    @cached_property
+    def profile(self) -> Profile:
+        return resolve_profile(self.config_flag, self.profile_flag)
+
+    @cached_property
+    def api(self):
+        from tpuctl.adapters.tpu import TpuApi
+
+        endpoint = self.profile.api_endpoint
+        if self.profile.is_local:
+            from tpuctl.adapters.local_emulator import start_local_emulator
+
+            endpoint = start_local_emulator(data_dir())
+        return TpuApi(self.profile.project, endpoint)
