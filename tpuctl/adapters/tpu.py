@@ -16,6 +16,7 @@ from typing import Any
 
 from tpuctl.domain.accelerators import from_accelerator_config
 from tpuctl.domain.nodes import REQUEST_LABEL, NodeInfo
+from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import (
     CapacityError,
     ConflictError,
@@ -242,6 +243,106 @@ class TpuApi:
         except _Retryable as exc:
             raise exc.final from None
 
+    # -- queued resources -------------------------------------------------------------------
+    def _queued_path(self, zone: str, name: str) -> str:
+        return f"{self._parent(zone)}/queuedResources/{name}"
+
+    def list_queued_resources(self, zone: str | None = None) -> list[QueuedInfo]:
+        def fetch():
+            from google.cloud import tpu_v2
+
+            pager = self.client.list_queued_resources(
+                request=tpu_v2.ListQueuedResourcesRequest(parent=self._parent(zone)))
+            return [queued_info(q) for q in pager]
+
+        return self._call(f"list queued resources in {zone or 'all zones'}", fetch)
+
+    def get_queued_resource(self, zone: str, name: str) -> QueuedInfo:
+        return queued_info(self._call(f"find queued resource '{name}' in {zone}",
+                                      lambda: self.client.get_queued_resource(name=self._queued_path(zone, name))))
+
+    def create_queued_resource(
+        self,
+        zone: str,
+        name: str,
+        *,
+        node_ids: list[str],
+        accelerator_type: str,
+        runtime_version: str,
+        spot: bool,
+        guaranteed: bool,
+        labels: dict[str, str],
+        request_id: str,
+        metadata: dict[str, str] | None = None,
+        valid_until: datetime | None = None,
+        valid_after: datetime | None = None,
+    ) -> QueuedInfo:
+        """Ask for capacity; the request id makes a retried create idempotent server-side."""
+        from google.api_core import exceptions as gexc
+        from google.cloud import tpu_v2
+
+        QR = tpu_v2.QueuedResource
+        node = tpu_v2.Node(accelerator_type=accelerator_type, runtime_version=runtime_version, labels=labels,
+                           metadata=metadata or {}, scheduling_config=tpu_v2.SchedulingConfig(spot=spot))
+        resource = QR(tpu=QR.Tpu(node_spec=[QR.Tpu.NodeSpec(parent=self._parent(zone), node_id=node_id, node=node)
+                                            for node_id in node_ids]))
+        if spot:
+            resource.spot = QR.Spot()
+        elif guaranteed:
+            resource.guaranteed = QR.Guaranteed()
+        if valid_until or valid_after:
+            resource.queueing_policy = QR.QueueingPolicy(valid_until_time=valid_until, valid_after_time=valid_after)
+        request = tpu_v2.CreateQueuedResourceRequest(parent=self._parent(zone), queued_resource_id=name,
+                                                     queued_resource=resource, request_id=request_id)
+        what = f"queue '{name}' in {zone}"
+        attempted = False
+
+        def send():
+            nonlocal attempted
+            try:
+                return self.client.create_queued_resource(request=request)
+            except gexc.AlreadyExists:
+                if attempted and self._queued_is_ours(zone, name, request_id):
+                    return None
+                raise
+            finally:
+                attempted = True
+
+        operation = self._call(what, send)
+        if operation is not None:
+            self._wait_operation(what, operation, None, timeout=600)
+        return self.get_queued_resource(zone, name)
+
+    def _queued_is_ours(self, zone: str, name: str, request_id: str) -> bool:
+        try:
+            return self.get_queued_resource(zone, name).labels.get(REQUEST_LABEL) == request_id
+        except TpuctlError:
+            return False
+
+    def delete_queued_resource(self, zone: str, name: str, *, force: bool = False, wait: bool = True,
+                               on_progress: Progress | None = None) -> None:
+        from google.api_core import exceptions as gexc
+        from google.cloud import tpu_v2
+
+        request = tpu_v2.DeleteQueuedResourceRequest(name=self._queued_path(zone, name), force=force)
+        what = f"delete queued resource '{name}' in {zone}"
+        attempted = False
+
+        def send():
+            nonlocal attempted
+            try:
+                return self.client.delete_queued_resource(request=request)
+            except gexc.NotFound:
+                if attempted:
+                    return None
+                raise
+            finally:
+                attempted = True
+
+        operation = self._call(what, send)
+        if wait and operation is not None:
+            self._wait_operation(what, operation, on_progress)
+
     # -- catalogue --------------------------------------------------------------------------
     def list_accelerator_types(self, zone: str) -> list[str]:
         def fetch():
@@ -280,13 +381,6 @@ def node_info(node) -> NodeInfo:
         except UsageError:
             chips = None
     sched = node.scheduling_config
-    create_time = node.create_time
-    if create_time is not None and not isinstance(create_time, datetime):
-        create_time = None
-    if create_time is not None and create_time.tzinfo is None:
-        create_time = create_time.replace(tzinfo=timezone.utc)
-    if create_time is not None and create_time.timestamp() <= 0:
-        create_time = None
     return NodeInfo(
         name=short,
         zone=zone,
@@ -295,12 +389,52 @@ def node_info(node) -> NodeInfo:
         spot=bool(sched and (sched.spot or sched.preemptible)),
         labels=dict(node.labels),
         runtime_version=node.runtime_version,
-        create_time=create_time,
+        create_time=_aware(node.create_time),
         health=tpu_v2.Node.Health(node.health).name if node.health else "",
         workers=max(1, len(node.network_endpoints)),
         queued_resource=node.queued_resource,
         chips=chips,
     )
+
+
+def queued_info(resource) -> QueuedInfo:
+    from google.cloud import tpu_v2
+
+    parts = resource.name.split("/")
+    specs = list(resource.tpu.node_spec)
+    first = specs[0].node if specs else tpu_v2.Node()
+    node_ids: list[str] = []
+    for spec in specs:
+        if spec.node_id:
+            node_ids.append(spec.node_id)
+        elif spec.multislice_params and spec.multislice_params.node_count:
+            prefix = spec.multislice_params.node_id_prefix or parts[-1]
+            node_ids.extend(f"{prefix}-{i}" for i in range(spec.multislice_params.node_count))
+    tier = "spot" if "spot" in resource else "guaranteed" if "guaranteed" in resource else "on-demand"
+    state = resource.state
+    policy = resource.queueing_policy
+    failure = state.failed_data.error.message if "failed_data" in state else ""
+    return QueuedInfo(
+        name=parts[-1],
+        zone=parts[3],
+        state=tpu_v2.QueuedResourceState.State(state.state).name,
+        accelerator_type=first.accelerator_type,
+        node_ids=tuple(node_ids),
+        tier=tier,
+        labels=dict(first.labels),
+        create_time=_aware(resource.create_time),
+        valid_until=_aware(policy.valid_until_time) if "valid_until_time" in policy else None,
+        valid_after=_aware(policy.valid_after_time) if "valid_after_time" in policy else None,
+        failure=failure,
+        initiator=tpu_v2.QueuedResourceState.StateInitiator(state.state_initiator).name if state.state_initiator else "",
+    )
+
+
+def _aware(value) -> datetime | None:
+    """Proto timestamps in aware UTC; an unset one (epoch 0) is None."""
+    if not isinstance(value, datetime) or value.timestamp() <= 0:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 # -- client and errors -----------------------------------------------------------------------

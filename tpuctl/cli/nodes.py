@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli.options import JsonFlag, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.errors import CapacityError
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
 
@@ -20,6 +21,7 @@ def create(
     spot: Annotated[bool, typer.Option("--spot", help="Spot capacity: cheaper, may be preempted.")] = False,
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
+    queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
     no_wait: NoWait = False,
     json_out: JsonFlag = False,
 ) -> None:
@@ -31,8 +33,19 @@ def create(
     s = session(ctx)
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
-    with render.spinner(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
-        node = svc.create_node(s.api, s.profile.member, request, s.clock, wait=not no_wait, on_progress=update)
+    try:
+        with render.spinner(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
+            node = svc.create_node(s.api, s.profile.member, request, s.clock, wait=not no_wait, on_progress=update)
+    except CapacityError:
+        if not queue:
+            raise
+        from tpuctl.cli.queue import show_queued_result
+        from tpuctl.services import queue as queue_svc
+
+        render.echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
+        queued = queue_svc.queue_create(s.api, s.profile.member, queue_svc.from_create_request(request))
+        show_queued_result(s, queued, wait=not no_wait, json_out=json_out)
+        return
     if json_out:
         render.emit_json(render.node_json(node))
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 from tpuctl.domain.accelerators import AcceleratorType
 from tpuctl.domain.nodes import NodeInfo
+from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import TpuctlError
 
 
@@ -119,6 +120,25 @@ def node_json(node: NodeInfo) -> dict[str, Any]:
         "created": iso(node.create_time),
         "queued_resource": node.queued_resource or None,
         "labels": dict(node.labels),
+    }
+
+
+def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
+    waited = (now - queued.create_time).total_seconds() if queued.create_time else 0
+    return {
+        "name": queued.name,
+        "zone": queued.zone,
+        "type": queued.accelerator_type,
+        "tier": queued.tier,
+        "state": queued.state,
+        "nodes": list(queued.node_ids),
+        "owner": queued.owner,
+        "created": iso(queued.create_time),
+        "waited_seconds": int(max(waited, 0)),
+        "valid_until": iso(queued.valid_until),
+        "valid_after": iso(queued.valid_after),
+        "failure": queued.failure or None,
+        "labels": dict(queued.labels),
     }
 
 

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 
 from tpuctl.config import Profile, data_dir, resolve_profile
 from tpuctl.domain.clock import Clock, SystemClock
+from tpuctl.errors import ConfigError
+
+
+def _retries() -> int:
+    """TPUCTL_RETRIES: how many times to try a call that meets 429/503 (default 5)."""
+    raw = os.environ.get("TPUCTL_RETRIES", "5")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"TPUCTL_RETRIES must be a whole number of at least 1, not '{raw}'.")
+    return int(raw)
 
 
 class Session:
@@ -21,11 +31,11 @@ class Session:
 
     @cached_property
     def api(self):
-        from tpuctl.adapters.tpu import TpuApi
+        from tpuctl.adapters.tpu import RetryPolicy, TpuApi
 
         endpoint = self.profile.api_endpoint
         if self.profile.is_local:
             from tpuctl.adapters.local_emulator import start_local_emulator
 
             endpoint = start_local_emulator(data_dir())
-        return TpuApi(self.profile.project, endpoint)
+        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()))

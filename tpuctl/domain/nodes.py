@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.errors import UsageError
 
 OWNER_LABEL = "tpuctl-owner"
 LEASE_LABEL = "tpuctl-lease-until"      # epoch seconds (label values allow only [a-z0-9_-])
+LEASE_MINUTES_LABEL = "tpuctl-lease-minutes"  # lease from creation, for nodes a queue makes later
 JOB_LABEL = "tpuctl-job"
 REQUEST_LABEL = "tpuctl-request"        # idempotency key of the create that made the node
 MANAGED_LABEL = "tpuctl-managed"        # "true" on everything tpuctl made
@@ -91,6 +92,9 @@ class NodeInfo:
         raw = self.labels.get(LEASE_LABEL)
         if raw and raw.isdigit():
             return datetime.fromtimestamp(int(raw), tz=timezone.utc)
+        minutes = self.labels.get(LEASE_MINUTES_LABEL)
+        if minutes and minutes.isdigit() and self.create_time is not None:
+            return self.create_time + timedelta(minutes=int(minutes))
         return None
 
     @property

@@ -1,0 +1,138 @@
+"""`tpuctl queue create|list|describe|delete`: queued resources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.options import JsonFlag, YesFlag, ZoneOption, confirm_or_abort, session
+
+app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
+
+WaitFlag = Annotated[bool, typer.Option("--wait", help="Show a live status until ACTIVE or FAILED.")]
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Name of the request (and of its node).")],
+    accelerator_type: Annotated[str, typer.Option("--type", "-t", help="Accelerator type, e.g. v4-8.")],
+    zone: ZoneOption = None,
+    runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
+    spot: Annotated[bool, typer.Option("--spot", help="Spot tier: cheaper, may be preempted.")] = False,
+    guaranteed: Annotated[bool, typer.Option("--guaranteed", help="Guaranteed tier (reserved capacity).")] = False,
+    valid_for: Annotated[Optional[str], typer.Option("--valid-for", help="Give up if not provisioned within this long, e.g. 6h.")] = None,
+    start_after: Annotated[Optional[str], typer.Option("--start-after", help="Not before this time or after this long, e.g. 2h.")] = None,
+    count: Annotated[int, typer.Option("--count", help="Number of nodes (NAME-0, NAME-1, ...).")] = 1,
+    hours: Annotated[Optional[float], typer.Option("--hours", help="Lease of each node, counted from its creation.")] = None,
+    label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
+    wait: WaitFlag = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Queue a request for TPUs; Cloud TPU creates them when capacity frees."""
+    from tpuctl.cli import render
+    from tpuctl.domain.nodes import parse_labels
+    from tpuctl.services import queue as svc
+
+    s = session(ctx)
+    request = svc.build_queue_request(s.profile, name, accelerator_type, now=s.clock.now(), zone=zone,
+                                      runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
+                                      hours=hours, labels=parse_labels(label), valid_for=valid_for,
+                                      start_after=start_after)
+    queued = svc.queue_create(s.api, s.profile.member, request)
+    show_queued_result(s, queued, wait=wait, json_out=json_out)
+
+
+def show_queued_result(s, queued, *, wait: bool, json_out: bool) -> None:
+    """Print a new request, after following it to the end with --wait."""
+    from tpuctl.cli import render
+    from tpuctl.services import queue as svc
+
+    if wait:
+        with render.spinner(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})") as update:
+            queued = svc.wait_queued(s.api, queued, s.clock, on_progress=update)
+    if json_out:
+        render.emit_json(render.queued_json(queued, s.clock.now()))
+        return
+    nodes = ", ".join(queued.node_ids)
+    render.echo(f"{queued.name}: {queued.state} in {queued.zone}, {queued.accelerator_type} for {nodes}.")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    zone: ZoneOption = None,
+    all_zones: Annotated[bool, typer.Option("--all-zones", "-A", help="List every zone.")] = False,
+    mine: Annotated[bool, typer.Option("--mine", help="Only your requests.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """List queued resources: state, how long they have waited, their nodes."""
+    from tpuctl.cli import render
+    from tpuctl.domain.durations import format_duration
+    from tpuctl.services import queue as svc
+
+    s = session(ctx)
+    scope = None if all_zones else (zone or s.profile.zone)
+    found = svc.queue_list(s.api, scope, member=s.profile.member if mine else None)
+    now = s.clock.now()
+    if json_out:
+        render.emit_json([render.queued_json(q, now) for q in found])
+        return
+    render.table(
+        ["NAME", "ZONE", "TYPE", "TIER", "STATE", "WAITED", "NODES", "OWNER"],
+        [[q.name, q.zone, q.accelerator_type, q.tier, q.state, format_duration(svc.waited(q, now)),
+          ",".join(q.node_ids), q.owner or "unattributed"] for q in found],
+        empty=f"No queued resources in {scope or 'any zone'}.",
+    )
+
+
+@app.command("describe")
+def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+             json_out: JsonFlag = False) -> None:
+    """Show one queued resource, and why it failed if it did."""
+    from tpuctl.cli import render
+    from tpuctl.services import queue as svc
+
+    s = session(ctx)
+    data = render.queued_json(svc.locate_queued(s.api, name, zone, s.profile.zone), s.clock.now())
+    if json_out:
+        render.emit_json(data)
+        return
+    data["nodes"] = ", ".join(data["nodes"])
+    data.pop("labels")
+    render.fields_list(list(data.items()))
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    zone: ZoneOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Also delete the TPUs it created.")] = False,
+    yes: YesFlag = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Delete a queued resource (with --force, its TPUs too)."""
+    from tpuctl.cli import render
+    from tpuctl.services import queue as svc
+
+    s = session(ctx)
+    queued = svc.locate_queued(s.api, name, zone, s.profile.zone)
+    what = f"queued resource {queued.name} ({queued.state} in {queued.zone})"
+    if force and queued.node_ids:
+        what += f" and its TPUs {', '.join(queued.node_ids)}"
+    if dry_run:
+        if json_out:
+            render.emit_json({"dry_run": True, "would_delete": render.queued_json(queued, s.clock.now()), "force": force})
+        else:
+            render.echo(f"Would delete {what}.")
+        return
+    confirm_or_abort(f"Delete {what}?", yes)
+    with render.spinner(f"Deleting {queued.name}") as update:
+        svc.queue_delete(s.api, queued, force=force, on_progress=update)
+    if json_out:
+        render.emit_json({"deleted": queued.name, "force": force})
+    else:
+        render.echo(f"Deleted {what}.")

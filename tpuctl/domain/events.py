@@ -1,0 +1,229 @@
+"""The ledger's one event schema: what happened, when, who did it, and its details.
+
+Events are immutable facts stored one object each in the group store; everything else
+(intervals, budgets, roles) is derived from them, so this module is the only place that
+knows their JSON shape. An event id is ULID-like: 10 characters of millisecond time (the
+moment it was recorded) then 16 random ones, so ids sort by recording time and the store
+can list what is new with `start_after`. `time` is when the thing happened, which can be
+earlier (an observation backdated to a node's createTime).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+
+from tpuctl.errors import ConfigError
+
+SCHEMA_VERSION = 1
+EVENTS_PREFIX = "ledger/events/"
+UNATTRIBUTED = "unattributed"
+
+GROUP_INITIALIZED = "group.initialized"
+MEMBER_ADDED = "member.added"
+TREASURER_ADDED = "treasurer.added"
+NODE_CREATED = "node.created"
+NODE_READY = "node.ready"
+NODE_STOPPED = "node.stopped"
+NODE_STARTED = "node.started"
+NODE_PREEMPTED = "node.preempted"
+NODE_DELETED = "node.deleted"
+QUEUED_CREATED = "queued.created"
+QUEUED_PROVISIONED = "queued.provisioned"
+QUEUED_FAILED = "queued.failed"
+QUEUED_DELETED = "queued.deleted"
+BUDGET_SET = "budget.set"
+PRICES_OVERRIDDEN = "prices.overridden"
+FREE_QUOTA_SET = "free_quota.set"
+OVERRIDE_GRANTED = "override.granted"
+
+SOURCES = ("tpuctl", "observed")
+_NODE_FIELDS = ("zone", "node", "accelerator_type", "chips", "spot", "owner",
+                "lease_until", "request_id", "create_time", "source")
+_QUEUED_FIELDS = ("zone", "name", "node", "accelerator_type", "chips", "spot", "owner",
+                  "lease_hours", "request_id")
+NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NODE_PREEMPTED, NODE_DELETED})
+QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUEUED_DELETED})
+# Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
+TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
+                             FREE_QUOTA_SET, OVERRIDE_GRANTED})
+CONTROL_KINDS = TREASURER_KINDS | {GROUP_INITIALIZED}
+
+# kind -> payload fields it must carry (values may be null where the field allows it)
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    GROUP_INITIALIZED: ("treasurers", "currency"),
+    MEMBER_ADDED: ("member",),
+    TREASURER_ADDED: ("member",),
+    **{kind: _NODE_FIELDS for kind in NODE_KINDS},
+    **{kind: _QUEUED_FIELDS for kind in QUEUED_KINDS},
+    BUDGET_SET: ("scope", "member", "month", "amount", "unit"),
+    PRICES_OVERRIDDEN: ("generation", "region", "on_demand", "spot"),
+    FREE_QUOTA_SET: ("rules",),
+    OVERRIDE_GRANTED: ("member", "request_id", "reason"),
+}
+KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class EventFormatError(ConfigError):
+    """An object in the store that is not a readable event."""
+
+
+def _encode(number: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 32)
+        chars.append(_CROCKFORD[digit])
+    return "".join(reversed(chars))
+
+
+def id_prefix(at: datetime) -> str:
+    """The 10-character time part of every id recorded at `at` (a listing bound)."""
+    return _encode((at - _EPOCH) // timedelta(milliseconds=1), 10)
+
+
+def new_event_id(at: datetime, rand: int | None = None) -> str:
+    """A sortable unique id: recording time in ms, then 80 random bits."""
+    bits = secrets.randbits(80) if rand is None else rand
+    return id_prefix(at) + _encode(bits, 16)
+
+
+def id_time(event_id: str) -> datetime:
+    """When an event was recorded, read back from its id."""
+    ms = 0
+    for char in event_id[:10]:
+        ms = ms * 32 + _CROCKFORD.index(char)
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def format_time(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"time '{text}' has no time zone")
+    return when.astimezone(timezone.utc)
+
+
+def optional_time(value: Any) -> datetime | None:
+    """A payload time (ISO string or null) as an aware datetime."""
+    return None if value in (None, "") else parse_time(value)
+
+
+def event_key(event_id: str) -> str:
+    """Where an event lives in the group store: ledger/events/YYYY/MM/<id>.json."""
+    recorded = id_time(event_id)
+    return f"{EVENTS_PREFIX}{recorded:%Y/%m}/{event_id}.json"
+
+
+def key_event_id(key: str) -> str | None:
+    """The event id a store key names, or None if the key is not an event object."""
+    name = key.rsplit("/", 1)[-1]
+    stem = name[:-5] if name.endswith(".json") else ""
+    return stem if key.startswith(EVENTS_PREFIX) and _ID_RE.match(stem) else None
+
+
+def listing_bound(at: datetime) -> str:
+    """A store key sorting just before every event recorded at or after `at`."""
+    return f"{EVENTS_PREFIX}{at:%Y/%m}/{id_prefix(at)}"
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    time: datetime
+    actor: str
+    kind: str
+    payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return event_key(self.id)
+
+    @property
+    def recorded(self) -> datetime:
+        return id_time(self.id)
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        """Deterministic replay order: by time, ties broken by id."""
+        return (self.time, self.id)
+
+    def to_json(self) -> bytes:
+        body = {"v": self.version, "id": self.id, "time": format_time(self.time),
+                "actor": self.actor, "kind": self.kind, "payload": dict(self.payload)}
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, origin: str = "event") -> Event:
+        try:
+            body = json.loads(data)
+            event = cls(id=body["id"], time=parse_time(body["time"]), actor=body["actor"],
+                        kind=body["kind"], payload=body["payload"], version=body["v"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise EventFormatError(f"{origin} is not a readable ledger event ({_reason(exc)}).") from None
+        if not (isinstance(event.id, str) and _ID_RE.match(event.id)):
+            raise EventFormatError(f"{origin} has an invalid event id '{event.id}'.")
+        if not isinstance(event.payload, dict) or not isinstance(event.actor, str):
+            raise EventFormatError(f"{origin} has a malformed actor or payload.")
+        return event
+
+
+def _reason(exc: Exception) -> str:
+    return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+
+
+def problem(event: Event) -> str | None:
+    """Why an event cannot be used (newer schema, unknown kind, missing fields), or None."""
+    if event.version > SCHEMA_VERSION:
+        return f"event {event.id} uses schema version {event.version}; this tpuctl reads up to {SCHEMA_VERSION}"
+    if event.kind not in KNOWN_KINDS:
+        return f"event {event.id} has unknown kind '{event.kind}'"
+    missing = [name for name in REQUIRED_FIELDS[event.kind] if name not in event.payload]
+    if missing:
+        return f"{event.kind} event {event.id} lacks {', '.join(missing)}"
+    source = event.payload.get("source")
+    if event.kind in NODE_KINDS and source not in SOURCES:
+        return f"{event.kind} event {event.id} has source '{source}', not tpuctl or observed"
+    return None
+
+
+def new_event(kind: str, actor: str, payload: Mapping[str, Any], now: datetime,
+              time: datetime | None = None, rand: int | None = None) -> Event:
+    """An event recorded at `now` about something that happened at `time` (default now)."""
+    return Event(id=new_event_id(now, rand), time=time or now, actor=actor, kind=kind, payload=dict(payload))
+
+
+def node_payload(*, zone: str, node: str, accelerator_type: str, chips: int, spot: bool,
+                 owner: str | None, lease_until: datetime | None, request_id: str | None,
+                 create_time: datetime | None = None, source: str = "tpuctl") -> dict[str, Any]:
+    """The payload every node.* event carries, so any one of them describes the node."""
+    return {"zone": zone, "node": node, "accelerator_type": accelerator_type, "chips": chips,
+            "spot": spot, "owner": owner or UNATTRIBUTED,
+            "lease_until": format_time(lease_until) if lease_until else None,
+            "request_id": request_id or None,
+            "create_time": format_time(create_time) if create_time else None, "source": source}
+
+
+def queued_payload(*, zone: str, name: str, node: str, accelerator_type: str, chips: int,
+                   spot: bool, owner: str, lease_hours: Any, request_id: str | None) -> dict[str, Any]:
+    """The payload every queued.* event carries; lease_hours is a decimal string."""
+    return {"zone": zone, "name": name, "node": node, "accelerator_type": accelerator_type,
+            "chips": chips, "spot": spot, "owner": owner, "lease_hours": str(lease_hours),
+            "request_id": request_id or None}
+
+
+def budget_payload(*, scope: str, amount: Any, unit: str = "money", member: str | None = None,
+                   month: str = "default") -> dict[str, Any]:
+    """scope 'group' or 'member'; member None with scope 'member' is the default allowance."""
+    return {"scope": scope, "member": member, "month": month, "amount": str(amount), "unit": unit}

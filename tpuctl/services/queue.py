@@ -1,0 +1,165 @@
+"""Queued resources: ask for TPUs that are not free yet and get them when they are.
+
+The nodes a request makes carry the owner and a lease counted from their creation
+(`tpuctl-lease-minutes`), since nobody knows when capacity will free.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tpuctl.adapters.tpu import TpuApi
+from tpuctl.config import Profile
+from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.durations import format_duration, parse_duration, parse_time_or_duration
+from tpuctl.domain.nodes import (
+    LEASE_MINUTES_LABEL,
+    MANAGED_LABEL,
+    OWNER_LABEL,
+    REQUEST_LABEL,
+    check_resource_id,
+)
+from tpuctl.domain.queued import DONE_STATES, QueuedInfo, node_ids_for
+from tpuctl.errors import CapacityError, ConflictError, NotFoundError, UsageError
+from tpuctl.services.nodes import CreateRequest, new_request_id
+
+
+@dataclass(frozen=True)
+class QueueRequest:
+    name: str
+    accelerator_type: str
+    zone: str
+    runtime_version: str
+    spot: bool = False
+    guaranteed: bool = False
+    count: int = 1
+    hours: float = 4.0
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    valid_until: datetime | None = None
+    valid_after: datetime | None = None
+
+    @property
+    def node_ids(self) -> list[str]:
+        return node_ids_for(self.name, self.count)
+
+    @property
+    def chips(self) -> int:
+        return parse_accelerator_type(self.accelerator_type).chips * self.count
+
+
+def build_queue_request(profile: Profile, name: str, accelerator_type: str, *, now: datetime,
+                        zone: str | None = None, runtime_version: str | None = None, spot: bool = False,
+                        guaranteed: bool = False, count: int = 1, hours: float | None = None,
+                        labels: dict[str, str] | None = None, valid_for: str | None = None,
+                        start_after: str | None = None) -> QueueRequest:
+    """Check everything the member typed before anything is sent."""
+    check_resource_id(name, "queued resource name")
+    if count < 1:
+        raise UsageError(f"--count must be at least 1, not {count}.")
+    for node_id in node_ids_for(name, count):
+        check_resource_id(node_id, "node name (the request's name plus -N)")
+    if spot and guaranteed:
+        raise UsageError("A request is either --spot or --guaranteed, not both.")
+    hours = profile.hours if hours is None else hours
+    if hours <= 0:
+        raise UsageError(f"--hours must be more than 0, not {hours:g}.")
+    valid_after = parse_time_or_duration(start_after, "--start-after", now) if start_after else None
+    valid_until = None
+    if valid_for:
+        valid_until = (valid_after or now) + parse_duration(valid_for, "--valid-for")
+    return QueueRequest(
+        name=name, accelerator_type=parse_accelerator_type(accelerator_type).name, zone=zone or profile.zone,
+        runtime_version=runtime_version or profile.runtime_version, spot=spot, guaranteed=guaranteed,
+        count=count, hours=hours, labels=dict(labels or {}), valid_until=valid_until, valid_after=valid_after,
+    )
+
+
+def from_create_request(request: CreateRequest) -> QueueRequest:
+    """`create --queue`: the same TPU, asked for through the queue."""
+    return QueueRequest(name=request.name, accelerator_type=request.accelerator_type, zone=request.zone,
+                        runtime_version=request.runtime_version, spot=request.spot, hours=request.hours,
+                        labels=dict(request.labels), metadata=dict(request.metadata))
+
+
+def queue_create(api: TpuApi, member: str, request: QueueRequest) -> QueuedInfo:
+    labels = {
+        **request.labels,
+        OWNER_LABEL: member,
+        LEASE_MINUTES_LABEL: str(round(request.hours * 60)),
+        REQUEST_LABEL: new_request_id(),
+        MANAGED_LABEL: "true",
+    }
+    return api.create_queued_resource(
+        request.zone, request.name, node_ids=request.node_ids, accelerator_type=request.accelerator_type,
+        runtime_version=request.runtime_version, spot=request.spot, guaranteed=request.guaranteed,
+        labels=labels, request_id=labels[REQUEST_LABEL], metadata=request.metadata,
+        valid_until=request.valid_until, valid_after=request.valid_after,
+    )
+
+
+def waited(queued: QueuedInfo, now: datetime) -> timedelta:
+    return now - queued.create_time if queued.create_time else timedelta(0)
+
+
+def wait_queued(api: TpuApi, queued: QueuedInfo, clock: Clock, *,
+                on_progress: Callable[[str], None] | None = None,
+                sleep: Callable[[float], None] = time.sleep, poll_seconds: float = 5.0,
+                timeout: timedelta | None = None) -> QueuedInfo:
+    """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why."""
+    started = clock.now()
+    while queued.state not in DONE_STATES:
+        if on_progress:
+            on_progress(f"{queued.state}, waited {format_duration(waited(queued, clock.now()))}")
+        if timeout is not None and clock.now() - started > timeout:
+            raise CapacityError(f"Queued resource '{queued.name}' is still {queued.state} after "
+                                f"{format_duration(timeout)}.", hint="It stays queued: check with `tpuctl queue list`.")
+        sleep(poll_seconds)
+        queued = api.get_queued_resource(queued.zone, queued.name)
+    if queued.state == "FAILED":
+        raise CapacityError(f"Queued resource '{queued.name}' failed: {queued.failure or 'Cloud TPU gave no reason'}.",
+                            hint=f"It still holds its place until deleted: `tpuctl queue delete {queued.name}`.")
+    if queued.state == "SUSPENDED":
+        raise CapacityError(f"Queued resource '{queued.name}' was suspended (its spot TPUs were preempted).",
+                            hint=f"Delete it with `tpuctl queue delete {queued.name} --force` and queue again.")
+    return queued
+
+
+def queue_list(api: TpuApi, zone: str | None, *, member: str | None = None) -> list[QueuedInfo]:
+    found = api.list_queued_resources(zone)
+    if member is not None:
+        found = [q for q in found if q.owner == member]
+    return sorted(found, key=lambda q: (q.zone, q.name))
+
+
+def locate_queued(api: TpuApi, name: str, zone: str | None, default_zone: str) -> QueuedInfo:
+    """Find a request in `zone`, else the default zone, else any zone."""
+    check_resource_id(name, "queued resource name")
+    if zone:
+        return api.get_queued_resource(zone, name)
+    try:
+        return api.get_queued_resource(default_zone, name)
+    except NotFoundError:
+        pass
+    matches = [q for q in api.list_queued_resources(None) if q.name == name]
+    if not matches:
+        raise NotFoundError(f"There is no queued resource named '{name}' in any zone.",
+                            hint="`tpuctl queue list --all-zones` shows the project's requests.")
+    if len(matches) > 1:
+        raise UsageError(f"Queued resources named '{name}' exist in several zones.", hint="Say which with --zone.")
+    return matches[0]
+
+
+def queue_delete(api: TpuApi, queued: QueuedInfo, *, force: bool, wait: bool = True,
+                 on_progress: Callable[[str], None] | None = None) -> None:
+    try:
+        api.delete_queued_resource(queued.zone, queued.name, force=force, wait=wait, on_progress=on_progress)
+    except ConflictError as exc:
+        if force:
+            raise
+        raise ConflictError(exc.message, hint=f"Its TPUs still exist: `tpuctl queue delete {queued.name} --force` "
+                                              "deletes them with the request.") from None
