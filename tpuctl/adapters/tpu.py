@@ -150,8 +150,8 @@ class TpuApi:
             nonlocal attempted
             try:
                 return self.client.create_node(parent=self._parent(zone), node_id=name, node=node)
-            except gexc.AlreadyExists:
-                if attempted and self._is_ours(zone, name, labels.get(REQUEST_LABEL)):
+            except gexc.Conflict as exc:
+                if attempted and api_status(exc) == "ALREADY_EXISTS" and self._is_ours(zone, name, labels.get(REQUEST_LABEL)):
                     return None  # our first attempt succeeded; its reply was lost
                 raise
             finally:
@@ -301,8 +301,8 @@ class TpuApi:
             nonlocal attempted
             try:
                 return self.client.create_queued_resource(request=request)
-            except gexc.AlreadyExists:
-                if attempted and self._queued_is_ours(zone, name, request_id):
+            except gexc.Conflict as exc:
+                if attempted and api_status(exc) == "ALREADY_EXISTS" and self._queued_is_ours(zone, name, request_id):
                     return None
                 raise
             finally:
@@ -473,7 +473,12 @@ class _Retryable(Exception):
 
 @contextmanager
 def translate_errors(what: str):
-    """Turn Google and transport exceptions into one plain sentence about `what`."""
+    """Turn Google and transport exceptions into one plain sentence about `what`.
+
+    Over REST the exception class follows the HTTP code (409 is Conflict, 400 BadRequest), so
+    the Google status name in the reply body decides: ALREADY_EXISTS vs ABORTED, and
+    INVALID_ARGUMENT vs FAILED_PRECONDITION.
+    """
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as auth_exc
     import requests
@@ -482,33 +487,65 @@ def translate_errors(what: str):
         yield
     except TpuctlError:
         raise
-    except gexc.NotFound as exc:
-        raise NotFoundError(f"Could not {what}: it does not exist ({_msg(exc)}).",
-                            hint="`tpuctl list --all-zones` shows what exists.") from None
-    except gexc.AlreadyExists as exc:
-        raise ConflictError(f"Could not {what}: the name is already taken ({_msg(exc)}).",
-                            hint="Pick another name, or delete the existing TPU first.") from None
-    except gexc.FailedPrecondition as exc:
-        raise ConflictError(f"Could not {what}: {_msg(exc)}.") from None
-    except (gexc.PermissionDenied, gexc.Unauthenticated, auth_exc.RefreshError) as exc:
-        raise PermissionDeniedError(f"Could not {what}: permission denied ({_msg(exc)}).",
-                                    hint="Check that your account has the TPU Admin role on the project.") from None
-    except gexc.ResourceExhausted as exc:
-        raise CapacityError(f"Could not {what}: {_msg(exc)}.",
-                            hint="Try another zone, a smaller type, or `tpuctl create --queue` to wait for capacity.") from None
-    except gexc.TooManyRequests as exc:
-        raise _Retryable(CapacityError(f"Could not {what}: the API kept answering 'too many requests' ({_msg(exc)}).",
-                                       hint="Wait a minute and try again.")) from None
-    except (gexc.ServiceUnavailable, gexc.InternalServerError, gexc.BadGateway, gexc.GatewayTimeout,
-            requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise _Retryable(UnavailableError(f"Could not {what}: the Cloud TPU API is unreachable ({_msg(exc)}).",
-                                          hint="Check your network (or that the emulator is running) and try again.")) from None
-    except (gexc.InvalidArgument, gexc.BadRequest) as exc:
-        raise UsageError(f"Could not {what}: {_msg(exc)}.") from None
     except gexc.GoogleAPICallError as exc:
-        raise TpuctlError(f"Could not {what}: {_msg(exc)}.") from None
+        raise _translated(what, exc, api_status(exc)) from None
+    except auth_exc.RefreshError as exc:
+        raise PermissionDeniedError(f"Could not {what}: your credentials were refused ({exc}).",
+                                    hint="Run `gcloud auth application-default login` again.") from None
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise _Retryable(UnavailableError(f"Could not {what}: the Cloud TPU API is unreachable ({type(exc).__name__}).",
+                                          hint="Check your network (or that the emulator is running) and try again.")) from None
 
 
-def _msg(exc: Exception) -> str:
-    message = getattr(exc, "message", None) or str(exc)
+def _translated(what: str, exc, status: str) -> Exception:
+    message = api_message(exc)
+    if status == "NOT_FOUND":
+        return NotFoundError(f"Could not {what}: it does not exist ({message}).",
+                             hint="`tpuctl list --all-zones` shows what exists.")
+    if status == "ALREADY_EXISTS":
+        return ConflictError(f"Could not {what}: the name is already taken ({message}).",
+                             hint="Pick another name, or delete the existing one first.")
+    if status in ("FAILED_PRECONDITION", "ABORTED"):
+        return ConflictError(f"Could not {what}: {message}.")
+    if status in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+        return PermissionDeniedError(f"Could not {what}: permission denied ({message}).",
+                                     hint="Check that your account has the TPU Admin role on the project.")
+    if exc.code == 429 and hasattr(getattr(exc, "response", None), "status_code"):
+        return _Retryable(CapacityError(f"Could not {what}: the API kept answering 'too many requests' ({message}).",
+                                        hint="Wait a minute and try again."))
+    if status == "RESOURCE_EXHAUSTED":
+        # An operation that failed for capacity or quota (429 replies to a request are retried above).
+        return CapacityError(f"Could not {what}: {message}.",
+                             hint="Try another zone, a smaller type, or `tpuctl create --queue` to wait for capacity.")
+    if status in ("UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED") or exc.code in (500, 502, 503, 504):
+        return _Retryable(UnavailableError(f"Could not {what}: the Cloud TPU API is unavailable ({message}).",
+                                           hint="Check your network (or that the emulator is running) and try again."))
+    if status == "INVALID_ARGUMENT" or exc.code == 400:
+        return UsageError(f"Could not {what}: {message}.")
+    return TpuctlError(f"Could not {what}: {message}.")
+
+
+def api_status(exc) -> str:
+    """The Google status name (NOT_FOUND, ALREADY_EXISTS, ...) of an API error."""
+    response = getattr(exc, "response", None)
+    try:
+        status = response.json()["error"]["status"]
+        if status:
+            return str(status)
+    except Exception:
+        pass
+    grpc_code = getattr(exc, "grpc_status_code", None)
+    if grpc_code is not None:
+        return grpc_code.name
+    return {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+            409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(exc.code or 0, "UNKNOWN")
+
+
+def api_message(exc) -> str:
+    """The server's own sentence, without the method and URL the REST transport prepends."""
+    response = getattr(exc, "response", None)
+    try:
+        message = response.json()["error"]["message"]
+    except Exception:
+        message = getattr(exc, "message", None) or str(exc)
     return str(message).strip().rstrip(".")
