@@ -146,8 +146,8 @@ def parse_price_table(text: str, origin: str) -> PriceTable:
     defaults = {gen: parse_rates(rates, f"default.{gen}", fail)
                 for gen, rates in _table(data, "default", fail).items() if _generation(gen, "default", fail)}
     regions = {(gen, region): parse_rates(rates, f"region.{region}.{gen}", fail)
-               for region, gens in _table(data, "region", fail).items()
-               for gen, rates in _table(gens, f"region.{region}", fail).items()
+               for region in _table(data, "region", fail)
+               for gen, rates in _table(data["region"], region, fail, "region.").items()
                if _generation(gen, f"region.{region}", fail)}
     types = {name: parse_rates(rates, f"type.{name}", fail) for name, rates in _table(data, "type", fail).items()}
     return PriceTable(origin=origin, as_of=as_of, source=data["source"].strip(), currency=data["currency"],
@@ -184,10 +184,10 @@ def _failer(origin: str):
     return fail
 
 
-def _table(data: Mapping[str, Any], name: str, fail) -> Mapping[str, Any]:
+def _table(data: Mapping[str, Any], name: str, fail, parent: str = "") -> Mapping[str, Any]:
     value = data.get(name, {})
     if not isinstance(value, dict):
-        fail(f"'{name}' must be a table")
+        fail(f"'{parent}{name}' must be a table")
     return value
 
 

@@ -93,7 +93,7 @@ class WorldSettings:
 
 def new_state(settings: WorldSettings | None = None) -> dict:
     """An empty world: what a fresh state file holds."""
-    return {"version": STATE_VERSION, "settings": (settings or WorldSettings()).to_dict(), "serial": 0,
+    return {"version": STATE_VERSION, "settings": (settings or WorldSettings()).to_dict(), "serial": 0, "draws": 0,
             "clockOffsetSeconds": 0.0, "nodes": {}, "operations": {}, "queuedResources": {},
             "requestIds": {}, "faults": []}
 
@@ -155,11 +155,20 @@ class World:
 
     def __init__(self, state: dict, base_now: datetime):
         self.state = state
-        self.now = base_now.timestamp() + state["clockOffsetSeconds"]
+        self._base = base_now.timestamp()
+        self.now = self._base + state["clockOffsetSeconds"]
         self.settings = WorldSettings.from_dict(state["settings"])
         self.events: list[tuple[str, dict]] = []
 
     # ----- settings, faults and time (the control surface) -----
+
+    def reset(self, settings: WorldSettings | None = None) -> None:
+        """An empty world, keeping the current settings unless new ones are given."""
+        self.settings = settings or self.settings
+        serial = self.state["serial"]  # kept, so ids stay unique across resets (draws restart)
+        self.state.clear()
+        self.state.update(new_state(self.settings), serial=serial)
+        self.now = self._base
 
     def configure(self, **changes) -> WorldSettings:
         self.settings = self.settings.updated(**changes)
@@ -272,10 +281,10 @@ class World:
     # ----- nodes -----
 
     def list_nodes(self, parent: str) -> list[dict]:
-        return [self._node_view(n) for n in self._in_parent(self.state["nodes"], parent, wildcard=True)]
+        return [view(n) for n in self._in_parent(self.state["nodes"], parent, wildcard=True)]
 
     def get_node(self, name: str) -> dict:
-        return self._node_view(self._node(name))
+        return view(self._node(name))
 
     def create_node(self, parent: str, node_id: str | None, body: dict) -> dict:
         zone = self._check_zone(zone_of(parent))
@@ -350,7 +359,7 @@ class World:
                 raise FailedPrecondition(f"Node {node['name']} is not a READY spot or preemptible node.")
             self._set_state(node, "PREEMPTED", self.now)
         self.advance()
-        return [self._node_view(n) for n in matches if n["name"] in self.state["nodes"]]
+        return [view(n) for n in matches if n["name"] in self.state["nodes"]]
 
     def _node(self, name: str) -> dict:
         self._check_zone(zone_of(name))
@@ -358,9 +367,6 @@ class World:
         if node is None:
             raise NotFound(f"Resource '{name}' was not found.")
         return node
-
-    def _node_view(self, node: dict) -> dict:
-        return view(node)
 
     def _build_node(self, name: str, zone: str, body: dict, queued_resource: str | None = None) -> dict:
         """A new CREATING node from a create request's body, checked against the zone's catalogue."""
@@ -569,5 +575,6 @@ class World:
         return self.state["serial"]
 
     def _rng(self) -> random.Random:
-        """A fresh draw source per use, derived from the seed and a stored counter (reproducible)."""
-        return random.Random(f"{self.settings.seed}:rng:{self._serial()}")
+        """A fresh draw source per use, from the seed and a stored counter: reproducible after a reset."""
+        self.state["draws"] += 1
+        return random.Random(f"{self.settings.seed}:rng:{self.state['draws']}")

@@ -10,7 +10,7 @@ import binascii
 from dataclasses import dataclass, field
 
 from tpuctl.emulator.exceptions import InvalidArgument, Unimplemented
-from tpuctl.emulator.models import World, WorldSettings
+from tpuctl.emulator.models import World, WorldSettings, rfc3339
 
 # The Cloud TPU API does not document its page sizes; these follow AIP-158 habits and are
 # small enough that a client which ignores nextPageToken is caught with a few hundred nodes.
@@ -60,7 +60,7 @@ def paged(items: list[dict], req: Request, key: str) -> dict:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument(f"Invalid page_token '{token}'.") from None
 
@@ -157,7 +157,7 @@ class ControlResponses:
         self.clock_control = clock_control
 
     def health(self, req: Request) -> dict:
-        return {"ok": True, "now": self.world.now}
+        return {"ok": True, "time": rfc3339(self.world.now)}
 
     def get_settings(self, req: Request) -> dict:
         return self.world.settings.to_dict()
@@ -194,7 +194,7 @@ class ControlResponses:
         if not self.clock_control:
             raise InvalidArgument("This emulator runs on real time: start it with a manual clock to move time.")
         self.world.advance_clock(float(self._require(req, ("seconds",))["seconds"]))
-        return {"now": self.world.now}
+        return {"time": rfc3339(self.world.now)}
 
     @staticmethod
     def _require(req: Request, keys: tuple[str, ...]) -> dict:

@@ -16,13 +16,14 @@ def _name(collection: str) -> str:
     return rf"(?P<name>{_PROJECT}/locations/[^/:]+/{collection}/[^/:]+)"
 
 
-def _api(pattern: str) -> re.Pattern:
-    return re.compile(rf"^/v2/{pattern}$")
+def _api(pattern: str, versions: str = "v2") -> re.Pattern:
+    return re.compile(rf"^/(?:{versions})/{pattern}$")
 
 
 API_ROUTES: list[tuple[str, re.Pattern, str]] = [
-    ("GET", _api(rf"(?P<name>{_PROJECT})/locations"), "list_locations"),
-    ("GET", _api(rf"(?P<name>{_PROJECT}/locations/[^/:]+)"), "get_location"),
+    # `gcloud compute tpus locations` still asks v1; a location looks the same there.
+    ("GET", _api(rf"(?P<name>{_PROJECT})/locations", "v1|v2"), "list_locations"),
+    ("GET", _api(rf"(?P<name>{_PROJECT}/locations/[^/:]+)", "v1|v2"), "get_location"),
     ("POST", _api(rf"{_PARENT}:generateServiceIdentity"), "generate_service_identity"),
     ("GET", _api(rf"{_PARENT}/nodes"), "list_nodes"),
     ("POST", _api(rf"{_PARENT}/nodes"), "create_node"),
