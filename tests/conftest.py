@@ -33,7 +33,7 @@ def tpu_server():
     from tpuctl.emulator.models import WorldSettings
     from tpuctl.emulator.server import EmulatorServer
 
-    server = EmulatorServer(settings=WorldSettings(boot_seconds=0)).start()
+    server = EmulatorServer(settings=WorldSettings(boot_seconds=0), manual_clock=True).start()
     yield server
     server.stop()
 

@@ -1,7 +1,9 @@
 """The built-in `local` profile's control plane: the emulator inside this tpuctl process.
 
 Each invocation serves the same on-disk world on a free loopback port for as long as the
-command runs, so separate commands see one world with no server to start by hand.
+command runs, so separate commands see one world with no server to start by hand. Whichever
+command's server sees a node become READY starts its agents as local processes, and whichever
+sees it go stops them (tpuctl/adapters/local_agents.py), so a job really runs here.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ def world_path(data_dir: Path) -> Path:
 
 def start_local_emulator(data_dir: Path) -> str:
     """Serve the local world from `data_dir` and return its http:// endpoint."""
+    from tpuctl.adapters.local_agents import LocalAgents
     from tpuctl.emulator.models import WorldSettings
     from tpuctl.emulator.server import EmulatorServer
 
     path = world_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = None if path.exists() else WorldSettings(boot_seconds=LOCAL_BOOT_SECONDS)
-    server = EmulatorServer(state_path=path, settings=settings).start()
+    agents = LocalAgents(data_dir)
+    server = EmulatorServer(state_path=path, settings=settings, on_node_ready=agents.on_node_ready,
+                            on_node_gone=agents.on_node_gone).start()
     atexit.register(server.stop)
     return server.url

@@ -159,7 +159,13 @@ class TpuApi:
 
         operation = self._call(what, send)
         if not wait:
-            return self.get_node(zone, name)
+            if operation is not None and self._call(what, operation.done):
+                self._raise_if_failed(what, operation)  # e.g. no capacity, known at once
+            try:
+                return self.get_node(zone, name)
+            except NotFoundError:  # accepted, not yet visible
+                return NodeInfo(name=name, zone=zone, accelerator_type=accelerator_type, state="CREATING",
+                                spot=spot, labels=dict(labels), runtime_version=runtime_version)
         if operation is not None:
             self._wait_operation(what, operation, on_progress, timeout)
         return self.wait_for_state(zone, name, {"READY"}, on_progress=on_progress, timeout=timeout)
@@ -237,6 +243,11 @@ class TpuApi:
                 raise UnavailableError(f"Could not {what}: still running after {timeout:.0f} s.")
             self._sleep(interval)
             interval = min(interval * 1.5, 5.0)
+        self._raise_if_failed(what, operation)
+
+    @staticmethod
+    def _raise_if_failed(what: str, operation) -> None:
+        """A finished operation's error, as one sentence (its result is not needed)."""
         try:
             with translate_errors(what):
                 operation.result(timeout=0)

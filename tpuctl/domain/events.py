@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
@@ -89,18 +91,29 @@ def id_prefix(at: datetime) -> str:
     return _encode((at - _EPOCH) // timedelta(milliseconds=1), 10)
 
 
+_last_id = [0, 0]                  # (ms, random part) of this process's latest id
+_id_lock = threading.Lock()
+
+
 def new_event_id(at: datetime, rand: int | None = None) -> str:
-    """A sortable unique id: recording time in ms, then 80 random bits."""
-    bits = secrets.randbits(80) if rand is None else rand
-    return id_prefix(at) + _encode(bits, 16)
+    """A sortable unique id: recording time in ms, then 80 random bits. Ids this process
+    makes within one millisecond count up from the first, so they keep their order."""
+    ms = (at - _EPOCH) // timedelta(milliseconds=1)
+    if rand is None:
+        with _id_lock:
+            bits = _last_id[1] + 1 if _last_id[0] == ms and _last_id[1] + 1 < 2**80 else secrets.randbits(79)
+            _last_id[:] = [ms, bits]
+    else:
+        bits = rand
+    return _encode(ms, 10) + _encode(bits, 16)
+
+
+_TO_INT_DIGITS = str.maketrans(_CROCKFORD, "0123456789abcdefghijklmnopqrstuv")
 
 
 def id_time(event_id: str) -> datetime:
     """When an event was recorded, read back from its id."""
-    ms = 0
-    for char in event_id[:10]:
-        ms = ms * 32 + _CROCKFORD.index(char)
-    return _EPOCH + timedelta(milliseconds=ms)
+    return _EPOCH + timedelta(milliseconds=int(event_id[:10].translate(_TO_INT_DIGITS), 32))
 
 
 def format_time(when: datetime) -> str:
@@ -114,9 +127,14 @@ def parse_time(text: str) -> datetime:
     return when.astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=4096)
+def _cached_time(text: str) -> datetime:
+    return parse_time(text)
+
+
 def optional_time(value: Any) -> datetime | None:
     """A payload time (ISO string or null) as an aware datetime."""
-    return None if value in (None, "") else parse_time(value)
+    return None if value in (None, "") else _cached_time(value)
 
 
 def event_key(event_id: str) -> str:
@@ -145,6 +163,7 @@ class Event:
     kind: str
     payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
     version: int = SCHEMA_VERSION
+    raw: bytes | None = field(default=None, compare=False, hash=False, repr=False)   # as read from the store
 
     @property
     def key(self) -> str:
@@ -160,6 +179,8 @@ class Event:
         return (self.time, self.id)
 
     def to_json(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         body = {"v": self.version, "id": self.id, "time": format_time(self.time),
                 "actor": self.actor, "kind": self.kind, "payload": dict(self.payload)}
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
@@ -169,7 +190,7 @@ class Event:
         try:
             body = json.loads(data)
             event = cls(id=body["id"], time=parse_time(body["time"]), actor=body["actor"],
-                        kind=body["kind"], payload=body["payload"], version=body["v"])
+                        kind=body["kind"], payload=body["payload"], version=body["v"], raw=bytes(data))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise EventFormatError(f"{origin} is not a readable ledger event ({_reason(exc)}).") from None
         if not (isinstance(event.id, str) and _ID_RE.match(event.id)):

@@ -45,6 +45,10 @@ class Aborted(ApiError):
     http_status, grpc_code, status = 409, 10, "ABORTED"
 
 
+class DeadlineExceeded(ApiError):
+    http_status, grpc_code, status = 504, 4, "DEADLINE_EXCEEDED"
+
+
 class ResourceExhausted(ApiError):
     http_status, grpc_code, status = 429, 8, "RESOURCE_EXHAUSTED"
 

@@ -12,6 +12,9 @@ Stored records are the API's camelCase JSON plus private keys starting with `_`,
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import json
 import random
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -19,24 +22,34 @@ from datetime import datetime, timezone
 
 from tpuctl.emulator import catalog
 from tpuctl.emulator.exceptions import (
-    Aborted, ApiError, FailedPrecondition, Internal, InvalidArgument, NotFound, AlreadyExists,
-    ResourceExhausted, Unavailable, error_for_status,
+    Aborted,
+    AlreadyExists,
+    ApiError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    error_for_status,
 )
+from tpuctl.errors import UsageError
 
 STATE_VERSION = 1
 MAX_DONE_OPERATIONS = 2000
 _ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
 TYPE_PREFIX = "type.googleapis.com/"
 NODE_TYPE = TYPE_PREFIX + "google.cloud.tpu.v2.Node"
 QUEUED_RESOURCE_TYPE = TYPE_PREFIX + "google.cloud.tpu.v2.QueuedResource"
 EMPTY_TYPE = TYPE_PREFIX + "google.protobuf.Empty"
 METADATA_TYPE = TYPE_PREFIX + "google.cloud.tpu.v2.OperationMetadata"
 
-# A node in one of these states holds its chips in the zone's capacity.
-HOLDING_CAPACITY = frozenset({"CREATING", "READY", "STARTING", "STOPPING", "DELETING", "RESTARTING",
-                              "REPAIRING", "REIMAGING"})
+# A node in one of these states holds its chips in the zone's capacity (not STOPPED, PREEMPTED, DELETING).
+HOLDING_CAPACITY = frozenset({"CREATING", "READY", "STARTING", "STOPPING", "RESTARTING", "REPAIRING", "REIMAGING"})
 # state -> (next state, the setting holding the delay); None: the node is gone.
 TIMED_TRANSITIONS = {
     "CREATING": ("READY", "boot_seconds"),
@@ -45,6 +58,11 @@ TIMED_TRANSITIONS = {
     "DELETING": (None, "delete_seconds"),
 }
 GONE = "GONE"  # what a delete operation waits for
+# A request's node in one of these states (or gone) suspends the request.
+_LOST = frozenset({"PREEMPTED", "DELETING", "TERMINATED"})
+_STATE_DATA = {"CREATING": "creatingData", "ACCEPTED": "acceptedData", "PROVISIONING": "provisioningData",
+               "FAILED": "failedData", "DELETING": "deletingData", "ACTIVE": "activeData",
+               "SUSPENDING": "suspendingData", "SUSPENDED": "suspendedData"}
 _DISK_MODES = {0: "DISK_MODE_UNSPECIFIED", 1: "READ_WRITE", 2: "READ_ONLY"}
 # Node fields a create request may set; everything else is output only.
 _NODE_INPUT_FIELDS = ("description", "labels", "metadata", "tags", "networkConfig", "networkConfigs",
@@ -84,17 +102,41 @@ class WorldSettings:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise InvalidArgument(f"Unknown emulator setting(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+            raise InvalidArgument(f"Unknown emulator setting(s): {', '.join(unknown)}. "
+                                  f"Known: {', '.join(sorted(known))}.")
         data = {**self.to_dict(), **changes}
-        data["capacity"] = {zone: {catalog.generation_of(g): int(c) for g, c in gens.items()}
-                            for zone, gens in (data["capacity"] or {}).items()}
+        try:
+            data["capacity"] = {zone: {generation_of(g): int(c) for g, c in gens.items() if c is not None}
+                                for zone, gens in (data["capacity"] or {}).items()}
+        except (AttributeError, TypeError, ValueError):
+            raise InvalidArgument("capacity must map zone -> generation -> chips (an integer).") from None
         return WorldSettings(**data)
+
+
+def parse_capacity(values: list[str]) -> dict[str, dict[str, int]]:
+    """`ZONE:GENERATION=CHIPS` flag values (e.g. `us-central2-b:v4=32`) as `WorldSettings.capacity`."""
+    capacity: dict[str, dict[str, int]] = {}
+    for value in values:
+        zone, _, rest = value.partition(":")
+        generation, _, chips = rest.partition("=")
+        if not (zone and generation and chips.isdigit()):
+            raise ValueError(f"'{value}' is not ZONE:GENERATION=CHIPS, e.g. us-central2-b:v4=32.")
+        capacity.setdefault(zone, {})[generation] = int(chips)
+    return capacity
+
+
+def generation_of(generation_or_type: str) -> str:
+    """`v4`, or the generation of a type name such as `v4-8`; an unknown one is a 400."""
+    try:
+        return catalog.generation_of(generation_or_type)
+    except UsageError:
+        raise InvalidArgument(f"'{generation_or_type}' is neither a TPU generation nor an accelerator type.") from None
 
 
 def new_state(settings: WorldSettings | None = None) -> dict:
     """An empty world: what a fresh state file holds."""
     return {"version": STATE_VERSION, "settings": (settings or WorldSettings()).to_dict(), "serial": 0, "draws": 0,
-            "clockOffsetSeconds": 0.0, "nodes": {}, "operations": {}, "queuedResources": {},
+            "clockOffsetSeconds": 0.0, "nodes": {}, "operations": {}, "pending": {}, "queuedResources": {},
             "requestIds": {}, "faults": []}
 
 
@@ -103,12 +145,23 @@ def view(record: dict) -> dict:
     return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
+def snapshot(record: dict) -> dict:
+    """A view that later changes to the record do not reach (operation results, hook arguments)."""
+    return json.loads(json.dumps(view(record)))
+
+
 def rfc3339(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    """An RFC 3339 timestamp as protobuf JSON writes it (`Z`, up to nanoseconds)."""
+    found = _TIME_RE.match(text or "")
+    if not found:
+        raise InvalidArgument(f"Invalid timestamp '{text}': expected RFC 3339, e.g. 2026-01-01T00:00:00Z.")
+    base, fraction, zone = found.groups()
+    stamp = datetime.fromisoformat(base + ("+00:00" if zone in ("Z", "z") else zone))
+    return stamp.timestamp() + float("0" + (fraction or ""))
 
 
 def parse_duration(text: str) -> float:
@@ -145,6 +198,18 @@ def check_labels(labels: dict) -> dict:
     return labels
 
 
+def normalize_node_body(body: dict) -> dict:
+    """A Node from a request with enum numbers (the Python client's `enum-encoding=int`) as names."""
+    body = dict(body)
+    config = body.get("acceleratorConfig")
+    if config and isinstance(config.get("type"), int):
+        body["acceleratorConfig"] = {**config, "type": catalog.CONFIG_TYPE_NUMBERS.get(config["type"], config["type"])}
+    if body.get("dataDisks"):
+        body["dataDisks"] = [{**d, "mode": _DISK_MODES.get(d.get("mode"), d.get("mode", "READ_WRITE"))}
+                             for d in body["dataDisks"]]
+    return body
+
+
 class World:
     """The state of every emulated project at one instant, and the operations on it.
 
@@ -153,12 +218,14 @@ class World:
     being READY (stopped, preempted, deleted).
     """
 
-    def __init__(self, state: dict, base_now: datetime):
+    def __init__(self, state: dict, base_now: datetime, record_events: bool = True):
         self.state = state
+        self.record_events = record_events
         self._base = base_now.timestamp()
         self.now = self._base + state["clockOffsetSeconds"]
         self.settings = WorldSettings.from_dict(state["settings"])
         self.events: list[tuple[str, dict]] = []
+        self._changes = 0  # counts state changes, so `advance` knows when to look again
 
     # ----- settings, faults and time (the control surface) -----
 
@@ -179,7 +246,7 @@ class World:
     def set_capacity(self, zone: str, generation_or_type: str, chips: int | None) -> None:
         """Limit a zone's chips of one generation; None removes the limit."""
         self._check_zone(zone)
-        generation = self._generation(generation_or_type)
+        generation = generation_of(generation_or_type)
         capacity = {z: dict(g) for z, g in self.settings.capacity.items()}
         capacity.setdefault(zone, {})[generation] = chips
         if chips is None:
@@ -188,6 +255,8 @@ class World:
 
     def add_fault(self, status: int = 503, count: int = 1, method: str | None = None,
                   path_contains: str | None = None, after_apply: bool = False, message: str | None = None) -> None:
+        if int(count) < 1:
+            raise InvalidArgument("A fault needs count >= 1.")
         self.state["faults"].append({"status": int(status), "count": int(count), "method": method and method.upper(),
                                      "pathContains": path_contains, "afterApply": bool(after_apply),
                                      "message": message})
@@ -203,7 +272,8 @@ class World:
         if self.settings.fail_rate and self._rng().random() < self.settings.fail_rate:
             if self._rng().random() < 0.5:
                 return Unavailable("The service is currently unavailable."), False
-            return ResourceExhausted("Quota exceeded for quota metric 'Requests' of service 'tpu.googleapis.com'."), False
+            return ResourceExhausted(
+                "Quota exceeded for quota metric 'Requests' of service 'tpu.googleapis.com'."), False
         return None
 
     def advance_clock(self, seconds: float) -> None:
@@ -217,31 +287,79 @@ class World:
     # ----- the rules: what happens as time passes -----
 
     def advance(self) -> None:
-        """Apply every transition due by `now`, earliest first, each at its own due time."""
-        while True:
-            due = min(self._due_events(), default=None, key=lambda e: e[0])
-            if due is None or due[0] > self.now:
-                break
-            at, apply = due
-            apply(at)
+        """Apply every transition due by `now`, earliest first, each at its own due time.
 
-    def _due_events(self):
-        """(time, apply(at)) for every scheduled change, due or not."""
-        for node in self.state["nodes"].values():
-            state = node["state"]
-            if state in TIMED_TRANSITIONS:
-                next_state, delay = TIMED_TRANSITIONS[state]
-                at = node["_since"] + getattr(self.settings, delay)
-                if state == "CREATING" and node.get("_fail"):
-                    yield at, lambda at, n=node: self._fail_create(n, at)
-                elif next_state is None:
-                    yield at, lambda at, n=node: self._remove_node(n, at)
-                else:
-                    yield at, lambda at, n=node, s=next_state: self._set_state(n, s, at)
-            elif state == "READY" and self._preemptible(node):
-                at = self._preempt_time(node)
-                if at is not None:
-                    yield at, lambda at, n=node: self._set_state(n, "PREEMPTED", at)
+        After each one, queued resources react to what changed (capacity freed, a node
+        READY or preempted) at that same time. Each node or request has at most one next
+        event; a heap holds them, checked again when popped (lazy invalidation) and
+        rebuilt when queued resources changed the world around them.
+        """
+        while True:
+            order = itertools.count()
+            heap = [(event[0], next(order), kind, key) for kind, key, event in self._all_events()]
+            heapq.heapify(heap)
+            while heap and heap[0][0] <= self.now:
+                at, _, kind, key = heapq.heappop(heap)
+                event = self._next_event(kind, key)
+                if event is not None and event[0] != at:  # moved since queued: queue it again
+                    heapq.heappush(heap, (event[0], next(order), kind, key))
+                if event is None or event[0] != at:
+                    continue
+                event[1](at)
+                if self._reconcile_queued_resources(at):
+                    break  # requests changed other records: rebuild the heap
+                follow = self._next_event(kind, key)
+                if follow is not None:
+                    heapq.heappush(heap, (follow[0], next(order), kind, key))
+            else:
+                if not self._reconcile_queued_resources(self.now):
+                    return
+
+    def _all_events(self):
+        for key, node in self.state["nodes"].items():
+            event = self._node_event(node)
+            if event is not None:
+                yield "node", key, event
+        for key, qr in self.state["queuedResources"].items():
+            event = self._qr_event(qr)
+            if event is not None:
+                yield "qr", key, event
+
+    def _next_event(self, kind: str, key: str):
+        record = self.state["nodes" if kind == "node" else "queuedResources"].get(key)
+        if record is None:
+            return None
+        return self._node_event(record) if kind == "node" else self._qr_event(record)
+
+    def _node_event(self, node: dict):
+        """(time, apply(at)) of the node's next scheduled change, or None."""
+        state = node["state"]
+        if state in TIMED_TRANSITIONS:
+            next_state, delay = TIMED_TRANSITIONS[state]
+            at = node["_since"] + getattr(self.settings, delay)
+            if state == "CREATING" and node.get("_fail"):
+                return at, lambda at: self._fail_create(node, at)
+            if next_state is None:
+                return at, lambda at: self._remove_node(node, at)
+            return at, lambda at: self._set_state(node, next_state, at)
+        if state == "READY" and self._preemptible(node):
+            at = self._preempt_time(node)
+            return None if at is None else (at, lambda at: self._set_state(node, "PREEMPTED", at))
+        if state == "PREEMPTED" and node.get("queuedResource"):  # its request deletes it
+            return node["_since"] + self.settings.delete_seconds, lambda at: self._remove_node(node, at)
+        return None
+
+    def _qr_event(self, qr: dict):
+        """(time, apply(at)) of a queued resource's next timed change: valid-after reached or valid-until expired."""
+        state = qr["state"]["state"]
+        events = []
+        if state in ("ACCEPTED", "WAITING_FOR_RESOURCES") and qr["_validUntil"] is not None:
+            events.append((qr["_validUntil"], lambda at: self._set_qr_state(qr, "FAILED", at, error=DeadlineExceeded(
+                f"The queued resource {qr['name']} could not be provisioned before its valid-until time."))))
+        if state == "ACCEPTED":
+            at = max(qr["_since"], qr["_validAfter"] or qr["_since"])
+            events.append((at, lambda at: self._set_qr_state(qr, "WAITING_FOR_RESOURCES", at)))
+        return min(events, default=None, key=lambda e: e[0])
 
     def _preempt_time(self, node: dict) -> float | None:
         times = [node["_preemptAt"]] if node.get("_preemptAt") is not None else []
@@ -250,23 +368,31 @@ class World:
         return min(times, default=None)
 
     def _set_state(self, node: dict, state: str, at: float) -> None:
+        self._changes += 1
         was = node["state"]
         node["state"], node["_since"] = state, at
         node["health"] = "HEALTHY" if state == "READY" else "HEALTH_UNSPECIFIED"
         if was == "READY" and state != "READY":
-            self.events.append(("gone", view(node)))
+            self._event("gone", node)
+        if state == "PREEMPTED" and node.get("queuedResource") in self.state["queuedResources"]:
+            self.state["queuedResources"][node["queuedResource"]]["_preempted"] = True  # SERVICE suspends it
         if state == "READY":
             rate = self.settings.spot_preempt_rate_per_hour
             node["_preemptAt"] = (at + self._rng().expovariate(rate / 3600.0)
                                   if rate > 0 and self._preemptible(node) else None)
-            self.events.append(("ready", view(node)))
+            self._event("ready", node)
         for op in self._pending_operations(node["name"]):
             if op["_awaits"] == state:
-                self._finish(op, at, response=view(node))
+                self._finish(op, at, response=snapshot(node))
+
+    def _event(self, kind: str, node: dict) -> None:
+        if self.record_events:
+            self.events.append((kind, snapshot(node)))
 
     def _remove_node(self, node: dict, at: float, error: ApiError | None = None) -> None:
+        self._changes += 1
         if node["state"] == "READY":
-            self.events.append(("gone", view(node)))
+            self._event("gone", node)
         del self.state["nodes"][node["name"]]
         for op in self._pending_operations(node["name"]):
             if op["_awaits"] == GONE:
@@ -281,7 +407,7 @@ class World:
     # ----- nodes -----
 
     def list_nodes(self, parent: str) -> list[dict]:
-        return [view(n) for n in self._in_parent(self.state["nodes"], parent, wildcard=True)]
+        return [view(n) for n in self._in_parent(self.state["nodes"], parent)]
 
     def get_node(self, name: str) -> dict:
         return view(self._node(name))
@@ -292,7 +418,7 @@ class World:
         name = f"{parent}/nodes/{node_id}"
         if name in self.state["nodes"]:
             raise AlreadyExists(f"Resource '{name}' already exists.")
-        node = self._build_node(name, zone, body)
+        node = self._build_node(name, zone, normalize_node_body(body), self.now)
         op = self._new_operation(zone, "create", name, awaits="READY")
         if not self._fits(zone, node["_gen"], node["_chips"]):
             return self._finish(op, self.now, error=self._no_capacity(zone))
@@ -309,9 +435,7 @@ class World:
         return self._settle(op)
 
     def stop_node(self, name: str) -> dict:
-        node = self._node(name)
-        if node["state"] != "READY":
-            raise FailedPrecondition(f"The node {name} cannot be stopped in state {node['state']}; only a READY node can.")
+        node = self._node(name, required_state="READY", verb="stopped")
         if node["_hosts"] > 1:
             raise FailedPrecondition(f"Stopping is not supported for multi-host TPU {node['acceleratorType']}.")
         op = self._new_operation(zone_of(name), "stop", name, awaits="STOPPED")
@@ -319,9 +443,7 @@ class World:
         return self._settle(op)
 
     def start_node(self, name: str) -> dict:
-        node = self._node(name)
-        if node["state"] != "STOPPED":
-            raise FailedPrecondition(f"The node {name} cannot be started in state {node['state']}; only a STOPPED node can.")
+        node = self._node(name, required_state="STOPPED", verb="started")
         op = self._new_operation(zone_of(name), "start", name, awaits="READY")
         if not self._fits(node["_zone"], node["_gen"], node["_chips"]):
             return self._finish(op, self.now, error=self._no_capacity(node["_zone"]))
@@ -333,19 +455,19 @@ class World:
         paths = [p.strip() for p in (update_mask or "").split(",") if p.strip()]
         if not paths:
             raise InvalidArgument("update_mask is required: name the fields to update, e.g. 'labels'.")
-        for path in paths:
-            if path not in _UPDATABLE:
-                raise InvalidArgument(f"Field '{path}' cannot be updated; updatable: description, tags, labels, "
-                                      "metadata, network_config.enable_external_ips.")
+        unknown = [p for p in paths if p not in _UPDATABLE]
+        if unknown:
+            raise InvalidArgument(f"Field '{unknown[0]}' cannot be updated; updatable: description, tags, labels, "
+                                  "metadata, network_config.enable_external_ips.")
+        check_labels(body.get("labels") or {})
         for path in paths:
             head, _, leaf = _UPDATABLE[path].partition(".")
             if leaf:
-                node[head][leaf] = bool((body.get(head) or {}).get(leaf, False))
+                node[head] = {**node[head], leaf: bool((body.get(head) or {}).get(leaf, False))}
             else:
-                value = body.get(head, [] if head == "tags" else {} if head in ("labels", "metadata") else "")
-                node[head] = check_labels(value) if head == "labels" else value
+                node[head] = body.get(head, [] if head == "tags" else {} if head in ("labels", "metadata") else "")
         op = self._new_operation(zone_of(name), "update", name, awaits=None)
-        return self._finish(op, self.now, response=view(node))
+        return self._finish(op, self.now, response=snapshot(node))
 
     def preempt(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
         """Preempt a READY spot/preemptible node now (any project unless one is given)."""
@@ -361,27 +483,27 @@ class World:
         self.advance()
         return [view(n) for n in matches if n["name"] in self.state["nodes"]]
 
-    def _node(self, name: str) -> dict:
+    def _node(self, name: str, required_state: str | None = None, verb: str = "") -> dict:
         self._check_zone(zone_of(name))
         node = self.state["nodes"].get(name)
         if node is None:
             raise NotFound(f"Resource '{name}' was not found.")
+        if required_state and node["state"] != required_state:
+            raise FailedPrecondition(f"The node {name} cannot be {verb} in state {node['state']}; "
+                                     f"only a {required_state} node can.")
         return node
 
-    def _build_node(self, name: str, zone: str, body: dict, queued_resource: str | None = None) -> dict:
+    def _build_node(self, name: str, zone: str, body: dict, at: float, queued_resource: dict | None = None) -> dict:
         """A new CREATING node from a create request's body, checked against the zone's catalogue."""
         accel = self._accelerator(zone, body)
-        runtime = body.get("runtimeVersion")
-        if not runtime:
-            raise InvalidArgument("runtime_version is required, e.g. tpu-ubuntu2204-base.")
-        if runtime not in catalog.RUNTIME_VERSIONS[accel.generation] or runtime not in catalog.runtime_versions(zone):
-            raise InvalidArgument(f"Runtime version '{runtime}' is not supported for {accel.name} in zone {zone}; "
-                                  f"supported: {', '.join(catalog.RUNTIME_VERSIONS[accel.generation])}.")
+        self._check_runtime(zone, accel, body)
         node = {k: body[k] for k in _NODE_INPUT_FIELDS if k in body}
         check_labels(node.setdefault("labels", {}))
         node.setdefault("metadata", {})
         project = name.split("/")[1]
         scheduling = body.get("schedulingConfig") or {}
+        if queued_resource is not None and "spot" in queued_resource:
+            scheduling = {**scheduling, "spot": True}
         network = {"network": f"projects/{project}/global/networks/default",
                    "subnetwork": f"projects/{project}/regions/{zone.rsplit('-', 1)[0]}/subnetworks/default",
                    "enableExternalIps": False, **(body.get("networkConfig") or {})}
@@ -395,18 +517,24 @@ class World:
             "schedulingConfig": {k: bool(scheduling.get(k, False)) for k in ("preemptible", "spot", "reserved")},
             "networkConfig": network,
             "networkEndpoints": [self._endpoint(network["enableExternalIps"]) for _ in range(accel.hosts)],
-            "createTime": rfc3339(self.now),
+            "createTime": rfc3339(at),
             "id": str(random.Random(f"{self.settings.seed}:id:{serial}").getrandbits(62)),
             "apiVersion": "V2",
             "_zone": zone, "_gen": accel.generation, "_chips": accel.chips, "_hosts": accel.hosts,
-            "_since": self.now, "_seq": serial,
+            "_since": at, "_seq": serial,
         })
-        if "dataDisks" in node:
-            node["dataDisks"] = [{**d, "mode": _DISK_MODES.get(d.get("mode"), d.get("mode", "READ_WRITE"))}
-                                 for d in node["dataDisks"]]
-        if queued_resource:
-            node["queuedResource"] = queued_resource
+        if queued_resource is not None:
+            node["queuedResource"] = queued_resource["name"]
         return node
+
+    @staticmethod
+    def _check_runtime(zone: str, accel, body: dict) -> None:
+        runtime = body.get("runtimeVersion")
+        if not runtime:
+            raise InvalidArgument("runtime_version is required, e.g. tpu-ubuntu2204-base.")
+        if runtime not in catalog.RUNTIME_VERSIONS[accel.generation]:
+            raise InvalidArgument(f"Runtime version '{runtime}' is not supported for {accel.name} in zone {zone}; "
+                                  f"supported: {', '.join(catalog.RUNTIME_VERSIONS[accel.generation])}.")
 
     def _accelerator(self, zone: str, body: dict):
         """The accelerator type a create asks for, by name or by acceleratorConfig."""
@@ -419,24 +547,216 @@ class World:
             return accel
         if config:
             kind = config.get("type")
-            kind = catalog.CONFIG_TYPE_NUMBERS.get(kind, kind) if isinstance(kind, int) else kind
             accel = catalog.find_type_by_config(zone, kind, config.get("topology", ""))
             if accel is None:
-                raise InvalidArgument(f"Accelerator config {kind} {config.get('topology')} is not available in zone {zone}.")
+                raise InvalidArgument(
+                    f"Accelerator config {kind} {config.get('topology')} is not available in zone {zone}.")
             return accel
         raise InvalidArgument("accelerator_type or accelerator_config is required.")
 
     def _endpoint(self, external: bool) -> dict:
+        """One worker's addresses, unique within the world."""
         serial = self._serial()
-        endpoint = {"ipAddress": f"10.{128 + serial // 65536 % 64}.{serial // 256 % 256}.{serial % 256}", "port": 8470}
+        low = f"{serial // 256 % 256}.{serial % 256}"
+        endpoint = {"ipAddress": f"10.{128 + serial // 65536 % 64}.{low}", "port": 8470}
         if external:
-            endpoint["accessConfig"] = {"externalIp": f"34.{serial // 65536 % 256}.{serial // 256 % 256}.{serial % 256}"}
+            endpoint["accessConfig"] = {"externalIp": f"34.{serial // 65536 % 256}.{low}"}
         return endpoint
 
     @staticmethod
     def _preemptible(node: dict) -> bool:
         scheduling = node.get("schedulingConfig") or {}
         return bool(scheduling.get("spot") or scheduling.get("preemptible"))
+
+    # ----- queued resources -----
+
+    def list_queued_resources(self, parent: str) -> list[dict]:
+        return [view(qr) for qr in self._in_parent(self.state["queuedResources"], parent)]
+
+    def get_queued_resource(self, name: str) -> dict:
+        return view(self._queued_resource(name))
+
+    def create_queued_resource(self, parent: str, qr_id: str | None, body: dict, request_id: str | None) -> dict:
+        """Accept a request for nodes; it waits for capacity, first come first served."""
+        zone = self._check_zone(zone_of(parent))
+        request_key = f"{parent}:{request_id}" if request_id else None
+        if request_key in self.state["requestIds"]:  # a retried create: same operation, no second request
+            return self.get_operation(self.state["requestIds"][request_key])
+        check_resource_id(qr_id, "queued resource id")
+        name = f"{parent}/queuedResources/{qr_id}"
+        if name in self.state["queuedResources"]:
+            raise AlreadyExists(f"Resource '{name}' already exists.")
+        if "spot" in body and "guaranteed" in body:
+            raise InvalidArgument("Set at most one tier: spot or guaranteed.")
+        if "guaranteed" in body and (body["guaranteed"] or {}).get("minDuration"):
+            parse_duration(body["guaranteed"]["minDuration"])
+        qr = {k: body[k] for k in ("tpu", "spot", "guaranteed", "queueingPolicy", "reservationName") if k in body}
+        qr.update({"name": name, "createTime": rfc3339(self.now), "_zone": zone, "_nodes": [], "_seq": self._serial(),
+                   "_queuedAt": self.now})
+        qr["_plan"] = self._plan_nodes(qr, qr_id)
+        self._set_validity(qr, self.now)
+        self._set_qr_state(qr, "ACCEPTED", self.now)
+        self.state["queuedResources"][name] = qr
+        op = self._new_operation(zone, "create", name, awaits=None)
+        if request_key:
+            self.state["requestIds"][request_key] = op["name"]
+        self.advance()
+        return self._finish(op, self.now, response=snapshot(qr))
+
+    def delete_queued_resource(self, name: str, force: bool = False) -> dict:
+        qr = self._queued_resource(name)
+        live = [n for n in qr["_nodes"] if n in self.state["nodes"]]
+        if live and not force:
+            raise FailedPrecondition(f"The queued resource {name} still has nodes ({', '.join(live)}); "
+                                     "delete them first or delete with force=true.")
+        op = self._new_operation(zone_of(name), "delete", name, awaits=GONE)
+        if qr["state"]["state"] != "DELETING":
+            self._set_qr_state(qr, "DELETING", self.now, initiator="USER")
+        return self._settle(op)
+
+    def reset_queued_resource(self, name: str) -> dict:
+        """Queue a SUSPENDED (or FAILED) request again, at the back of the queue."""
+        qr = self._queued_resource(name)
+        if qr["state"]["state"] not in ("SUSPENDED", "FAILED"):
+            raise FailedPrecondition(f"Only a SUSPENDED or FAILED queued resource can be reset; "
+                                     f"{name} is {qr['state']['state']}.")
+        qr["_nodes"], qr["_queuedAt"], qr["_preempted"] = [], self.now, False
+        self._set_validity(qr, self.now)
+        self._set_qr_state(qr, "ACCEPTED", self.now)
+        op = self._new_operation(zone_of(name), "reset", name, awaits=None)
+        self.advance()
+        return self._finish(op, self.now, response=snapshot(qr))
+
+    def _queued_resource(self, name: str) -> dict:
+        self._check_zone(zone_of(name))
+        qr = self.state["queuedResources"].get(name)
+        if qr is None:
+            raise NotFound(f"Resource '{name}' was not found.")
+        return qr
+
+    def _plan_nodes(self, qr: dict, qr_id: str) -> list[dict]:
+        """The nodes a request will make: [{name, body, gen, chips}], each checked like a node create."""
+        specs = (qr.get("tpu") or {}).get("nodeSpec") or []
+        if not specs:
+            raise InvalidArgument("tpu.node_spec must name at least one node.")
+        parent = qr["name"].rsplit("/queuedResources/", 1)[0]
+        plan = []
+        for spec in specs:
+            if spec.setdefault("parent", parent) != parent:
+                raise InvalidArgument(f"node_spec.parent {spec['parent']} must be the queued resource's location.")
+            multislice = spec.get("multisliceParams")
+            if multislice and spec.get("nodeId") or not (multislice or spec.get("nodeId")):
+                raise InvalidArgument("Each node_spec needs exactly one of node_id and multislice_params.")
+            if multislice:
+                count = int(multislice.get("nodeCount") or 0)
+                if count < 2:
+                    raise InvalidArgument("multislice_params.node_count must be greater than 1.")
+                prefix = multislice.get("nodeIdPrefix") or qr_id
+                node_ids = [f"{prefix}-{i}" for i in range(count)]
+            else:
+                node_ids = [spec["nodeId"]]
+            body = spec["node"] = normalize_node_body(spec.get("node") or {})
+            for node_id in node_ids:
+                check_resource_id(node_id, "node id")
+                name = f"{parent}/nodes/{node_id}"
+                if name in self.state["nodes"] or any(p["name"] == name for p in plan):
+                    raise AlreadyExists(f"Node '{name}' already exists.")
+                accel = self._accelerator(qr["_zone"], body)
+                self._check_runtime(qr["_zone"], accel, body)
+                check_labels(body.get("labels") or {})
+                plan.append({"name": name, "gen": accel.generation, "chips": accel.chips,
+                             "multislice": bool(multislice), "body": body})
+        return plan
+
+    def _set_validity(self, qr: dict, base: float) -> None:
+        """Absolute valid-after / valid-until times from the queueing policy."""
+        policy = qr.get("queueingPolicy") or {}
+        after = until = None
+        if policy.get("validAfterDuration"):
+            after = base + parse_duration(policy["validAfterDuration"])
+        if policy.get("validAfterTime"):
+            after = parse_time(policy["validAfterTime"])
+        if policy.get("validUntilDuration"):
+            until = base + parse_duration(policy["validUntilDuration"])
+        if policy.get("validUntilTime"):
+            until = parse_time(policy["validUntilTime"])
+        interval = policy.get("validInterval") or {}
+        if interval.get("startTime"):
+            after = parse_time(interval["startTime"])
+        if interval.get("endTime"):
+            until = parse_time(interval["endTime"])
+        qr["_validAfter"], qr["_validUntil"] = after, until
+
+    def _set_qr_state(self, qr: dict, state: str, at: float, initiator: str | None = None,
+                      error: ApiError | None = None) -> None:
+        self._changes += 1
+        qr["_since"] = at
+        qr["state"] = {"state": state}
+        if state in _STATE_DATA:
+            qr["state"][_STATE_DATA[state]] = {}
+        if initiator:
+            qr["state"]["stateInitiator"] = initiator
+        if error is not None:
+            qr["state"]["failedData"] = {"error": error.operation_error()}
+
+    def _reconcile_queued_resources(self, at: float) -> bool:
+        """Move requests on from what their nodes and the free capacity say, at time `at`; True if anything changed."""
+        before = self._changes
+        for qr in list(self.state["queuedResources"].values()):
+            state = qr["state"]["state"]
+            nodes = [self.state["nodes"].get(name) for name in qr["_nodes"]]
+            if state in ("PROVISIONING", "ACTIVE"):
+                if any(n is None or n["state"] in _LOST for n in nodes):
+                    self._set_qr_state(qr, "SUSPENDING", at, initiator="SERVICE" if qr.get("_preempted") else "USER")
+                elif state == "PROVISIONING" and all(n["state"] == "READY" for n in nodes):
+                    self._set_qr_state(qr, "ACTIVE", at)
+            if qr["state"]["state"] in ("SUSPENDING", "DELETING"):
+                self._wind_down(qr, [n for n in nodes if n is not None], at)
+        self._provision_waiting(at)
+        return self._changes != before
+
+    def _wind_down(self, qr: dict, live: list[dict], at: float) -> None:
+        """Delete a suspending or deleting request's nodes; once they are gone, finish the request."""
+        for node in live:
+            if node["state"] not in ("DELETING", "PREEMPTED"):
+                self._set_state(node, "DELETING", at)
+        if live:
+            return
+        if qr["state"]["state"] == "SUSPENDING":
+            self._set_qr_state(qr, "SUSPENDED", at, initiator=qr["state"].get("stateInitiator"))
+            return
+        del self.state["queuedResources"][qr["name"]]
+        self._changes += 1
+        for op in self._pending_operations(qr["name"]):
+            self._finish(op, at, response={"@type": EMPTY_TYPE})
+
+    def _provision_waiting(self, at: float) -> None:
+        """First come, first served per zone and generation: a request that does not fit blocks later ones."""
+        waiting = sorted((qr for qr in self.state["queuedResources"].values()
+                          if qr["state"]["state"] == "WAITING_FOR_RESOURCES"),
+                         key=lambda qr: (qr["_queuedAt"], qr["_seq"]))
+        blocked: set[tuple[str, str]] = set()
+        for qr in waiting:
+            needs: dict[str, int] = {}
+            for planned in qr["_plan"]:
+                needs[planned["gen"]] = needs.get(planned["gen"], 0) + planned["chips"]
+            pools = {(qr["_zone"], gen) for gen in needs}
+            if pools & blocked:
+                continue
+            if not all(self._fits(qr["_zone"], gen, chips) for gen, chips in needs.items()):
+                blocked |= pools
+                continue
+            taken = [p["name"] for p in qr["_plan"] if p["name"] in self.state["nodes"]]
+            if taken:
+                self._set_qr_state(qr, "FAILED", at, error=AlreadyExists(f"Node(s) {', '.join(taken)} already exist."))
+                continue
+            for planned in qr["_plan"]:
+                node = self._build_node(planned["name"], qr["_zone"], planned["body"], at, queued_resource=qr)
+                if planned["multislice"]:
+                    node["multisliceNode"] = True
+                self.state["nodes"][node["name"]] = node
+                qr["_nodes"].append(node["name"])
+            self._set_qr_state(qr, "PROVISIONING", at)
 
     # ----- capacity -----
 
@@ -464,7 +784,7 @@ class World:
         return view(op)
 
     def list_operations(self, parent: str) -> list[dict]:
-        return [view(op) for op in self._in_parent(self.state["operations"], parent, wildcard=True)]
+        return [view(op) for op in self._in_parent(self.state["operations"], parent)]
 
     def _new_operation(self, zone: str, verb: str, target: str, awaits: str | None) -> dict:
         serial = self._serial()
@@ -476,11 +796,17 @@ class World:
                            "verb": verb, "cancelRequested": False, "apiVersion": "v2"},
               "_target": target, "_awaits": awaits, "_seq": serial}
         self.state["operations"][name] = op
+        self.state["pending"].setdefault(target, []).append(name)
         return op
 
     def _finish(self, op: dict, at: float, response: dict | None = None, error: ApiError | None = None) -> dict:
         op["done"] = True
         op["metadata"]["endTime"] = rfc3339(at)
+        pending = self.state["pending"].get(op["_target"], [])
+        if op["name"] in pending:
+            pending.remove(op["name"])
+            if not pending:
+                del self.state["pending"][op["_target"]]
         if error is not None:
             op["error"] = error.operation_error()
         else:
@@ -490,10 +816,13 @@ class World:
         return view(op)
 
     def _pending_operations(self, target: str) -> list[dict]:
-        return [op for op in self.state["operations"].values() if not op["done"] and op["_target"] == target]
+        return [self.state["operations"][name] for name in self.state["pending"].get(target, [])]
 
     def _prune_operations(self) -> None:
+        """Forget the oldest finished operations once there are clearly too many."""
         ops = self.state["operations"]
+        if len(ops) <= MAX_DONE_OPERATIONS + 100:
+            return
         done = [name for name, op in ops.items() if op["done"]]
         for name in done[: max(0, len(done) - MAX_DONE_OPERATIONS)]:
             del ops[name]
@@ -554,17 +883,10 @@ class World:
                                   f"(zones: {', '.join(sorted(catalog.ZONES))}).")
         return zone
 
-    @staticmethod
-    def _generation(generation_or_type: str) -> str:
-        try:
-            return catalog.generation_of(generation_or_type)
-        except Exception:
-            raise InvalidArgument(f"'{generation_or_type}' is neither a TPU generation nor an accelerator type.") from None
-
-    def _in_parent(self, records: dict, parent: str, wildcard: bool) -> list[dict]:
+    def _in_parent(self, records: dict, parent: str) -> list[dict]:
         """Records under `projects/P/locations/Z` (or every zone for `locations/-`), by name."""
         project, zone = parent.split("/")[1], zone_of(parent)
-        if not (wildcard and zone == "-"):
+        if zone != "-":
             self._check_zone(zone)
         prefix = f"projects/{project}/locations/"
         return sorted((r for r in records.values() if r["name"].startswith(prefix)

@@ -1,0 +1,152 @@
+"""Ledger benchmark: a month of a 50-member group, 100,000 usage intervals, 1,000,000 events.
+
+Measures (1) materialising the events into a fresh SQLite ledger (as a first `tpuctl sync`
+does) and an incremental sync of late events, and (2) budget admission latency, median and
+p95 over 200 calls, against a baseline in the same run that answers the same question by
+scanning every interval row of the month (no pre-summed table, no index).
+
+    python benchmarks/ledger_bench.py              # full size (about a minute or two)
+    python benchmarks/ledger_bench.py --quick      # 50,000 events
+    python benchmarks/ledger_bench.py --events N
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.domain.budgets import RequestRefused, UsageRequest
+from tpuctl.domain.clock import ManualClock
+from tpuctl.domain.events import (
+    BUDGET_SET, GROUP_INITIALIZED, Event, NODE_CREATED, NODE_DELETED, NODE_READY, QUEUED_CREATED, QUEUED_PROVISIONED,
+    budget_payload, new_event, node_payload, queued_payload,
+)
+from tpuctl.domain.metering import PriceKey
+from tpuctl.services import ledger as svc
+
+MONTH_START = datetime(2026, 5, 1, tzinfo=timezone.utc)
+MONTH_SECONDS = 31 * 86400
+MEMBERS = [f"member{i:02d}" for i in range(50)]
+TYPES = [("us-central2-b", "v4-8", 4), ("us-central1-a", "v5litepod-8", 8), ("europe-west4-a", "v6e-8", 8),
+         ("us-central1-b", "v2-8", 4), ("us-east5-a", "v5p-8", 4)]
+EVENTS_PER_INTERVAL = 10      # queue created/provisioned, created, ready, 5 sightings by syncs, deleted
+ADMISSION_CALLS = 200
+TARGET_MS = 50.0
+
+
+def generate(n_events: int, seed: int = 1) -> list:
+    """Every event of the month, in recording order, with 1% arriving late (out of order)."""
+    rnd = random.Random(seed)
+    n_intervals = n_events // EVENTS_PER_INTERVAL
+    events = [new_event(GROUP_INITIALIZED, "member00", {"treasurers": ["member00"], "currency": "USD"}, MONTH_START)]
+    events += [new_event(BUDGET_SET, "member00", budget_payload(scope="member", member=m, amount=10**6),
+                         MONTH_START + timedelta(seconds=1)) for m in MEMBERS]
+    events.append(new_event(BUDGET_SET, "member00", budget_payload(scope="group", amount=10**8),
+                            MONTH_START + timedelta(seconds=2)))
+    for i in range(n_intervals):
+        owner = MEMBERS[i % len(MEMBERS)]
+        zone, accelerator, chips = TYPES[i % len(TYPES)]
+        start = MONTH_START + timedelta(seconds=60 + rnd.randrange(MONTH_SECONDS - 8 * 3600))
+        length = timedelta(seconds=rnd.randrange(600, 6 * 3600))
+        running = i >= n_intervals - 500                  # the last few still run at month's end
+        lease = start + length + timedelta(hours=2)
+        queued = queued_payload(zone=zone, name=f"q{i}", node=f"n{i}", accelerator_type=accelerator, chips=chips,
+                                spot=i % 3 == 0, owner=owner, lease_hours="4", request_id=f"r{i}")
+        node = node_payload(zone=zone, node=f"n{i}", accelerator_type=accelerator, chips=chips, spot=i % 3 == 0,
+                            owner=owner, lease_until=lease, request_id=f"r{i}")
+        seen = {**node, "source": "observed"}
+        steps = [(QUEUED_CREATED, queued, start - timedelta(seconds=50)),
+                 (QUEUED_PROVISIONED, queued, start - timedelta(seconds=20)),
+                 (NODE_CREATED, node, start - timedelta(seconds=20)), (NODE_READY, node, start)]
+        steps += [(NODE_READY, seen, start + length * (k + 1) / 6) for k in range(5)]
+        steps.append((NODE_DELETED, node, start + length))
+        for kind, payload, when in steps[:-1] if running else steps:
+            events.append(new_event(kind, owner, payload, when))
+    events.sort(key=lambda e: e.id)
+    arrival = [i + (rnd.randrange(1, 50_000) if rnd.random() < 0.01 else 0) for i in range(len(events))]
+    return [event for _, event in sorted(zip(arrival, events, strict=True), key=lambda pair: pair[0])]
+
+
+def materialise(db: LedgerDB, objects: list[bytes], batch: int = 5_000) -> float:
+    """What a sync does once it has read the objects: decode them and ingest in batches."""
+    start = time.perf_counter()
+    for offset in range(0, len(objects), batch):
+        db.ingest([Event.from_json(data) for data in objects[offset:offset + batch]])
+    return time.perf_counter() - start
+
+
+class FullScanLedger(LedgerDB):
+    """The baseline: month usage summed from every interval row, no index, no pre-sums."""
+
+    def month_usage(self, month, owner=None):
+        usage: dict[str, Counter] = {}
+        rows = self.conn.execute(
+            "SELECT owner, zone, generation, accelerator_type, spot, chips * (end - start) * charged "
+            "FROM intervals NOT INDEXED WHERE month = ?", (month,))
+        for member, zone, generation, accelerator, spot, chip_seconds in rows:
+            if owner in (None, member):
+                usage.setdefault(member, Counter())[PriceKey(zone, generation, accelerator, bool(spot))] += chip_seconds
+        return usage
+
+
+def admission_latency(db: LedgerDB, table, clock) -> tuple[float, float, object]:
+    timings, result = [], None
+    for call in range(ADMISSION_CALLS):
+        zone, accelerator, _ = TYPES[call % len(TYPES)]
+        request = UsageRequest.for_type(MEMBERS[call % len(MEMBERS)], zone, accelerator, spot=False, hours=8)
+        start = time.perf_counter()
+        try:
+            result = svc.admission(None, db, clock, table, request, request.member, sync=False)
+        except RequestRefused as refused:
+            result = refused.admission
+        timings.append((time.perf_counter() - start) * 1000)
+    timings.sort()
+    return statistics.median(timings), timings[int(len(timings) * 0.95) - 1], result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1,000,000)")
+    parser.add_argument("--quick", action="store_true", help="a quick run: 50,000 events")
+    args = parser.parse_args(argv)
+    n_events = 50_000 if args.quick else args.events
+
+    t = time.perf_counter()
+    objects = [event.to_json() for event in generate(n_events)]
+    print(f"generated {len(objects):,} events ({n_events // EVENTS_PER_INTERVAL:,} intervals, {len(MEMBERS)} "
+          f"members) in {time.perf_counter() - t:.1f} s")
+    table = svc.load_price_table()
+    clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "ledger.db"
+        tail = len(objects) // 100
+        with LedgerDB(path) as db:
+            seconds = materialise(db, objects[:-tail])
+            print(f"materialise: {len(objects) - tail:,} events in {seconds:.1f} s "
+                  f"({(len(objects) - tail) / seconds:,.0f} events/s); database {path.stat().st_size / 2**20:.0f} MiB")
+            seconds = materialise(db, objects[-tail:])
+            print(f"incremental sync of the last {tail:,} events: {seconds * 1000:.0f} ms")
+            intervals = db.conn.execute("SELECT count(DISTINCT subject || '/' || seq) FROM intervals").fetchone()[0]
+            print(f"ledger: {db.event_count():,} events, {intervals:,} closed intervals, "
+                  f"{len(db.open_nodes()):,} nodes running")
+            median, p95, result = admission_latency(db, table, clock)
+        with FullScanLedger(path) as naive:
+            base_median, base_p95, base_result = admission_latency(naive, table, clock)
+    assert result == base_result, "the baseline must give the same answer"
+    print(f"admission over {ADMISSION_CALLS} calls: median {median:.2f} ms, p95 {p95:.2f} ms "
+          f"(target < {TARGET_MS:.0f} ms: {'met' if p95 < TARGET_MS else 'MISSED'})")
+    print(f"baseline (full scan of the month's intervals): median {base_median:.2f} ms, p95 {base_p95:.2f} ms")
+    print(f"ratio baseline / ledger: median {base_median / median:.1f}x, p95 {base_p95 / p95:.1f}x")
+    return 0 if p95 < TARGET_MS else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

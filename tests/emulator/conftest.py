@@ -1,0 +1,80 @@
+"""A session-scoped emulator on a ManualClock, reset before each test, and the real TPU client on it."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tpuctl.domain.clock import ManualClock
+from tpuctl.emulator.models import WorldSettings
+from tpuctl.emulator.server import EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def emulator_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def emulator_server(emulator_clock):
+    server = EmulatorServer(clock=emulator_clock).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server) -> EmulatorServer:
+    """The shared emulator with an empty world and default settings (no delays, no faults)."""
+    emulator_server.reset(WorldSettings())
+    return emulator_server
+
+
+def make_client(url: str):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import tpu_v2
+
+    return tpu_v2.TpuClient(transport="rest", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": url})
+
+
+@pytest.fixture(scope="session")
+def _emulator_session_client(emulator_server):
+    return make_client(emulator_server.url)
+
+
+@pytest.fixture
+def tpu_client(emulator, _emulator_session_client):
+    """A google.cloud.tpu_v2.TpuClient (REST) talking to the freshly reset emulator."""
+    return _emulator_session_client
+
+
+def http_json(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    """A raw request, to check the exact JSON on the wire (and the control surface)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="session")
+def tpu_client_for():
+    """tpu_client_for(url) -> a TpuClient on another emulator (e.g. one on a state file)."""
+    return make_client
+
+
+@pytest.fixture(scope="session")
+def http_call():
+    """http_call(method, url, body=None) -> (status, JSON)."""
+    return http_json
+
+
+@pytest.fixture
+def emulator_raw(emulator):
+    """emulator_raw(method, path, body=None) -> (status, JSON) against the emulator."""
+    return lambda method, path, body=None: http_json(method, emulator.url + path, body)

@@ -1,0 +1,371 @@
+"""The local SQLite view of the ledger: fast answers for reports and admission.
+
+The group store's events are the truth; this file is a cache of them, rebuilt by ingesting
+them again (deleting it loses nothing). Ingest is idempotent (events keyed by id) and
+incremental: each node incarnation keeps its replay state, so an event that sorts after
+what was replayed is one step; one that arrives out of order replays that incarnation
+again. Closed usage is pre-summed per month, member and pricing key (`usage_month`), so
+admission reads a few hundred rows whatever the size of the ledger.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from tpuctl.domain.budgets import GroupRules, group_rules
+from tpuctl.domain.clock import utcnow
+from tpuctl.domain.events import NODE_KINDS, Event, problem
+from tpuctl.domain.intervals import (
+    NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
+)
+from tpuctl.domain.metering import PriceKey, split_by_month
+from tpuctl.errors import ConfigError
+
+_CHUNK = 500     # host parameters per IN (...) query
+
+
+# --- migrations (the shape of sqlite-utils' migrations: named, ordered, one transaction each)
+
+class Migrations:
+    def __init__(self, name: str):
+        self.name = name
+        self.steps: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
+
+    def __call__(self, step: Callable[[sqlite3.Connection], None]) -> Callable:
+        self.steps.append((step.__name__, step))
+        return step
+
+    def apply(self, conn: sqlite3.Connection) -> list[str]:
+        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (migration_set TEXT, name TEXT, applied_at TEXT,"
+                     " PRIMARY KEY (migration_set, name))")
+        applied = []
+        for name, step in self.steps:
+            with _transaction(conn):
+                done = conn.execute("SELECT 1 FROM _migrations WHERE migration_set = ? AND name = ?",
+                                    (self.name, name)).fetchone()
+                if not done:
+                    step(conn)
+                    conn.execute("INSERT INTO _migrations VALUES (?, ?, ?)", (self.name, name, utcnow().isoformat()))
+                    applied.append(name)
+        return applied
+
+
+migrations = Migrations("tpuctl.ledger")
+
+
+@migrations
+def m001_ledger(conn: sqlite3.Connection) -> None:
+    for statement in """
+    CREATE TABLE events (id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, time_us INTEGER NOT NULL, actor TEXT NOT NULL,
+        kind TEXT NOT NULL, subject TEXT, body BLOB NOT NULL);
+    CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
+    CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
+    CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
+        generation TEXT, chips INTEGER, spot INTEGER, lease_until INTEGER, request_id TEXT, create_time INTEGER,
+        status TEXT, first_seen INTEGER, accruing_since INTEGER, first_ready INTEGER, seq INTEGER,
+        last_time_us INTEGER, last_rank INTEGER, last_id TEXT) WITHOUT ROWID;
+    CREATE INDEX nodes_open ON nodes (owner) WHERE status != 'deleted';
+    CREATE INDEX nodes_place ON nodes (zone, node);
+    CREATE TABLE intervals (subject TEXT, seq INTEGER, month TEXT, start INTEGER, end INTEGER, charged INTEGER,
+        owner TEXT, zone TEXT, node TEXT, accelerator_type TEXT, generation TEXT, chips INTEGER, spot INTEGER,
+        PRIMARY KEY (subject, seq, month)) WITHOUT ROWID;
+    CREATE INDEX intervals_month ON intervals (month, owner);
+    CREATE TABLE usage_month (month TEXT, owner TEXT, zone TEXT, generation TEXT, accelerator_type TEXT,
+        spot INTEGER, chip_seconds INTEGER NOT NULL, seconds INTEGER NOT NULL,
+        PRIMARY KEY (month, owner, zone, generation, accelerator_type, spot)) WITHOUT ROWID;
+    CREATE TABLE queued (subject TEXT PRIMARY KEY, zone TEXT, name TEXT, node TEXT, owner TEXT,
+        accelerator_type TEXT, generation TEXT, chips INTEGER, spot INTEGER, lease_hours TEXT, request_id TEXT,
+        status TEXT, ended_time_us INTEGER, ended_rank INTEGER, ended_id TEXT) WITHOUT ROWID;
+    CREATE INDEX queued_waiting ON queued (owner) WHERE status = 'waiting';
+    CREATE TABLE cursors (prefix TEXT PRIMARY KEY, last_key TEXT NOT NULL);
+    CREATE TABLE bad_objects (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
+    """.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# --- conversions -------------------------------------------------------------------------
+
+def _sec(when: datetime | None) -> int | None:
+    return None if when is None else int(when.timestamp())
+
+
+def _us(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000 + when.microsecond
+
+
+def _dt(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _dt_us(us: int) -> datetime:
+    seconds, micro = divmod(us, 1_000_000)
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=micro)
+
+
+def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+_NODE_COLUMNS = ("subject, zone, node, owner, accelerator_type, generation, chips, spot, lease_until, request_id, "
+                 "create_time, status, first_seen, accruing_since, first_ready, seq, last_time_us, last_rank, last_id")
+
+
+def _node_row(state: NodeState) -> tuple:
+    s = state.spec
+    return (state.subject, s.zone, s.node, s.owner, s.accelerator_type, s.generation, s.chips, int(s.spot),
+            _sec(s.lease_until), s.request_id, _sec(s.create_time), state.status, _sec(state.first_seen),
+            _sec(state.accruing_since), _sec(state.first_ready), state.seq, _us(state.last[0]), state.last[1],
+            state.last[2])
+
+
+def _node_state(row: tuple) -> NodeState:
+    (subject, zone, node, owner, accelerator_type, generation, chips, spot, lease_until, request_id,
+     create_time, status, first_seen, accruing_since, first_ready, seq, last_us, last_rank, last_id) = row
+    spec = NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot), owner, _dt(lease_until),
+                    request_id, _dt(create_time))
+    return NodeState(subject, spec, _dt(first_seen), (_dt_us(last_us), last_rank, last_id), status,
+                     _dt(accruing_since), _dt(first_ready), seq)
+
+
+_QUEUED_COLUMNS = ("subject, zone, name, node, owner, accelerator_type, generation, chips, spot, lease_hours, "
+                   "request_id, status, ended_time_us, ended_rank, ended_id")
+
+
+def _queued_row(q: QueuedRequest) -> tuple:
+    ended = (None, None, None) if q.ended is None else (_us(q.ended[0]), q.ended[1], q.ended[2])
+    return (q.subject, q.zone, q.name, q.node, q.owner, q.accelerator_type, q.generation, q.chips, int(q.spot),
+            str(q.lease_hours), q.request_id, q.status, *ended)
+
+
+def _queued(row: tuple) -> QueuedRequest:
+    *head, lease_hours, request_id, status, ended_us, ended_rank, ended_id = row
+    subject, zone, name, node, owner, accelerator_type, generation, chips, spot = head
+    ended = None if ended_us is None else (_dt_us(ended_us), ended_rank, ended_id)
+    return QueuedRequest(subject, zone, name, node, owner, accelerator_type, generation, chips, bool(spot),
+                         Decimal(lease_hours), request_id, status, ended)
+
+
+def _interval_rows(interval: UsageInterval) -> list[tuple]:
+    s = interval.spec
+    return [(part.subject, part.seq, month, _sec(part.start), _sec(part.end), int(part.charged), s.owner, s.zone,
+             s.node, s.accelerator_type, s.generation, s.chips, int(s.spot))
+            for month, part in split_by_month(interval)]
+
+
+class LedgerDB:
+    """One SQLite file (WAL), safe to share between processes on one machine."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            migrations.apply(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"The ledger database {self.path} cannot be opened ({exc}).",
+                              hint="It is only a cache: delete it and run `tpuctl sync` to rebuild it.") from None
+        self._rules: tuple[tuple, GroupRules] | None = None
+        self._writes = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> LedgerDB:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        return self.conn.execute(sql, tuple(params)).fetchall()
+
+    def _in(self, sql: str, values: list, extra: tuple = ()) -> Iterator[tuple]:
+        """Run `sql` (with one '{}' for the IN list) over `values` in chunks."""
+        for chunk in _chunks(values):
+            yield from self.conn.execute(sql.format(",".join("?" * len(chunk))), (*chunk, *extra))
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        return {row[0] for row in self._in("SELECT id FROM events WHERE id IN ({})", list(ids))}
+
+    def ingest(self, events: Iterable[Event]) -> int:
+        """Add events not seen before and bring every derived table up to date.
+        Returns how many were new."""
+        batch = {event.id: event for event in events}
+        with _transaction(self.conn):
+            known = self.known_ids(batch)
+            new = [event for event_id, event in batch.items() if event_id not in known]
+            if not new:
+                return 0
+            subjects = {event.id: (subject_of(event) if problem(event) is None else None) for event in new}
+            self.conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((e.id, e.key, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in new))
+            nodes: dict[str, list[Event]] = {}
+            queued: dict[str, list[Event]] = {}
+            for event in new:
+                subject = subjects[event.id]
+                if subject is not None:
+                    (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
+            self._apply_nodes(nodes)
+            self._apply_queued(queued)
+            self._writes += 1
+        return len(new)
+
+    def _apply_nodes(self, groups: dict[str, list[Event]]) -> None:
+        states = {row[0]: _node_state(row) for row in
+                  self._in(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(groups))}
+        delta: dict[tuple, list[int]] = {}
+        new_states, new_rows = [], []
+        for subject, events in groups.items():
+            state = states.get(subject)
+            if state is not None and min(map(sort_key, events)) <= state.last:
+                self._drop_intervals(subject, delta)        # out of order: replay it all again
+                state, intervals = replay(self.subject_events(subject))
+            else:
+                state, intervals = replay(events, state)
+            new_states.append(_node_row(state))
+            for interval in intervals:
+                for row in _interval_rows(interval):
+                    new_rows.append(row)
+                    _add_usage(delta, row, 1)
+        self.conn.executemany(f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
+                              new_states)
+        self.conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", new_rows)
+        self.conn.executemany(
+            "INSERT INTO usage_month VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+            "chip_seconds = chip_seconds + excluded.chip_seconds, seconds = seconds + excluded.seconds",
+            ((*key, *value) for key, value in delta.items() if value != [0, 0]))
+        if any(value[1] < 0 for value in delta.values()):      # a replay took some back
+            self.conn.execute("DELETE FROM usage_month WHERE chip_seconds = 0 AND seconds = 0")
+
+    def _drop_intervals(self, subject: str, delta: dict[tuple, list[int]]) -> None:
+        for row in self._query("SELECT * FROM intervals WHERE subject = ?", (subject,)):
+            _add_usage(delta, row, -1)
+        self.conn.execute("DELETE FROM intervals WHERE subject = ?", (subject,))
+
+    def _apply_queued(self, groups: dict[str, list[Event]]) -> None:
+        current = {row[0]: _queued(row) for row in
+                   self._in(f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE subject IN ({{}})", list(groups))}
+        for subject, events in groups.items():
+            for event in events:
+                current[subject] = apply_queued(current.get(subject), event)
+        self.conn.executemany(f"INSERT OR REPLACE INTO queued ({_QUEUED_COLUMNS}) VALUES ({','.join('?' * 15)})",
+                              (_queued_row(current[subject]) for subject in groups))
+
+    # --- cursors and bad objects ----------------------------------------------------------
+
+    def cursor(self, prefix: str) -> str | None:
+        row = self._query("SELECT last_key FROM cursors WHERE prefix = ?", (prefix,))
+        return row[0][0] if row else None
+
+    def set_cursor(self, prefix: str, last_key: str) -> None:
+        self.conn.execute("INSERT INTO cursors VALUES (?, ?) ON CONFLICT DO UPDATE SET last_key = "
+                          "max(last_key, excluded.last_key)", (prefix, last_key))
+
+    def record_bad_object(self, key: str, reason: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO bad_objects VALUES (?, ?)", (key, reason))
+
+    def bad_objects(self) -> list[tuple[str, str]]:
+        return self._query("SELECT key, reason FROM bad_objects ORDER BY key")
+
+    # --- answers --------------------------------------------------------------------------
+
+    def event_ids(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT id FROM events")}
+
+    def event_count(self) -> int:
+        return self._query("SELECT count(*) FROM events")[0][0]
+
+    def subject_events(self, subject: str) -> list[Event]:
+        return [Event.from_json(body) for (body,) in
+                self._query("SELECT body FROM events WHERE subject = ?", (subject,))]
+
+    def group_level_events(self) -> list[Event]:
+        """Control events, and any event that could not be tied to a node or request."""
+        return [Event.from_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
+
+    def rules(self) -> GroupRules:
+        """Roles, budgets, price overrides: replayed from the (few) control events, cached
+        until this or another process writes to the database."""
+        token = (self._query("PRAGMA data_version")[0][0], self._writes)
+        if self._rules is None or self._rules[0] != token:
+            self._rules = (token, group_rules(self.group_level_events()))
+        return self._rules[1]
+
+    def month_usage(self, month: str, owner: str | None = None) -> dict[str, Counter]:
+        """Closed usage in a month: chip-seconds per member and pricing key."""
+        sql = "SELECT owner, zone, generation, accelerator_type, spot, chip_seconds FROM usage_month WHERE month = ?"
+        rows = self._query(sql + " AND owner = ?", (month, owner)) if owner else self._query(sql, (month,))
+        usage: dict[str, Counter] = {}
+        for member, zone, generation, accelerator_type, spot, chip_seconds in rows:
+            if chip_seconds:
+                key = PriceKey(zone, generation, accelerator_type, bool(spot))
+                usage.setdefault(member, Counter())[key] += chip_seconds
+        return usage
+
+    def open_nodes(self, owner: str | None = None) -> list[NodeState]:
+        """Incarnations not deleted: creating, running, stopped or preempted."""
+        sql = f"SELECT {_NODE_COLUMNS} FROM nodes WHERE status != 'deleted'"
+        rows = self._query(sql + " AND owner = ?", (owner,)) if owner else self._query(sql)
+        return [_node_state(row) for row in rows]
+
+    def node_states(self, subjects: Iterable[str]) -> list[NodeState]:
+        return [_node_state(row) for row in
+                self._in(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(subjects))]
+
+    def waiting_queued(self, owner: str | None = None) -> list[QueuedRequest]:
+        sql = f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE status = 'waiting'"
+        rows = self._query(sql + " AND owner = ?", (owner,)) if owner else self._query(sql)
+        return [_queued(row) for row in rows]
+
+    def intervals(self, month: str, owner: str | None = None) -> list[UsageInterval]:
+        """Closed intervals (their part inside `month`), for per-node reports."""
+        sql = ("SELECT subject, seq, start, end, charged, owner, zone, node, accelerator_type, generation, chips,"
+               " spot FROM intervals WHERE month = ?")
+        rows = self._query(sql + " AND owner = ?", (month, owner)) if owner else self._query(sql, (month,))
+        return [UsageInterval(subject, seq, NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot),
+                                                     member, None, None, None), _dt(start), _dt(end), bool(charged))
+                for subject, seq, start, end, charged, member, zone, node, accelerator_type, generation, chips, spot
+                in rows]
+
+    def months(self) -> list[str]:
+        return [row[0] for row in self._query("SELECT DISTINCT month FROM usage_month ORDER BY month")]
+
+    def reset(self) -> None:
+        """Forget everything (the store is the truth); the next sync rebuilds."""
+        with _transaction(self.conn):
+            for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects"):
+                self.conn.execute(f"DELETE FROM {table}")
+            self._writes += 1
+
+
+def _add_usage(delta: dict[tuple, list[int]], row: tuple, sign: int) -> None:
+    """Add (or with sign -1 take back) an intervals row's chip-seconds and seconds to its
+    usage_month key; an uncharged interval has seconds but no chip-seconds."""
+    _, _, month, start, end, charged, owner, zone, _, accelerator_type, generation, chips, spot = row
+    totals = delta.setdefault((month, owner, zone, generation, accelerator_type, spot), [0, 0])
+    totals[0] += sign * (chips * (end - start) if charged else 0)
+    totals[1] += sign * (end - start)

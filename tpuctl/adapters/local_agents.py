@@ -1,0 +1,108 @@
+"""Local mode's TPU VMs: a READY node's agents run as detached processes on this machine.
+
+What the startup script does on a real worker, done here for each worker of the node:
+fetch this tpuctl's bundle from the group store, unpack it, and start `python -m tpuctl
+agent` from it (so the agent runs the staged version) with TPU_WORKER_ID set. The processes
+outlive the short command whose emulator saw the node become READY; their pids are kept in
+the data dir. When the node stops being READY (deleted, preempted, stopped) each agent gets
+SIGTERM and its pidfile goes, so a running job is interrupted exactly as by a preemption.
+
+Install on any EmulatorServer: `LocalAgents(data_dir).install(server)`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tpuctl.adapters.store import open_store
+from tpuctl.agent.bootstrap import AGENT_METADATA_KEY, AgentBoot
+from tpuctl.agent.bundles import digest, unpack
+
+
+class LocalAgents:
+    def __init__(self, data_dir: Path):
+        self.root = Path(data_dir) / "local-agents"
+
+    def install(self, server) -> LocalAgents:
+        server.hooks["ready"] = self.on_node_ready
+        server.hooks["gone"] = self.on_node_gone
+        return self
+
+    def _node_dir(self, node: dict) -> Path:
+        parts = node["name"].split("/")       # projects/P/locations/Z/nodes/N
+        return self.root / parts[1] / parts[3] / parts[5]
+
+    def on_node_ready(self, node: dict) -> None:
+        raw = (node.get("metadata") or {}).get(AGENT_METADATA_KEY)
+        if not raw:
+            return                               # not made by `tpuctl run`: no agent to start
+        boot = AgentBoot.from_json(raw)
+        source = self._unpacked(boot)
+        here = self._node_dir(node)
+        for worker in range(max(1, len(node.get("networkEndpoints") or []))):
+            self._spawn(boot, source, here / f"w{worker}", worker)
+
+    def _unpacked(self, boot: AgentBoot) -> Path:
+        """The staged tpuctl, unpacked once per content (checked against its digest)."""
+        data = open_store(boot.store).read(boot.bundle)
+        dest = self.root / "src" / digest(data)
+        if not (dest / "tpuctl" / "__init__.py").exists():
+            temp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+            unpack(data, temp)
+            try:
+                temp.rename(dest)
+            except OSError:                      # another process unpacked it first
+                pass
+        return dest
+
+    def _spawn(self, boot: AgentBoot, source: Path, home: Path, worker: int) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        pidfile = home / "agent.pid"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TPUCTL_") and k != "PYTHONPATH"}
+        env.update(PYTHONPATH=str(source), TPU_WORKER_ID=str(worker),
+                   PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
+        with open(home / "agent.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, *boot.agent_args(worker=worker, root=home / "jobs", pidfile=pidfile)],
+                                    cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True)
+        pidfile.write_text(f"{proc.pid}\n")
+
+    def on_node_gone(self, node: dict) -> None:
+        for pidfile in sorted(self._node_dir(node).glob("w*/agent.pid")):
+            stop(pidfile)
+
+    def stop_all(self) -> list[int]:
+        """SIGTERM every local agent (tests, or tidying after the world was reset)."""
+        return [pid for pidfile in sorted(self.root.glob("*/*/*/w*/agent.pid")) if (pid := stop(pidfile))]
+
+
+def stop(pidfile: Path) -> int | None:
+    """SIGTERM the agent a pidfile names, if it is still that agent; remove the pidfile."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+        pidfile.unlink()
+    except (OSError, ValueError, IndexError):
+        return None
+    if not _is_agent(pid):
+        return None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def _is_agent(pid: int) -> bool:
+    """Never signal a recycled pid: on Linux, check that it runs `tpuctl agent`."""
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.parent.exists():
+        return os.name == "posix"
+    try:
+        args = cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"tpuctl" in args and b"agent" in args

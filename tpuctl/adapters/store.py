@@ -1,0 +1,216 @@
+"""The group store: the one shared state of a study group, as named immutable-or-CAS objects.
+
+Two backends keep one contract: a GCS bucket (generation preconditions; a later issue) and a
+local folder (this module). Keys are '/'-separated paths such as
+`ledger/events/2026/05/<event-id>.json`; `jobs/` and `configs/` live beside `ledger/`.
+
+Contract (the GCS backend must match it exactly):
+- create(key, data): create-only; ObjectExists if the key exists.
+- read(key) -> bytes; ObjectNotFound if missing.
+- read_versioned(key) -> (bytes, generation); generations only grow, never reused for a key.
+- write(key, data, if_generation): None = unconditional; 0 = create only; N = only if the
+  current generation is N. PreconditionFailed otherwise. Returns the new generation.
+- list(prefix, start_after=None): keys in lexical (byte) order, strictly after start_after.
+- delete(key); ObjectNotFound if missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterator, Protocol
+from urllib.parse import unquote, urlparse
+
+from filelock import FileLock
+
+from tpuctl.errors import ConfigError, ConflictError, NotFoundError
+
+
+class ObjectExists(ConflictError):
+    """create() on a key that already exists."""
+
+
+class PreconditionFailed(ConflictError):
+    """write() whose if_generation does not match the object's current generation."""
+
+
+class ObjectNotFound(NotFoundError):
+    pass
+
+
+class GroupStore(Protocol):
+    url: str
+
+    def create(self, key: str, data: bytes) -> None: ...
+    def read(self, key: str) -> bytes: ...
+    def read_versioned(self, key: str) -> tuple[bytes, int]: ...
+    def write(self, key: str, data: bytes, if_generation: int | None = None) -> int: ...
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]: ...
+    def delete(self, key: str) -> None: ...
+
+
+_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=@+-]*$")
+META_DIR = ".tpuctl-store"       # temp files, locks and generations; never listed
+
+
+def check_key(key: str) -> str:
+    segments = key.split("/")
+    if not key or any(not _SEGMENT_RE.match(segment) for segment in segments):
+        raise ConfigError(
+            f"'{key}' is not a valid store key.",
+            hint="Keys are '/'-separated names of letters, digits and . _ = @ + -, not starting with '.' or '-'.",
+        )
+    return key
+
+
+class LocalStore:
+    """A group store in a local folder (demo, newcomers, tests; one machine).
+
+    Objects are plain files, so a person can read the folder. create() links a fully
+    written temp file into place (os.link fails if the name exists: atomic create-only).
+    Conditional writes hold a per-key lock file and keep the generation in a side file
+    under .tpuctl-store/gen, which delete() leaves behind so generations never repeat.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self.url = self.root.as_uri()
+        self._meta = self.root / META_DIR
+        for sub in ("tmp", "locks", "gen"):
+            (self._meta / sub).mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    # -- paths
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _gen_path(self, key: str) -> Path:
+        return self._meta / "gen" / key
+
+    def _lock(self, key: str) -> FileLock:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return FileLock(str(self._meta / "locks" / f"{digest}.lock"))
+
+    def _temp(self, data: bytes) -> str:
+        fd, temp = tempfile.mkstemp(dir=self._meta / "tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return temp
+
+    def _recorded(self, key: str) -> int:
+        """The last generation written down for a key (0: none, the usual case for events)."""
+        try:
+            return int(self._gen_path(key).read_text())
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return 0
+
+    def _generation(self, key: str, path: Path) -> int:
+        """Current generation: 0 when absent; 1 for a first create() with nothing recorded."""
+        if not path.exists():
+            return 0
+        return max(self._recorded(key), 1)
+
+    def _record(self, key: str, generation: int) -> None:
+        gen_path = self._gen_path(key)
+        gen_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._temp(str(generation).encode()), gen_path)
+
+    def _put(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock(key):
+            current, recorded = self._generation(key, path), self._recorded(key)
+            if if_generation is not None and if_generation != current:
+                raise conflict(f"{key} already exists in the group store." if if_generation == 0 else
+                               f"{key} changed in the group store (generation {current}, expected {if_generation}).")
+            new = max(current, recorded) + 1
+            temp = self._temp(data)
+            try:
+                if current == 0:
+                    os.link(temp, path)      # atomic: never replaces a file that appeared meanwhile
+                else:
+                    os.replace(temp, path)
+            finally:
+                if os.path.exists(temp):
+                    os.unlink(temp)
+            if new > 1 or recorded:          # a plain first create() needs no side file
+                self._record(key, new)
+            return new
+
+    # -- contract
+    def create(self, key: str, data: bytes) -> None:
+        self._put(key, data, 0, ObjectExists)
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFound(f"{key} is not in the group store.") from None
+
+    def read_versioned(self, key: str) -> tuple[bytes, int]:
+        path = self._path(key)
+        with self._lock(key):
+            generation = self._generation(key, path)
+            if generation == 0:
+                raise ObjectNotFound(f"{key} is not in the group store.")
+            return path.read_bytes(), generation
+
+    def write(self, key: str, data: bytes, if_generation: int | None = None) -> int:
+        return self._put(key, data, if_generation, PreconditionFailed)
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._lock(key):
+            generation = self._generation(key, path)
+            if generation == 0:
+                raise ObjectNotFound(f"{key} is not in the group store.")
+            self._record(key, generation)    # so a re-created key gets a new generation
+            path.unlink()
+
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]:
+        """Walk only the folders that can hold keys after `start_after`, in key order."""
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        folder = self.root / base if base else self.root
+        yield from self._walk(folder, f"{base}/" if base else "", prefix, start_after or "")
+
+    def _walk(self, folder: Path, rel: str, prefix: str, after: str) -> Iterator[str]:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        # Sort as full keys sort: a folder's name compares with a '/' after it.
+        named = sorted(((e.name + "/" if e.is_dir() else e.name), e) for e in entries
+                       if not (rel == "" and e.name == META_DIR))
+        for name, entry in named:
+            key = rel + name
+            if name.endswith("/"):
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                if key < after and not after.startswith(key):
+                    continue                     # everything inside sorts before start_after
+                yield from self._walk(Path(entry.path), key, prefix, after)
+            elif key.startswith(prefix) and key > after:
+                yield key
+
+
+def open_store(url: str) -> GroupStore:
+    """A store from its address: a local folder path or file:// URL (gs:// comes later)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "gs":
+        raise ConfigError(
+            f"Group store {url} is on Google Cloud Storage, which this tpuctl does not support yet.",
+            hint="Use a local folder for now, e.g. --store ~/tpuctl-group or file:///path/to/folder.",
+        )
+    if parsed.scheme == "file":
+        return LocalStore(unquote(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:     # (a Windows drive letter is not a scheme)
+        raise ConfigError(f"Group store {url} has an unknown scheme '{parsed.scheme}'.",
+                          hint="Use a local folder path, file:///path, or (later) gs://bucket.")
+    return LocalStore(Path(url).expanduser())

@@ -1,0 +1,319 @@
+"""The agent on one TPU VM worker: it takes the node's jobs one at a time and reports to the store.
+
+It needs nothing but the group store. Protocol, per job attempt and worker (keys in
+tpuctl/domain/jobs.py): `start` (create-only: the claim), a heartbeat every few seconds,
+log chunks (create-only, numbered), outputs (uploaded while it runs and at the end), then
+`exit` (create-only) with the status. A node-level heartbeat says idle or busy, which is
+how the reaper will know a TPU is idle. SIGTERM (a preemption notice, a deleted node)
+stops the job, uploads its outputs and records it as interrupted, so a resume continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tpuctl import __version__
+from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound, check_key
+from tpuctl.agent.bundles import unpack
+from tpuctl.domain import jobs as layout
+from tpuctl.domain.clock import Clock, SystemClock
+from tpuctl.domain.jobs import FORMAT, JobConfig, JobTiming, iso, redact, secret_values
+from tpuctl.errors import ConfigError
+
+
+def read_json(store: GroupStore, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(store.read(key))
+    except ObjectNotFound:
+        return None
+
+
+def dump(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True).encode()
+
+
+class Agent:
+    """One worker's agent: `serve()` until SIGTERM, or until its pidfile goes (local mode)."""
+
+    def __init__(self, store: GroupStore, zone: str, node: str, worker: int, root: Path,
+                 timing: JobTiming = JobTiming(), clock: Clock = SystemClock(), pidfile: Path | None = None):
+        self.store, self.zone, self.node, self.worker = store, zone, node, worker
+        self.root, self.timing, self.clock, self.pidfile = root, timing, clock, pidfile
+        self.stopping = threading.Event()
+        self.idle_since = clock.now()
+        self._last_beat: tuple[str, float] = ("", 0.0)
+
+    def request_stop(self, *_args) -> None:
+        self.stopping.set()
+
+    def serve(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        seen: set[str] = set()
+        prefix = layout.node_prefix(self.zone, self.node) + "jobs/"
+        while not self._should_stop():
+            self.beat("idle")
+            for key in [k for k in self.store.list(prefix) if k not in seen]:
+                seen.add(key)
+                self.take(read_json(self.store, key) or {})
+                if self._should_stop():
+                    break
+            self.stopping.wait(self.timing.poll)
+        self.beat("stopped", force=True)
+
+    def _should_stop(self) -> bool:
+        if self.pidfile is not None:
+            try:
+                mine = self.pidfile.read_text().split()[0] == str(os.getpid())
+            except (OSError, IndexError):
+                mine = False
+            if not mine:
+                self.stopping.set()
+        return self.stopping.is_set()
+
+    def beat(self, state: str, job: str | None = None, force: bool = False) -> None:
+        """The node-level heartbeat: written when the state changes, else every heartbeat interval."""
+        now = time.monotonic()
+        if not force and self._last_beat[0] == f"{state}:{job}" and now - self._last_beat[1] < self.timing.heartbeat:
+            return
+        if state == "idle" and not self._last_beat[0].startswith("idle"):
+            self.idle_since = self.clock.now()
+        self._last_beat = (f"{state}:{job}", now)
+        self.store.write(layout.agent_beat_key(self.zone, self.node, self.worker), dump({
+            "node": self.node, "zone": self.zone, "worker": self.worker, "state": state, "job": job,
+            "time": iso(self.clock.now()), "idle_since": iso(self.idle_since) if state == "idle" else None,
+            "interval": self.timing.heartbeat, "version": __version__, "pid": os.getpid()}))
+
+    def take(self, assignment: dict[str, Any]) -> None:
+        """Run one queued job attempt, unless it was cancelled or superseded meanwhile."""
+        job, attempt = assignment.get("job"), assignment.get("attempt")
+        spec = read_json(self.store, layout.spec_key(job)) if job else None
+        if spec is None or read_json(self.store, layout.cancel_key(job)) is not None:
+            return
+        newest = max((int(k.rsplit("/", 1)[1][:4]) for k in self.store.list(layout.attempts_prefix(job))), default=0)
+        if newest > attempt:
+            return
+        self.beat("busy", job, force=True)
+        JobRun(self, spec, attempt).run()
+
+
+class JobRun:
+    """One worker's part of one job attempt, from claim to exit status."""
+
+    def __init__(self, agent: Agent, spec: dict[str, Any], attempt: int):
+        self.agent, self.store, self.timing = agent, agent.store, agent.timing
+        self.job, self.attempt, self.worker = spec["id"], attempt, agent.worker
+        self.spec = spec
+        self.config = JobConfig.from_dict(spec["config"])
+        self.workdir = agent.root / f"{self.job}.{attempt}"
+        self.outputs = self.workdir / self.config.outputs if self.config.outputs else None
+        self.log = LogStream(self.store, layout.log_prefix(self.job, attempt, self.worker), secret_values(self.config.env))
+        self.phase = "setup"
+        self.stop: tuple[str, str] | None = None        # (status, reason) once it must stop
+        self.done = threading.Event()
+        self._uploaded: dict[str, tuple[int, int]] = {}
+        self._sync_lock = threading.Lock()
+
+    def key(self, kind: str) -> str:
+        return layout.worker_key(self.job, self.attempt, kind, self.worker)
+
+    def run(self) -> None:
+        now = iso(self.agent.clock.now())
+        try:
+            self.store.create(self.key("start"), dump({"time": now, "interval": self.timing.heartbeat,
+                                                       "host": socket.gethostname(), "version": __version__}))
+        except ObjectExists:  # this worker began it before the agent restarted: it cannot go on
+            self._exit("interrupted", None, "the agent restarted while the job ran")
+            return
+        ticker = threading.Thread(target=self._tick, name="tpuctl-ticker", daemon=True)
+        ticker.start()
+        status, code, reason = self._execute()
+        self.done.set()
+        ticker.join()
+        self.log.line(f"[tpuctl] worker {self.worker}: {status}" + (f" ({reason})" if reason else "") + ".")
+        self.log.flush(final=True)
+        self.sync_outputs()
+        self._exit(status, code, reason)
+
+    def _exit(self, status: str, code: int | None, reason: str) -> None:
+        try:
+            self.store.create(self.key("exit"), dump({"status": status, "exit_code": code, "phase": self.phase,
+                                                      "reason": reason, "time": iso(self.agent.clock.now())}))
+        except ObjectExists:
+            pass
+
+    def _execute(self) -> tuple[str, int | None, str]:
+        try:
+            self._prepare()
+        except Exception as exc:  # a broken bundle or store: the job fails, the agent goes on
+            self.log.line(f"[tpuctl] could not prepare the job: {exc}")
+            return "failed", None, f"could not prepare the job ({type(exc).__name__})"
+        env = self._env()
+        steps = [("setup", c) for c in self.config.setup] + [("run", c) for c in self.config.run]
+        for self.phase, command in steps:
+            self.log.line(f"[tpuctl] worker {self.worker} {self.phase}: $ {command}")
+            code = self._command(command, env)
+            if self.stop:
+                return self.stop[0], code, self.stop[1]
+            if code != 0:
+                return "failed", code, f"exit code {code} in {self.phase}"
+        return "succeeded", 0, ""
+
+    def _prepare(self) -> None:
+        if self.workdir.exists():
+            shutil.rmtree(self.workdir)
+        unpack(self.store.read(self.spec["workdir_bundle"]), self.workdir)
+        if self.outputs is not None:
+            self.outputs.mkdir(parents=True, exist_ok=True)
+            if self.attempt > 1:
+                self._restore_outputs()
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # the agent's own path
+        env.update(PYTHONUNBUFFERED="1")
+        env.update(self.config.env)
+        env.update(TPU_WORKER_ID=str(self.worker), TPUCTL_JOB=self.job, TPUCTL_ATTEMPT=str(self.attempt))
+        if self.outputs is not None:
+            env["TPUCTL_OUTPUTS"] = str(self.outputs)
+        return env
+
+    def _command(self, command: str, env: dict[str, str]) -> int:
+        """Run one command in its own process group: `bash -c`, arguments never re-parsed."""
+        shell = shutil.which("bash") or "/bin/sh"
+        proc = subprocess.Popen([shell, "-c", command], cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        pump = threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True)
+        pump.start()
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if self.agent.stopping.is_set() and not self.stop:
+                    self.stop = ("interrupted", "the agent got SIGTERM (preemption or shutdown)")
+                if self.stop:
+                    self._terminate(proc)
+        pump.join()
+        return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+
+    def _pump(self, stream) -> None:
+        for line in iter(stream.readline, b""):
+            self.log.write(line)
+        stream.close()
+
+    def _terminate(self, proc: subprocess.Popen) -> None:
+        for sig, wait in ((signal.SIGTERM, self.timing.grace), (signal.SIGKILL, None)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _tick(self) -> None:
+        """Flush logs; every poll look for a cancel or a failed peer; heartbeat; sync outputs."""
+        last = {"poll": 0.0, "heartbeat": 0.0, "sync": time.monotonic()}
+        while not self.done.wait(self.timing.flush):
+            self.log.flush()
+            now = time.monotonic()
+            if now - last["poll"] >= self.timing.poll:
+                last["poll"] = now
+                self._check_stop()
+            if now - last["heartbeat"] >= self.timing.heartbeat:
+                last["heartbeat"] = now
+                self.store.write(self.key("beat"), dump({"time": iso(self.agent.clock.now()), "phase": self.phase,
+                                                         "interval": self.timing.heartbeat}))
+                self.agent.beat("busy", self.job)
+            if self.outputs is not None and now - last["sync"] >= self.timing.sync:
+                last["sync"] = now
+                self.sync_outputs()
+
+    def _check_stop(self) -> None:
+        if self.stop:
+            return
+        cancel = read_json(self.store, layout.cancel_key(self.job))
+        if cancel is not None:
+            self.stop = ("cancelled", f"cancelled by {cancel.get('by', 'someone')}")
+            return
+        for key in self.store.list(layout.worker_prefix(self.job, self.attempt, "exit")):
+            peer = layout.key_worker(key)
+            if peer != self.worker and (read_json(self.store, key) or {}).get("status") == "failed":
+                self.stop = ("cancelled", f"worker {peer} failed")
+                return
+
+    def sync_outputs(self) -> None:
+        """Upload new or changed output files (names the store cannot hold are skipped, once)."""
+        if self.outputs is None or not self.outputs.is_dir():
+            return
+        prefix = layout.outputs_prefix(self.job, self.worker)
+        with self._sync_lock:
+            for path in sorted(p for p in self.outputs.rglob("*") if p.is_file()):
+                rel = path.relative_to(self.outputs).as_posix()
+                stat = path.stat()
+                signature = (stat.st_size, stat.st_mtime_ns)
+                if self._uploaded.get(rel) == signature:
+                    continue
+                self._uploaded[rel] = signature
+                try:
+                    self.store.write(check_key(prefix + rel), path.read_bytes())
+                except ConfigError:
+                    self.log.line(f"[tpuctl] output '{rel}' was not uploaded: the store cannot name it.")
+
+    def _restore_outputs(self) -> None:
+        prefix = layout.outputs_prefix(self.job, self.worker)
+        restored = 0
+        for key in self.store.list(prefix):
+            path = self.outputs / key[len(prefix):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.store.read(key))
+            stat = path.stat()
+            self._uploaded[key[len(prefix):]] = (stat.st_size, stat.st_mtime_ns)
+            restored += 1
+        self.log.line(f"[tpuctl] worker {self.worker}: restored {restored} output file(s) of the previous attempt.")
+
+
+class LogStream:
+    """Output to numbered, create-only chunks: whole lines only, secrets masked."""
+
+    FORCE_BYTES = 64 * 1024
+
+    def __init__(self, store: GroupStore, prefix: str, secrets: list[str]):
+        self.store, self.prefix, self.secrets = store, prefix, secrets
+        self._buffer = bytearray()
+        self._lock = threading.Lock()          # the buffer
+        self._upload = threading.Lock()        # chunk numbers stay in order
+        self._seq = 0
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._buffer += data
+            big = len(self._buffer) >= self.FORCE_BYTES
+        if big:
+            self.flush()
+
+    def line(self, text: str) -> None:
+        self.write(text.encode() + b"\n")
+
+    def flush(self, final: bool = False) -> None:
+        with self._upload:
+            with self._lock:
+                cut = len(self._buffer) if final or len(self._buffer) >= self.FORCE_BYTES else self._buffer.rfind(b"\n") + 1
+                chunk = bytes(self._buffer[:cut])
+                del self._buffer[:cut]
+            if chunk:
+                text = redact(chunk.decode("utf-8", "replace"), self.secrets)
+                self.store.create(f"{self.prefix}{self._seq:08d}.log", text.encode())
+                self._seq += 1

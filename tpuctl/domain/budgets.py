@@ -1,0 +1,324 @@
+"""Who decides (treasurers), what they decided (budgets, prices, free quota, overrides), and
+admission: whether a member's request fits what is left of the month.
+
+Treasurer-only events from anyone else are kept in the store but ignored here, each with
+the reason, so `ledger verify` can show them. A later decision replaces an earlier one for
+the same scope; "latest" is by event time, then id, so every terminal agrees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Iterable, Mapping
+
+from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.events import (
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, OVERRIDE_GRANTED,
+    PRICES_OVERRIDDEN, TREASURER_ADDED, Event, problem,
+)
+from tpuctl.domain.intervals import unique
+from tpuctl.domain.metering import SECONDS_PER_HOUR, Amount, PriceKey, price_usage
+from tpuctl.domain.prices import (
+    CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates,
+)
+from tpuctl.errors import BudgetRefused
+
+UNITS = ("money", "chip_hours")
+SCOPES = ("group", "member")
+_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+@dataclass(frozen=True)
+class Budget:
+    scope: str                  # "group" | "member"
+    member: str | None          # None: the group, or (scope member) the default allowance
+    month: str                  # "YYYY-MM" or "default"
+    amount: Decimal
+    unit: str                   # "money" | "chip_hours"
+    set_by: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """An event materialising skipped, and why (shown by `ledger verify`)."""
+
+    event_id: str
+    kind: str
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OverrideGrant:
+    member: str
+    request_id: str
+    reason: str
+    granted_by: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class GroupRules:
+    currency: str | None = None
+    treasurers: frozenset[str] = frozenset()
+    members: frozenset[str] = frozenset()
+    budgets: Mapping[tuple[str, str | None, str], Budget] = field(default_factory=dict)
+    price_overrides: PriceOverrides = PriceOverrides()
+    grants: tuple[OverrideGrant, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
+
+    def is_treasurer(self, name: str) -> bool:
+        return name in self.treasurers
+
+    def budget_for(self, month: str, member: str | None = None) -> Budget | None:
+        """The group's budget (member None) or a member's: that month's, else the default;
+        a member not named gets the default allowance."""
+        if member is None:
+            keys = [("group", None, month), ("group", None, "default")]
+        else:
+            keys = [("member", member, month), ("member", member, "default"),
+                    ("member", None, month), ("member", None, "default")]
+        return next((self.budgets[key] for key in keys if key in self.budgets), None)
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{what} '{value}' is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{what} '{value}' must be zero or more")
+    return number
+
+
+def _budget(event: Event) -> Budget:
+    p = event.payload
+    if p["scope"] not in SCOPES:
+        raise ValueError(f"scope '{p['scope']}' is not group or member")
+    if p["scope"] == "group" and p["member"] is not None:
+        raise ValueError("a group budget names no member")
+    if p["unit"] not in UNITS:
+        raise ValueError(f"unit '{p['unit']}' is not money or chip_hours")
+    if p["month"] != "default" and not _MONTH_RE.match(str(p["month"])):
+        raise ValueError(f"month '{p['month']}' is not YYYY-MM or default")
+    return Budget(p["scope"], p["member"], p["month"], _decimal(p["amount"], "amount"), p["unit"],
+                  event.actor, event.id)
+
+
+def _rates(event: Event) -> tuple[tuple[str, str], Rates]:
+    p = event.payload
+    if p["generation"] not in GENERATIONS:
+        raise ValueError(f"generation '{p['generation']}' is not one of {', '.join(GENERATIONS)}")
+    rates = Rates(_decimal(p["on_demand"], "on_demand price"), _decimal(p["spot"], "spot price"))
+    return (p["generation"], p["region"] or "*"), rates
+
+
+def _free_rules(event: Event) -> tuple[FreeQuotaRule, ...]:
+    rules = event.payload["rules"]
+    if not isinstance(rules, list):
+        raise ValueError("rules must be a list")
+    parsed = tuple(FreeQuotaRule(**{k: str(v) for k, v in rule.items()}) for rule in rules)
+    for rule in parsed:
+        if rule.model not in FREE_MODELS:
+            raise ValueError(f"model '{rule.model}' is not one of {', '.join(FREE_MODELS)}")
+    return parsed
+
+
+class _Replay:
+    """The control events' replay state; `apply` returns why an event is ignored, or None."""
+
+    def __init__(self) -> None:
+        self.currency: str | None = None
+        self.treasurers: set[str] = set()
+        self.members: set[str] = set()
+        self.budgets: dict = {}
+        self.rates: dict = {}
+        self.free: tuple[FreeQuotaRule, ...] = ()
+        self.grants: list[OverrideGrant] = []
+
+    def apply(self, event: Event) -> str | None:
+        p = event.payload
+        if event.kind == GROUP_INITIALIZED:
+            if self.currency is not None:
+                return "the group was already initialised"
+            if p["currency"] not in CURRENCIES or not p["treasurers"]:
+                return "a group needs a known currency and at least one treasurer"
+            self.currency = p["currency"]
+            self.treasurers |= set(p["treasurers"])
+            self.members |= self.treasurers
+        elif event.actor not in self.treasurers:
+            return f"{event.actor} is not a treasurer"
+        elif event.kind in (MEMBER_ADDED, TREASURER_ADDED):
+            self.members.add(p["member"])
+            if event.kind == TREASURER_ADDED:
+                self.treasurers.add(p["member"])
+        elif event.kind == BUDGET_SET:
+            budget = _budget(event)
+            self.budgets[(budget.scope, budget.member, budget.month)] = budget
+        elif event.kind == PRICES_OVERRIDDEN:
+            key, rates = _rates(event)
+            self.rates[key] = rates
+        elif event.kind == FREE_QUOTA_SET:
+            self.free = _free_rules(event)
+        elif event.kind == OVERRIDE_GRANTED:
+            self.grants.append(OverrideGrant(p["member"], p["request_id"], p["reason"], event.actor, event.time))
+        return None
+
+
+def group_rules(events: Iterable[Event]) -> GroupRules:
+    """Replay the control events (the first group.initialized wins) into the group's rules."""
+    state, ignored = _Replay(), []
+    for event in sorted((e for e in unique(events) if e.kind in CONTROL_KINDS), key=lambda e: e.order):
+        try:
+            reason = problem(event) or state.apply(event)
+        except (ValueError, TypeError, AttributeError) as exc:
+            reason = str(exc)
+        if reason:
+            ignored.append(Ignored(event.id, event.kind, event.actor, reason))
+    return GroupRules(state.currency, frozenset(state.treasurers), frozenset(state.members), state.budgets,
+                      PriceOverrides(state.rates, state.free), tuple(state.grants), tuple(ignored))
+
+
+# --- admission ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UsageRequest:
+    """What a member asks to run: a node (or queued resource) for `hours` (its lease)."""
+
+    member: str
+    zone: str
+    accelerator_type: str
+    generation: str
+    chips: int
+    spot: bool
+    hours: Decimal
+    request_id: str | None = None
+
+    @classmethod
+    def for_type(cls, member: str, zone: str, accelerator_type: str, spot: bool, hours: Decimal | str | int,
+                 chips: int | None = None, request_id: str | None = None) -> UsageRequest:
+        """From what the user typed; `chips` from the API's accelerator_config wins."""
+        accelerator = parse_accelerator_type(accelerator_type)
+        return cls(member, zone, accelerator.name, accelerator.generation, chips or accelerator.chips, spot,
+                   Decimal(str(hours)), request_id)
+
+    @property
+    def key(self) -> PriceKey:
+        return PriceKey(self.zone, self.generation, self.accelerator_type, self.spot)
+
+    @property
+    def chip_seconds(self) -> int:
+        return int(self.chips * self.hours * SECONDS_PER_HOUR)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One party's month in one budget's unit: what is spent, committed, asked for and left."""
+
+    who: str                    # a member's name, or "group"
+    budget: Budget | None
+    spent: Amount
+    committed: Amount
+    requested: Amount
+
+    @property
+    def unit(self) -> str:
+        return self.budget.unit if self.budget else "money"
+
+    def _read(self, amount: Amount) -> Decimal:
+        return amount.chip_hours if self.unit == "chip_hours" else amount.money
+
+    @property
+    def left(self) -> Decimal | None:
+        """Budget minus spent and committed (None: no budget, no limit)."""
+        if self.budget is None:
+            return None
+        return self.budget.amount - self._read(self.spent) - self._read(self.committed)
+
+    @property
+    def over(self) -> bool:
+        return self.left is not None and self._read(self.requested) > self.left
+
+    def sentence(self, month: str, currency: str) -> str:
+        """e.g. "alice's budget for 2026-05 is $100.00: spent $80.00, committed $15.00,
+        requested $12.88, left $5.00"."""
+        def show(value: Amount | Decimal) -> str:
+            number = value if isinstance(value, Decimal) else self._read(value)
+            return format_amount(number, self.unit, currency)
+        owner = "the group's" if self.who == "group" else f"{self.who}'s"
+        return (f"{owner} budget for {month} is {show(self.budget.amount)}: spent {show(self.spent)}, "
+                f"committed {show(self.committed)}, requested {show(self.requested)}, left {show(self.left)}")
+
+
+@dataclass(frozen=True)
+class Admission:
+    month: str
+    currency: str
+    member: Standing
+    group: Standing
+    overridden_by: str | None = None
+    override_reason: str | None = None
+
+    @property
+    def over(self) -> list[Standing]:
+        return [standing for standing in (self.member, self.group) if standing.over]
+
+
+class RequestRefused(BudgetRefused):
+    """A BudgetRefused that carries the numbers, for --json output."""
+
+    def __init__(self, message: str, hint: str, admission: Admission):
+        super().__init__(message, hint)
+        self.admission = admission
+
+
+@dataclass(frozen=True)
+class Override:
+    actor: str
+    reason: str
+
+
+def format_amount(value: Decimal, unit: str, currency: str) -> str:
+    rounded = value.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    if unit == "chip_hours":
+        return f"{rounded} chip-hours"
+    if currency != "USD":
+        return f"{rounded} {currency}"
+    return f"-${-rounded}" if rounded < 0 else f"${rounded}"
+
+
+def admit_request(request: UsageRequest, *, month: str, spent: Mapping[str, Counter],
+                  committed: Mapping[str, Counter], rules: GroupRules, pricing: Pricing,
+                  override: Override | None = None) -> Admission:
+    """Admit the request or raise RequestRefused with the numbers. `spent` and `committed`
+    are chip-seconds per member and pricing key for the whole group this month."""
+    def amount(usage: Mapping[PriceKey, int]) -> Amount:
+        return price_usage(usage, pricing)
+
+    def total(per_member: Mapping[str, Counter]) -> Counter:
+        return sum(per_member.values(), Counter())
+
+    asked = amount(Counter({request.key: request.chip_seconds}))
+    member = Standing(request.member, rules.budget_for(month, request.member),
+                      amount(spent.get(request.member, Counter())),
+                      amount(committed.get(request.member, Counter())), asked)
+    group = Standing("group", rules.budget_for(month), amount(total(spent)), amount(total(committed)), asked)
+    admission = Admission(month, pricing.currency, member, group)
+    if not admission.over:
+        return admission
+    numbers = " and ".join(s.sentence(month, pricing.currency) for s in admission.over)
+    if override is None:
+        raise RequestRefused(
+            f"Refused: {numbers}.",
+            "Ask a treasurer to raise the budget, or to let this request through with --override \"reason\".",
+            admission)
+    if not rules.is_treasurer(override.actor):
+        raise RequestRefused(
+            f"Refused: {override.actor} is not a treasurer, so the override does not apply; {numbers}.",
+            "Only a treasurer can override a budget refusal.", admission)
+    return Admission(month, pricing.currency, member, group, override.actor, override.reason)

@@ -1,0 +1,239 @@
+"""Metering: usage in chip-seconds per pricing key, priced once, split by UTC month; and
+observation, which turns what the Cloud TPU API lists into the events tpuctl missed.
+
+Usage is summed as integer chip-seconds per (zone, generation, type, spot) before any
+price is applied, so totals do not depend on the order intervals are added in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Collection, Iterable, Mapping
+
+from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.events import (
+    NODE_CREATED, NODE_DELETED, NODE_PREEMPTED, NODE_READY, NODE_STARTED, NODE_STOPPED,
+    UNATTRIBUTED, Event, new_event, node_payload,
+)
+from tpuctl.domain.intervals import STOP_STATUS, NodeSpec, NodeState, QueuedRequest, UsageInterval, node_subject
+from tpuctl.domain.nodes import ACCRUING_STATES, REQUEST_LABEL, TERMINAL_STATES, NodeInfo
+from tpuctl.domain.prices import Pricing
+from tpuctl.errors import UsageError
+
+MONEY_QUANTUM = Decimal("0.000001")       # costs are kept to a millionth, shown to a cent
+SECONDS_PER_HOUR = 3600
+_MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_of(when: datetime) -> str:
+    return f"{when.astimezone(timezone.utc):%Y-%m}"
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """[first instant, first instant of the next month) in UTC."""
+    match = _MONTH_RE.match(month)
+    if not match:
+        raise UsageError(f"'{month}' is not a month like 2026-05.")
+    year, number = int(match.group(1)), int(match.group(2))
+    start = datetime(year, number, 1, tzinfo=timezone.utc)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=timezone.utc)
+    return start, end
+
+
+def split_by_month(interval: UsageInterval) -> list[tuple[str, UsageInterval]]:
+    """Cut an interval at UTC month boundaries."""
+    parts, start = [], interval.start
+    while start < interval.end:
+        _, month_end = month_bounds(month_of(start))
+        part = interval.clipped(start, month_end)
+        if part is not None:
+            parts.append((month_of(start), part))
+        start = month_end
+    return parts
+
+
+@dataclass(frozen=True, order=True)
+class PriceKey:
+    """Everything a price depends on."""
+
+    zone: str
+    generation: str
+    accelerator_type: str
+    spot: bool
+
+    @classmethod
+    def of(cls, spec: NodeSpec | QueuedRequest) -> PriceKey:
+        return cls(spec.zone, spec.generation, spec.accelerator_type, spec.spot)
+
+
+Usage = Counter  # Counter[PriceKey] of chip-seconds
+
+
+@dataclass(frozen=True)
+class Amount:
+    """Money and chip-seconds together: money budgets and chip-hour budgets read one each."""
+
+    money: Decimal = Decimal(0)
+    chip_seconds: int = 0
+
+    @property
+    def chip_hours(self) -> Decimal:
+        return (Decimal(self.chip_seconds) / SECONDS_PER_HOUR).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
+
+    def __add__(self, other: Amount) -> Amount:
+        return Amount(self.money + other.money, self.chip_seconds + other.chip_seconds)
+
+
+def cost(chip_seconds: int, rate: Decimal) -> Decimal:
+    """chips x seconds x price per chip-hour, to the millionth."""
+    return (rate * chip_seconds / SECONDS_PER_HOUR).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
+
+
+def price_usage(usage: Mapping[PriceKey, int], pricing: Pricing) -> Amount:
+    total = Amount()
+    for key in sorted(usage):
+        rate = pricing.price_for(key.generation, key.zone, key.spot, key.accelerator_type)
+        total += Amount(cost(usage[key], rate), usage[key])
+    return total
+
+
+def hourly_price(pricing: Pricing, zone: str, accelerator_type: str, spot: bool, chips: int | None = None) -> Decimal:
+    """What a node costs per hour (for `types` and `create`); ConfigError if unpriced."""
+    accelerator = parse_accelerator_type(accelerator_type)
+    rate = pricing.price_for(accelerator.generation, zone, spot, accelerator.name)
+    return rate * (chips or accelerator.chips)
+
+
+def add_usage(into: dict[str, Counter], member: str, key: PriceKey, chip_seconds: int) -> None:
+    if chip_seconds:
+        into.setdefault(member, Counter())[key] += chip_seconds
+
+
+def month_usage(intervals: Iterable[UsageInterval], month: str) -> dict[str, Counter]:
+    """Chip-seconds per member and pricing key inside one month."""
+    start, end = month_bounds(month)
+    usage: dict[str, Counter] = {}
+    for interval in intervals:
+        part = interval.clipped(start, end)
+        if part is not None:
+            add_usage(usage, part.member, PriceKey.of(part.spec), part.chip_seconds)
+    return usage
+
+
+def running_usage(states: Iterable[NodeState], month: str, now: datetime) -> dict[str, Counter]:
+    """Chip-seconds that nodes still accruing have used inside `month` up to `now`
+    (the open intervals' share, without building them: admission calls this often)."""
+    start, end = month_bounds(month)
+    until = min(now.replace(microsecond=0), end)
+    usage: dict[str, Counter] = {}
+    for state in states:
+        if state.accruing_since is not None:
+            seconds = int((until - max(state.accruing_since, start)).total_seconds())
+            if seconds > 0:
+                add_usage(usage, state.spec.owner, PriceKey.of(state.spec), state.spec.chips * seconds)
+    return usage
+
+
+def committed_usage(states: Iterable[NodeState], queued: Iterable[QueuedRequest], now: datetime) -> dict[str, Counter]:
+    """What running (or starting) nodes will use until their lease ends, and what waiting
+    queued requests will use over their whole lease once provisioned."""
+    usage: dict[str, Counter] = {}
+    places = set()
+    for state in states:
+        if state.closed or state.status not in ("created", "ready"):
+            continue
+        places.add((state.spec.zone, state.spec.node))
+        lease = state.spec.lease_until
+        if lease is not None and lease > now:
+            seconds = int((lease - now).total_seconds())
+            add_usage(usage, state.spec.owner, PriceKey.of(state.spec), state.spec.chips * seconds)
+    for request in queued:
+        if request.waiting and (request.zone, request.node) not in places:
+            seconds = int(request.lease_hours * SECONDS_PER_HOUR)
+            add_usage(usage, request.owner, PriceKey.of(request), request.chips * seconds)
+    return usage
+
+
+def merge(*usages: Mapping[str, Counter]) -> dict[str, Counter]:
+    merged: dict[str, Counter] = {}
+    for usage in usages:
+        for member, counter in usage.items():
+            merged.setdefault(member, Counter()).update(counter)
+    return merged
+
+
+# --- observation -------------------------------------------------------------------------
+
+# A node tpuctl has written node.created for may not be listed yet: its create call can be
+# under way. Only after this long unseen is it taken as never made.
+CREATE_GRACE = timedelta(minutes=15)
+_STOP_KIND = {"STOPPED": NODE_STOPPED, "PREEMPTED": NODE_PREEMPTED, "TERMINATED": NODE_DELETED,
+              "DELETING": NODE_DELETED}
+
+
+def _observed(info: NodeInfo, state: NodeState | None) -> dict:
+    try:
+        chips = info.chip_count
+    except UsageError:
+        chips = state.spec.chips if state else 0
+    owner = info.owner or (state.spec.owner if state else UNATTRIBUTED)
+    return node_payload(zone=info.zone, node=info.name, accelerator_type=info.accelerator_type, chips=chips,
+                        spot=info.spot, owner=owner, lease_until=info.lease_until,
+                        request_id=info.labels.get(REQUEST_LABEL), create_time=info.create_time, source="observed")
+
+
+def info_subject(info: NodeInfo) -> str:
+    """The incarnation a listed node is (its tpuctl-request label, else its createTime)."""
+    return node_subject(_observed(info, None))
+
+
+def _from_spec(spec: NodeSpec) -> dict:
+    return node_payload(zone=spec.zone, node=spec.node, accelerator_type=spec.accelerator_type, chips=spec.chips,
+                        spot=spec.spot, owner=spec.owner, lease_until=spec.lease_until,
+                        request_id=spec.request_id, create_time=spec.create_time, source="observed")
+
+
+def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime, actor: str,
+            unreachable_zones: Collection[str] = (), create_grace: timedelta = CREATE_GRACE) -> list[Event]:
+    """The node.* events (source "observed") that bring the ledger in line with what the API
+    lists now. `known` holds every open incarnation and any closed one the API still lists.
+    """
+    by_subject = {state.subject: state for state in known}
+    events: list[Event] = []
+
+    def emit(kind: str, payload: dict, at: datetime = now) -> None:
+        events.append(new_event(kind, actor, payload, now, time=at))
+
+    listed = set()
+    for info in nodes:
+        subject = info_subject(info)
+        listed.add(subject)
+        state = by_subject.get(subject)
+        payload = _observed(info, state)
+        accrues, stop_kind = info.state in ACCRUING_STATES, _STOP_KIND.get(info.state)
+        if state is None:
+            if info.state not in TERMINAL_STATES:      # a node tpuctl never saw
+                emit(NODE_CREATED, payload, info.create_time or now)
+                if accrues:
+                    emit(NODE_READY, payload, info.create_time or now)
+        elif state.closed:
+            if accrues:
+                emit(NODE_STARTED, payload)
+        elif accrues and not state.accruing:
+            if state.status == "created":               # its creator never wrote node.ready
+                emit(NODE_READY, payload, min(max(info.create_time or now, state.first_seen), now))
+            else:
+                emit(NODE_STARTED, payload)
+        elif stop_kind and STOP_STATUS[stop_kind] != state.status:
+            emit(stop_kind, payload)
+    for state in by_subject.values():
+        if state.closed or state.subject in listed or state.spec.zone in unreachable_zones:
+            continue
+        if state.status == "created" and now - state.first_seen < create_grace:
+            continue
+        emit(NODE_DELETED, _from_spec(state.spec))
+    return events

@@ -1,0 +1,445 @@
+"""Job use cases: stored configs, run, status, logs, follow, cancel, resume.
+
+Services get the group store, the Cloud TPU adapter and a clock, return plain data and never
+print. A job is written to the store before anything acts on it (spec, then an attempt and
+the node's queue entry, then the TPU), so a crash never loses a job or its status.
+
+Resume: a job with `resume: true` whose attempt was interrupted (preempted TPU, lost
+agents) gets a new attempt on a new TPU named `<job>-<attempt>`. Anyone may start it:
+`run --follow` does when it sees the interruption, and `tpuctl jobs resume` does for every
+such job (cron can run it). The attempt record is create-only, so two resumers never both
+create a TPU; the new agents restore the job's outputs before the run continues.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tpuctl import __version__
+from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
+from tpuctl.adapters.tpu import Progress, TpuApi
+from tpuctl.agent import bundles
+from tpuctl.agent.bootstrap import AgentBoot, node_metadata
+from tpuctl.agent.runner import dump, read_json
+from tpuctl.config import Profile
+from tpuctl.domain import jobs as layout
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.jobs import (
+    FORMAT, AttemptRecords, JobConfig, JobStatus, JobTiming, check_name, config_header, config_key,
+    config_version, iso, job_status, parse_job_config, read_header, strip_header,
+)
+from tpuctl.domain.nodes import JOB_LABEL
+from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
+
+Admit = Callable[[Any], object]       # tpuctl.services.ledger admission of a UsageRequest
+_STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
+
+
+# -- stored configs ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredConfig:
+    name: str
+    version: int
+    text: str
+
+    @property
+    def header(self) -> tuple[str, int] | None:
+        return read_header(self.text)
+
+
+def config_versions(store: GroupStore, name: str) -> list[int]:
+    check_name(name, "config name")
+    return sorted(v for k in store.list(f"configs/{name}/") if (v := config_version(k)) is not None)
+
+
+def read_config(store: GroupStore, name: str, version: int | None = None) -> StoredConfig:
+    versions = config_versions(store, name)
+    if not versions:
+        raise NotFoundError(f"There is no stored config named '{name}'.", hint="`tpuctl configs list` shows them.")
+    version = versions[-1] if version is None else version
+    if version not in versions:
+        raise NotFoundError(f"Config '{name}' has no version v{version} (it has v1 to v{versions[-1]}).")
+    return StoredConfig(name, version, store.read(config_key(name, version)).decode())
+
+
+def list_configs(store: GroupStore) -> list[StoredConfig]:
+    names = sorted({k.split("/")[1] for k in store.list("configs/")})
+    return [read_config(store, name) for name in names]
+
+
+def push_config(store: GroupStore, profile: Profile, clock: Clock, path: Path, name: str | None = None,
+                from_version: int | None = None) -> StoredConfig:
+    """Store a checked config as the next version; refuse to replace one the member never saw."""
+    text = _read_file(path)
+    config = parse_job_config(text, str(path), zone=profile.zone, runtime=profile.runtime_version, hours=profile.hours)
+    name = check_name(name or config.name, "config name")
+    header = read_header(text)
+    started = from_version if from_version is not None else (header[1] if header and header[0] == name else 0)
+    versions = config_versions(store, name)
+    newest = versions[-1] if versions else 0
+    if started != newest:
+        seen = f"v{started}" if started else "no version (the file has no `# tpuctl-config:` line)"
+        raise ConflictError(f"Config '{name}' is at v{newest} in the store, but {path} started from {seen}.",
+                            hint=f"`tpuctl configs pull {name}` gets v{newest}; merge your change into it and push again.")
+    stored = StoredConfig(name, newest + 1, config_header(name, newest + 1, profile.member, clock.now()) + strip_header(text))
+    try:
+        store.create(config_key(name, stored.version), stored.text.encode())
+    except ObjectExists:
+        raise ConflictError(f"Config '{name}' got v{stored.version} from someone else while you pushed.",
+                            hint=f"`tpuctl configs pull {name}`, merge, and push again.") from None
+    return stored
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"There is no file {path}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}.") from None
+
+
+def load_config(source: str, profile: Profile, store: GroupStore, cwd: Path) -> tuple[JobConfig, Path, str]:
+    """A job config from a file, or from the store by `NAME` or `NAME@vN` (its workdir then
+    counts from the current folder). Returns the config, its base folder and a label."""
+    path = Path(source).expanduser()
+    defaults = {"zone": profile.zone, "runtime": profile.runtime_version, "hours": profile.hours}
+    if path.is_file():
+        return parse_job_config(_read_file(path), str(path), **defaults), path.parent, str(path)
+    match = _STORED_RE.match(source)
+    if not match:
+        raise ConfigError(f"There is no file {source}, and it is not a stored config's name.")
+    stored = read_config(store, match.group(1), int(match.group(2)) if match.group(2) else None)
+    label = f"{stored.name}@v{stored.version}"
+    return parse_job_config(stored.text, f"stored config {label}", **defaults), cwd, label
+
+
+# -- run -------------------------------------------------------------------------------------
+def stage_workdir(store: GroupStore, config: JobConfig, base: Path) -> str:
+    folder = (base / config.workdir).resolve()
+    if not folder.is_dir():
+        raise config.error("workdir", f"is {folder}, which is not a folder")
+    try:
+        data = bundles.pack(folder, skip=frozenset({config.outputs} if config.outputs else ()))
+    except bundles.BundleTooBig as exc:
+        raise config.error("workdir", f"is too big to ship ({exc.message})") from None
+    return bundles.upload(store, "workdir", data)
+
+
+def submit(store: GroupStore, api: TpuApi, member: str, clock: Clock, config: JobConfig, base: Path, source: str, *,
+           node: str | None = None, timing: JobTiming = JobTiming(), admit: Admit | None = None,
+           on_progress: Progress | None = None) -> JobStatus:
+    """Stage the job, write it down, then create (or queue) its TPU, or queue it on `node`."""
+    if node is not None:
+        if config.resume:
+            raise UsageError(f"Job '{config.name}' resumes on new TPUs (resume: true), so it cannot run on --node {node}.")
+        config = JobConfig(**{**config.__dict__, "node": node, "tpu": None})
+    target = _existing_node(store, api, config.node) if config.node else None
+    if config.tpu is not None and admit is not None:
+        # admission: the budget decides before anything is staged or created.
+        from tpuctl.domain.budgets import UsageRequest
+
+        admit(UsageRequest.for_type(member, config.tpu.zone, config.tpu.type, config.tpu.spot, config.hours))
+    spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
+            "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
+            "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
+            "timing": timing.format()}
+    spec = _create_spec(store, clock, spec)
+    if target is not None:
+        _start_attempt(store, api, clock, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
+    else:
+        _start_attempt(store, api, clock, spec, 1, on_progress=on_progress)
+    return read_status(store, spec["id"], clock)
+
+
+def _existing_node(store: GroupStore, api: TpuApi, name: str):
+    from tpuctl.services.nodes import locate_node
+
+    node = locate_node(api, name, None, "")  if False else _locate(api, name)
+    if not list(store.list(layout.node_prefix(node.zone, node.name) + "beat/")):
+        raise UsageError(f"TPU '{node.name}' runs no tpuctl agent: only TPUs that `tpuctl run` created do.",
+                         hint="Leave out --node (and `node:`) to let the job create its TPU.")
+    if node.state != "READY":
+        raise ConflictError(f"TPU '{node.name}' is {node.state}, not READY, so its agent cannot take the job.")
+    return node
+
+
+def _locate(api: TpuApi, name: str):
+    matches = [n for n in api.list_nodes(None) if n.name == name]
+    if not matches:
+        raise NotFoundError(f"There is no TPU named '{name}' in any zone of the project.",
+                            hint="`tpuctl list --all-zones` shows the project's TPUs.")
+    return matches[0]
+
+
+def _create_spec(store: GroupStore, clock: Clock, spec: dict[str, Any]) -> dict[str, Any]:
+    alphabet = string.ascii_lowercase + string.digits
+    while True:
+        created = clock.now()
+        job = layout.job_id(spec["name"], "".join(secrets.choice(alphabet) for _ in range(6)))
+        full = {**spec, "id": job, "created": iso(created)}
+        try:
+            store.create(layout.spec_key(job), dump(full))
+        except ObjectExists:
+            continue
+        store.create(layout.index_key(created, job), dump({"id": job, "member": spec["member"]}))
+        return full
+
+
+def _start_attempt(store: GroupStore, api: TpuApi, clock: Clock, spec: dict[str, Any], attempt: int, *,
+                   node: str | None = None, zone: str | None = None, workers: int | None = None,
+                   on_progress: Progress | None = None) -> None:
+    """Record the attempt and queue it for the node's agents, then make the TPU if it is ours."""
+    config, job, now = JobConfig.from_dict(spec["config"]), spec["id"], clock.now()
+    owned = node is None
+    if owned:
+        tpu = config.tpu
+        node, zone, workers = layout.node_for(job, attempt), tpu.zone, tpu.workers
+    record = {"attempt": attempt, "node": node, "zone": zone, "workers": workers, "owned": owned,
+              "queued": bool(owned and config.tpu.queue), "created": iso(now)}
+    store.create(layout.attempt_key(job, attempt), dump(record))    # ObjectExists: someone else started it
+    store.create(layout.assignment_key(zone, node, now, job, attempt), dump({"job": job, "attempt": attempt}))
+    if not owned:
+        return
+    try:
+        _create_tpu(api, spec, config, node, clock, on_progress)
+    except TpuctlError as exc:
+        _problem(store, job, attempt, "launch_failed", f"could not create TPU {node}: {exc.message}")
+        raise
+
+
+def _create_tpu(api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str, clock: Clock,
+                on_progress: Progress | None) -> None:
+    from tpuctl.services import nodes, queue
+
+    tpu = config.tpu
+    boot = AgentBoot(store=_store_url(spec), bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
+                     timing=spec["timing"], version=spec["version"])
+    request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
+                                  spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
+                                  metadata=node_metadata(boot))
+    if tpu.queue:
+        queue.queue_create(api, spec["member"], queue.from_create_request(request))
+    else:
+        nodes.create_node(api, spec["member"], request, clock, wait=True, on_progress=on_progress)
+
+
+def _store_url(spec: dict[str, Any]) -> str:
+    return spec["store"]
+
+
+def _problem(store: GroupStore, job: str, attempt: int, kind: str, message: str) -> None:
+    try:
+        store.create(layout.problem_key(job, attempt), dump({"kind": kind, "message": message}))
+    except ObjectExists:
+        pass
+
+
+# -- status ----------------------------------------------------------------------------------
+def read_spec(store: GroupStore, job: str) -> dict[str, Any]:
+    if not layout.NAME_RE.match(job.rsplit("-", 1)[0]) or "/" in job:
+        raise UsageError(f"'{job}' is not a job id (they look like digits-k3x9q2).")
+    spec = read_json(store, layout.spec_key(job))
+    if spec is None:
+        raise NotFoundError(f"There is no job '{job}'.", hint="`tpuctl jobs` lists the group's jobs.")
+    return spec
+
+
+def read_status(store: GroupStore, job: str, clock: Clock) -> JobStatus:
+    spec = read_spec(store, job)
+    attempts = []
+    for key in store.list(layout.attempts_prefix(job)):
+        record = json.loads(store.read(key))
+        n = record["attempt"]
+        found = {kind: {layout.key_worker(k): json.loads(store.read(k))
+                        for k in store.list(layout.worker_prefix(job, n, kind))} for kind in layout.WORKER_KINDS}
+        attempts.append(AttemptRecords(record, **found, problem=read_json(store, layout.problem_key(job, n))))
+    return job_status(spec, attempts, read_json(store, layout.cancel_key(job)), clock.now())
+
+
+def list_jobs(store: GroupStore, clock: Clock, member: str | None = None) -> list[JobStatus]:
+    """Every job of the group, oldest first (`member`: only theirs)."""
+    found = []
+    for key in store.list(layout.INDEX_PREFIX):
+        entry = json.loads(store.read(key))
+        if member is None or entry.get("member") == member:
+            found.append(read_status(store, entry["id"], clock))
+    return found
+
+
+def log_chunks(store: GroupStore, job: str, attempt: int, worker: int, after: str | None = None) -> list[tuple[str, str]]:
+    prefix = layout.log_prefix(job, attempt, worker)
+    return [(k, store.read(k).decode("utf-8", "replace")) for k in store.list(prefix, start_after=after)]
+
+
+def last_lines(store: GroupStore, job: str, attempt: int, worker: int, count: int = 10) -> list[str]:
+    """The end of a worker's log, reading chunks from the last one back."""
+    lines: list[str] = []
+    for key in reversed(list(store.list(layout.log_prefix(job, attempt, worker)))):
+        lines = store.read(key).decode("utf-8", "replace").splitlines() + lines
+        if len(lines) >= count:
+            break
+    return lines[-count:]
+
+
+def outputs(store: GroupStore, job: str, worker: int) -> list[str]:
+    prefix = layout.outputs_prefix(job, worker)
+    return [k[len(prefix):] for k in store.list(prefix)]
+
+
+def download_outputs(store: GroupStore, job: str, worker: int, dest: Path) -> list[Path]:
+    read_spec(store, job)
+    prefix = layout.outputs_prefix(job, worker)
+    written = []
+    for key in store.list(prefix):
+        path = dest / key[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.read(key))
+        written.append(path)
+    return written
+
+
+# -- follow, cancel, resume, release ----------------------------------------------------------
+@dataclass(frozen=True)
+class FollowEvent:
+    kind: str                  # "attempt" | "log" | "state"
+    status: JobStatus
+    text: str = ""
+
+
+def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, timing: JobTiming, *,
+           resume: bool = False, sleep: Callable[[float], None] = time.sleep) -> Iterator[FollowEvent]:
+    """Log text and state changes until the job ends; with `resume`, resume it on the way."""
+    cursors: dict[int, str | None] = {}
+    last_state = None
+    while True:
+        status = read_status(store, job, clock)         # before the logs: an exit follows its last chunk
+        for attempt in status.attempts:
+            if attempt.attempt not in cursors:
+                cursors[attempt.attempt] = None
+                yield FollowEvent("attempt", status, f"attempt {attempt.attempt} on TPU {attempt.node}")
+            if worker < len(attempt.workers):
+                for key, text in log_chunks(store, job, attempt.attempt, worker, cursors[attempt.attempt]):
+                    cursors[attempt.attempt] = key
+                    yield FollowEvent("log", status, text)
+        if status.state != last_state:
+            last_state = status.state
+            yield FollowEvent("state", status, status.state)
+        if status.final or (status.state == "interrupted" and not resume):
+            return
+        if status.resumable:
+            resume_job(store, api, clock, job)
+            continue
+        if status.state == "pending":
+            note_lost_node(store, api, status)
+        sleep(timing.follow)
+
+
+def note_lost_node(store: GroupStore, api: TpuApi, status: JobStatus) -> None:
+    """A pending attempt whose TPU is gone (or its queued request failed) will never start."""
+    attempt = status.latest
+    if attempt is None or attempt.state != "pending":
+        return
+    gone = _gone(api, attempt)
+    if gone:
+        _problem(store, status.id, attempt.attempt, "node_lost", f"TPU {attempt.node} was {gone} before the job ran")
+
+
+def _gone(api: TpuApi, attempt) -> str | None:
+    """Why an attempt's TPU can no longer run it, or None while it can (or still may)."""
+    if attempt.queued:
+        try:
+            queued = api.get_queued_resource(attempt.zone, attempt.node)
+        except NotFoundError:
+            return "deleted"
+        if queued.state in ("FAILED", "SUSPENDED"):
+            return f"never provisioned (its queued request is {queued.state})"
+        if queued.state != "ACTIVE":
+            return None
+    try:
+        node = api.get_node(attempt.zone, attempt.node)
+    except NotFoundError:
+        return "deleted"
+    return node.state.lower() if node.state in ("PREEMPTED", "TERMINATED", "STOPPED", "DELETING") else None
+
+
+def resume_job(store: GroupStore, api: TpuApi, clock: Clock, job: str,
+               on_progress: Progress | None = None) -> JobStatus | None:
+    """Start the next attempt of an interrupted `resume: true` job on a new TPU; None if it
+    need not (or someone else just did)."""
+    status = read_status(store, job, clock)
+    if not status.resumable:
+        return None
+    previous = status.latest
+    try:
+        _start_attempt(store, api, clock, status.spec, previous.attempt + 1, on_progress=on_progress)
+    except ObjectExists:
+        return None
+    if previous.owned:
+        _delete_tpu(api, previous)
+    return read_status(store, job, clock)
+
+
+def resume_all(store: GroupStore, api: TpuApi, clock: Clock, member: str | None = None) -> list[JobStatus]:
+    """One pass over the group's jobs: note lost TPUs, resume what asked for it."""
+    resumed = []
+    for status in list_jobs(store, clock, member):
+        if status.final or not status.spec["config"].get("resume"):
+            continue
+        note_lost_node(store, api, status)
+        again = resume_job(store, api, clock, status.id)
+        if again is not None:
+            resumed.append(again)
+    return resumed
+
+
+def cancel_job(store: GroupStore, member: str, clock: Clock, job: str) -> JobStatus:
+    status = read_status(store, job, clock)
+    if status.final:
+        raise ConflictError(f"Job {job} has already ended ({status.state}).")
+    try:
+        store.create(layout.cancel_key(job), dump({"by": member, "time": iso(clock.now())}))
+    except ObjectExists:
+        pass
+    return read_status(store, job, clock)
+
+
+def wait_until_stopped(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
+                       sleep: Callable[[float], None] = time.sleep) -> JobStatus:
+    """After a cancel: until no worker runs (the agents notice within a poll, then stop)."""
+    deadline = time.monotonic() + timing.poll * 2 + timing.grace + timing.heartbeat
+    status = read_status(store, job, clock)
+    while status.state == "cancelling" and time.monotonic() < deadline:
+        sleep(timing.follow)
+        status = read_status(store, job, clock)
+    return status
+
+
+def release_tpu(store: GroupStore, api: TpuApi, status: JobStatus) -> str | None:
+    """Delete the TPU the job's last attempt created, unless another job was queued on it."""
+    attempt = status.latest
+    if attempt is None or not attempt.owned:
+        return None
+    queue = store.list(layout.node_prefix(attempt.zone, attempt.node) + "jobs/")
+    if any(f"-{status.id}.{attempt.attempt}.json" not in key for key in queue):
+        return None
+    return attempt.node if _delete_tpu(api, attempt) else None
+
+
+def _delete_tpu(api: TpuApi, attempt) -> bool:
+    try:
+        if attempt.queued:
+            api.delete_queued_resource(attempt.zone, attempt.node, force=True, wait=False)
+        else:
+            api.delete_node(attempt.zone, attempt.node, wait=False)
+    except (NotFoundError, ConflictError):
+        return False
+    return True

@@ -1,0 +1,344 @@
+"""Ledger use cases: record, sync, observe, admit, report, verify.
+
+Each function takes the group store, the ledger database and a clock (plus a Cloud TPU
+adapter where it observes), so the CLI wires real ones and tests wire temp ones. The
+store is written first: an event that reached the store is never lost, and a database
+that missed it catches up at the next sync.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import GroupStore
+from tpuctl.domain.budgets import (
+    Admission, Budget, GroupRules, Override, Standing, UsageRequest, admit_request, group_rules,
+)
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.events import (
+    BUDGET_SET, CONTROL_KINDS, EVENTS_PREFIX, GROUP_INITIALIZED, OVERRIDE_GRANTED, UNATTRIBUTED, Event,
+    EventFormatError, budget_payload, event_key, id_time, key_event_id, listing_bound, new_event, problem,
+)
+from tpuctl.domain.intervals import NodeState, UsageInterval
+from tpuctl.domain.metering import (
+    Amount, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, price_usage,
+    running_usage,
+)
+from tpuctl.domain.nodes import NodeInfo
+from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
+from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError
+
+# Events recorded by a machine whose clock runs behind can land just before the cursor;
+# every sync lists again from this far back (ids already ingested are not read again).
+SYNC_LOOKBACK = timedelta(minutes=10)
+_BATCH = 5000
+
+
+class NodeLister(Protocol):
+    """What observation needs from the Cloud TPU adapter (tpuctl/adapters/tpu.py)."""
+
+    def list_nodes(self, zone: str | None = None) -> list[NodeInfo]: ...
+
+
+def load_price_table(path: str | Path | None = None) -> PriceTable:
+    """The price file at `path`, or the one shipped with tpuctl."""
+    source = Path(path) if path else resources.files("tpuctl") / "data" / "prices.toml"
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Price file {source} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Price file {source} cannot be read ({getattr(exc, 'strerror', None) or exc}).") from None
+    return parse_price_table(text, str(source))
+
+
+def pricing_for(rules: GroupRules, table: PriceTable) -> Pricing:
+    if rules.currency and rules.currency != table.currency:
+        raise ConfigError(f"The group keeps its books in {rules.currency} but price file {table.origin} is in "
+                          f"{table.currency}.", hint="Use a price file in the group's currency.")
+    return Pricing(table, rules.price_overrides)
+
+
+# --- recording and syncing ------------------------------------------------------------------
+
+def record_event(store: GroupStore, db: LedgerDB, event: Event) -> Event:
+    """Write the event to the group store (create-only), then into the local view."""
+    store.create(event.key, event.to_json())
+    db.ingest([event])
+    return event
+
+
+def record(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
+           payload: Mapping[str, Any], time: datetime | None = None) -> Event:
+    return record_event(store, db, new_event(kind, actor, payload, clock.now(), time=time))
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    listed: int
+    new_events: int
+    bad_objects: int
+
+
+def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str]) -> tuple[int, int]:
+    """Read the keys whose events the database lacks; returns (new events, bad objects)."""
+    ids = {key: key_event_id(key) for key in keys}
+    known = db.known_ids(i for i in ids.values() if i)
+    events, bad = [], 0
+    for key, event_id in ids.items():
+        if event_id in known:
+            continue
+        try:
+            if event_id is None:
+                raise EventFormatError(f"{key} is not named like a ledger event (<event-id>.json).")
+            event = Event.from_json(store.read(key), origin=key)
+            if event.id != event_id:
+                raise EventFormatError(f"{key} holds event {event.id}, not the one its name says.")
+        except EventFormatError as exc:
+            db.record_bad_object(key, exc.message)
+            bad += 1
+            continue
+        events.append(event)
+    return db.ingest(events), bad
+
+
+def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_LOOKBACK) -> SyncResult:
+    """Bring the database up to date with the store, reading only events it has not seen."""
+    last = db.cursor(EVENTS_PREFIX)
+    last_id = key_event_id(last) if last else None
+    start_after = listing_bound(id_time(last_id) - lookback) if last_id else last
+    listed = new = bad = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal new, bad
+        added, broken = _ingest_keys(store, db, batch)
+        new, bad = new + added, bad + broken
+        db.set_cursor(EVENTS_PREFIX, batch[-1])
+        batch.clear()
+
+    for key in store.list(EVENTS_PREFIX, start_after=start_after):
+        listed += 1
+        batch.append(key)
+        if len(batch) >= _BATCH:
+            flush()
+    if batch:
+        flush()
+    return SyncResult(listed, new, bad)
+
+
+def rebuild(store: GroupStore, db: LedgerDB) -> SyncResult:
+    """Forget the local view and ingest every event again."""
+    db.reset()
+    return sync_from_store(store, db)
+
+
+def observe_and_record(api: NodeLister, store: GroupStore, db: LedgerDB, clock: Clock, actor: str) -> list[Event]:
+    """List every node in every zone and record what changed without tpuctl."""
+    sync_from_store(store, db)
+    nodes = api.list_nodes(zone=None)
+    now = clock.now()
+    known = {state.subject: state for state in db.open_nodes()}
+    for state in db.node_states(info_subject(info) for info in nodes):
+        known.setdefault(state.subject, state)
+    events = observe(nodes, known.values(), now, actor)
+    for event in events:
+        record_event(store, db, event)
+    return events
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
+               currency: str = "USD") -> Event:
+    sync_from_store(store, db)
+    rules = db.rules()
+    if rules.currency is not None:
+        raise ConflictError(f"The group is already initialised (treasurers: {', '.join(sorted(rules.treasurers))}).")
+    return record(store, db, clock, actor, GROUP_INITIALIZED,
+                  {"treasurers": sorted(set(treasurers)), "currency": currency})
+
+
+def record_decision(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
+                    payload: Mapping[str, Any]) -> Event:
+    """Record a treasurer-only event (budget, prices, free quota, members, treasurers),
+    refusing up front when the actor is not a treasurer or the event would be ignored."""
+    if kind not in CONTROL_KINDS - {GROUP_INITIALIZED}:
+        raise ValueError(f"{kind} is not a treasurer decision")
+    sync_from_store(store, db)
+    if not db.rules().is_treasurer(actor):
+        raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot record {kind}.",
+                                    hint="Ask a treasurer; `tpuctl budget show` lists them.")
+    event = new_event(kind, actor, payload, clock.now())
+    preview = group_rules([*db.group_level_events(), event])       # would every terminal accept it?
+    ignored = [i.reason for i in preview.ignored if i.event_id == event.id]
+    if ignored:
+        raise ConfigError(f"Not recorded: {ignored[0]}.")
+    return record_event(store, db, event)
+
+
+def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount: Decimal | str, *,
+               member: str | None = None, group: bool = False, month: str = "default",
+               unit: str = "money") -> Event:
+    """`budget set --group AMOUNT` or `--member M AMOUNT` (member None, group False: the
+    default allowance of members not named)."""
+    payload = budget_payload(scope="group" if group else "member", member=None if group else member,
+                             amount=amount, unit=unit, month=month)
+    return record_decision(store, db, clock, actor, BUDGET_SET, payload)
+
+
+# --- admission --------------------------------------------------------------------------------
+
+def _spent(db: LedgerDB, month: str, now: datetime, open_nodes: list[NodeState]) -> dict[str, Counter]:
+    """Closed usage from the pre-summed table plus running nodes up to now."""
+    return merge(db.month_usage(month), running_usage(open_nodes, month, now))
+
+
+def admission(store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, request: UsageRequest,
+              actor: str, override_reason: str | None = None, sync: bool = True) -> Admission:
+    """Admit a create/queue/run request against this month's budgets, or raise
+    RequestRefused with the numbers. A treasurer's override is recorded with its reason.
+    Committed and requested usage count against the current month in full."""
+    if sync:
+        sync_from_store(store, db)
+    now = clock.now()
+    month = month_of(now)
+    rules, open_nodes = db.rules(), db.open_nodes()
+    override = Override(actor, override_reason) if override_reason else None
+    result = admit_request(request, month=month, spent=_spent(db, month, now, open_nodes),
+                           committed=committed_usage(open_nodes, db.waiting_queued(), now),
+                           rules=rules, pricing=pricing_for(rules, table), override=override)
+    if result.overridden_by:
+        record(store, db, clock, actor, OVERRIDE_GRANTED, {
+            "member": request.member, "request_id": request.request_id, "reason": override_reason,
+            "requested": str(result.member.requested.money),
+            "left": {s.who: str(s.left) for s in result.over}})
+    return result
+
+
+# --- reports --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NodeSpend:
+    subject: str
+    node: str
+    zone: str
+    accelerator_type: str
+    spot: bool
+    status: str            # created | ready | stopped | preempted | deleted
+    seconds: int
+    spent: Amount
+
+
+@dataclass(frozen=True)
+class MemberSpend:
+    standing: Standing     # spent, committed, budget, left
+    nodes: tuple[NodeSpend, ...] = ()
+
+    @property
+    def member(self) -> str:
+        return self.standing.who
+
+
+@dataclass(frozen=True)
+class MonthReport:
+    month: str
+    currency: str
+    as_of: datetime
+    treasurers: tuple[str, ...]
+    group: Standing
+    members: tuple[MemberSpend, ...]
+    budgets: tuple[Budget, ...]
+
+    @property
+    def unattributed(self) -> Amount:
+        return next((m.standing.spent for m in self.members if m.member == UNATTRIBUTED), Amount())
+
+
+def _total(usage: Mapping[str, Counter]) -> Counter:
+    return sum(usage.values(), Counter())
+
+
+def _node_spend(intervals: list[UsageInterval], states: Mapping[str, NodeState], pricing: Pricing) -> list[NodeSpend]:
+    by_subject: dict[str, list[UsageInterval]] = {}
+    for interval in intervals:
+        by_subject.setdefault(interval.subject, []).append(interval)
+    rows = []
+    for subject, parts in sorted(by_subject.items()):
+        spec = parts[-1].spec
+        rate = pricing.price_for(spec.generation, spec.zone, spec.spot, spec.accelerator_type)
+        chip_seconds = sum(p.chip_seconds for p in parts)
+        state = states.get(subject)
+        rows.append(NodeSpend(subject, spec.node, spec.zone, spec.accelerator_type, spec.spot,
+                              state.status if state else "deleted", sum(p.seconds for p in parts),
+                              Amount(cost(chip_seconds, rate), chip_seconds)))
+    return rows
+
+
+def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | None = None,
+                 member: str | None = None) -> MonthReport:
+    """`budget show` (every member) and `spend` (one member, with each node and its cost).
+    Committed usage is shown for the current month only."""
+    now = clock.now()
+    month = month or month_of(now)
+    start, end = month_bounds(month)
+    rules = db.rules()
+    pricing = pricing_for(rules, table)
+    current = start <= now < end
+    open_nodes = db.open_nodes()
+    spent = _spent(db, month, now, open_nodes)
+    committed = committed_usage(open_nodes, db.waiting_queued(), now) if current else {}
+    names = sorted(({member} if member else set(rules.members) | set(spent) | set(committed)) - {None})
+    open_states = {state.subject: state for state in open_nodes if state.spec.owner == member}
+    members = []
+    for name in names:
+        nodes: tuple[NodeSpend, ...] = ()
+        if member:
+            running = [i.clipped(start, end) for s in open_states.values() if (i := s.open_interval(min(now, end)))]
+            intervals = db.intervals(month, name) + [i for i in running if i is not None]
+            states = {s.subject: s for s in db.node_states({i.subject for i in intervals})}
+            nodes = tuple(_node_spend(intervals, states, pricing))
+        standing = Standing(name, rules.budget_for(month, name), price_usage(spent.get(name, Counter()), pricing),
+                            price_usage(committed.get(name, Counter()), pricing), Amount())
+        members.append(MemberSpend(standing, nodes))
+    group = Standing("group", rules.budget_for(month), price_usage(_total(spent), pricing),
+                     price_usage(_total(committed), pricing), Amount())
+    return MonthReport(month, pricing.currency, now, tuple(sorted(rules.treasurers)), group, tuple(members),
+                       tuple(sorted(rules.budgets.values(), key=lambda b: (b.scope, b.member or "", b.month))))
+
+
+# --- verification ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    key: str | None = None
+    event_id: str | None = None
+
+
+def verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
+    """Read every event key in the store (ingesting any the database missed) and report
+    corrupt objects, unusable events and treasurer-only events from non-treasurers."""
+    keys = list(store.list(EVENTS_PREFIX))
+    for start in range(0, len(keys), _BATCH):
+        _ingest_keys(store, db, keys[start:start + _BATCH])
+    problems = [Problem(reason, key=key) for key, reason in db.bad_objects()]
+    for event in db.group_level_events():
+        why = problem(event) if event.kind not in CONTROL_KINDS else None
+        if why:
+            problems.append(Problem(why[0].upper() + why[1:] + ".", event.key, event.id))
+    stored = {key_event_id(key) for key in keys}
+    for event_id in sorted(db.event_ids() - stored):
+        problems.append(Problem(f"Event {event_id} is in the local database but not in the group store.",
+                                event_key(event_id), event_id))
+    for ignored in db.rules().ignored:
+        problems.append(Problem(f"Ignored {ignored.kind} event {ignored.event_id} by {ignored.actor}: "
+                                f"{ignored.reason}.", None, ignored.event_id))
+    return problems
