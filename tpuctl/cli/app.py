@@ -14,6 +14,7 @@ import typer
 
 from tpuctl import __version__
 from tpuctl.cli import config_cmd, emulator_cmd, nodes, queue
+from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
 
@@ -68,6 +69,7 @@ nodes.register(app)
 app.add_typer(queue.app, name="queue")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(emulator_cmd.app, name="emulator")
+jobs_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -276,7 +276,7 @@ def check_name(name: str, what: str = "job name") -> str:
 
 
 # -- stored configs: `# tpuctl-config: NAME@vN` says which version a file started from ------------
-HEADER_RE = re.compile(r"^# tpuctl-config: ([a-z][a-z0-9-]*)@v(\d+)\b")
+HEADER_RE = re.compile(r"^# tpuctl-config: ([a-z][a-z0-9-]*)@v(\d+)\b(?: \(pushed by (\S+) at (\S+?);)?")
 
 
 def config_header(name: str, version: int, member: str, when: datetime) -> str:
@@ -287,6 +287,12 @@ def config_header(name: str, version: int, member: str, when: datetime) -> str:
 def read_header(text: str) -> tuple[str, int] | None:
     match = HEADER_RE.match(text)
     return (match.group(1), int(match.group(2))) if match else None
+
+
+def pushed_by(text: str) -> tuple[str, str] | tuple[None, None]:
+    """(member, time) from a stored config's header."""
+    match = HEADER_RE.match(text)
+    return (match.group(3), match.group(4)) if match and match.group(3) else (None, None)
 
 
 def strip_header(text: str) -> str:
@@ -317,8 +323,17 @@ def stamp(when: datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%S") + f"{when.microsecond // 1000:03d}Z"
 
 
+JOB_ID_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?-[a-z0-9]{6}$")
+
+
 def job_id(name: str, token: str) -> str:
     return f"{name}-{token}"
+
+
+def check_job_id(job: str) -> str:
+    if not JOB_ID_RE.match(job):
+        raise UsageError(f"'{job}' is not a job id (they look like digits-k3x9q2).", hint="`tpuctl jobs` lists them.")
+    return job
 
 
 def node_for(job: str, attempt: int) -> str:
@@ -478,6 +493,8 @@ class AttemptStatus:
     workers: tuple[WorkerStatus, ...]
     problem: str = ""
     created: datetime | None = None
+    owned: bool = True               # the job created this TPU (and may delete it)
+    queued: bool = False             # ... through a queued resource of the same name
 
     @property
     def failing(self) -> WorkerStatus | None:
@@ -568,9 +585,35 @@ def job_status(spec: dict[str, Any], attempts: list[AttemptRecords], cancel: dic
         workers = tuple(worker_status(records, k, now) for k in range(int(rec["workers"])))
         state = attempt_state([w.state for w in workers], cancel is not None, records.problem)
         shown.append(AttemptStatus(int(rec["attempt"]), rec["node"], rec["zone"], state, workers,
-                                   (records.problem or {}).get("message", ""), parse_iso(rec.get("created"))))
+                                   (records.problem or {}).get("message", ""), parse_iso(rec.get("created")),
+                                   bool(rec.get("owned")), bool(rec.get("queued"))))
     state = shown[-1].state if shown else ("cancelled" if cancel else "pending")
     return JobStatus(spec, state, tuple(shown), (cancel or {}).get("by"))
+
+
+def outcome(status: JobStatus) -> str:
+    """One sentence on how a job ended (or stands)."""
+    from tpuctl.domain.durations import format_duration
+
+    attempt, job = status.latest, f"Job {status.id}"
+    if status.state == "succeeded" and attempt:
+        took = attempt.finished - attempt.started if attempt.started and attempt.finished else timedelta(0)
+        workers = len(attempt.workers)
+        return f"{job} succeeded on {workers} worker{'s' if workers > 1 else ''} in {format_duration(took)}."
+    if status.state == "failed" and attempt:
+        failing = attempt.failing
+        if failing is None:
+            return f"{job} failed: {attempt.problem}."
+        how = f"exited with code {failing.exit_code}" if failing.exit_code is not None else failing.reason
+        return f"{job} failed: worker {failing.worker} {how} in {failing.phase or 'setup'}."
+    if status.state == "cancelled":
+        return f"{job} was cancelled by {status.cancelled_by}."
+    if status.state == "interrupted" and attempt:
+        why = attempt.problem or next((w.reason for w in attempt.workers if w.reason), "its TPU went away")
+        if status.resumable:
+            return f"{job} was interrupted ({why}); `tpuctl jobs resume` runs it again from its checkpoint."
+        return f"{job} was interrupted ({why}) and does not resume (resume: false)."
+    return f"{job} is {status.state}."
 
 
 def status_json(status: JobStatus) -> dict[str, Any]:

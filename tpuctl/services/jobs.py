@@ -134,7 +134,7 @@ def stage_workdir(store: GroupStore, config: JobConfig, base: Path) -> str:
     return bundles.upload(store, "workdir", data)
 
 
-def submit(store: GroupStore, api: TpuApi, member: str, clock: Clock, config: JobConfig, base: Path, source: str, *,
+def submit(store: GroupStore, api: TpuApi, profile: Profile, clock: Clock, config: JobConfig, base: Path, source: str, *,
            node: str | None = None, timing: JobTiming = JobTiming(), admit: Admit | None = None,
            on_progress: Progress | None = None) -> JobStatus:
     """Stage the job, write it down, then create (or queue) its TPU, or queue it on `node`."""
@@ -142,7 +142,8 @@ def submit(store: GroupStore, api: TpuApi, member: str, clock: Clock, config: Jo
         if config.resume:
             raise UsageError(f"Job '{config.name}' resumes on new TPUs (resume: true), so it cannot run on --node {node}.")
         config = JobConfig(**{**config.__dict__, "node": node, "tpu": None})
-    target = _existing_node(store, api, config.node) if config.node else None
+    member = profile.member
+    target = _existing_node(store, api, config.node, profile.zone) if config.node else None
     if config.tpu is not None and admit is not None:
         # admission: the budget decides before anything is staged or created.
         from tpuctl.domain.budgets import UsageRequest
@@ -160,24 +161,16 @@ def submit(store: GroupStore, api: TpuApi, member: str, clock: Clock, config: Jo
     return read_status(store, spec["id"], clock)
 
 
-def _existing_node(store: GroupStore, api: TpuApi, name: str):
+def _existing_node(store: GroupStore, api: TpuApi, name: str, default_zone: str):
     from tpuctl.services.nodes import locate_node
 
-    node = locate_node(api, name, None, "")  if False else _locate(api, name)
+    node = locate_node(api, name, None, default_zone)
     if not list(store.list(layout.node_prefix(node.zone, node.name) + "beat/")):
         raise UsageError(f"TPU '{node.name}' runs no tpuctl agent: only TPUs that `tpuctl run` created do.",
                          hint="Leave out --node (and `node:`) to let the job create its TPU.")
     if node.state != "READY":
         raise ConflictError(f"TPU '{node.name}' is {node.state}, not READY, so its agent cannot take the job.")
     return node
-
-
-def _locate(api: TpuApi, name: str):
-    matches = [n for n in api.list_nodes(None) if n.name == name]
-    if not matches:
-        raise NotFoundError(f"There is no TPU named '{name}' in any zone of the project.",
-                            hint="`tpuctl list --all-zones` shows the project's TPUs.")
-    return matches[0]
 
 
 def _create_spec(store: GroupStore, clock: Clock, spec: dict[str, Any]) -> dict[str, Any]:
@@ -210,18 +203,18 @@ def _start_attempt(store: GroupStore, api: TpuApi, clock: Clock, spec: dict[str,
     if not owned:
         return
     try:
-        _create_tpu(api, spec, config, node, clock, on_progress)
+        _create_tpu(store, api, spec, config, node, clock, on_progress)
     except TpuctlError as exc:
         _problem(store, job, attempt, "launch_failed", f"could not create TPU {node}: {exc.message}")
         raise
 
 
-def _create_tpu(api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str, clock: Clock,
+def _create_tpu(store: GroupStore, api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str, clock: Clock,
                 on_progress: Progress | None) -> None:
     from tpuctl.services import nodes, queue
 
     tpu = config.tpu
-    boot = AgentBoot(store=_store_url(spec), bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
+    boot = AgentBoot(store=store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
                      timing=spec["timing"], version=spec["version"])
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
                                   spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
@@ -230,10 +223,6 @@ def _create_tpu(api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str,
         queue.queue_create(api, spec["member"], queue.from_create_request(request))
     else:
         nodes.create_node(api, spec["member"], request, clock, wait=True, on_progress=on_progress)
-
-
-def _store_url(spec: dict[str, Any]) -> str:
-    return spec["store"]
 
 
 def _problem(store: GroupStore, job: str, attempt: int, kind: str, message: str) -> None:
@@ -245,9 +234,7 @@ def _problem(store: GroupStore, job: str, attempt: int, kind: str, message: str)
 
 # -- status ----------------------------------------------------------------------------------
 def read_spec(store: GroupStore, job: str) -> dict[str, Any]:
-    if not layout.NAME_RE.match(job.rsplit("-", 1)[0]) or "/" in job:
-        raise UsageError(f"'{job}' is not a job id (they look like digits-k3x9q2).")
-    spec = read_json(store, layout.spec_key(job))
+    spec = read_json(store, layout.spec_key(layout.check_job_id(job)))
     if spec is None:
         raise NotFoundError(f"There is no job '{job}'.", hint="`tpuctl jobs` lists the group's jobs.")
     return spec
@@ -313,6 +300,7 @@ class FollowEvent:
     kind: str                  # "attempt" | "log" | "state"
     status: JobStatus
     text: str = ""
+    attempt: int = 0
 
 
 def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, timing: JobTiming, *,
@@ -325,7 +313,7 @@ def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, 
         for attempt in status.attempts:
             if attempt.attempt not in cursors:
                 cursors[attempt.attempt] = None
-                yield FollowEvent("attempt", status, f"attempt {attempt.attempt} on TPU {attempt.node}")
+                yield FollowEvent("attempt", status, f"attempt {attempt.attempt} on TPU {attempt.node}", attempt.attempt)
             if worker < len(attempt.workers):
                 for key, text in log_chunks(store, job, attempt.attempt, worker, cursors[attempt.attempt]):
                     cursors[attempt.attempt] = key

@@ -1,0 +1,362 @@
+"""Job commands: run, jobs, job, logs, cancel, outputs, configs, and the agent itself."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.options import JsonFlag, session
+
+JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.")]
+WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
+VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
+
+jobs_app = typer.Typer(help="The group's jobs: list them, resume interrupted ones.")
+configs_app = typer.Typer(no_args_is_help=True, help="The group's stored job configs, with versions.")
+
+
+def _store(s):
+    from tpuctl.adapters.store import open_store
+
+    return open_store(s.profile.store)
+
+
+def _timing():
+    """TPUCTL_JOB_TIMING (e.g. `poll=0.2,heartbeat=0.5`): short intervals for tests and demos."""
+    from tpuctl.domain.jobs import JobTiming
+
+    return JobTiming.parse(os.environ.get("TPUCTL_JOB_TIMING"))
+
+
+def run(
+    ctx: typer.Context,
+    config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
+    node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
+    keep_node: Annotated[bool, typer.Option("--keep-node", help="With --follow: keep the job's TPU when it ends.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import status_json
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    store, timing = _store(s), _timing()
+    job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
+    with render.spinner(f"Starting job {job_config.name}") as update:
+        # admission: pass the ledger's budget check (a callable taking a UsageRequest) as `admit`.
+        status = svc.submit(store, s.api, s.profile, s.clock, job_config, base, label, node=node, timing=timing,
+                            admit=None, on_progress=update)
+    attempt = status.latest
+    if follow:
+        render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
+                    "(Ctrl-C stops following, not the job).", err=True)
+        _follow(s, store, status.id, 0, resume=True, release=not keep_node, json_out=json_out)
+    elif json_out:
+        render.emit_json(status_json(status))
+    else:
+        render.echo(status.id)
+        render.echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
+                    f"follow it with `tpuctl logs {status.id} -f`.", err=True)
+
+
+def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, json_out: bool) -> None:
+    """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running."""
+    from tpuctl.cli import render
+    from tpuctl.services import jobs as svc
+
+    out = sys.stderr if json_out else sys.stdout
+    status = None
+    try:
+        for event in svc.follow(store, s.api, s.clock, job, worker, _timing(), resume=resume):
+            status = event.status
+            if event.kind == "log":
+                out.write(event.text)
+                out.flush()
+            elif event.kind == "attempt" and event.attempt > 1:
+                render.echo(f"[tpuctl] {job}: resumed, {event.text}.", err=True)
+            elif event.kind == "state":
+                render.echo(f"[tpuctl] {job}: {event.text}.", err=True)
+    except KeyboardInterrupt:
+        render.echo(f"Stopped following; job {job} goes on (`tpuctl logs {job} -f` follows it again).", err=True)
+        raise typer.Exit(130) from None
+    if release and status.final:
+        deleted = svc.release_tpu(store, s.api, status)
+        if deleted:
+            render.echo(f"Deleting TPU {deleted}: its job has ended (--keep-node keeps it).", err=True)
+    _conclude(store, status, json_out)
+
+
+def _conclude(store, status, json_out: bool) -> None:
+    """Success: one line (or the JSON status). Anything else: the failing log's end, exit 11."""
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import outcome, status_json
+    from tpuctl.errors import JobFailed
+
+    if status.state == "succeeded":
+        if json_out:
+            render.emit_json(status_json(status))
+        else:
+            render.echo(outcome(status), err=True)
+        return
+    hint = None
+    failing = status.latest.failing if status.latest else None
+    if failing is not None:
+        _show_tail(store, status, failing.worker)
+        hint = f"`tpuctl logs {status.id} --worker {failing.worker}` shows its whole log."
+    raise JobFailed(outcome(status), hint=hint)
+
+
+def _show_tail(store, status, worker: int) -> None:
+    from tpuctl.cli import render
+    from tpuctl.services import jobs as svc
+
+    lines = svc.last_lines(store, status.id, status.latest.attempt, worker)
+    render.echo(f"Last lines of worker {worker}'s log:", err=True)
+    for line in lines:
+        render.echo(f"  {line}", err=True)
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs(
+    ctx: typer.Context,
+    mine: Annotated[bool, typer.Option("--mine", help="Only your jobs.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """List the group's jobs, oldest first."""
+    if ctx.invoked_subcommand:
+        return
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import status_json
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    found = svc.list_jobs(_store(s), s.clock, s.profile.member if mine else None)
+    if json_out:
+        render.emit_json([status_json(j) for j in found])
+        return
+    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED"],
+                 [[j.id, j.spec["member"], j.state, j.latest.node if j.latest else "-",
+                   len(j.latest.workers) if j.latest else 0, j.latest.attempt if j.latest else 0,
+                   j.spec["created"]] for j in found],
+                 empty="No jobs yet: `tpuctl run CONFIG` starts one.")
+
+
+@jobs_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    job: Annotated[Optional[str], typer.Argument(help="One job (default: every interrupted job that asked to resume).")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Run interrupted `resume: true` jobs again on new TPUs, from their checkpoints (cron-safe)."""
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import status_json
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    store = _store(s)
+    if job is None:
+        resumed = svc.resume_all(store, s.api, s.clock)
+    else:
+        svc.note_lost_node(store, s.api, svc.read_status(store, job, s.clock))
+        resumed = [r for r in [svc.resume_job(store, s.api, s.clock, job)] if r is not None]
+    if json_out:
+        render.emit_json([status_json(r) for r in resumed])
+        return
+    for status in resumed:
+        render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")
+    if not resumed:
+        render.echo("Nothing to resume." if job is None else f"Job {job} does not need resuming.")
+
+
+def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
+    """Show a job: its state, each worker's state, exit code and times, and its outputs."""
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import iso, outcome, status_json
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    store = _store(s)
+    status = svc.read_status(store, job_id, s.clock)
+    attempt = status.latest
+    files = svc.outputs(store, status.id, 0) if status.spec["config"].get("outputs") else []
+    if json_out:
+        render.emit_json({**status_json(status), "outputs": files})
+        return
+    render.fields_list([("job", status.id), ("state", status.state), ("member", status.spec["member"]),
+                        ("config", status.spec["source"]), ("created", status.spec["created"]),
+                        ("tpu", f"{attempt.node} in {attempt.zone}" if attempt else "-"),
+                        ("attempt", attempt.attempt if attempt else 0), ("outputs", ", ".join(files) or "-"),
+                        ("summary", outcome(status))])
+    if attempt:
+        render.echo()
+        render.table(["WORKER", "STATE", "EXIT", "PHASE", "STARTED", "FINISHED", "HEARTBEAT"],
+                     [[w.worker, w.state, "" if w.exit_code is None else w.exit_code, w.phase, iso(w.started),
+                       iso(w.finished), iso(w.heartbeat)] for w in attempt.workers])
+        if attempt.failing:
+            _show_tail(store, status, attempt.failing.worker)
+
+
+def logs(
+    ctx: typer.Context,
+    job_id: JobArg,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
+    worker: WorkerOption = 0,
+) -> None:
+    """Print a worker's log (every attempt of it); -f follows it live."""
+    from tpuctl.cli import render
+    from tpuctl.errors import UsageError
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    store = _store(s)
+    status = svc.read_status(store, job_id, s.clock)
+    workers = len(status.latest.workers) if status.latest else 1
+    if worker >= workers:
+        raise UsageError(f"Job {job_id} has {workers} worker{'s' if workers > 1 else ''} (0 to {workers - 1}), not {worker}.")
+    if follow:
+        _follow(s, store, job_id, worker, resume=False, release=False, json_out=False)
+        return
+    for attempt in status.attempts:
+        if len(status.attempts) > 1:
+            render.echo(f"[tpuctl] attempt {attempt.attempt} on TPU {attempt.node}:", err=True)
+        for _, text in svc.log_chunks(store, job_id, attempt.attempt, worker):
+            sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def cancel(
+    ctx: typer.Context,
+    job_id: JobArg,
+    keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the TPU the job created.")] = False,
+) -> None:
+    """Stop a job on every worker, then delete the TPU it created."""
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import outcome
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    store = _store(s)
+    svc.cancel_job(store, s.profile.member, s.clock, job_id)
+    with render.spinner(f"Cancelling {job_id}"):
+        status = svc.wait_until_stopped(store, s.clock, job_id, _timing())
+    render.echo(outcome(status) if status.state != "cancelling"
+                else f"Job {job_id} is cancelling: its agents have not stopped it yet.")
+    if not keep_node and status.state != "cancelling":
+        deleted = svc.release_tpu(store, s.api, status)
+        if deleted:
+            render.echo(f"Deleting TPU {deleted}.")
+
+
+def outputs(
+    ctx: typer.Context,
+    job_id: JobArg,
+    to: Annotated[Optional[Path], typer.Option("--to", help="Folder to write them to (default ./JOB-outputs).")] = None,
+    worker: WorkerOption = 0,
+) -> None:
+    """Download a job's outputs (what its `outputs` folder held, from the store)."""
+    from tpuctl.cli import render
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    dest = to or Path(f"{job_id}-outputs")
+    written = svc.download_outputs(_store(s), job_id, worker, dest)
+    render.echo(f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''} to {dest}.")
+
+
+@configs_app.command("push")
+def configs_push(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The job config file.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Store it under this name (default: its `name`).")] = None,
+    from_version: Annotated[Optional[int], typer.Option("--from-version", min=0, help="The version your file started from (default: its `# tpuctl-config:` line).")] = None,
+) -> None:
+    """Store a checked config as a new version (refused if it would replace a version you never pulled)."""
+    from tpuctl.cli import render
+    from tpuctl.services import jobs as svc
+
+    s = session(ctx)
+    stored = svc.push_config(_store(s), s.profile, s.clock, file, name, from_version)
+    note = ""
+    try:
+        file.write_text(stored.text, encoding="utf-8")   # the file now says it starts from this version
+    except OSError:
+        note = f" ({file} could not be updated: pull before your next push)"
+    render.echo(f"Pushed {stored.name}@v{stored.version}{note}.")
+
+
+@configs_app.command("list")
+def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """The group's stored configs, each at its newest version."""
+    from tpuctl.cli import render
+    from tpuctl.domain.jobs import pushed_by
+    from tpuctl.services import jobs as svc
+
+    found = [(c, *pushed_by(c.text)) for c in svc.list_configs(_store(session(ctx)))]
+    if json_out:
+        render.emit_json([{"name": c.name, "version": c.version, "pushed_by": who, "pushed_at": when}
+                          for c, who, when in found])
+        return
+    render.table(["NAME", "VERSION", "PUSHED BY", "PUSHED AT"], [[c.name, f"v{c.version}", who, when] for c, who, when in found],
+                 empty="No stored configs yet: `tpuctl configs push FILE` stores one.")
+
+
+@configs_app.command("show")
+def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], version: VersionOption = None) -> None:
+    """Print a stored config (its first line names its version)."""
+    from tpuctl.services import jobs as svc
+
+    sys.stdout.write(svc.read_config(_store(session(ctx)), name, version).text)
+
+
+@configs_app.command("pull")
+def configs_pull(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    version: VersionOption = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default ./NAME.yaml).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a different file of that name.")] = False,
+) -> None:
+    """Write a stored config to a file to edit; `configs push` then knows which version you started from."""
+    from tpuctl.cli import render
+    from tpuctl.errors import UsageError
+    from tpuctl.services import jobs as svc
+
+    stored = svc.read_config(_store(session(ctx)), name, version)
+    path = output or Path(f"{name}.yaml")
+    if path.exists() and not force and path.read_text(encoding="utf-8", errors="replace") != stored.text:
+        raise UsageError(f"{path} exists and differs from {name}@v{stored.version}.",
+                         hint="Pass --force to overwrite it, or -o another file.")
+    path.write_text(stored.text, encoding="utf-8")
+    render.echo(f"Wrote {name}@v{stored.version} to {path}.")
+
+
+def agent(
+    store: Annotated[str, typer.Option("--store", help="The group store's URL.")],
+    zone: Annotated[str, typer.Option("--zone", help="This TPU's zone.")],
+    node: Annotated[str, typer.Option("--node", help="This TPU's name.")],
+    worker: Annotated[int, typer.Option("--worker", envvar="TPU_WORKER_ID", min=0, help="This worker's number.")] = 0,
+    root: Annotated[Path, typer.Option("--root", help="Where jobs unpack and run.")] = Path("tpuctl-jobs"),
+    timing: Annotated[Optional[str], typer.Option("--timing", help="Intervals, e.g. poll=2,heartbeat=10.")] = None,
+    pidfile: Annotated[Optional[Path], typer.Option("--pidfile", help="Stop when this file no longer names this process.")] = None,
+) -> None:
+    """Run this TPU VM worker's jobs, one at a time (the node's startup script starts it)."""
+    from tpuctl.adapters.store import open_store
+    from tpuctl.agent.runner import Agent
+    from tpuctl.domain.jobs import JobTiming
+
+    Agent(open_store(store), zone, node, worker, root.resolve(), JobTiming.parse(timing, "--timing"),
+          pidfile=pidfile).serve()
+
+
+def register(app: typer.Typer) -> None:
+    for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
+                     ("agent", agent)]:
+        app.command(name)(fn)
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(configs_app, name="configs")
