@@ -1,0 +1,49 @@
+"""`--wait` for a queued resource: the live status, success, and the failure sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ZONE
+from tpuctl.config import resolve_profile
+from tpuctl.domain.clock import SystemClock
+from tpuctl.errors import CapacityError
+from tpuctl.services import queue as svc
+
+
+@pytest.fixture
+def full_zone(api, emulator):
+    emulator.set_capacity(ZONE, "v4", 4)
+    api.create_node(ZONE, "blocker", accelerator_type="v4-8", runtime_version="tpu-ubuntu2204-base",
+                    spot=False, labels={})
+    return emulator
+
+
+def queue(api, name: str, **kwargs):
+    profile = resolve_profile()
+    request = svc.build_queue_request(profile, name, "v4-8", now=SystemClock().now(), zone=ZONE, **kwargs)
+    return svc.queue_create(api, "alice", request)
+
+
+def test_wait_follows_the_request_until_active(api, full_zone):
+    queued = queue(api, "patient")
+    updates: list[str] = []
+
+    def sleep(_seconds: float) -> None:
+        if len(updates) == 1:
+            api.delete_node(ZONE, "blocker")
+        full_zone.advance_clock(30)
+
+    done = svc.wait_queued(api, queued, SystemClock(), on_progress=updates.append, sleep=sleep)
+    assert done.state == "ACTIVE"
+    assert updates and all(u.split(",")[0] in ("ACCEPTED", "WAITING_FOR_RESOURCES", "PROVISIONING") for u in updates)
+    assert "waited" in updates[0]
+    assert api.get_node(ZONE, "patient").owner == "alice"
+
+
+def test_wait_says_why_a_request_failed(api, full_zone):
+    queued = queue(api, "hopeless", valid_for="1h")
+    with pytest.raises(CapacityError) as failure:
+        svc.wait_queued(api, queued, SystemClock(), sleep=lambda _s: full_zone.advance_clock(3600))
+    assert failure.value.message.startswith("Queued resource 'hopeless' failed: ")
+    assert failure.value.hint == "It still holds its place until deleted: `tpuctl queue delete hopeless`."
