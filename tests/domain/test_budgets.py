@@ -76,6 +76,8 @@ def test_price_overrides_free_quota_members_and_grants_are_materialised():
     assert pricing.price_for("v4", "us-central2-b", False) == Decimal("0")
     assert rules.members == {"tess", "bob"}
     assert [(g.member, g.reason, g.granted_by) for g in rules.grants] == [("bob", "paper", "tess")]
+    odd = group_rules([INIT, ev(FREE_QUOTA_SET, "tess", {"rules": [{"zone": "*", "quota": 5}]}, 1)])
+    assert odd.ignored[0].reason == "a free quota rule has 'quota', not only zone, type and model"
 
 
 RULES = group_rules([INIT, budget(scope="member", member="alice", amount=100),

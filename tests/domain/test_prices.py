@@ -78,13 +78,15 @@ def _without(line: str) -> str:
 
 
 @pytest.mark.parametrize("text, message", [
-    (GOOD.replace('"chip-hour"', "chip-hour"), "Price file p.toml is not valid TOML (Invalid value (at line 5, column 8))."),
+    (GOOD.replace('"chip-hour"', "chip-hour"),
+     "Price file p.toml is not valid TOML (Invalid value (at line 5, column 8))."),
     (_without('as_of = "2026-11-01"'), "Price file p.toml: has no 'as_of' field."),
     (_without('source = "test"'), "Price file p.toml: has no 'source' field."),
     (GOOD.replace('"2026-11-01"', '"last week"'),
      "Price file p.toml: field 'as_of' is 'last week', not a date like 2026-11-01."),
     (GOOD.replace('"USD"', '"DOGE"'),
-     "Price file p.toml: field 'currency' is 'DOGE', not one of USD, EUR, GBP, JPY, CHF, CAD, AUD, INR, SGD, KRW, BRL."),
+     "Price file p.toml: field 'currency' is 'DOGE', not one of "
+     "USD, EUR, GBP, JPY, CHF, CAD, AUD, INR, SGD, KRW, BRL."),
     (GOOD.replace('"chip-hour"', '"chip-minute"'),
      "Price file p.toml: field 'unit' is 'chip-minute', but prices must be per 'chip-hour'."),
     (GOOD.replace("spot = 0.92", "spot = -0.92"),

@@ -62,8 +62,8 @@ migrations = Migrations("tpuctl.ledger")
 @migrations
 def m001_ledger(conn: sqlite3.Connection) -> None:
     for statement in """
-    CREATE TABLE events (id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, time_us INTEGER NOT NULL, actor TEXT NOT NULL,
-        kind TEXT NOT NULL, subject TEXT, body BLOB NOT NULL);
+    CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
+        subject TEXT, body BLOB NOT NULL);
     CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
     CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
     CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
@@ -181,6 +181,7 @@ class LedgerDB:
             self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn.execute("PRAGMA cache_size = -65536")       # up to 64 MiB: big first syncs
             migrations.apply(self.conn)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"The ledger database {self.path} cannot be opened ({exc}).",
@@ -221,8 +222,8 @@ class LedgerDB:
                 return 0
             subjects = {event.id: (subject_of(event) if problem(event) is None else None) for event in new}
             self.conn.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((e.id, e.key, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in new))
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                ((e.id, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in new))
             nodes: dict[str, list[Event]] = {}
             queued: dict[str, list[Event]] = {}
             for event in new:

@@ -181,12 +181,15 @@ class LocalStore:
         yield from self._walk(folder, f"{base}/" if base else "", prefix, start_after or "")
 
     def _walk(self, folder: Path, rel: str, prefix: str, after: str) -> Iterator[str]:
+        # Only names that can sort after `after` are kept before sorting: a month folder can
+        # hold a million events, of which a sync wants the last few.
+        cut = after[len(rel):] if after.startswith(rel) else ""
         try:
-            entries = list(os.scandir(folder))
+            kept = [e for e in os.scandir(folder) if e.name > cut or cut.startswith(e.name)]
         except (FileNotFoundError, NotADirectoryError):
             return
         # Sort as full keys sort: a folder's name compares with a '/' after it.
-        named = sorted(((e.name + "/" if e.is_dir() else e.name), e) for e in entries
+        named = sorted(((e.name + "/" if e.is_dir() else e.name), e) for e in kept
                        if not (rel == "" and e.name == META_DIR))
         for name, entry in named:
             key = rel + name

@@ -16,10 +16,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tpuctl import __version__
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound, check_key
@@ -39,6 +40,11 @@ def read_json(store: GroupStore, key: str) -> dict[str, Any] | None:
 
 def dump(data: dict[str, Any]) -> bytes:
     return json.dumps(data, sort_keys=True).encode()
+
+
+def complain(exc: Exception) -> None:
+    """To the agent's own log (stderr), never to a job's log."""
+    print(f"tpuctl agent: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 class Agent:
@@ -62,12 +68,15 @@ class Agent:
         seen: set[str] = set()
         prefix = layout.node_prefix(self.zone, self.node) + "jobs/"
         while not self._should_stop():
-            self.beat("idle")
-            for key in [k for k in self.store.list(prefix) if k not in seen]:
-                seen.add(key)
-                self.take(read_json(self.store, key) or {})
-                if self._should_stop():
-                    break
+            try:
+                self.beat("idle")
+                for key in [k for k in self.store.list(prefix) if k not in seen]:
+                    seen.add(key)
+                    self.take(read_json(self.store, key) or {})
+                    if self._should_stop():
+                        break
+            except Exception as exc:  # a store hiccup must not end the agent: try again next poll
+                complain(exc)
             self.stopping.wait(self.timing.poll)
         self.beat("stopped", force=True)
 
@@ -100,8 +109,13 @@ class Agent:
         spec = read_json(self.store, layout.spec_key(job)) if job else None
         if spec is None or read_json(self.store, layout.cancel_key(job)) is not None:
             return
-        newest = max((int(k.rsplit("/", 1)[1][:4]) for k in self.store.list(layout.attempts_prefix(job))), default=0)
+        newest = max((layout.key_attempt(k) for k in self.store.list(layout.attempts_prefix(job))), default=0)
         if newest > attempt:
+            return
+        if spec.get("format", FORMAT) > FORMAT:      # a job from a newer tpuctl: fail it, do not guess
+            reason = f"the agent on this TPU (tpuctl {__version__}) is too old for this job"
+            self.store.create(layout.worker_key(job, attempt, "exit", self.worker), dump({
+                "status": "failed", "exit_code": None, "phase": "setup", "reason": reason, "time": iso(self.clock.now())}))
             return
         self.beat("busy", job, force=True)
         JobRun(self, spec, attempt).run()
@@ -117,7 +131,8 @@ class JobRun:
         self.config = JobConfig.from_dict(spec["config"])
         self.workdir = agent.root / f"{self.job}.{attempt}"
         self.outputs = self.workdir / self.config.outputs if self.config.outputs else None
-        self.log = LogStream(self.store, layout.log_prefix(self.job, attempt, self.worker), secret_values(self.config.env))
+        self.log = LogStream(self.store, lambda seq: layout.log_key(self.job, attempt, self.worker, seq),
+                             secret_values(self.config.env))
         self.phase = "setup"
         self.stop: tuple[str, str] | None = None        # (status, reason) once it must stop
         self.done = threading.Event()
@@ -161,7 +176,7 @@ class JobRun:
         env = self._env()
         steps = [("setup", c) for c in self.config.setup] + [("run", c) for c in self.config.run]
         for self.phase, command in steps:
-            self.log.line(f"[tpuctl] worker {self.worker} {self.phase}: $ {command}")
+            self.log.line(f"[tpuctl] worker {self.worker} {self.phase}: $ {shown(command)}")
             code = self._command(command, env)
             if self.stop:
                 return self.stop[0], code, self.stop[1]
@@ -200,7 +215,7 @@ class JobRun:
                 break
             except subprocess.TimeoutExpired:
                 if self.agent.stopping.is_set() and not self.stop:
-                    self.stop = ("interrupted", "the agent got SIGTERM (preemption or shutdown)")
+                    self.stop = ("interrupted", "its agent was stopped by SIGTERM")
                 if self.stop:
                     self._terminate(proc)
         pump.join()
@@ -227,19 +242,25 @@ class JobRun:
         """Flush logs; every poll look for a cancel or a failed peer; heartbeat; sync outputs."""
         last = {"poll": 0.0, "heartbeat": 0.0, "sync": time.monotonic()}
         while not self.done.wait(self.timing.flush):
-            self.log.flush()
-            now = time.monotonic()
-            if now - last["poll"] >= self.timing.poll:
-                last["poll"] = now
-                self._check_stop()
-            if now - last["heartbeat"] >= self.timing.heartbeat:
-                last["heartbeat"] = now
-                self.store.write(self.key("beat"), dump({"time": iso(self.agent.clock.now()), "phase": self.phase,
-                                                         "interval": self.timing.heartbeat}))
-                self.agent.beat("busy", self.job)
-            if self.outputs is not None and now - last["sync"] >= self.timing.sync:
-                last["sync"] = now
-                self.sync_outputs()
+            try:
+                self._tick_once(last)
+            except Exception as exc:  # keep ticking: a lost heartbeat is worse than a late one
+                complain(exc)
+
+    def _tick_once(self, last: dict[str, float]) -> None:
+        self.log.flush()
+        now = time.monotonic()
+        if now - last["poll"] >= self.timing.poll:
+            last["poll"] = now
+            self._check_stop()
+        if now - last["heartbeat"] >= self.timing.heartbeat:
+            last["heartbeat"] = now
+            self.store.write(self.key("beat"), dump({"time": iso(self.agent.clock.now()), "phase": self.phase,
+                                                     "interval": self.timing.heartbeat}))
+            self.agent.beat("busy", self.job)
+        if self.outputs is not None and now - last["sync"] >= self.timing.sync:
+            last["sync"] = now
+            self.sync_outputs()
 
     def _check_stop(self) -> None:
         if self.stop:
@@ -255,22 +276,36 @@ class JobRun:
                 return
 
     def sync_outputs(self) -> None:
-        """Upload new or changed output files (names the store cannot hold are skipped, once)."""
+        """Mirror the outputs folder: upload new or changed files, drop ones deleted since (such
+        as a checkpoint's temp file). Names the store cannot hold are skipped, with a log line."""
         if self.outputs is None or not self.outputs.is_dir():
             return
         prefix = layout.outputs_prefix(self.job, self.worker)
         with self._sync_lock:
+            present = set()
             for path in sorted(p for p in self.outputs.rglob("*") if p.is_file()):
                 rel = path.relative_to(self.outputs).as_posix()
-                stat = path.stat()
-                signature = (stat.st_size, stat.st_mtime_ns)
-                if self._uploaded.get(rel) == signature:
-                    continue
-                self._uploaded[rel] = signature
                 try:
-                    self.store.write(check_key(prefix + rel), path.read_bytes())
+                    stat = path.stat()
+                    if self._uploaded.get(rel) == (stat.st_size, stat.st_mtime_ns):
+                        present.add(rel)
+                        continue
+                    data = path.read_bytes()
+                except FileNotFoundError:         # gone while we looked (a temp file)
+                    continue
+                present.add(rel)
+                self._uploaded[rel] = (stat.st_size, stat.st_mtime_ns)
+                try:
+                    self.store.write(check_key(prefix + rel), data)
                 except ConfigError:
                     self.log.line(f"[tpuctl] output '{rel}' was not uploaded: the store cannot name it.")
+            for key in list(self.store.list(prefix)):
+                if key[len(prefix):] not in present:
+                    self._uploaded.pop(key[len(prefix):], None)
+                    try:
+                        self.store.delete(key)
+                    except ObjectNotFound:
+                        pass
 
     def _restore_outputs(self) -> None:
         prefix = layout.outputs_prefix(self.job, self.worker)
@@ -282,7 +317,14 @@ class JobRun:
             stat = path.stat()
             self._uploaded[key[len(prefix):]] = (stat.st_size, stat.st_mtime_ns)
             restored += 1
-        self.log.line(f"[tpuctl] worker {self.worker}: restored {restored} output file(s) of the previous attempt.")
+        self.log.line(f"[tpuctl] worker {self.worker}: restored {restored} output file{'s' if restored != 1 else ''} "
+                      "of the previous attempt.")
+
+
+def shown(command: str) -> str:
+    """A command as the log announces it: a script by its first line."""
+    lines = command.strip().splitlines()
+    return lines[0] + (f" (and {len(lines) - 1} more line{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else "")
 
 
 class LogStream:
@@ -290,8 +332,8 @@ class LogStream:
 
     FORCE_BYTES = 64 * 1024
 
-    def __init__(self, store: GroupStore, prefix: str, secrets: list[str]):
-        self.store, self.prefix, self.secrets = store, prefix, secrets
+    def __init__(self, store: GroupStore, key: Callable[[int], str], secrets: list[str]):
+        self.store, self.key, self.secrets = store, key, secrets
         self._buffer = bytearray()
         self._lock = threading.Lock()          # the buffer
         self._upload = threading.Lock()        # chunk numbers stay in order
@@ -315,5 +357,5 @@ class LogStream:
                 del self._buffer[:cut]
             if chunk:
                 text = redact(chunk.decode("utf-8", "replace"), self.secrets)
-                self.store.create(f"{self.prefix}{self._seq:08d}.log", text.encode())
+                self.store.create(self.key(self._seq), text.encode())
                 self._seq += 1

@@ -244,7 +244,7 @@ def cancel(
     store = _store(s)
     svc.cancel_job(store, s.profile.member, s.clock, job_id)
     with render.spinner(f"Cancelling {job_id}"):
-        status = svc.wait_until_stopped(store, s.clock, job_id, _timing())
+        status = svc.settle(store, s.clock, job_id, _timing())
     render.echo(outcome(status) if status.state != "cancelling"
                 else f"Job {job_id} is cancelling: its agents have not stopped it yet.")
     if not keep_node and status.state != "cancelling":

@@ -122,11 +122,15 @@ def _free_rules(event: Event) -> tuple[FreeQuotaRule, ...]:
     rules = event.payload["rules"]
     if not isinstance(rules, list):
         raise ValueError("rules must be a list")
-    parsed = tuple(FreeQuotaRule(**{k: str(v) for k, v in rule.items()}) for rule in rules)
-    for rule in parsed:
-        if rule.model not in FREE_MODELS:
-            raise ValueError(f"model '{rule.model}' is not one of {', '.join(FREE_MODELS)}")
-    return parsed
+    parsed = []
+    for rule in rules:
+        unknown = sorted(set(rule) - {"zone", "type", "model"}) if isinstance(rule, dict) else ["?"]
+        if unknown:
+            raise ValueError(f"a free quota rule has '{unknown[0]}', not only zone, type and model")
+        parsed.append(FreeQuotaRule(**{key: str(value) for key, value in rule.items()}))
+        if parsed[-1].model not in FREE_MODELS:
+            raise ValueError(f"model '{parsed[-1].model}' is not one of {', '.join(FREE_MODELS)}")
+    return tuple(parsed)
 
 
 class _Replay:

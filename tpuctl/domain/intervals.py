@@ -174,7 +174,7 @@ def apply(state: NodeState | None, event: Event) -> tuple[NodeState, UsageInterv
                     and at - state.first_ready < FREE_PREEMPTION)
             interval = UsageInterval(state.subject, state.seq, spec, state.accruing_since, at, charged=not free)
             changes["seq"] = state.seq + 1
-    return replace(state, **changes), interval
+    return NodeState(**{**vars(state), **changes}), interval      # (dataclasses.replace, but 3x faster)
 
 
 def unique(events: Iterable[Event]) -> list[Event]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.durations import format_duration
 from tpuctl.errors import ConfigError, UsageError
 
 FORMAT = 1                                   # spec format; an agent refuses a newer one
@@ -78,7 +79,7 @@ class JobConfig:
 
 
 _FIELDS = {"name": "the job's name", "tpu": "the TPU to create", "node": "an existing TPU to run on",
-           "workdir": "the folder to ship", "setup": "commands run once per worker", "run": "the command",
+           "workdir": "the folder to ship", "setup": "commands run once per worker", "run": "the command the job runs",
            "env": "environment variables", "hours": "the TPU's lease", "outputs": "the results folder",
            "resume": "run again after a preemption"}
 _TPU_FIELDS = ("type", "zone", "runtime", "spot", "queue")
@@ -364,6 +365,10 @@ def attempt_key(job: str, attempt: int) -> str:
     return f"{attempts_prefix(job)}{attempt:04d}.json"
 
 
+def key_attempt(key: str) -> int:
+    return int(key.rsplit("/", 1)[1].split(".")[0])
+
+
 def cancel_key(job: str) -> str:
     return f"jobs/{job}/cancel.json"
 
@@ -593,13 +598,13 @@ def job_status(spec: dict[str, Any], attempts: list[AttemptRecords], cancel: dic
 
 def outcome(status: JobStatus) -> str:
     """One sentence on how a job ended (or stands)."""
-    from tpuctl.domain.durations import format_duration
-
     attempt, job = status.latest, f"Job {status.id}"
     if status.state == "succeeded" and attempt:
-        took = attempt.finished - attempt.started if attempt.started and attempt.finished else timedelta(0)
-        workers = len(attempt.workers)
-        return f"{job} succeeded on {workers} worker{'s' if workers > 1 else ''} in {format_duration(took)}."
+        began = min((a.started for a in status.attempts if a.started), default=None)
+        took = attempt.finished - began if began and attempt.finished else timedelta(0)
+        workers, tries = len(attempt.workers), len(status.attempts)
+        return (f"{job} succeeded on {workers} worker{'s' if workers > 1 else ''} in {format_duration(took)}"
+                + (f" ({tries} attempts)." if tries > 1 else "."))
     if status.state == "failed" and attempt:
         failing = attempt.failing
         if failing is None:

@@ -13,18 +13,19 @@ create a TPU; the new agents restore the job's outputs before the run continues.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
 import string
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tpuctl import __version__
-from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
+from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.adapters.tpu import Progress, TpuApi
 from tpuctl.agent import bundles
 from tpuctl.agent.bootstrap import AgentBoot, node_metadata
@@ -141,7 +142,7 @@ def submit(store: GroupStore, api: TpuApi, profile: Profile, clock: Clock, confi
     if node is not None:
         if config.resume:
             raise UsageError(f"Job '{config.name}' resumes on new TPUs (resume: true), so it cannot run on --node {node}.")
-        config = JobConfig(**{**config.__dict__, "node": node, "tpu": None})
+        config = replace(config, node=node, tpu=None)
     member = profile.member
     target = _existing_node(store, api, config.node, profile.zone) if config.node else None
     if config.tpu is not None and admit is not None:
@@ -305,10 +306,11 @@ class FollowEvent:
 
 def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, timing: JobTiming, *,
            resume: bool = False, sleep: Callable[[float], None] = time.sleep) -> Iterator[FollowEvent]:
-    """Log text and state changes until the job ends; with `resume`, resume it on the way."""
+    """Log text and state changes until the job ends and its workers have stopped (a job fails
+    as soon as one worker fails; the others' last lines follow); with `resume`, resume it."""
     cursors: dict[int, str | None] = {}
-    last_state = None
-    while True:
+    last_state, ended = None, None
+    for polls in itertools.count():
         status = read_status(store, job, clock)         # before the logs: an exit follows its last chunk
         for attempt in status.attempts:
             if attempt.attempt not in cursors:
@@ -322,22 +324,26 @@ def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, 
             last_state = status.state
             yield FollowEvent("state", status, status.state)
         if status.final or (status.state == "interrupted" and not resume):
-            return
-        if status.resumable:
+            ended = ended or time.monotonic()
+            if not _running(status) or time.monotonic() - ended > _settle_seconds(timing):
+                return
+        elif status.resumable:
             resume_job(store, api, clock, job)
             continue
-        if status.state == "pending":
+        if status.state == "pending" or polls % 5 == 4:
             note_lost_node(store, api, status)
         sleep(timing.follow)
 
 
 def note_lost_node(store: GroupStore, api: TpuApi, status: JobStatus) -> None:
-    """A pending attempt whose TPU is gone (or its queued request failed) will never start."""
+    """Look at the latest attempt's TPU: a pending attempt whose TPU is gone (or whose queued
+    request failed) will never start, so that is written down. A running one is watched by its
+    agents, but looking also lets local mode's world apply a due preemption (and fire its hooks)."""
     attempt = status.latest
-    if attempt is None or attempt.state != "pending":
+    if attempt is None or attempt.state not in ("pending", "running"):
         return
     gone = _gone(api, attempt)
-    if gone:
+    if gone and attempt.state == "pending":
         _problem(store, status.id, attempt.attempt, "node_lost", f"TPU {attempt.node} was {gone} before the job ran")
 
 
@@ -400,15 +406,24 @@ def cancel_job(store: GroupStore, member: str, clock: Clock, job: str) -> JobSta
     return read_status(store, job, clock)
 
 
-def wait_until_stopped(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
-                       sleep: Callable[[float], None] = time.sleep) -> JobStatus:
-    """After a cancel: until no worker runs (the agents notice within a poll, then stop)."""
-    deadline = time.monotonic() + timing.poll * 2 + timing.grace + timing.heartbeat
+def settle(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
+           sleep: Callable[[float], None] = time.sleep) -> JobStatus:
+    """Wait (boundedly) until no worker of the latest attempt still runs: after a cancel, or
+    after one worker failed, the others stop within a poll and a grace period."""
+    deadline = time.monotonic() + _settle_seconds(timing)
     status = read_status(store, job, clock)
-    while status.state == "cancelling" and time.monotonic() < deadline:
+    while _running(status) and time.monotonic() < deadline:
         sleep(timing.follow)
         status = read_status(store, job, clock)
     return status
+
+
+def _settle_seconds(timing: JobTiming) -> float:
+    return timing.poll * 2 + timing.grace + timing.heartbeat
+
+
+def _running(status: JobStatus) -> bool:
+    return status.latest is not None and any(w.state == "running" for w in status.latest.workers)
 
 
 def release_tpu(store: GroupStore, api: TpuApi, status: JobStatus) -> str | None:

@@ -38,7 +38,7 @@ from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
 SYNC_LOOKBACK = timedelta(minutes=10)
-_BATCH = 5000
+SYNC_BATCH = 10_000     # events read and ingested per transaction
 
 
 class NodeLister(Protocol):
@@ -127,7 +127,7 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
     for key in store.list(EVENTS_PREFIX, start_after=start_after):
         listed += 1
         batch.append(key)
-        if len(batch) >= _BATCH:
+        if len(batch) >= SYNC_BATCH:
             flush()
     if batch:
         flush()
@@ -327,8 +327,8 @@ def verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
     """Read every event key in the store (ingesting any the database missed) and report
     corrupt objects, unusable events and treasurer-only events from non-treasurers."""
     keys = list(store.list(EVENTS_PREFIX))
-    for start in range(0, len(keys), _BATCH):
-        _ingest_keys(store, db, keys[start:start + _BATCH])
+    for start in range(0, len(keys), SYNC_BATCH):
+        _ingest_keys(store, db, keys[start:start + SYNC_BATCH])
     problems = [Problem(reason, key=key) for key, reason in db.bad_objects()]
     for event in db.group_level_events():
         why = problem(event) if event.kind not in CONTROL_KINDS else None
