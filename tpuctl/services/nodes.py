@@ -104,23 +104,31 @@ def list_nodes(api: TpuApi, zone: str | None, *, member: str | None = None) -> l
     return sorted(nodes, key=lambda n: (n.zone, n.name))
 
 
-def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> NodeInfo:
-    """Find a node by name: in `zone` if given, else the default zone, else any zone."""
-    check_resource_id(name)
+def locate(get, list_all, name: str, zone: str | None, default_zone: str, what: str, list_hint: str):
+    """Find a resource by name: in `zone` if given, else the default zone, else any zone.
+
+    `get(zone, name)` and `list_all()` are the adapter's calls; `what` names the kind
+    ("TPU", "queued resource") in the error sentences.
+    """
     if zone:
-        return api.get_node(zone, name)
+        return get(zone, name)
     try:
-        return api.get_node(default_zone, name)
+        return get(default_zone, name)
     except NotFoundError:
         pass
-    matches = [n for n in api.list_nodes(None) if n.name == name]
+    matches = [found for found in list_all() if found.name == name]
     if not matches:
-        raise NotFoundError(f"There is no TPU named '{name}' in any zone of the project.",
-                            hint="`tpuctl list --all-zones` shows the project's TPUs.")
+        raise NotFoundError(f"There is no {what} named '{name}' in any zone of the project.", hint=list_hint)
     if len(matches) > 1:
-        zones = ", ".join(n.zone for n in matches)
-        raise UsageError(f"TPUs named '{name}' exist in several zones ({zones}).", hint="Say which with --zone.")
+        zones = ", ".join(found.zone for found in matches)
+        raise UsageError(f"Several zones have a {what} named '{name}' ({zones}).", hint="Say which with --zone.")
     return matches[0]
+
+
+def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> NodeInfo:
+    check_resource_id(name)
+    return locate(api.get_node, lambda: api.list_nodes(None), name, zone, default_zone, "TPU",
+                  "`tpuctl list --all-zones` shows the project's TPUs.")
 
 
 def delete_node(api: TpuApi, node: NodeInfo, *, wait: bool = True, on_progress: Progress | None = None) -> None:

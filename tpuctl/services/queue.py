@@ -24,8 +24,8 @@ from tpuctl.domain.nodes import (
     check_resource_id,
 )
 from tpuctl.domain.queued import DONE_STATES, QueuedInfo, node_ids_for
-from tpuctl.errors import CapacityError, ConflictError, NotFoundError, UsageError
-from tpuctl.services.nodes import CreateRequest, new_request_id
+from tpuctl.errors import CapacityError, ConflictError, UsageError
+from tpuctl.services.nodes import CreateRequest, locate, new_request_id
 
 
 @dataclass(frozen=True)
@@ -137,21 +137,9 @@ def queue_list(api: TpuApi, zone: str | None, *, member: str | None = None) -> l
 
 
 def locate_queued(api: TpuApi, name: str, zone: str | None, default_zone: str) -> QueuedInfo:
-    """Find a request in `zone`, else the default zone, else any zone."""
     check_resource_id(name, "queued resource name")
-    if zone:
-        return api.get_queued_resource(zone, name)
-    try:
-        return api.get_queued_resource(default_zone, name)
-    except NotFoundError:
-        pass
-    matches = [q for q in api.list_queued_resources(None) if q.name == name]
-    if not matches:
-        raise NotFoundError(f"There is no queued resource named '{name}' in any zone.",
-                            hint="`tpuctl queue list --all-zones` shows the project's requests.")
-    if len(matches) > 1:
-        raise UsageError(f"Queued resources named '{name}' exist in several zones.", hint="Say which with --zone.")
-    return matches[0]
+    return locate(api.get_queued_resource, lambda: api.list_queued_resources(None), name, zone, default_zone,
+                  "queued resource", "`tpuctl queue list --all-zones` shows the project's requests.")
 
 
 def queue_delete(api: TpuApi, queued: QueuedInfo, *, force: bool, wait: bool = True,
