@@ -30,6 +30,25 @@ class Session:
         return resolve_profile(self.config_flag, self.profile_flag)
 
     @cached_property
+    def store(self):
+        from tpuctl.adapters.store import open_store
+
+        return open_store(self.profile.store)
+
+    @cached_property
+    def ledger(self):
+        """The local SQLite view of the group's ledger (a cache: the store is the truth)."""
+        from tpuctl.adapters.ledger_db import LedgerDB
+
+        return LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite")
+
+    @cached_property
+    def prices(self):
+        from tpuctl.services.ledger import load_price_table
+
+        return load_price_table(os.environ.get("TPUCTL_PRICES") or None)
+
+    @cached_property
     def api(self):
         from tpuctl.adapters.tpu import RetryPolicy, TpuApi
 

@@ -1,0 +1,153 @@
+"""The accounting group's commands: group init, sync, spend, budget show|set, ledger verify."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.options import JsonFlag, session
+
+group_app = typer.Typer(no_args_is_help=True, help="Start the group's ledger.")
+budget_app = typer.Typer(no_args_is_help=True, help="Monthly budgets of the group and its members.")
+ledger_app = typer.Typer(no_args_is_help=True, help="Check the group's ledger.")
+
+MonthOption = Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: this month).")]
+
+
+@group_app.command("init")
+def group_init(ctx: typer.Context,
+               treasurer: Annotated[list[str], typer.Option("--treasurer", help="A treasurer's member name (repeatable).")],
+               currency: Annotated[str, typer.Option("--currency")] = "USD") -> None:
+    """Start the group's ledger and name its treasurers."""
+    from tpuctl.cli import render
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    svc.init_group(s.store, s.ledger, s.clock, s.profile.member, treasurer, currency)
+    render.echo(f"Group started with treasurers {', '.join(sorted(set(treasurer)))} ({currency}).")
+
+
+def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Read new ledger events and record what changed in the project without tpuctl."""
+    from tpuctl.cli import render
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    events = svc.observe_and_record(s.api, s.store, s.ledger, s.clock, s.profile.member)
+    if json_out:
+        render.emit_json({"observed": [{"kind": e.kind, "node": e.payload.get("node"), "owner": e.payload.get("owner")}
+                                       for e in events]})
+        return
+    render.echo(f"Synced; {len(events)} change(s) observed." if events else "Synced; nothing changed.")
+
+
+def _standing_json(standing, currency: str) -> dict:
+    return {"who": standing.who, "unit": standing.unit, "currency": currency,
+            "budget": str(standing.budget.amount) if standing.budget else None,
+            "spent": str(standing.spent.money), "spent_chip_hours": str(standing.spent.chip_hours),
+            "committed": str(standing.committed.money), "committed_chip_hours": str(standing.committed.chip_hours),
+            "left": None if standing.left is None else str(standing.left)}
+
+
+def _standing_row(standing, currency: str) -> list[str]:
+    from tpuctl.domain.budgets import format_amount
+
+    def show(value) -> str:
+        return "-" if value is None else format_amount(value, standing.unit, currency)
+
+    read = (lambda a: a.chip_hours) if standing.unit == "chip_hours" else (lambda a: a.money)
+    return [standing.who, show(standing.budget.amount if standing.budget else None), show(read(standing.spent)),
+            show(read(standing.committed)), show(standing.left)]
+
+
+def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--member", help="Whose (default: you).")] = None,
+          month: MonthOption = None, json_out: JsonFlag = False) -> None:
+    """A member's month: spent, committed, left, and each node with its cost."""
+    from tpuctl.cli import render
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    svc.sync_from_store(s.store, s.ledger)
+    who = member or s.profile.member
+    report = svc.month_report(s.ledger, s.clock, s.prices, month, member=who)
+    mine = report.members[0]
+    if json_out:
+        render.emit_json({"month": report.month, **_standing_json(mine.standing, report.currency),
+                          "nodes": [{"node": n.node, "zone": n.zone, "type": n.accelerator_type, "spot": n.spot,
+                                     "status": n.status, "seconds": n.seconds, "cost": str(n.spent.money)}
+                                    for n in mine.nodes]})
+        return
+    render.echo(f"{who}, {report.month}:")
+    render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(mine.standing, report.currency)])
+    render.table(["NODE", "ZONE", "TYPE", "STATUS", "HOURS", "COST"],
+                 [[n.node, n.zone, n.accelerator_type, n.status, f"{n.seconds / 3600:.2f}", f"{n.spent.money:.2f}"]
+                  for n in mine.nodes], empty="No TPU usage this month.")
+
+
+@budget_app.command("show")
+def budget_show(ctx: typer.Context, month: MonthOption = None, json_out: JsonFlag = False) -> None:
+    """The group's and every member's budget, spent, committed and left."""
+    from tpuctl.cli import render
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    svc.sync_from_store(s.store, s.ledger)
+    report = svc.month_report(s.ledger, s.clock, s.prices, month)
+    standings = [report.group, *(m.standing for m in report.members)]
+    if json_out:
+        render.emit_json({"month": report.month, "treasurers": list(report.treasurers),
+                          "standings": [_standing_json(x, report.currency) for x in standings]})
+        return
+    render.echo(f"Budgets for {report.month} (treasurers: {', '.join(report.treasurers) or 'none yet'}):")
+    render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(x, report.currency) for x in standings])
+
+
+@budget_app.command("set")
+def budget_set(
+    ctx: typer.Context,
+    amount: Annotated[str, typer.Argument(help="Money in the group's currency, or chip-hours with --chip-hours.")],
+    group: Annotated[bool, typer.Option("--group", help="The whole group's budget.")] = False,
+    member: Annotated[Optional[str], typer.Option("--member", help="One member's allowance.")] = None,
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM, or 'default' for every month.")] = "default",
+    chip_hours: Annotated[bool, typer.Option("--chip-hours", help="The amount is chip-hours (free quota).")] = False,
+) -> None:
+    """Set a monthly budget (treasurers only); without --group or --member, the default allowance."""
+    from tpuctl.cli import render
+    from tpuctl.errors import UsageError
+    from tpuctl.services import ledger as svc
+
+    if group and member:
+        raise UsageError("Use --group or --member, not both.")
+    s = session(ctx)
+    svc.set_budget(s.store, s.ledger, s.clock, s.profile.member, amount, member=member, group=group, month=month,
+                   unit="chip_hours" if chip_hours else "money")
+    who = "the group" if group else member or "members without their own budget"
+    render.echo(f"Budget for {who} ({month}) set to {amount}{' chip-hours' if chip_hours else ''}.")
+
+
+@ledger_app.command("verify")
+def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Check every ledger event: corrupt objects, unknown kinds, decisions by non-treasurers."""
+    from tpuctl.cli import render
+    from tpuctl.errors import ConfigError
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    problems = svc.verify(s.store, s.ledger)
+    if json_out:
+        render.emit_json([{"message": p.message, "key": p.key, "event_id": p.event_id} for p in problems])
+    else:
+        for p in problems:
+            render.echo(p.message)
+        render.echo(f"{len(problems)} problem(s) found." if problems else "The ledger is consistent.")
+    if problems and not json_out:
+        raise ConfigError(f"The ledger has {len(problems)} problem(s); see above.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sync")(sync)
+    app.command("spend")(spend)
+    app.add_typer(group_app, name="group")
+    app.add_typer(budget_app, name="budget")
+    app.add_typer(ledger_app, name="ledger")
