@@ -85,14 +85,26 @@ class TpuApi:
     def _node_path(self, zone: str, name: str) -> str:
         return f"{self._parent(zone)}/nodes/{name}"
 
-    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        """Run one API call with retries on 429/503, translating errors for `what`."""
+    def _call(self, what: str, fn: Callable[[], Any],
+              already_done: Callable[[Exception], bool] | None = None) -> Any:
+        """Run one API call with retries on 429/503, translating errors for `what`.
+
+        A retry can meet the effect of an attempt whose reply was lost (409 on a create,
+        404 on a delete); when `already_done(error)` says so, the call succeeded: None.
+        """
         delays = self.retry.delays()
+        retried = False
         while True:
             try:
                 with translate_errors(what):
-                    return fn()
+                    try:
+                        return fn()
+                    except Exception as exc:
+                        if retried and already_done is not None and already_done(exc):
+                            return None
+                        raise
             except _Retryable as exc:
+                retried = True
                 delay = next(delays, None)
                 if delay is None:
                     raise exc.final from None
@@ -133,7 +145,6 @@ class TpuApi:
         timeout: float = 3600,
     ) -> NodeInfo:
         """Create a node; a retry after a lost reply finds its own node (by the request label)."""
-        from google.api_core import exceptions as gexc
         from google.cloud import tpu_v2
 
         node = tpu_v2.Node(
@@ -144,20 +155,12 @@ class TpuApi:
             scheduling_config=tpu_v2.SchedulingConfig(spot=spot),
         )
         what = f"create TPU '{name}' in {zone}"
-        attempted = False
 
-        def send():
-            nonlocal attempted
-            try:
-                return self.client.create_node(parent=self._parent(zone), node_id=name, node=node)
-            except gexc.Conflict as exc:
-                if attempted and api_status(exc) == "ALREADY_EXISTS" and self._is_ours(zone, name, labels.get(REQUEST_LABEL)):
-                    return None  # our first attempt succeeded; its reply was lost
-                raise
-            finally:
-                attempted = True
+        def ours(exc: Exception) -> bool:
+            return api_status(exc) == "ALREADY_EXISTS" and self._is_ours(zone, name, labels.get(REQUEST_LABEL))
 
-        operation = self._call(what, send)
+        operation = self._call(what, lambda: self.client.create_node(parent=self._parent(zone), node_id=name, node=node),
+                               already_done=ours)
         if not wait:
             if operation is not None and self._call(what, operation.done):
                 self._raise_if_failed(what, operation)  # e.g. no capacity, known at once
@@ -187,25 +190,15 @@ class TpuApi:
         return self._lifecycle(zone, name, "start", wait, on_progress)
 
     def _lifecycle(self, zone, name, verb, wait, on_progress, gone_ok=False):
-        from google.api_core import exceptions as gexc
 
         path = self._node_path(zone, name)
         method = getattr(self.client, f"{verb}_node")
         what = f"{verb} TPU '{name}' in {zone}"
-        attempted = False
 
         def send():
-            nonlocal attempted
-            try:
-                return method(name=path) if verb == "delete" else method(request={"name": path})
-            except gexc.NotFound:
-                if attempted and gone_ok:
-                    return None  # a retried delete whose first attempt went through
-                raise
-            finally:
-                attempted = True
+            return method(name=path) if verb == "delete" else method(request={"name": path})
 
-        operation = self._call(what, send)
+        operation = self._call(what, send, already_done=_gone if gone_ok else None)
         if wait and operation is not None:
             self._wait_operation(what, operation, on_progress)
         if verb == "delete" or not wait:
@@ -289,7 +282,6 @@ class TpuApi:
         valid_after: datetime | None = None,
     ) -> QueuedInfo:
         """Ask for capacity; the request id makes a retried create idempotent server-side."""
-        from google.api_core import exceptions as gexc
         from google.cloud import tpu_v2
 
         QR = tpu_v2.QueuedResource
@@ -306,20 +298,11 @@ class TpuApi:
         request = tpu_v2.CreateQueuedResourceRequest(parent=self._parent(zone), queued_resource_id=name,
                                                      queued_resource=resource, request_id=request_id)
         what = f"queue '{name}' in {zone}"
-        attempted = False
 
-        def send():
-            nonlocal attempted
-            try:
-                return self.client.create_queued_resource(request=request)
-            except gexc.Conflict as exc:
-                if attempted and api_status(exc) == "ALREADY_EXISTS" and self._queued_is_ours(zone, name, request_id):
-                    return None
-                raise
-            finally:
-                attempted = True
+        def ours(exc: Exception) -> bool:
+            return api_status(exc) == "ALREADY_EXISTS" and self._queued_is_ours(zone, name, request_id)
 
-        operation = self._call(what, send)
+        operation = self._call(what, lambda: self.client.create_queued_resource(request=request), already_done=ours)
         if operation is not None:
             self._wait_operation(what, operation, None, timeout=600)
         return self.get_queued_resource(zone, name)
@@ -332,25 +315,11 @@ class TpuApi:
 
     def delete_queued_resource(self, zone: str, name: str, *, force: bool = False, wait: bool = True,
                                on_progress: Progress | None = None) -> None:
-        from google.api_core import exceptions as gexc
         from google.cloud import tpu_v2
 
         request = tpu_v2.DeleteQueuedResourceRequest(name=self._queued_path(zone, name), force=force)
         what = f"delete queued resource '{name}' in {zone}"
-        attempted = False
-
-        def send():
-            nonlocal attempted
-            try:
-                return self.client.delete_queued_resource(request=request)
-            except gexc.NotFound:
-                if attempted:
-                    return None
-                raise
-            finally:
-                attempted = True
-
-        operation = self._call(what, send)
+        operation = self._call(what, lambda: self.client.delete_queued_resource(request=request), already_done=_gone)
         if wait and operation is not None:
             self._wait_operation(what, operation, on_progress)
 
@@ -536,6 +505,11 @@ def _translated(what: str, exc, status: str) -> Exception:
     return TpuctlError(f"Could not {what}: {message}.")
 
 
+def _gone(exc: Exception) -> bool:
+    """A retried delete whose first attempt went through."""
+    return api_status(exc) == "NOT_FOUND"
+
+
 def api_status(exc) -> str:
     """The Google status name (NOT_FOUND, ALREADY_EXISTS, ...) of an API error."""
     response = getattr(exc, "response", None)
@@ -549,7 +523,7 @@ def api_status(exc) -> str:
     if grpc_code is not None:
         return grpc_code.name
     return {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-            409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(exc.code or 0, "UNKNOWN")
+            409: "ALREADY_EXISTS", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}.get(getattr(exc, "code", None) or 0, "UNKNOWN")
 
 
 def api_message(exc) -> str:
