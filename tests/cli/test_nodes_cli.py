@@ -154,12 +154,16 @@ def test_errors_as_json_envelope(cli, remote_env):
     assert result.json["error"]["exit_code"] == ExitCode.NOT_FOUND
 
 
-def test_types_show_chips(cli, remote_env):
+def test_types_show_chips_and_the_hourly_price(cli, remote_env):
     result = cli("types", "--json")
     assert result.code == 0
     by_name = {t["type"]: t for t in result.json}
-    assert by_name["v4-8"] == {"type": "v4-8", "generation": "v4", "chips": 4, "hosts": 1}
-    assert by_name["v4-32"]["hosts"] == 4
+    # v4 lists at $3.22 (spot $0.92) per chip-hour in the shipped price file; v4-8 has 4 chips.
+    assert by_name["v4-8"] == {"type": "v4-8", "generation": "v4", "chips": 4, "hosts": 1, "currency": "USD",
+                               "per_hour": "12.88", "spot_per_hour": "3.68"}
+    assert by_name["v4-32"]["hosts"] == 4 and by_name["v4-32"]["per_hour"] == "51.52"
+    table = cli("types").out
+    assert "PER HOUR" in table and "$12.88" in table and "$3.68" in table
 
 
 def test_versions_and_zones(cli, remote_env):

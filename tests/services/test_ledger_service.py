@@ -1,7 +1,6 @@
 """Ledger use cases on a real temp store and SQLite file with a clock the test moves.
 
-`Lister` stands in for the Cloud TPU adapter's `list_nodes` (the only method observation
-uses); emulator-backed tests of the same flows go through the real client."""
+`Lister` stands in for the Cloud TPU adapter's listings (the only calls observation makes); emulator-backed tests of the same flows go through the real client."""
 
 from __future__ import annotations
 
@@ -31,10 +30,16 @@ class Lister:
 
     def __init__(self):
         self.nodes: list[NodeInfo] = []
+        self.queued = []
+        self.unreachable: list[str] = []
 
     def list_nodes(self, zone=None):
         assert zone is None            # observation always lists every zone
         return list(self.nodes)
+
+    def list_queued_resources(self, zone=None):
+        assert zone is None
+        return list(self.queued)
 
 
 class Group:

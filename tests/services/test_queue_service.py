@@ -19,14 +19,24 @@ def full_zone(api, emulator):
     return emulator
 
 
-def queue(api, name: str, **kwargs):
+@pytest.fixture
+def books(tmp_path):
+    from tpuctl.adapters.ledger_db import LedgerDB
+    from tpuctl.adapters.store import LocalStore
+    from tpuctl.services.ledger import Books, load_price_table
+
+    return Books(LocalStore(tmp_path / "store"), LedgerDB(tmp_path / "ledger.db"), SystemClock(), load_price_table(),
+                 "alice")
+
+
+def queue(api, books, name: str, **kwargs):
     profile = resolve_profile()
     request = svc.build_queue_request(profile, name, "v4-8", now=SystemClock().now(), zone=ZONE, **kwargs)
-    return svc.queue_create(api, "alice", request)
+    return svc.queue_create(api, books, request, svc.admit(books, request))
 
 
-def test_wait_follows_the_request_until_active(api, full_zone):
-    queued = queue(api, "patient")
+def test_wait_follows_the_request_until_active(api, books, full_zone):
+    queued = queue(api, books, "patient")
     updates: list[str] = []
 
     def sleep(_seconds: float) -> None:
@@ -41,8 +51,8 @@ def test_wait_follows_the_request_until_active(api, full_zone):
     assert api.get_node(ZONE, "patient").owner == "alice"
 
 
-def test_wait_says_why_a_request_failed(api, full_zone):
-    queued = queue(api, "hopeless", valid_for="1h")
+def test_wait_says_why_a_request_failed(api, books, full_zone):
+    queued = queue(api, books, "hopeless", valid_for="1h")
     with pytest.raises(CapacityError) as failure:
         svc.wait_queued(api, queued, SystemClock(), sleep=lambda _s: full_zone.advance_clock(3600))
     assert failure.value.message.startswith("Queued resource 'hopeless' failed: ")

@@ -90,6 +90,14 @@ def m001_ledger(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
+@migrations
+def m002_queued_since(conn: sqlite3.Connection) -> None:
+    """When each queued request was first recorded (observation gives a new one time to be
+    listed), filled in from the events already ingested."""
+    conn.execute("ALTER TABLE queued ADD COLUMN since_us INTEGER")
+    conn.execute("UPDATE queued SET since_us = (SELECT min(time_us) FROM events WHERE events.subject = queued.subject)")
+
+
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
@@ -147,21 +155,22 @@ def _node_state(row: tuple) -> NodeState:
 
 
 _QUEUED_COLUMNS = ("subject, zone, name, node, owner, accelerator_type, generation, chips, spot, lease_hours, "
-                   "request_id, status, ended_time_us, ended_rank, ended_id")
+                   "request_id, status, ended_time_us, ended_rank, ended_id, since_us")
 
 
 def _queued_row(q: QueuedRequest) -> tuple:
     ended = (None, None, None) if q.ended is None else (_us(q.ended[0]), q.ended[1], q.ended[2])
     return (q.subject, q.zone, q.name, q.node, q.owner, q.accelerator_type, q.generation, q.chips, int(q.spot),
-            str(q.lease_hours), q.request_id, q.status, *ended)
+            str(q.lease_hours), q.request_id, q.status, *ended, None if q.since is None else _us(q.since))
 
 
 def _queued(row: tuple) -> QueuedRequest:
-    *head, lease_hours, request_id, status, ended_us, ended_rank, ended_id = row
+    *head, lease_hours, request_id, status, ended_us, ended_rank, ended_id, since_us = row
     subject, zone, name, node, owner, accelerator_type, generation, chips, spot = head
     ended = None if ended_us is None else (_dt_us(ended_us), ended_rank, ended_id)
+    since = None if since_us is None else _dt_us(since_us)
     return QueuedRequest(subject, zone, name, node, owner, accelerator_type, generation, chips, bool(spot),
-                         Decimal(lease_hours), request_id, status, ended)
+                         Decimal(lease_hours), request_id, status, ended, since)
 
 
 def _interval_rows(interval: UsageInterval) -> list[tuple]:
@@ -273,7 +282,7 @@ class LedgerDB:
         for subject, events in groups.items():
             for event in events:
                 current[subject] = apply_queued(current.get(subject), event)
-        self.conn.executemany(f"INSERT OR REPLACE INTO queued ({_QUEUED_COLUMNS}) VALUES ({','.join('?' * 15)})",
+        self.conn.executemany(f"INSERT OR REPLACE INTO queued ({_QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
                               (_queued_row(current[subject]) for subject in groups))
 
     # --- cursors and bad objects ----------------------------------------------------------
@@ -341,6 +350,11 @@ class LedgerDB:
         sql = f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE status = 'waiting'"
         rows = self._query(sql + " AND owner = ?", (owner,)) if owner else self._query(sql)
         return [_queued(row) for row in rows]
+
+    def queued_requests(self, subjects: Iterable[str]) -> list[QueuedRequest]:
+        """These requests whatever their status (observation needs the ended ones the API still lists)."""
+        return [_queued(row) for row in
+                self._in(f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE subject IN ({{}})", list(subjects))]
 
     def intervals(self, month: str, owner: str | None = None) -> list[UsageInterval]:
         """Closed intervals (their part inside `month`), for per-node reports."""

@@ -1,6 +1,6 @@
 """The group store: the one shared state of a study group, as named immutable-or-CAS objects.
 
-Two backends keep one contract: a GCS bucket (generation preconditions; a later issue) and a
+Two backends keep one contract: a GCS bucket (generation preconditions; gcs_store.py) and a
 local folder (this module). Keys are '/'-separated paths such as
 `ledger/events/2026/05/<event-id>.json`; `jobs/` and `configs/` live beside `ledger/`.
 
@@ -204,16 +204,15 @@ class LocalStore:
 
 
 def open_store(url: str) -> GroupStore:
-    """A store from its address: a local folder path or file:// URL (gs:// comes later)."""
+    """A store from its address: gs://BUCKET[/PREFIX], a local folder path or a file:// URL."""
     parsed = urlparse(url)
     if parsed.scheme == "gs":
-        raise ConfigError(
-            f"Group store {url} is on Google Cloud Storage, which this tpuctl does not support yet.",
-            hint="Use a local folder for now, e.g. --store ~/tpuctl-group or file:///path/to/folder.",
-        )
+        from tpuctl.adapters.gcs_store import GcsStore     # imports google only on first request
+
+        return GcsStore(url)
     if parsed.scheme == "file":
         return LocalStore(unquote(parsed.path))
     if parsed.scheme and len(parsed.scheme) > 1:     # (a Windows drive letter is not a scheme)
         raise ConfigError(f"Group store {url} has an unknown scheme '{parsed.scheme}'.",
-                          hint="Use a local folder path, file:///path, or (later) gs://bucket.")
+                          hint="Use gs://bucket[/folder], a local folder path, or file:///path.")
     return LocalStore(Path(url).expanduser())

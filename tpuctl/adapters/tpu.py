@@ -257,9 +257,14 @@ class TpuApi:
 
             pager = self.client.list_queued_resources(
                 request=tpu_v2.ListQueuedResourcesRequest(parent=self._parent(zone)))
-            return [queued_info(q) for q in pager]
+            found, unreachable = [], []
+            for page in pager.pages:
+                found.extend(queued_info(q) for q in page.queued_resources)
+                unreachable.extend(page.unreachable)
+            return found, unreachable
 
-        return self._call(f"list queued resources in {zone or 'all zones'}", fetch)
+        found, self.unreachable = self._call(f"list queued resources in {zone or 'all zones'}", fetch)
+        return found
 
     def get_queued_resource(self, zone: str, name: str) -> QueuedInfo:
         return queued_info(self._call(f"find queued resource '{name}' in {zone}",

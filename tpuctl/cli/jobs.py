@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, session
+from tpuctl.cli.options import JsonFlag, OverrideOption, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.")]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
@@ -17,12 +17,6 @@ VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, 
 
 jobs_app = typer.Typer(help="The group's jobs: list them, resume interrupted ones.")
 configs_app = typer.Typer(no_args_is_help=True, help="The group's stored job configs, with versions.")
-
-
-def _store(s):
-    from tpuctl.adapters.store import open_store
-
-    return open_store(s.profile.store)
 
 
 def _timing():
@@ -38,6 +32,7 @@ def run(
     node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="With --follow: keep the job's TPU when it ends.")] = False,
+    override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
@@ -46,12 +41,11 @@ def run(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store, timing = _store(s), _timing()
+    store, timing = s.store, _timing()
     job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
     with render.spinner(f"Starting job {job_config.name}") as update:
-        # admission: pass the ledger's budget check (a callable taking a UsageRequest) as `admit`.
-        status = svc.submit(store, s.api, s.profile, s.clock, job_config, base, label, node=node, timing=timing,
-                            admit=None, on_progress=update)
+        status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
+                            override_reason=override, on_progress=update)
     attempt = status.latest
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
@@ -73,7 +67,7 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, jso
     out = sys.stderr if json_out else sys.stdout
     status = None
     try:
-        for event in svc.follow(store, s.api, s.clock, job, worker, _timing(), resume=resume):
+        for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume):
             status = event.status
             if event.kind == "log":
                 out.write(event.text)
@@ -86,7 +80,7 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, jso
         render.echo(f"Stopped following; job {job} goes on (`tpuctl logs {job} -f` follows it again).", err=True)
         raise typer.Exit(130) from None
     if release and status.final:
-        deleted = svc.release_tpu(store, s.api, status)
+        deleted = svc.release_tpu(s.books, s.api, status)
         if deleted:
             render.echo(f"Deleting TPU {deleted}: its job has ended (--keep-node keeps it).", err=True)
     _conclude(store, status, json_out)
@@ -136,7 +130,7 @@ def jobs(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    found = svc.list_jobs(_store(s), s.clock, s.profile.member if mine else None)
+    found = svc.list_jobs(s.store, s.clock, s.profile.member if mine else None)
     if json_out:
         render.emit_json([status_json(j) for j in found])
         return
@@ -159,12 +153,12 @@ def resume(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = _store(s)
+    store = s.store
     if job is None:
-        resumed = svc.resume_all(store, s.api, s.clock)
+        resumed = svc.resume_all(s.books, s.api)
     else:
         svc.note_lost_node(store, s.api, svc.read_status(store, job, s.clock))
-        resumed = [r for r in [svc.resume_job(store, s.api, s.clock, job)] if r is not None]
+        resumed = [r for r in [svc.resume_job(s.books, s.api, job)] if r is not None]
     if json_out:
         render.emit_json([status_json(r) for r in resumed])
         return
@@ -181,7 +175,7 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = _store(s)
+    store = s.store
     status = svc.read_status(store, job_id, s.clock)
     attempt = status.latest
     files = svc.outputs(store, status.id, 0) if status.spec["config"].get("outputs") else []
@@ -214,7 +208,7 @@ def logs(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = _store(s)
+    store = s.store
     status = svc.read_status(store, job_id, s.clock)
     workers = len(status.latest.workers) if status.latest else 1
     if worker >= workers:
@@ -241,14 +235,14 @@ def cancel(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = _store(s)
+    store = s.store
     svc.cancel_job(store, s.profile.member, s.clock, job_id)
     with render.spinner(f"Cancelling {job_id}"):
         status = svc.settle(store, s.clock, job_id, _timing())
     render.echo(outcome(status) if status.state != "cancelling"
                 else f"Job {job_id} is cancelling: its agents have not stopped it yet.")
     if not keep_node and status.state != "cancelling":
-        deleted = svc.release_tpu(store, s.api, status)
+        deleted = svc.release_tpu(s.books, s.api, status)
         if deleted:
             render.echo(f"Deleting TPU {deleted}.")
 
@@ -265,7 +259,7 @@ def outputs(
 
     s = session(ctx)
     dest = to or Path(f"{job_id}-outputs")
-    written = svc.download_outputs(_store(s), job_id, worker, dest)
+    written = svc.download_outputs(s.store, job_id, worker, dest)
     render.echo(f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''} to {dest}.")
 
 
@@ -281,7 +275,7 @@ def configs_push(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    stored = svc.push_config(_store(s), s.profile, s.clock, file, name, from_version)
+    stored = svc.push_config(s.store, s.profile, s.clock, file, name, from_version)
     note = ""
     try:
         file.write_text(stored.text, encoding="utf-8")   # the file now says it starts from this version
@@ -297,7 +291,7 @@ def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     from tpuctl.domain.jobs import pushed_by
     from tpuctl.services import jobs as svc
 
-    found = [(c, *pushed_by(c.text)) for c in svc.list_configs(_store(session(ctx)))]
+    found = [(c, *pushed_by(c.text)) for c in svc.list_configs(session(ctx).store)]
     if json_out:
         render.emit_json([{"name": c.name, "version": c.version, "pushed_by": who, "pushed_at": when}
                           for c, who, when in found])
@@ -311,7 +305,7 @@ def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], ver
     """Print a stored config (its first line names its version)."""
     from tpuctl.services import jobs as svc
 
-    sys.stdout.write(svc.read_config(_store(session(ctx)), name, version).text)
+    sys.stdout.write(svc.read_config(session(ctx).store, name, version).text)
 
 
 @configs_app.command("pull")
@@ -327,7 +321,7 @@ def configs_pull(
     from tpuctl.errors import UsageError
     from tpuctl.services import jobs as svc
 
-    stored = svc.read_config(_store(session(ctx)), name, version)
+    stored = svc.read_config(session(ctx).store, name, version)
     path = output or Path(f"{name}.yaml")
     if path.exists() and not force and path.read_text(encoding="utf-8", errors="replace") != stored.text:
         raise UsageError(f"{path} exists and differs from {name}@v{stored.version}.",

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
 from tpuctl.errors import CapacityError
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
@@ -23,9 +23,12 @@ def create(
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
     no_wait: NoWait = False,
+    override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Create a TPU VM labelled with its owner and lease, and wait until it is READY."""
+    """Create a TPU VM labelled with its owner and lease, and wait until it is READY.
+
+    The request is weighed against your and the group's monthly budgets first."""
     from tpuctl.cli import render
     from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import nodes as svc
@@ -33,9 +36,12 @@ def create(
     s = session(ctx)
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
+    admission = svc.admit(s.books, request, override)
+    render.override_notice(admission)
+    per_hour = svc.price_per_hour(s.books, request)
     try:
         with render.spinner(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
-            node = svc.create_node(s.api, s.profile.member, request, s.clock, wait=not no_wait, on_progress=update)
+            node = svc.create_node(s.api, s.books, request, admission, wait=not no_wait, on_progress=update)
     except CapacityError:
         if not queue:
             raise
@@ -43,15 +49,15 @@ def create(
         from tpuctl.services import queue as queue_svc
 
         render.echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
-        queued = queue_svc.queue_create(s.api, s.profile.member, queue_svc.from_create_request(request))
-        show_queued_result(s, queued, wait=not no_wait, json_out=json_out)
+        queued = queue_svc.queue_create(s.api, s.books, queue_svc.from_create_request(request), admission)
+        show_queued_result(s, queued, wait=not no_wait, json_out=json_out, cost=(admission, per_hour))
         return
     if json_out:
-        render.emit_json(render.node_json(node))
+        render.emit_json({**render.node_json(node), "cost": render.cost_json(admission, per_hour)})
         return
     render.echo(f"{node.name}: {node.state} in {node.zone}, {node.accelerator_type} "
                 f"({node.chip_count} chips, {node.workers} worker{'s' if node.workers > 1 else ''}), "
-                f"lease until {render.iso(node.lease_until)}.")
+                f"lease until {render.iso(node.lease_until)}; {render.cost_sentence(admission, per_hour)}.")
 
 
 def list_(
@@ -122,7 +128,7 @@ def delete(
     confirm_or_abort(f"Delete {summary}?", yes)
     for node in targets:
         with render.spinner(f"Deleting {node.name}") as update:
-            svc.delete_node(s.api, node, wait=not no_wait, on_progress=update)
+            svc.delete_node(s.api, s.books, node, wait=not no_wait, on_progress=update)
     if json_out:
         render.emit_json({"deleted": [n.name for n in targets], "waited": not no_wait})
     else:
@@ -138,7 +144,7 @@ def _stop_or_start(ctx: typer.Context, name: str, zone: str | None, json_out: bo
     node = svc.locate_node(s.api, name, zone, s.profile.zone)
     action = svc.stop_node if verb == "stop" else svc.start_node
     with render.spinner(f"{doing} {node.name}") as update:
-        node = action(s.api, node, on_progress=update)
+        node = action(s.api, s.books, node, on_progress=update)
     if json_out:
         render.emit_json(render.node_json(node))
     else:
@@ -158,18 +164,33 @@ def start(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: Zone
 
 
 def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:
-    """Accelerator types a zone offers, with chips and hosts."""
+    """Accelerator types a zone offers, with chips, hosts and what an hour costs."""
     from tpuctl.cli import render
+    from tpuctl.domain.budgets import format_amount
     from tpuctl.services import nodes as svc
 
     s = session(ctx)
     where = zone or s.profile.zone
     found = svc.list_types(s.api, where)
+    priced = svc.type_prices(s.books, where, found)
     if json_out:
-        render.emit_json([render.type_json(t) for t in found])
+        render.emit_json([render.type_json(t, {"currency": p.currency, "per_hour": _text(p.on_demand),
+                                               "spot_per_hour": _text(p.spot)}) for t, p in zip(found, priced)])
         return
-    render.table(["TYPE", "GENERATION", "CHIPS", "HOSTS"], [[t.name, t.generation, t.chips, t.hosts] for t in found],
+
+    def show(value) -> str:
+        return "no price" if value is None else format_amount(value, "money", priced[0].currency)
+
+    render.table(["TYPE", "GENERATION", "CHIPS", "HOSTS", "PER HOUR", "SPOT PER HOUR"],
+                 [[t.name, t.generation, t.chips, t.hosts, show(p.on_demand), show(p.spot)]
+                  for t, p in zip(found, priced)],
                  empty=f"{where} offers no TPU types.")
+    for problem in dict.fromkeys(p.problem for p in priced if p.problem):
+        render.echo(f"Warning: {problem}", err=True)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
 
 
 def versions(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:

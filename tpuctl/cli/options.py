@@ -12,6 +12,8 @@ from tpuctl.errors import Aborted, UsageError
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable; see the README).")]
 YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+OverrideOption = Annotated[Optional[str], typer.Option(
+    "--override", metavar="REASON", help="Treasurers only: let an over-budget request through; the reason is recorded.")]
 ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", help="Zone (default: the profile's zone).")]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
 
@@ -28,9 +28,12 @@ def create(
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease of each node, counted from its creation.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     wait: WaitFlag = False,
+    override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Queue a request for TPUs; Cloud TPU creates them when capacity frees."""
+    """Queue a request for TPUs; Cloud TPU creates them when capacity frees.
+
+    The request is weighed against the budgets first; while it waits, its lease counts as committed."""
     from tpuctl.cli import render
     from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import queue as svc
@@ -40,12 +43,15 @@ def create(
                                       runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
                                       hours=hours, labels=parse_labels(label), valid_for=valid_for,
                                       start_after=start_after)
-    queued = svc.queue_create(s.api, s.profile.member, request)
-    show_queued_result(s, queued, wait=wait, json_out=json_out)
+    admission = svc.admit(s.books, request, override)
+    render.override_notice(admission)
+    per_hour = svc.price_per_hour(s.books, request)
+    queued = svc.queue_create(s.api, s.books, request, admission)
+    show_queued_result(s, queued, wait=wait, json_out=json_out, cost=(admission, per_hour))
 
 
-def show_queued_result(s, queued, *, wait: bool, json_out: bool) -> None:
-    """Print a new request, after following it to the end with --wait."""
+def show_queued_result(s, queued, *, wait: bool, json_out: bool, cost: tuple) -> None:
+    """Print a new request (and what it will cost), after following it to the end with --wait."""
     from tpuctl.cli import render
     from tpuctl.services import queue as svc
 
@@ -53,10 +59,11 @@ def show_queued_result(s, queued, *, wait: bool, json_out: bool) -> None:
         with render.spinner(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})") as update:
             queued = svc.wait_queued(s.api, queued, s.clock, on_progress=update)
     if json_out:
-        render.emit_json(render.queued_json(queued, s.clock.now()))
+        render.emit_json({**render.queued_json(queued, s.clock.now()), "cost": render.cost_json(*cost)})
         return
     nodes = ", ".join(queued.node_ids)
-    render.echo(f"{queued.name}: {queued.state} in {queued.zone}, {queued.accelerator_type} for {nodes}.")
+    render.echo(f"{queued.name}: {queued.state} in {queued.zone}, {queued.accelerator_type} for {nodes}; "
+                f"{render.cost_sentence(*cost)}.")
 
 
 @app.command("list")
@@ -131,7 +138,7 @@ def delete(
         return
     confirm_or_abort(f"Delete {what}?", yes)
     with render.spinner(f"Deleting {queued.name}") as update:
-        svc.queue_delete(s.api, queued, force=force, on_progress=update)
+        svc.queue_delete(s.api, s.books, queued, force=force, on_progress=update)
     if json_out:
         render.emit_json({"deleted": queued.name, "force": force})
     else:

@@ -13,12 +13,17 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpuctl.domain.accelerators import AcceleratorType
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import TpuctlError
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from tpuctl.domain.budgets import Admission
 
 
 def is_tty(stream=None) -> bool:
@@ -142,5 +147,34 @@ def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
     }
 
 
-def type_json(acc: AcceleratorType) -> dict[str, Any]:
-    return {"type": acc.name, "generation": acc.generation, "chips": acc.chips, "hosts": acc.hosts}
+def type_json(acc: AcceleratorType, prices: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": acc.name, "generation": acc.generation, "chips": acc.chips, "hosts": acc.hosts, **(prices or {})}
+
+
+def cost_json(admission: Admission, per_hour: Decimal) -> dict[str, Any]:
+    """What a request costs and what it leaves of the member's month."""
+    left = admission.member.left
+    return {"currency": admission.currency, "per_hour": str(per_hour), "lease": str(admission.member.requested.money),
+            "unit": admission.member.unit,
+            "left_after": None if left is None else str(left - admission.member.read(admission.member.requested)),
+            "overridden_by": admission.overridden_by, "override_reason": admission.override_reason}
+
+
+def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
+    """e.g. "$12.88/hour, up to $51.52 for the lease; $48.48 of your 2026-05 budget left after it"."""
+    from tpuctl.domain.budgets import format_amount
+
+    me = admission.member
+    money = lambda value: format_amount(value, "money", admission.currency)  # noqa: E731
+    text = f"{money(per_hour)}/hour, up to {money(me.requested.money)} for the lease"
+    if me.left is not None:
+        left = format_amount(me.left - me.read(me.requested), me.unit, admission.currency)
+        text += f"; {left} of your {admission.month} budget left after it"
+    return text
+
+
+def override_notice(admission: Admission) -> None:
+    if admission.overridden_by:
+        over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
+        echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "
+             f"{admission.override_reason}", err=True)

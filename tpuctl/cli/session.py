@@ -49,6 +49,13 @@ class Session:
         return load_price_table(os.environ.get("TPUCTL_PRICES") or None)
 
     @cached_property
+    def books(self):
+        """Admission and recording for the commands that spend (create, queue, run, delete)."""
+        from tpuctl.services.ledger import Books
+
+        return Books(self.store, self.ledger, self.clock, self.prices, self.profile.member)
+
+    @cached_property
     def api(self):
         from tpuctl.adapters.tpu import RetryPolicy, TpuApi
 

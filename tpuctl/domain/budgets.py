@@ -234,7 +234,7 @@ class Standing:
     def unit(self) -> str:
         return self.budget.unit if self.budget else "money"
 
-    def _read(self, amount: Amount) -> Decimal:
+    def read(self, amount: Amount) -> Decimal:
         return amount.chip_hours if self.unit == "chip_hours" else amount.money
 
     @property
@@ -242,17 +242,17 @@ class Standing:
         """Budget minus spent and committed (None: no budget, no limit)."""
         if self.budget is None:
             return None
-        return self.budget.amount - self._read(self.spent) - self._read(self.committed)
+        return self.budget.amount - self.read(self.spent) - self.read(self.committed)
 
     @property
     def over(self) -> bool:
-        return self.left is not None and self._read(self.requested) > self.left
+        return self.left is not None and self.read(self.requested) > self.left
 
     def sentence(self, month: str, currency: str) -> str:
         """e.g. "alice's budget for 2026-05 is $100.00: spent $80.00, committed $15.00,
         requested $12.88, left $5.00"."""
         def show(value: Amount | Decimal) -> str:
-            number = value if isinstance(value, Decimal) else self._read(value)
+            number = value if isinstance(value, Decimal) else self.read(value)
             return format_amount(number, self.unit, currency)
         owner = "the group's" if self.who == "group" else f"{self.who}'s"
         return (f"{owner} budget for {month} is {show(self.budget.amount)}: spent {show(self.spent)}, "

@@ -236,12 +236,13 @@ def node_payload(*, zone: str, node: str, accelerator_type: str, chips: int, spo
             "create_time": format_time(create_time) if create_time else None, "source": source}
 
 
-def queued_payload(*, zone: str, name: str, node: str, accelerator_type: str, chips: int,
-                   spot: bool, owner: str, lease_hours: Any, request_id: str | None) -> dict[str, Any]:
-    """The payload every queued.* event carries; lease_hours is a decimal string."""
+def queued_payload(*, zone: str, name: str, node: str, accelerator_type: str, chips: int, spot: bool,
+                   owner: str, lease_hours: Any, request_id: str | None, source: str = "tpuctl") -> dict[str, Any]:
+    """The payload every queued.* event carries; lease_hours is a decimal string. `source`
+    is optional for readers: events written before it existed are tpuctl's own."""
     return {"zone": zone, "name": name, "node": node, "accelerator_type": accelerator_type,
             "chips": chips, "spot": spot, "owner": owner, "lease_hours": str(lease_hours),
-            "request_id": request_id or None}
+            "request_id": request_id or None, "source": source}
 
 
 def budget_payload(*, scope: str, amount: Any, unit: str = "money", member: str | None = None,

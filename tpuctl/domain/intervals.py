@@ -217,6 +217,7 @@ class QueuedRequest:
     request_id: str | None
     status: str = "waiting"
     ended: SortKey | None = None
+    since: datetime | None = None           # its earliest event: how long the API may take to list it
 
     @property
     def waiting(self) -> bool:
@@ -224,14 +225,17 @@ class QueuedRequest:
 
 
 def apply_queued(current: QueuedRequest | None, event: Event) -> QueuedRequest:
-    """Order-free: the earliest ending event decides the final status."""
+    """Order-free: the earliest ending event decides the final status, the earliest event `since`."""
     payload = event.payload
     generation, chips = _generation_and_chips(payload["accelerator_type"], payload.get("chips"))
     request = current or QueuedRequest(
         subject=queued_subject(payload), zone=payload["zone"], name=payload["name"], node=payload["node"],
         owner=payload.get("owner") or UNATTRIBUTED, accelerator_type=payload["accelerator_type"],
         generation=generation, chips=chips, spot=bool(payload.get("spot")),
-        lease_hours=Decimal(str(payload.get("lease_hours") or 0)), request_id=payload.get("request_id"))
+        lease_hours=Decimal(str(payload.get("lease_hours") or 0)), request_id=payload.get("request_id"),
+        since=event.time)
+    if request.since is None or event.time < request.since:
+        request = replace(request, since=event.time)
     key = sort_key(event)
     if event.kind != QUEUED_CREATED and (request.ended is None or key < request.ended):
         request = replace(request, status=event.kind.split(".", 1)[1], ended=key)

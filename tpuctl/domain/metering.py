@@ -11,16 +11,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
 from typing import Collection, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.events import (
-    NODE_CREATED, NODE_DELETED, NODE_PREEMPTED, NODE_READY, NODE_STARTED, NODE_STOPPED,
-    UNATTRIBUTED, Event, new_event, node_payload,
+    NODE_CREATED, NODE_DELETED, NODE_PREEMPTED, NODE_READY, NODE_STARTED, NODE_STOPPED, QUEUED_CREATED,
+    QUEUED_DELETED, QUEUED_FAILED, QUEUED_PROVISIONED, UNATTRIBUTED, Event, new_event, node_payload, queued_payload,
 )
-from tpuctl.domain.intervals import STOP_STATUS, NodeSpec, NodeState, QueuedRequest, UsageInterval, node_subject
-from tpuctl.domain.nodes import ACCRUING_STATES, REQUEST_LABEL, TERMINAL_STATES, NodeInfo
+from tpuctl.domain.intervals import (
+    STOP_STATUS, NodeSpec, NodeState, QueuedRequest, UsageInterval, node_subject, queued_subject,
+)
+from tpuctl.domain.nodes import ACCRUING_STATES, LEASE_MINUTES_LABEL, REQUEST_LABEL, TERMINAL_STATES, NodeInfo
+from tpuctl.domain.queued import HOLDING_STATES, QueuedInfo
 from tpuctl.domain.prices import Pricing
 from tpuctl.errors import UsageError
 
@@ -175,7 +178,8 @@ _STOP_KIND = {"STOPPED": NODE_STOPPED, "PREEMPTED": NODE_PREEMPTED, "TERMINATED"
               "DELETING": NODE_DELETED}
 
 
-def _observed(info: NodeInfo, state: NodeState | None) -> dict:
+def node_info_payload(info: NodeInfo, state: NodeState | None = None, source: str = "observed") -> dict:
+    """The node.* payload for a node as the API lists it (what the ledger knows fills gaps)."""
     try:
         chips = info.chip_count
     except UsageError:
@@ -183,12 +187,12 @@ def _observed(info: NodeInfo, state: NodeState | None) -> dict:
     owner = info.owner or (state.spec.owner if state else UNATTRIBUTED)
     return node_payload(zone=info.zone, node=info.name, accelerator_type=info.accelerator_type, chips=chips,
                         spot=info.spot, owner=owner, lease_until=info.lease_until,
-                        request_id=info.labels.get(REQUEST_LABEL), create_time=info.create_time, source="observed")
+                        request_id=info.labels.get(REQUEST_LABEL), create_time=info.create_time, source=source)
 
 
 def info_subject(info: NodeInfo) -> str:
     """The incarnation a listed node is (its tpuctl-request label, else its createTime)."""
-    return node_subject(_observed(info, None))
+    return node_subject(node_info_payload(info))
 
 
 def _from_spec(spec: NodeSpec) -> dict:
@@ -213,7 +217,7 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
         subject = info_subject(info)
         listed.add(subject)
         state = by_subject.get(subject)
-        payload = _observed(info, state)
+        payload = node_info_payload(info, state)
         accrues, stop_kind = info.state in ACCRUING_STATES, _STOP_KIND.get(info.state)
         if state is None:
             if info.state not in TERMINAL_STATES:      # a node tpuctl never saw
@@ -236,4 +240,69 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
         if state.status == "created" and now - state.first_seen < create_grace:
             continue
         emit(NODE_DELETED, _from_spec(state.spec))
+    return events
+
+
+_QUEUED_END = {"ACTIVE": QUEUED_PROVISIONED, "DELETING": QUEUED_DELETED, **dict.fromkeys(HOLDING_STATES, QUEUED_FAILED)}
+# Rounded up so that a lease of whole minutes gives back all its seconds (20 min -> 1200 s, not 1199).
+_HOURS = Context(rounding=ROUND_CEILING)
+
+
+def queued_info_payload(info: QueuedInfo, request: QueuedRequest | None = None, source: str = "observed") -> dict:
+    """The queued.* payload for a queued resource as the API lists it."""
+    try:
+        chips = parse_accelerator_type(info.accelerator_type).chips * max(1, len(info.node_ids))
+    except UsageError:
+        chips = request.chips if request else 0
+    minutes = info.labels.get(LEASE_MINUTES_LABEL, "")
+    lease_hours = _HOURS.divide(Decimal(minutes), 60) if minutes.isdigit() else (request.lease_hours if request else 0)
+    return queued_payload(zone=info.zone, name=info.name, node=info.node_ids[0] if info.node_ids else info.name,
+                          accelerator_type=info.accelerator_type, chips=chips, spot=info.spot,
+                          owner=info.owner or (request.owner if request else UNATTRIBUTED), lease_hours=lease_hours,
+                          request_id=info.labels.get(REQUEST_LABEL), source=source)
+
+
+def queued_info_subject(info: QueuedInfo) -> str:
+    """The ledger request a listed queued resource is (its tpuctl-request label, if any)."""
+    return queued_subject({"zone": info.zone, "name": info.name, "request_id": info.labels.get(REQUEST_LABEL)})
+
+
+def _from_request(request: QueuedRequest) -> dict:
+    return queued_payload(zone=request.zone, name=request.name, node=request.node,
+                          accelerator_type=request.accelerator_type, chips=request.chips, spot=request.spot,
+                          owner=request.owner, lease_hours=request.lease_hours, request_id=request.request_id,
+                          source="observed")
+
+
+def observe_queued(listed: Iterable[QueuedInfo], known: Iterable[QueuedRequest], now: datetime, actor: str,
+                   unreachable_zones: Collection[str] = (), create_grace: timedelta = CREATE_GRACE) -> list[Event]:
+    """The queued.* events (source "observed") that bring the ledger in line with what the API
+    lists now: requests made with gcloud, and waits that ended without tpuctl. `known` holds
+    every waiting request and any other the API still lists. Only a waiting request changes:
+    its first end (provisioned, failed, deleted) is final.
+    """
+    by_subject = {request.subject: request for request in known}
+    events: list[Event] = []
+
+    def emit(kind: str, payload: dict, at: datetime = now) -> None:
+        events.append(new_event(kind, actor, payload, now, time=at))
+
+    seen = set()
+    for info in listed:
+        subject = queued_info_subject(info)
+        seen.add(subject)
+        request = by_subject.get(subject)
+        if request is not None and not request.waiting:
+            continue
+        payload, end_kind = queued_info_payload(info, request), _QUEUED_END.get(info.state)
+        if request is None:                              # a request tpuctl never saw
+            emit(QUEUED_CREATED, payload, info.create_time or now)
+        if end_kind:
+            emit(end_kind, payload)
+    for request in by_subject.values():
+        if not request.waiting or request.subject in seen or request.zone in unreachable_zones:
+            continue
+        if request.since is not None and now - request.since < create_grace:
+            continue
+        emit(QUEUED_DELETED, _from_request(request))
     return events

@@ -1,8 +1,11 @@
 """Job use cases: stored configs, run, status, logs, follow, cancel, resume.
 
-Services get the group store, the Cloud TPU adapter and a clock, return plain data and never
-print. A job is written to the store before anything acts on it (spec, then an attempt and
-the node's queue entry, then the TPU), so a crash never loses a job or its status.
+Services get the group store, the Cloud TPU adapter and a clock (or, where they make or
+delete TPUs, the ledger's `Books`, which hold the store and the clock), return plain data and
+never print. A job is written to the store before anything acts on it (spec, then an attempt
+and the node's queue entry, then the TPU), so a crash never loses a job or its status. Every
+TPU a job makes passes budget admission first: `run` before anything is staged, a resume
+before its new TPU.
 
 Resume: a job with `resume: true` whose attempt was interrupted (preempted TPU, lost
 agents) gets a new attempt on a new TPU named `<job>-<attempt>`. Anyone may start it:
@@ -38,9 +41,9 @@ from tpuctl.domain.jobs import (
     config_version, iso, job_status, parse_job_config, read_header, strip_header,
 )
 from tpuctl.domain.nodes import JOB_LABEL
+from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
-
-Admit = Callable[[Any], object]       # tpuctl.services.ledger admission of a UsageRequest
+from tpuctl.services.ledger import Books
 _STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
 
 
@@ -135,31 +138,36 @@ def stage_workdir(store: GroupStore, config: JobConfig, base: Path) -> str:
     return bundles.upload(store, "workdir", data)
 
 
-def submit(store: GroupStore, api: TpuApi, profile: Profile, clock: Clock, config: JobConfig, base: Path, source: str, *,
-           node: str | None = None, timing: JobTiming = JobTiming(), admit: Admit | None = None,
+def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base: Path, source: str, *,
+           node: str | None = None, timing: JobTiming = JobTiming(), override_reason: str | None = None,
            on_progress: Progress | None = None) -> JobStatus:
-    """Stage the job, write it down, then create (or queue) its TPU, or queue it on `node`."""
+    """Admit the job's TPU against the budgets, stage the job, write it down, then create (or
+    queue) its TPU, or queue the job on `node`."""
+    store, clock = books.store, books.clock
     if node is not None:
         if config.resume:
             raise UsageError(f"Job '{config.name}' resumes on new TPUs (resume: true), so it cannot run on --node {node}.")
         config = replace(config, node=node, tpu=None)
     member = profile.member
     target = _existing_node(store, api, config.node, profile.zone) if config.node else None
-    if config.tpu is not None and admit is not None:
-        # admission: the budget decides before anything is staged or created.
-        from tpuctl.domain.budgets import UsageRequest
-
-        admit(UsageRequest.for_type(member, config.tpu.zone, config.tpu.type, config.tpu.spot, config.hours))
+    admission = None
+    if config.tpu is not None:      # the budget decides before anything is staged or created
+        admission = books.admit(_usage(config, member), override_reason)
     spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
             "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
             "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
             "timing": timing.format()}
     spec = _create_spec(store, clock, spec)
     if target is not None:
-        _start_attempt(store, api, clock, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
+        _start_attempt(books, api, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
     else:
-        _start_attempt(store, api, clock, spec, 1, on_progress=on_progress)
+        _start_attempt(books, api, spec, 1, on_progress=on_progress, admission=admission)
     return read_status(store, spec["id"], clock)
+
+
+def _usage(config: JobConfig, member: str) -> UsageRequest:
+    """A job's TPU for its whole lease, as admission weighs it."""
+    return UsageRequest.for_type(member, config.tpu.zone, config.tpu.type, config.tpu.spot, str(config.hours))
 
 
 def _existing_node(store: GroupStore, api: TpuApi, name: str, default_zone: str):
@@ -188,11 +196,13 @@ def _create_spec(store: GroupStore, clock: Clock, spec: dict[str, Any]) -> dict[
         return full
 
 
-def _start_attempt(store: GroupStore, api: TpuApi, clock: Clock, spec: dict[str, Any], attempt: int, *,
+def _start_attempt(books: Books, api: TpuApi, spec: dict[str, Any], attempt: int, *,
                    node: str | None = None, zone: str | None = None, workers: int | None = None,
-                   on_progress: Progress | None = None) -> None:
-    """Record the attempt and queue it for the node's agents, then make the TPU if it is ours."""
-    config, job, now = JobConfig.from_dict(spec["config"]), spec["id"], clock.now()
+                   on_progress: Progress | None = None, admission: Admission | None = None) -> None:
+    """Record the attempt and queue it for the node's agents, then make the TPU if it is ours
+    (admitting it first unless `admission` says it already was)."""
+    store = books.store
+    config, job, now = JobConfig.from_dict(spec["config"]), spec["id"], books.clock.now()
     owned = node is None
     if owned:
         tpu = config.tpu
@@ -204,26 +214,27 @@ def _start_attempt(store: GroupStore, api: TpuApi, clock: Clock, spec: dict[str,
     if not owned:
         return
     try:
-        _create_tpu(store, api, spec, config, node, clock, on_progress)
+        _create_tpu(books, api, spec, config, node, on_progress,
+                    admission or books.admit(_usage(config, spec["member"])))
     except TpuctlError as exc:
         _problem(store, job, attempt, "launch_failed", f"could not create TPU {node}: {exc.message}")
         raise
 
 
-def _create_tpu(store: GroupStore, api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str, clock: Clock,
-                on_progress: Progress | None) -> None:
+def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str,
+                on_progress: Progress | None, admission: Admission) -> None:
     from tpuctl.services import nodes, queue
 
     tpu = config.tpu
-    boot = AgentBoot(store=store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
+    boot = AgentBoot(store=books.store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
                      timing=spec["timing"], version=spec["version"])
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
                                   spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
                                   metadata=node_metadata(boot))
     if tpu.queue:
-        queue.queue_create(api, spec["member"], queue.from_create_request(request))
+        queue.queue_create(api, books, queue.from_create_request(request), admission)
     else:
-        nodes.create_node(api, spec["member"], request, clock, wait=True, on_progress=on_progress)
+        nodes.create_node(api, books, request, admission, wait=True, on_progress=on_progress)
 
 
 def _problem(store: GroupStore, job: str, attempt: int, kind: str, message: str) -> None:
@@ -304,10 +315,11 @@ class FollowEvent:
     attempt: int = 0
 
 
-def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, timing: JobTiming, *,
+def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, *,
            resume: bool = False, sleep: Callable[[float], None] = time.sleep) -> Iterator[FollowEvent]:
     """Log text and state changes until the job ends and its workers have stopped (a job fails
     as soon as one worker fails; the others' last lines follow); with `resume`, resume it."""
+    store, clock = books.store, books.clock
     cursors: dict[int, str | None] = {}
     last_state, ended = None, None
     for polls in itertools.count():
@@ -328,7 +340,7 @@ def follow(store: GroupStore, api: TpuApi, clock: Clock, job: str, worker: int, 
             if not _running(status) or time.monotonic() - ended > _settle_seconds(timing):
                 return
         elif status.resumable:
-            resume_job(store, api, clock, job)
+            resume_job(books, api, job)
             continue
         if status.state == "pending" or polls % 5 == 4:
             note_lost_node(store, api, status)
@@ -365,31 +377,31 @@ def _gone(api: TpuApi, attempt) -> str | None:
     return node.state.lower() if node.state in ("PREEMPTED", "TERMINATED", "STOPPED", "DELETING") else None
 
 
-def resume_job(store: GroupStore, api: TpuApi, clock: Clock, job: str,
-               on_progress: Progress | None = None) -> JobStatus | None:
+def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None = None) -> JobStatus | None:
     """Start the next attempt of an interrupted `resume: true` job on a new TPU; None if it
     need not (or someone else just did)."""
+    store, clock = books.store, books.clock
     status = read_status(store, job, clock)
     if not status.resumable:
         return None
     previous = status.latest
     try:
-        _start_attempt(store, api, clock, status.spec, previous.attempt + 1, on_progress=on_progress)
+        _start_attempt(books, api, status.spec, previous.attempt + 1, on_progress=on_progress)
     except ObjectExists:
         return None
     if previous.owned:
-        _delete_tpu(api, previous)
+        _delete_tpu(books, api, previous)
     return read_status(store, job, clock)
 
 
-def resume_all(store: GroupStore, api: TpuApi, clock: Clock, member: str | None = None) -> list[JobStatus]:
+def resume_all(books: Books, api: TpuApi, member: str | None = None) -> list[JobStatus]:
     """One pass over the group's jobs: note lost TPUs, resume what asked for it."""
-    resumed = []
-    for status in list_jobs(store, clock, member):
+    store, resumed = books.store, []
+    for status in list_jobs(store, books.clock, member):
         if status.final or not status.spec["config"].get("resume"):
             continue
         note_lost_node(store, api, status)
-        again = resume_job(store, api, clock, status.id)
+        again = resume_job(books, api, status.id)
         if again is not None:
             resumed.append(again)
     return resumed
@@ -426,23 +438,27 @@ def _running(status: JobStatus) -> bool:
     return status.latest is not None and any(w.state == "running" for w in status.latest.workers)
 
 
-def release_tpu(store: GroupStore, api: TpuApi, status: JobStatus) -> str | None:
+def release_tpu(books: Books, api: TpuApi, status: JobStatus) -> str | None:
     """Delete the TPU the job's last attempt created, unless another job was queued on it."""
     attempt = status.latest
     if attempt is None or not attempt.owned:
         return None
-    queue = store.list(layout.node_prefix(attempt.zone, attempt.node) + "jobs/")
+    queue = books.store.list(layout.node_prefix(attempt.zone, attempt.node) + "jobs/")
     if any(f"-{status.id}.{attempt.attempt}.json" not in key for key in queue):
         return None
-    return attempt.node if _delete_tpu(api, attempt) else None
+    return attempt.node if _delete_tpu(books, api, attempt) else None
 
 
-def _delete_tpu(api: TpuApi, attempt) -> bool:
+def _delete_tpu(books: Books, api: TpuApi, attempt) -> bool:
+    """Start deleting an attempt's TPU (or its queued request, with its TPUs); False if gone."""
+    from tpuctl.services import nodes, queue
+
     try:
         if attempt.queued:
-            api.delete_queued_resource(attempt.zone, attempt.node, force=True, wait=False)
+            queued = api.get_queued_resource(attempt.zone, attempt.node)
+            queue.queue_delete(api, books, queued, force=True, wait=False)
         else:
-            api.delete_node(attempt.zone, attempt.node, wait=False)
+            nodes.delete_node(api, books, api.get_node(attempt.zone, attempt.node), wait=False)
     except (NotFoundError, ConflictError):
         return False
     return True

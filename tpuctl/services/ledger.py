@@ -28,10 +28,11 @@ from tpuctl.domain.events import (
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
-    Amount, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, price_usage,
-    running_usage,
+    Amount, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, observe_queued, price_usage,
+    queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
+from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError
 
@@ -41,10 +42,13 @@ SYNC_LOOKBACK = timedelta(minutes=10)
 SYNC_BATCH = 10_000     # events read and ingested per transaction
 
 
-class NodeLister(Protocol):
+class Lister(Protocol):
     """What observation needs from the Cloud TPU adapter (tpuctl/adapters/tpu.py)."""
 
+    unreachable: list[str]      # locations the last listing could not reach
+
     def list_nodes(self, zone: str | None = None) -> list[NodeInfo]: ...
+    def list_queued_resources(self, zone: str | None = None) -> list[QueuedInfo]: ...
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:
@@ -140,15 +144,27 @@ def rebuild(store: GroupStore, db: LedgerDB) -> SyncResult:
     return sync_from_store(store, db)
 
 
-def observe_and_record(api: NodeLister, store: GroupStore, db: LedgerDB, clock: Clock, actor: str) -> list[Event]:
-    """List every node in every zone and record what changed without tpuctl."""
+def _zones(locations: Iterable[str]) -> set[str]:
+    return {location.rsplit("/", 1)[-1] for location in locations}
+
+
+def observe_and_record(api: Lister, store: GroupStore, db: LedgerDB, clock: Clock, actor: str) -> list[Event]:
+    """List every node and queued resource in every zone and record what changed without
+    tpuctl. Zones the API could not reach are left as they were."""
     sync_from_store(store, db)
     nodes = api.list_nodes(zone=None)
+    lost = _zones(api.unreachable)
+    queued = api.list_queued_resources(zone=None)
+    lost |= _zones(api.unreachable)
     now = clock.now()
     known = {state.subject: state for state in db.open_nodes()}
     for state in db.node_states(info_subject(info) for info in nodes):
         known.setdefault(state.subject, state)
-    events = observe(nodes, known.values(), now, actor)
+    waiting = {request.subject: request for request in db.waiting_queued()}
+    for request in db.queued_requests(queued_info_subject(info) for info in queued):
+        waiting.setdefault(request.subject, request)
+    events = (observe(nodes, known.values(), now, actor, unreachable_zones=lost)
+              + observe_queued(queued, waiting.values(), now, actor, unreachable_zones=lost))
     for event in events:
         record_event(store, db, event)
     return events
@@ -221,6 +237,33 @@ def admission(store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, 
             "requested": str(result.member.requested.money),
             "left": {s.who: str(s.left) for s in result.over}})
     return result
+
+
+class Books:
+    """The ledger as the commands that spend use it (create, queue, run, delete): admit a
+    request against the budgets, and record what tpuctl does. Synced from the store once per
+    command, so admission sees every member's latest events."""
+
+    def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, actor: str):
+        self.store, self.db, self.clock, self.table, self.actor = store, db, clock, table, actor
+        self._synced = False
+
+    def sync(self) -> Books:
+        if not self._synced:
+            sync_from_store(self.store, self.db)
+            self._synced = True
+        return self
+
+    def pricing(self) -> Pricing:
+        return pricing_for(self.sync().db.rules(), self.table)
+
+    def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
+        self.sync()
+        return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason, sync=False)
+
+    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None) -> Event:
+        """Write an event of tpuctl's own doing (store first, then the local view)."""
+        return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
 
 
 # --- reports --------------------------------------------------------------------------------

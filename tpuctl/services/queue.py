@@ -1,7 +1,9 @@
 """Queued resources: ask for TPUs that are not free yet and get them when they are.
 
 The nodes a request makes carry the owner and a lease counted from their creation
-(`tpuctl-lease-minutes`), since nobody knows when capacity will free.
+(`tpuctl-lease-minutes`), since nobody knows when capacity will free. A request is admitted
+against the budgets and `queued.created` is written before the API call (as for nodes);
+while it waits, its whole lease counts as committed.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.config import Profile
 from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.durations import format_duration, parse_duration, parse_time_or_duration
+from tpuctl.domain.metering import hourly_price, queued_info_payload
+from tpuctl.domain.events import QUEUED_CREATED, QUEUED_DELETED, queued_payload
 from tpuctl.domain.nodes import (
     LEASE_MINUTES_LABEL,
     MANAGED_LABEL,
@@ -24,8 +30,9 @@ from tpuctl.domain.nodes import (
     check_resource_id,
 )
 from tpuctl.domain.queued import DONE_STATES, QueuedInfo, node_ids_for
-from tpuctl.errors import CapacityError, ConflictError, UsageError
-from tpuctl.services.nodes import CreateRequest, locate, new_request_id
+from tpuctl.errors import CapacityError, ConflictError, TpuctlError, UsageError
+from tpuctl.services.ledger import Books
+from tpuctl.services.nodes import CreateRequest, close_if_never_made, locate, new_request_id
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class QueueRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     valid_until: datetime | None = None
     valid_after: datetime | None = None
+    request_id: str = field(default_factory=lambda: new_request_id())
 
     @property
     def node_ids(self) -> list[str]:
@@ -50,6 +58,16 @@ class QueueRequest:
     @property
     def chips(self) -> int:
         return parse_accelerator_type(self.accelerator_type).chips * self.count
+
+    def usage(self, member: str) -> UsageRequest:
+        """What admission weighs: every node of the request for its whole lease."""
+        return UsageRequest.for_type(member, self.zone, self.accelerator_type, self.spot, str(self.hours),
+                                     chips=self.chips, request_id=self.request_id)
+
+    def payload(self, member: str) -> dict:
+        return queued_payload(zone=self.zone, name=self.name, node=self.node_ids[0],
+                              accelerator_type=self.accelerator_type, chips=self.chips, spot=self.spot, owner=member,
+                              lease_hours=self.hours, request_id=self.request_id)
 
 
 def build_queue_request(profile: Profile, name: str, accelerator_type: str, *, now: datetime,
@@ -83,23 +101,41 @@ def from_create_request(request: CreateRequest) -> QueueRequest:
     """`create --queue`: the same TPU, asked for through the queue."""
     return QueueRequest(name=request.name, accelerator_type=request.accelerator_type, zone=request.zone,
                         runtime_version=request.runtime_version, spot=request.spot, hours=request.hours,
-                        labels=dict(request.labels), metadata=dict(request.metadata))
+                        labels=dict(request.labels), metadata=dict(request.metadata), request_id=request.request_id)
 
 
-def queue_create(api: TpuApi, member: str, request: QueueRequest) -> QueuedInfo:
+def admit(books: Books, request: QueueRequest, override_reason: str | None = None,
+          owner: str | None = None) -> Admission:
+    return books.admit(request.usage(owner or books.actor), override_reason)
+
+
+def price_per_hour(books: Books, request: QueueRequest) -> Decimal:
+    """What all the request's nodes cost per hour once provisioned."""
+    return hourly_price(books.pricing(), request.zone, request.accelerator_type, request.spot, request.chips)
+
+
+def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Admission) -> QueuedInfo:
+    """Queue an admitted request for the admitted member, recording it before the API is called."""
+    member = admission.member.who
     labels = {
         **request.labels,
         OWNER_LABEL: member,
         LEASE_MINUTES_LABEL: str(round(request.hours * 60)),
-        REQUEST_LABEL: new_request_id(),
+        REQUEST_LABEL: request.request_id,
         MANAGED_LABEL: "true",
     }
-    return api.create_queued_resource(
-        request.zone, request.name, node_ids=request.node_ids, accelerator_type=request.accelerator_type,
-        runtime_version=request.runtime_version, spot=request.spot, guaranteed=request.guaranteed,
-        labels=labels, request_id=labels[REQUEST_LABEL], metadata=request.metadata,
-        valid_until=request.valid_until, valid_after=request.valid_after,
-    )
+    planned = request.payload(member)
+    books.record(QUEUED_CREATED, planned)
+    try:
+        return api.create_queued_resource(
+            request.zone, request.name, node_ids=request.node_ids, accelerator_type=request.accelerator_type,
+            runtime_version=request.runtime_version, spot=request.spot, guaranteed=request.guaranteed,
+            labels=labels, request_id=request.request_id, metadata=request.metadata,
+            valid_until=request.valid_until, valid_after=request.valid_after,
+        )
+    except TpuctlError:
+        close_if_never_made(api.get_queued_resource, books, QUEUED_DELETED, planned, request.zone, request.name)
+        raise
 
 
 def waited(queued: QueuedInfo, now: datetime) -> timedelta:
@@ -142,7 +178,7 @@ def locate_queued(api: TpuApi, name: str, zone: str | None, default_zone: str) -
                   "queued resource", "`tpuctl queue list --all-zones` shows the project's requests.")
 
 
-def queue_delete(api: TpuApi, queued: QueuedInfo, *, force: bool, wait: bool = True,
+def queue_delete(api: TpuApi, books: Books, queued: QueuedInfo, *, force: bool, wait: bool = True,
                  on_progress: Callable[[str], None] | None = None) -> None:
     try:
         api.delete_queued_resource(queued.zone, queued.name, force=force, wait=wait, on_progress=on_progress)
@@ -151,3 +187,4 @@ def queue_delete(api: TpuApi, queued: QueuedInfo, *, force: bool, wait: bool = T
             raise
         raise ConflictError(exc.message, hint=f"Its TPUs still exist: `tpuctl queue delete {queued.name} --force` "
                                               "deletes them with the request.") from None
+    books.record(QUEUED_DELETED, queued_info_payload(queued, source="tpuctl"))
