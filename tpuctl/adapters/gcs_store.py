@@ -19,7 +19,6 @@ retried after a lost reply raises ObjectNotFound. Unconditional writes are not r
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import re
 import threading
@@ -145,9 +144,8 @@ class GcsStore:
     # -- helpers
     def _upload(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
         blob = self._bucket().blob(self._name(key))
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         with self._errors(key, if_generation, conflict):
-            blob.upload_from_string(data, content_type=content_type, if_generation_match=if_generation,
+            blob.upload_from_string(data, content_type="application/octet-stream", if_generation_match=if_generation,
                                     timeout=self.timeout, retry=self._retry_if_generation)
         return int(blob.generation)
 
@@ -193,13 +191,15 @@ class GcsStore:
                 hint=f"Ask the group admin to grant you roles/storage.objectUser on gs://{self.bucket}, or run "
                      "`gcloud auth application-default login` with the account the group knows.",
             ) from None
-        except auth.RefreshError:
-            raise PermissionDeniedError(f"Your Google credentials for the group store {self.url} have expired.",
-                                        hint="Run `gcloud auth application-default login` again.") from None
         except (api.RetryError, api.ServerError, api.TooManyRequests, requests.RequestException,
                 auth.TransportError, ConnectionError) as exc:
             raise UnavailableError(f"The group store {self.url} cannot be reached ({_why(exc)}).",
                                    hint="Check your network connection and try again.") from exc
+        except auth.GoogleAuthError:                  # e.g. a token that can no longer be refreshed
+            raise PermissionDeniedError(
+                f"Your Google credentials were refused for the bucket {self.bucket} of the group store {self.url}.",
+                hint="Run `gcloud auth application-default login` again.",
+            ) from None
 
 
 def _is_key(key: str) -> bool:
@@ -215,5 +215,7 @@ def _why(exc: BaseException) -> str:
     from google.api_core import exceptions as api
 
     cause = exc.cause if isinstance(exc, api.RetryError) and exc.cause else exc
-    what = f"HTTP {cause.code}" if isinstance(cause, api.GoogleAPICallError) and cause.code else type(cause).__name__
+    status = cause.code if isinstance(cause, api.GoogleAPICallError) else None
+    status = status or getattr(getattr(cause, "response", None), "status_code", None)   # media: InvalidResponse
+    what = f"HTTP {status}" if status else type(cause).__name__
     return f"{what}, gave up after retrying" if cause is not exc else what

@@ -310,15 +310,17 @@ def _total(usage: Mapping[str, Counter]) -> Counter:
 
 
 def _node_spend(intervals: list[UsageInterval], states: Mapping[str, NodeState], pricing: Pricing) -> list[NodeSpend]:
-    by_subject: dict[str, list[UsageInterval]] = {}
+    """One row per node: its intervals' time and cost (none yet for a node in `states` that
+    has not accrued this month, e.g. one created a moment ago or stopped all month)."""
+    by_subject: dict[str, list[UsageInterval]] = {subject: [] for subject in states}
     for interval in intervals:
         by_subject.setdefault(interval.subject, []).append(interval)
     rows = []
     for subject, parts in sorted(by_subject.items()):
-        spec = parts[-1].spec
+        state = states.get(subject)
+        spec = parts[-1].spec if parts else state.spec
         rate = pricing.price_for(spec.generation, spec.zone, spec.spot, spec.accelerator_type)
         chip_seconds = sum(p.chip_seconds for p in parts)
-        state = states.get(subject)
         rows.append(NodeSpend(subject, spec.node, spec.zone, spec.accelerator_type, spec.spot,
                               state.status if state else "deleted", sum(p.seconds for p in parts),
                               Amount(cost(chip_seconds, rate), chip_seconds)))
@@ -346,7 +348,8 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
         if member:
             running = [i.clipped(start, end) for s in open_states.values() if (i := s.open_interval(min(now, end)))]
             intervals = db.intervals(month, name) + [i for i in running if i is not None]
-            states = {s.subject: s for s in db.node_states({i.subject for i in intervals})}
+            subjects = {i.subject for i in intervals} | (set(open_states) if current else set())
+            states = {s.subject: s for s in db.node_states(subjects)}
             nodes = tuple(_node_spend(intervals, states, pricing))
         standing = Standing(name, rules.budget_for(month, name), price_usage(spent.get(name, Counter()), pricing),
                             price_usage(committed.get(name, Counter()), pricing), Amount())
