@@ -40,9 +40,13 @@ def tpu_server():
 
 @pytest.fixture
 def emulator(tpu_server):
+    """The session's emulator, emptied, with its (manual) clock at the real time again."""
+    from datetime import datetime, timezone
+
     from tpuctl.emulator.models import WorldSettings
 
     tpu_server.reset(WorldSettings(boot_seconds=0))
+    tpu_server.clock.set(datetime.now(timezone.utc))
     return tpu_server
 
 

@@ -27,6 +27,7 @@ class TpuctlError(Exception):
 
     exit_code = ExitCode.INTERNAL
     code = "error"
+    details: dict | None = None       # extra fields for the --json error envelope
 
     def __init__(self, message: str, hint: str | None = None, exit_code: int | None = None):
         super().__init__(message)

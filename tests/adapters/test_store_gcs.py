@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -100,7 +100,7 @@ def test_missing_credentials_say_how_to_log_in(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def answering(monkeypatch) -> Iterator[callable]:
+def answering(monkeypatch) -> Iterator[Callable[[int], list[str]]]:
     """Point the store at a real HTTP server that answers every request with one status."""
     servers = []
 
@@ -124,7 +124,7 @@ def answering(monkeypatch) -> Iterator[callable]:
                 pass
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
         return seen

@@ -36,3 +36,10 @@ def test_budget_set_is_for_treasurers_and_spend_sees_observed_nodes(cli, remote_
     assert by_who["group"]["budget"] == "1000"
     assert "unattributed" in by_who
     assert cli("ledger", "verify").out.endswith("The ledger is consistent.\n")
+
+
+def test_a_group_in_an_unknown_currency_is_refused_in_one_sentence(cli, remote_env):
+    refused = cli("group", "init", "--treasurer", "alice", "--currency", "DOGE")
+    assert refused.code == ExitCode.USAGE
+    assert refused.err.splitlines()[0].startswith("Error: 'DOGE' is not a currency tpuctl knows (USD, EUR")
+    assert cli("group", "init", "--treasurer", "alice", "--currency", "EUR").code == 0

@@ -13,8 +13,9 @@ Retries are the library's own (backoff on 429, 5xx and dropped connections, up t
 `retry_deadline` seconds). Uploads retry only when they carry a generation precondition: a
 retried create or CAS can never apply twice. The price: a create() whose first attempt
 succeeded but whose reply was lost gets 412 on the retry and raises ObjectExists; callers use
-unique ids (event ids) for create-only keys, so that is safe to surface. Likewise a delete()
-retried after a lost reply raises ObjectNotFound. Unconditional writes are not retried.
+unique ids (event ids) for create-only keys, so that is safe to surface. Likewise a CAS write
+retried after a lost reply raises PreconditionFailed (the caller re-reads and finds its own
+write), and a delete() ObjectNotFound. Unconditional writes are not retried.
 """
 
 from __future__ import annotations

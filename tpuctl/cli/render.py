@@ -101,7 +101,8 @@ def spinner(message: str) -> Iterator[Callable[[str], None]]:
 
 def error(exc: TpuctlError, *, as_json: bool) -> None:
     if as_json:
-        emit_json({"error": {"code": exc.code, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}})
+        emit_json({"error": {"code": exc.code, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
+                             **(exc.details or {})}})
         return
     echo(f"Error: {exc.message}", err=True)
     if exc.hint:

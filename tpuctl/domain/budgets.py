@@ -21,7 +21,7 @@ from tpuctl.domain.events import (
     PRICES_OVERRIDDEN, TREASURER_ADDED, Event, problem,
 )
 from tpuctl.domain.intervals import unique
-from tpuctl.domain.metering import SECONDS_PER_HOUR, Amount, PriceKey, price_usage
+from tpuctl.domain.metering import MONEY_QUANTUM, SECONDS_PER_HOUR, Amount, PriceKey, price_usage
 from tpuctl.domain.prices import (
     CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates,
 )
@@ -248,6 +248,15 @@ class Standing:
     def over(self) -> bool:
         return self.left is not None and self.read(self.requested) > self.left
 
+    def as_dict(self) -> dict[str, str | None]:
+        """The numbers in the standing's unit, as decimal strings to the millionth."""
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value.quantize(MONEY_QUANTUM))
+
+        return {"who": self.who, "unit": self.unit, "budget": text(self.budget.amount if self.budget else None),
+                "spent": text(self.read(self.spent)), "committed": text(self.read(self.committed)),
+                "requested": text(self.read(self.requested)), "left": text(self.left)}
+
     def sentence(self, month: str, currency: str) -> str:
         """e.g. "alice's budget for 2026-05 is $100.00: spent $80.00, committed $15.00,
         requested $12.88, left $5.00"."""
@@ -279,6 +288,8 @@ class RequestRefused(BudgetRefused):
     def __init__(self, message: str, hint: str, admission: Admission):
         super().__init__(message, hint)
         self.admission = admission
+        self.details = {"month": admission.month, "currency": admission.currency,
+                        "refused_by": [standing.as_dict() for standing in admission.over]}
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from tpuctl.domain.metering import (
 )
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.queued import QueuedInfo
-from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
-from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError
+from tpuctl.domain.prices import CURRENCIES, PriceTable, Pricing, parse_price_table
+from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
@@ -174,6 +174,9 @@ def observe_and_record(api: Lister, store: GroupStore, db: LedgerDB, clock: Cloc
 
 def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
                currency: str = "USD") -> Event:
+    if currency not in CURRENCIES:
+        raise UsageError(f"'{currency}' is not a currency tpuctl knows ({', '.join(CURRENCIES)}).",
+                         hint="Pass --currency with one of those codes.")
     sync_from_store(store, db)
     rules = db.rules()
     if rules.currency is not None:
@@ -340,7 +343,8 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
     open_nodes = db.open_nodes()
     spent = _spent(db, month, now, open_nodes)
     committed = committed_usage(open_nodes, db.waiting_queued(), now) if current else {}
-    names = sorted(({member} if member else set(rules.members) | set(spent) | set(committed)) - {None})
+    running = {state.spec.owner for state in open_nodes} if current else set()     # even before a second accrues
+    names = sorted(({member} if member else set(rules.members) | set(spent) | set(committed) | running) - {None})
     open_states = {state.subject: state for state in open_nodes if state.spec.owner == member}
     members = []
     for name in names:
