@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 import re
 import urllib.request
 
@@ -190,3 +191,20 @@ def test_a_pending_job_whose_tpu_is_deleted_is_interrupted_not_stuck(cli, jobs_e
     assert followed.code == ExitCode.JOB_FAILED
     assert followed.err.endswith(f"Error: Job {job} was interrupted (TPU {job} was deleted before the job ran) "
                                  "and does not resume (resume: false).\n")
+
+
+def test_a_jobs_cost_so_far_is_what_the_ledger_bills_its_tpu(cli, jobs_env, write_job):
+    path = write_job("name: costly\ntpu: {type: v4-8}\nrun: python3 -c 'import time; time.sleep(1.5)'\n")
+    result = cli("run", str(path), "--follow", "--json")
+    assert result.code == 0, result.err
+    job = result.json["id"]
+    assert cli("list", "--json").json == []                 # released when it ended
+
+    cost = cli("job", job, "--json").json["cost"]
+    [row] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == job]
+    assert row["status"] == "deleted" and row["seconds"] >= 1
+    assert cost["currency"] == "USD" and cost["spent"] == row["cost"]
+    assert Decimal(cost["chip_hours"]) == (Decimal(4 * row["seconds"]) / 3600).quantize(Decimal("0.000001"))
+    [line] = [line for line in cli("job", job).out.splitlines() if line.startswith("cost so far:")]
+    assert line.split(":", 1)[1].split() == [f"${Decimal(row['cost']).quantize(Decimal('0.01'))}",
+                                             f"({Decimal(cost['chip_hours']).normalize():f}", "chip-hours)"]

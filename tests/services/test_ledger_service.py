@@ -117,6 +117,15 @@ def test_the_store_is_written_first_and_a_database_that_missed_it_catches_up(gro
     assert group.db.rules().budget_for("2026-05", "bob").amount == Decimal("75")
 
 
+def test_an_event_written_again_after_a_lost_reply_is_one_event_but_a_clash_is_an_error(group):
+    event = group.tpuctl(NODE_CREATED)
+    assert svc.record_event(group.store, group.db, event) == event              # the retry finds its own bytes
+    assert group.db.event_count() == len(list(group.store.list(EVENTS_PREFIX)))
+    clash = Event(event.id, event.time, "mallory", event.kind, event.payload)
+    with pytest.raises(ConflictError):
+        svc.record_event(group.store, group.db, clash)
+
+
 def test_sync_reads_only_new_events_yet_catches_a_writer_whose_clock_is_behind(group):
     first = svc.sync_from_store(group.store, group.db)
     assert (first.listed, first.new_events) == (4, 0)           # listed once, already ingested when recorded

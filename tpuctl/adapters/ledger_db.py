@@ -98,6 +98,12 @@ def m002_queued_since(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE queued SET since_us = (SELECT min(time_us) FROM events WHERE events.subject = queued.subject)")
 
 
+@migrations
+def m003_intervals_by_place(conn: sqlite3.Connection) -> None:
+    """What one named node has cost, whatever the month (a job's `cost so far`)."""
+    conn.execute("CREATE INDEX intervals_place ON intervals (zone, node)")
+
+
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
@@ -178,6 +184,17 @@ def _interval_rows(interval: UsageInterval) -> list[tuple]:
     return [(part.subject, part.seq, month, _sec(part.start), _sec(part.end), int(part.charged), s.owner, s.zone,
              s.node, s.accelerator_type, s.generation, s.chips, int(s.spot))
             for month, part in split_by_month(interval)]
+
+
+_INTERVALS = ("SELECT subject, seq, start, end, charged, owner, zone, node, accelerator_type, generation, chips, spot"
+              " FROM intervals")
+
+
+def _intervals(rows: Iterable[tuple]) -> list[UsageInterval]:
+    return [UsageInterval(subject, seq, NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot), member,
+                                                 None, None, None), _dt(start), _dt(end), bool(charged))
+            for subject, seq, start, end, charged, member, zone, node, accelerator_type, generation, chips, spot
+            in rows]
 
 
 class LedgerDB:
@@ -358,13 +375,15 @@ class LedgerDB:
 
     def intervals(self, month: str, owner: str | None = None) -> list[UsageInterval]:
         """Closed intervals (their part inside `month`), for per-node reports."""
-        sql = ("SELECT subject, seq, start, end, charged, owner, zone, node, accelerator_type, generation, chips,"
-               " spot FROM intervals WHERE month = ?")
-        rows = self._query(sql + " AND owner = ?", (month, owner)) if owner else self._query(sql, (month,))
-        return [UsageInterval(subject, seq, NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot),
-                                                     member, None, None, None), _dt(start), _dt(end), bool(charged))
-                for subject, seq, start, end, charged, member, zone, node, accelerator_type, generation, chips, spot
-                in rows]
+        sql = _INTERVALS + " WHERE month = ?"
+        return _intervals(self._query(sql + " AND owner = ?", (month, owner)) if owner else self._query(sql, (month,)))
+
+    def place_history(self, zone: str, node: str) -> tuple[list[UsageInterval], list[NodeState]]:
+        """Every closed interval (all months) and every incarnation of the node named `node`."""
+        intervals = _intervals(self._query(_INTERVALS + " WHERE zone = ? AND node = ?", (zone, node)))
+        states = [_node_state(row) for row in
+                  self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE zone = ? AND node = ?", (zone, node))]
+        return intervals, states
 
     def months(self) -> list[str]:
         return [row[0] for row in self._query("SELECT DISTINCT month FROM usage_month ORDER BY month")]

@@ -171,21 +171,29 @@ def resume(
 def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
     """Show a job: its state, each worker's state, exit code and times, and its outputs."""
     from tpuctl.cli import render
+    from tpuctl.domain.budgets import format_amount
     from tpuctl.domain.jobs import iso, outcome, status_json
     from tpuctl.services import jobs as svc
+    from tpuctl.services import ledger
 
     s = session(ctx)
     store = s.store
     status = svc.read_status(store, job_id, s.clock)
     attempt = status.latest
     files = svc.outputs(store, status.id, 0) if status.spec["config"].get("outputs") else []
+    spent = ledger.places_cost(s.books.sync().db, s.clock, s.prices,
+                               [(a.zone, a.node) for a in status.attempts if a.owned])
     if json_out:
-        render.emit_json({**status_json(status), "outputs": files})
+        render.emit_json({**status_json(status), "outputs": files,
+                          "cost": {"currency": s.prices.currency, "spent": str(spent.money),
+                                   "chip_hours": str(spent.chip_hours)}})
         return
     render.fields_list([("job", status.id), ("state", status.state), ("member", status.spec["member"]),
                         ("config", status.spec["source"]), ("created", status.spec["created"]),
                         ("tpu", f"{attempt.node} in {attempt.zone}" if attempt else "-"),
                         ("attempt", attempt.attempt if attempt else 0), ("outputs", ", ".join(files) or "-"),
+                        ("cost so far", f"{format_amount(spent.money, 'money', s.prices.currency)} "
+                                        f"({spent.chip_hours.normalize():f} chip-hours)"),
                         ("summary", outcome(status))])
     if attempt:
         render.echo()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from tpuctl.adapters.ledger_db import LedgerDB
-from tpuctl.adapters.store import GroupStore
+from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.domain.budgets import (
     Admission, Budget, GroupRules, Override, Standing, UsageRequest, admit_request, group_rules,
 )
@@ -28,7 +28,7 @@ from tpuctl.domain.events import (
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
-    Amount, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, observe_queued, price_usage,
+    Amount, PriceKey, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, observe_queued, price_usage,
     queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
@@ -73,8 +73,14 @@ def pricing_for(rules: GroupRules, table: PriceTable) -> Pricing:
 # --- recording and syncing ------------------------------------------------------------------
 
 def record_event(store: GroupStore, db: LedgerDB, event: Event) -> Event:
-    """Write the event to the group store (create-only), then into the local view."""
-    store.create(event.key, event.to_json())
+    """Write the event to the group store (create-only), then into the local view. An event
+    already there with the same bytes is ours (a retried write whose first reply was lost)."""
+    data = event.to_json()
+    try:
+        store.create(event.key, data)
+    except ObjectExists:
+        if store.read(event.key) != data:
+            raise
     db.ingest([event])
     return event
 
@@ -362,6 +368,17 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
                      price_usage(_total(committed), pricing), Amount())
     return MonthReport(month, pricing.currency, now, tuple(sorted(rules.treasurers)), group, tuple(members),
                        tuple(sorted(rules.budgets.values(), key=lambda b: (b.scope, b.member or "", b.month))))
+
+
+def places_cost(db: LedgerDB, clock: Clock, table: PriceTable, places: Iterable[tuple[str, str]]) -> Amount:
+    """What the nodes named (zone, node) have cost so far, in every month and incarnation,
+    running ones up to now (a job's TPUs: `tpuctl job`)."""
+    now, usage = clock.now(), Counter()
+    for zone, node in set(places):
+        intervals, states = db.place_history(zone, node)
+        for interval in intervals + [i for state in states if (i := state.open_interval(now))]:
+            usage[PriceKey.of(interval.spec)] += interval.chip_seconds
+    return price_usage(usage, pricing_for(db.rules(), table))
 
 
 # --- verification ----------------------------------------------------------------------------
