@@ -52,6 +52,15 @@ class Zone:
     location: str
 
 
+def _every_page(pager, field: str, convert) -> tuple[list, list[str]]:
+    """Every item of a paged listing, converted, and the locations it could not reach."""
+    items, unreachable = [], []
+    for page in pager.pages:
+        items.extend(convert(item) for item in getattr(page, field))
+        unreachable.extend(page.unreachable)
+    return items, unreachable
+
+
 class TpuApi:
     """The group's project as the Cloud TPU API shows it."""
 
@@ -118,11 +127,7 @@ class TpuApi:
             from google.cloud import tpu_v2
 
             pager = self.client.list_nodes(request=tpu_v2.ListNodesRequest(parent=self._parent(zone)))
-            nodes, unreachable = [], []
-            for page in pager.pages:
-                nodes.extend(node_info(n) for n in page.nodes)
-                unreachable.extend(page.unreachable)
-            return nodes, unreachable
+            return _every_page(pager, "nodes", node_info)
 
         nodes, self.unreachable = self._call(f"list TPUs in {zone or 'all zones'}", fetch)
         return nodes
@@ -209,34 +214,38 @@ class TpuApi:
         self, zone: str, name: str, states: set[str], *, on_progress: Progress | None = None, timeout: float = 3600
     ) -> NodeInfo:
         """Poll a node until it reaches one of `states`; a node that dies on the way is an error."""
-        deadline = time.monotonic() + timeout
-        interval = self.poll_interval
-        while True:
+        for _ in self._paced(timeout):
             node = self.get_node(zone, name)
             if node.state in states:
                 return node
-            if node.state in {"PREEMPTED", "TERMINATED"} and node.state not in states:
+            if node.state in {"PREEMPTED", "TERMINATED"}:
                 raise CapacityError(f"TPU '{name}' was {node.state.lower()} before it became ready.",
                                     hint="Spot capacity is scarce: try again later, another zone, or `tpuctl create --queue`.")
             if on_progress:
                 on_progress(node.state)
-            if time.monotonic() > deadline:
-                raise UnavailableError(f"TPU '{name}' is still {node.state} after {timeout:.0f} s.",
-                                       hint="Check it later with `tpuctl describe`.")
-            self._sleep(interval)
-            interval = min(interval * 1.5, 5.0)
+        raise UnavailableError(f"TPU '{name}' is still {node.state} after {timeout:.0f} s.",
+                               hint="Check it later with `tpuctl describe`.")
 
     def _wait_operation(self, what: str, operation, on_progress: Progress | None, timeout: float = 3600) -> None:
-        deadline = time.monotonic() + timeout
-        interval = self.poll_interval
-        while not self._call(what, operation.done):
+        for _ in self._paced(timeout):
+            if self._call(what, operation.done):
+                self._raise_if_failed(what, operation)
+                return
             if on_progress:
                 on_progress("working")
+        raise UnavailableError(f"Could not {what}: still running after {timeout:.0f} s.")
+
+    def _paced(self, timeout: float) -> Iterator[None]:
+        """Pace a poll loop: a look now, then after sleeps growing 1.5x up to 5 s, until
+        `timeout` has passed (the caller then says what it was waiting for)."""
+        deadline = time.monotonic() + timeout
+        interval = self.poll_interval
+        while True:
+            yield
             if time.monotonic() > deadline:
-                raise UnavailableError(f"Could not {what}: still running after {timeout:.0f} s.")
+                return
             self._sleep(interval)
             interval = min(interval * 1.5, 5.0)
-        self._raise_if_failed(what, operation)
 
     @staticmethod
     def _raise_if_failed(what: str, operation) -> None:
@@ -257,11 +266,7 @@ class TpuApi:
 
             pager = self.client.list_queued_resources(
                 request=tpu_v2.ListQueuedResourcesRequest(parent=self._parent(zone)))
-            found, unreachable = [], []
-            for page in pager.pages:
-                found.extend(queued_info(q) for q in page.queued_resources)
-                unreachable.extend(page.unreachable)
-            return found, unreachable
+            return _every_page(pager, "queued_resources", queued_info)
 
         found, self.unreachable = self._call(f"list queued resources in {zone or 'all zones'}", fetch)
         return found
