@@ -85,3 +85,15 @@ def test_run_is_refused_before_anything_is_staged(cli, group, tmp_path, monkeypa
     assert "requested $64.40, left $60.00" in refused.err
     assert cli("jobs", "--json").json == []
     assert cli("list", "--json").json == []
+
+
+def test_a_treasurer_runs_an_over_budget_job_with_an_override(cli, group, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.yaml").write_text(JOB)
+    group.setenv("TPUCTL_MEMBER", "tess")
+    assert cli("budget", "set", "--member", "tess", "5").code == 0
+    assert cli("run", "job.yaml").code == ExitCode.BUDGET
+    started = cli("run", "job.yaml", "--override", "conference demo", "--json")
+    assert started.code == 0, started.err
+    assert "let through by tess's override: conference demo" in started.err
+    assert [n["owner"] for n in cli("list", "--json").json] == ["tess"]

@@ -45,7 +45,7 @@ def run(
     job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
     with render.spinner(f"Starting job {job_config.name}") as update:
         status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
-                            override_reason=override, on_progress=update)
+                            override_reason=override, on_admitted=render.override_notice, on_progress=update)
     attempt = status.latest
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "

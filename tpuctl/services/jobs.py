@@ -140,7 +140,7 @@ def stage_workdir(store: GroupStore, config: JobConfig, base: Path) -> str:
 
 def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base: Path, source: str, *,
            node: str | None = None, timing: JobTiming = JobTiming(), override_reason: str | None = None,
-           on_progress: Progress | None = None) -> JobStatus:
+           on_admitted: Callable[[Admission], None] | None = None, on_progress: Progress | None = None) -> JobStatus:
     """Admit the job's TPU against the budgets, stage the job, write it down, then create (or
     queue) its TPU, or queue the job on `node`."""
     store, clock = books.store, books.clock
@@ -153,6 +153,8 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
     admission = None
     if config.tpu is not None:      # the budget decides before anything is staged or created
         admission = books.admit(_usage(config, member), override_reason)
+        if on_admitted:
+            on_admitted(admission)
     spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
             "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
             "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
