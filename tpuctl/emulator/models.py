@@ -8,17 +8,19 @@ timestamps, several processes sharing one state file agree on what the world loo
 
 Stored records are the API's camelCase JSON plus private keys starting with `_`, which the
 `view()` that formats a reply drops.
+
+The record constants, `WorldSettings` and the pure helpers live in `records`; the
+queued-resource methods are the `queued.QueuedResources` mixin that `World` builds on.
+The names other modules import from here (`World`, `WorldSettings`, `parse_capacity`,
+`new_state`, ...) stay importable from this module.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import random
-import re
-from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 
 from tpuctl.emulator import catalog
 from tpuctl.emulator.exceptions import (
@@ -34,183 +36,37 @@ from tpuctl.emulator.exceptions import (
     Unavailable,
     error_for_status,
 )
-from tpuctl.errors import UsageError
+from tpuctl.emulator.queued import QueuedResources
+from tpuctl.emulator.records import (
+    EMPTY_TYPE,
+    GONE,
+    HOLDING_CAPACITY,
+    MAX_DONE_OPERATIONS,
+    METADATA_TYPE,
+    NODE_INPUT_FIELDS,
+    NODE_TYPE,
+    QUEUED_RESOURCE_TYPE,
+    STATE_VERSION,
+    TIMED_TRANSITIONS,
+    UPDATABLE,
+    WorldSettings,
+    check_labels,
+    check_resource_id,
+    generation_of,
+    new_state,
+    normalize_node_body,
+    parse_capacity,
+    rfc3339,
+    snapshot,
+    view,
+    zone_of,
+)
 
-STATE_VERSION = 1
-MAX_DONE_OPERATIONS = 2000
-_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-_LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
-_TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
-TYPE_PREFIX = "type.googleapis.com/"
-NODE_TYPE = TYPE_PREFIX + "google.cloud.tpu.v2.Node"
-QUEUED_RESOURCE_TYPE = TYPE_PREFIX + "google.cloud.tpu.v2.QueuedResource"
-EMPTY_TYPE = TYPE_PREFIX + "google.protobuf.Empty"
-METADATA_TYPE = TYPE_PREFIX + "google.cloud.tpu.v2.OperationMetadata"
-
-# A node in one of these states holds its chips in the zone's capacity (not STOPPED, PREEMPTED, DELETING).
-HOLDING_CAPACITY = frozenset({"CREATING", "READY", "STARTING", "STOPPING", "RESTARTING", "REPAIRING", "REIMAGING"})
-# state -> (next state, the setting holding the delay); None: the node is gone.
-TIMED_TRANSITIONS = {
-    "CREATING": ("READY", "boot_seconds"),
-    "STARTING": ("READY", "start_seconds"),
-    "STOPPING": ("STOPPED", "stop_seconds"),
-    "DELETING": (None, "delete_seconds"),
-}
-GONE = "GONE"  # what a delete operation waits for
-# A request's node in one of these states (or gone) suspends the request.
-_LOST = frozenset({"PREEMPTED", "DELETING", "TERMINATED"})
-_STATE_DATA = {"CREATING": "creatingData", "ACCEPTED": "acceptedData", "PROVISIONING": "provisioningData",
-               "FAILED": "failedData", "DELETING": "deletingData", "ACTIVE": "activeData",
-               "SUSPENDING": "suspendingData", "SUSPENDED": "suspendedData"}
-_DISK_MODES = {0: "DISK_MODE_UNSPECIFIED", 1: "READ_WRITE", 2: "READ_ONLY"}
-# Node fields a create request may set; everything else is output only.
-_NODE_INPUT_FIELDS = ("description", "labels", "metadata", "tags", "networkConfig", "networkConfigs",
-                      "serviceAccount", "schedulingConfig", "dataDisks", "shieldedInstanceConfig",
-                      "cidrBlock", "runtimeVersion")
-# updateMask paths (camelCase or snake_case) -> Node field
-_UPDATABLE = {"description": "description", "tags": "tags", "labels": "labels", "metadata": "metadata",
-              "networkConfig.enableExternalIps": "networkConfig.enableExternalIps",
-              "network_config.enable_external_ips": "networkConfig.enableExternalIps"}
+# Imported from here by the server, the responses, the CLI, the local adapter and tests.
+__all__ = ["STATE_VERSION", "World", "WorldSettings", "new_state", "parse_capacity", "rfc3339"]
 
 
-@dataclass
-class WorldSettings:
-    """How the emulated world behaves; stored in the state, changeable live (`configure`)."""
-
-    boot_seconds: float = 0.0          # CREATING -> READY
-    delete_seconds: float = 0.0        # DELETING -> gone
-    stop_seconds: float = 0.0          # STOPPING -> STOPPED
-    start_seconds: float = 0.0         # STARTING -> READY
-    latency_ms: float = 0.0            # added to every API reply
-    fail_rate: float = 0.0             # fraction of API requests answered 503 or 429 (not applied)
-    fail_operations: float = 0.0      # fraction of node creates whose operation ends in an error
-    spot_preempt_after_seconds: float | None = None   # a spot node is preempted this long after READY
-    spot_preempt_rate_per_hour: float = 0.0           # or at random (exponential, seeded)
-    seed: int = 0
-    capacity: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> generation -> chips
-
-    @classmethod
-    def from_dict(cls, data: dict) -> WorldSettings:
-        return cls().updated(**data)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def updated(self, **changes) -> WorldSettings:
-        """A copy with `changes`; unknown names are an error, not silently ignored."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise InvalidArgument(f"Unknown emulator setting(s): {', '.join(unknown)}. "
-                                  f"Known: {', '.join(sorted(known))}.")
-        data = {**self.to_dict(), **changes}
-        try:
-            data["capacity"] = {zone: {generation_of(g): int(c) for g, c in gens.items() if c is not None}
-                                for zone, gens in (data["capacity"] or {}).items()}
-        except (AttributeError, TypeError, ValueError):
-            raise InvalidArgument("capacity must map zone -> generation -> chips (an integer).") from None
-        return WorldSettings(**data)
-
-
-def parse_capacity(values: list[str]) -> dict[str, dict[str, int]]:
-    """`ZONE:GENERATION=CHIPS` flag values (e.g. `us-central2-b:v4=32`) as `WorldSettings.capacity`."""
-    capacity: dict[str, dict[str, int]] = {}
-    for value in values:
-        zone, _, rest = value.partition(":")
-        generation, _, chips = rest.partition("=")
-        if not (zone and generation and chips.isdigit()):
-            raise ValueError(f"'{value}' is not ZONE:GENERATION=CHIPS, e.g. us-central2-b:v4=32.")
-        capacity.setdefault(zone, {})[generation] = int(chips)
-    return capacity
-
-
-def generation_of(generation_or_type: str) -> str:
-    """`v4`, or the generation of a type name such as `v4-8`; an unknown one is a 400."""
-    try:
-        return catalog.generation_of(generation_or_type)
-    except UsageError:
-        raise InvalidArgument(f"'{generation_or_type}' is neither a TPU generation nor an accelerator type.") from None
-
-
-def new_state(settings: WorldSettings | None = None) -> dict:
-    """An empty world: what a fresh state file holds."""
-    return {"version": STATE_VERSION, "settings": (settings or WorldSettings()).to_dict(), "serial": 0, "draws": 0,
-            "clockOffsetSeconds": 0.0, "nodes": {}, "operations": {}, "pending": {}, "queuedResources": {},
-            "requestIds": {}, "faults": []}
-
-
-def view(record: dict) -> dict:
-    """A stored record as the API shows it: without the private `_` keys."""
-    return {k: v for k, v in record.items() if not k.startswith("_")}
-
-
-def snapshot(record: dict) -> dict:
-    """A view that later changes to the record do not reach (operation results, hook arguments)."""
-    return json.loads(json.dumps(view(record)))
-
-
-def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> float:
-    """An RFC 3339 timestamp as protobuf JSON writes it (`Z`, up to nanoseconds)."""
-    found = _TIME_RE.match(text or "")
-    if not found:
-        raise InvalidArgument(f"Invalid timestamp '{text}': expected RFC 3339, e.g. 2026-01-01T00:00:00Z.")
-    base, fraction, zone = found.groups()
-    stamp = datetime.fromisoformat(base + ("+00:00" if zone in ("Z", "z") else zone))
-    return stamp.timestamp() + float("0" + (fraction or ""))
-
-
-def parse_duration(text: str) -> float:
-    """A protobuf Duration in JSON form, e.g. `3600s` or `1.5s`."""
-    if not isinstance(text, str) or not text.endswith("s"):
-        raise InvalidArgument(f"Invalid duration '{text}': expected seconds such as '3600s'.")
-    try:
-        return float(text[:-1])
-    except ValueError:
-        raise InvalidArgument(f"Invalid duration '{text}': expected seconds such as '3600s'.") from None
-
-
-def zone_of(name: str) -> str:
-    """`projects/P/locations/Z/...` -> Z."""
-    return name.split("/")[3]
-
-
-def check_resource_id(resource_id: str | None, what: str) -> str:
-    if not resource_id or not _ID_RE.match(resource_id):
-        raise InvalidArgument(
-            f"Invalid {what} '{resource_id or ''}': it must be 1-63 characters, lowercase letters, digits "
-            "and hyphens, start with a letter and not end with a hyphen (regex [a-z]([-a-z0-9]*[a-z0-9])?).")
-    return resource_id
-
-
-def check_labels(labels: dict) -> dict:
-    if not isinstance(labels, dict) or len(labels) > 64:
-        raise InvalidArgument("Labels must be a map of at most 64 entries.")
-    for key, value in labels.items():
-        if not _LABEL_KEY_RE.match(key) or not isinstance(value, str) or not _LABEL_VALUE_RE.match(value):
-            raise InvalidArgument(
-                f"Invalid label {key}={value}: keys are 1-63 lowercase letters, digits, '_' or '-' starting "
-                "with a letter; values are up to 63 of the same.")
-    return labels
-
-
-def normalize_node_body(body: dict) -> dict:
-    """A Node from a request with enum numbers (the Python client's `enum-encoding=int`) as names."""
-    body = dict(body)
-    config = body.get("acceleratorConfig")
-    if config and isinstance(config.get("type"), int):
-        body["acceleratorConfig"] = {**config, "type": catalog.CONFIG_TYPE_NUMBERS.get(config["type"], config["type"])}
-    if body.get("dataDisks"):
-        body["dataDisks"] = [{**d, "mode": _DISK_MODES.get(d.get("mode"), d.get("mode", "READ_WRITE"))}
-                             for d in body["dataDisks"]]
-    return body
-
-
-class World:
+class World(QueuedResources):
     """The state of every emulated project at one instant, and the operations on it.
 
     `events` collects ("ready" | "gone", node view) pairs for the server's hooks, fired
@@ -455,13 +311,13 @@ class World:
         paths = [p.strip() for p in (update_mask or "").split(",") if p.strip()]
         if not paths:
             raise InvalidArgument("update_mask is required: name the fields to update, e.g. 'labels'.")
-        unknown = [p for p in paths if p not in _UPDATABLE]
+        unknown = [p for p in paths if p not in UPDATABLE]
         if unknown:
             raise InvalidArgument(f"Field '{unknown[0]}' cannot be updated; updatable: description, tags, labels, "
                                   "metadata, network_config.enable_external_ips.")
         check_labels(body.get("labels") or {})
         for path in paths:
-            head, _, leaf = _UPDATABLE[path].partition(".")
+            head, _, leaf = UPDATABLE[path].partition(".")
             if leaf:
                 node[head] = {**node[head], leaf: bool((body.get(head) or {}).get(leaf, False))}
             else:
@@ -497,7 +353,7 @@ class World:
         """A new CREATING node from a create request's body, checked against the zone's catalogue."""
         accel = self._accelerator(zone, body)
         self._check_runtime(zone, accel, body)
-        node = {k: body[k] for k in _NODE_INPUT_FIELDS if k in body}
+        node = {k: body[k] for k in NODE_INPUT_FIELDS if k in body}
         check_labels(node.setdefault("labels", {}))
         node.setdefault("metadata", {})
         project = name.split("/")[1]
@@ -567,196 +423,6 @@ class World:
     def _preemptible(node: dict) -> bool:
         scheduling = node.get("schedulingConfig") or {}
         return bool(scheduling.get("spot") or scheduling.get("preemptible"))
-
-    # ----- queued resources -----
-
-    def list_queued_resources(self, parent: str) -> list[dict]:
-        return [view(qr) for qr in self._in_parent(self.state["queuedResources"], parent)]
-
-    def get_queued_resource(self, name: str) -> dict:
-        return view(self._queued_resource(name))
-
-    def create_queued_resource(self, parent: str, qr_id: str | None, body: dict, request_id: str | None) -> dict:
-        """Accept a request for nodes; it waits for capacity, first come first served."""
-        zone = self._check_zone(zone_of(parent))
-        request_key = f"{parent}:{request_id}" if request_id else None
-        if request_key in self.state["requestIds"]:  # a retried create: same operation, no second request
-            return self.get_operation(self.state["requestIds"][request_key])
-        check_resource_id(qr_id, "queued resource id")
-        name = f"{parent}/queuedResources/{qr_id}"
-        if name in self.state["queuedResources"]:
-            raise AlreadyExists(f"Resource '{name}' already exists.")
-        if "spot" in body and "guaranteed" in body:
-            raise InvalidArgument("Set at most one tier: spot or guaranteed.")
-        if "guaranteed" in body and (body["guaranteed"] or {}).get("minDuration"):
-            parse_duration(body["guaranteed"]["minDuration"])
-        qr = {k: body[k] for k in ("tpu", "spot", "guaranteed", "queueingPolicy", "reservationName") if k in body}
-        qr.update({"name": name, "createTime": rfc3339(self.now), "_zone": zone, "_nodes": [], "_seq": self._serial(),
-                   "_queuedAt": self.now})
-        qr["_plan"] = self._plan_nodes(qr, qr_id)
-        self._set_validity(qr, self.now)
-        self._set_qr_state(qr, "ACCEPTED", self.now)
-        self.state["queuedResources"][name] = qr
-        op = self._new_operation(zone, "create", name, awaits=None)
-        if request_key:
-            self.state["requestIds"][request_key] = op["name"]
-        self.advance()
-        return self._finish(op, self.now, response=snapshot(qr))
-
-    def delete_queued_resource(self, name: str, force: bool = False) -> dict:
-        qr = self._queued_resource(name)
-        live = [n for n in qr["_nodes"] if n in self.state["nodes"]]
-        if live and not force:
-            raise FailedPrecondition(f"The queued resource {name} still has nodes ({', '.join(live)}); "
-                                     "delete them first or delete with force=true.")
-        op = self._new_operation(zone_of(name), "delete", name, awaits=GONE)
-        if qr["state"]["state"] != "DELETING":
-            self._set_qr_state(qr, "DELETING", self.now, initiator="USER")
-        return self._settle(op)
-
-    def reset_queued_resource(self, name: str) -> dict:
-        """Queue a SUSPENDED (or FAILED) request again, at the back of the queue."""
-        qr = self._queued_resource(name)
-        if qr["state"]["state"] not in ("SUSPENDED", "FAILED"):
-            raise FailedPrecondition(f"Only a SUSPENDED or FAILED queued resource can be reset; "
-                                     f"{name} is {qr['state']['state']}.")
-        qr["_nodes"], qr["_queuedAt"], qr["_preempted"] = [], self.now, False
-        self._set_validity(qr, self.now)
-        self._set_qr_state(qr, "ACCEPTED", self.now)
-        op = self._new_operation(zone_of(name), "reset", name, awaits=None)
-        self.advance()
-        return self._finish(op, self.now, response=snapshot(qr))
-
-    def _queued_resource(self, name: str) -> dict:
-        self._check_zone(zone_of(name))
-        qr = self.state["queuedResources"].get(name)
-        if qr is None:
-            raise NotFound(f"Resource '{name}' was not found.")
-        return qr
-
-    def _plan_nodes(self, qr: dict, qr_id: str) -> list[dict]:
-        """The nodes a request will make: [{name, body, gen, chips}], each checked like a node create."""
-        specs = (qr.get("tpu") or {}).get("nodeSpec") or []
-        if not specs:
-            raise InvalidArgument("tpu.node_spec must name at least one node.")
-        parent = qr["name"].rsplit("/queuedResources/", 1)[0]
-        plan = []
-        for spec in specs:
-            if spec.setdefault("parent", parent) != parent:
-                raise InvalidArgument(f"node_spec.parent {spec['parent']} must be the queued resource's location.")
-            multislice = spec.get("multisliceParams")
-            if multislice and spec.get("nodeId") or not (multislice or spec.get("nodeId")):
-                raise InvalidArgument("Each node_spec needs exactly one of node_id and multislice_params.")
-            if multislice:
-                count = int(multislice.get("nodeCount") or 0)
-                if count < 2:
-                    raise InvalidArgument("multislice_params.node_count must be greater than 1.")
-                prefix = multislice.get("nodeIdPrefix") or qr_id
-                node_ids = [f"{prefix}-{i}" for i in range(count)]
-            else:
-                node_ids = [spec["nodeId"]]
-            body = spec["node"] = normalize_node_body(spec.get("node") or {})
-            for node_id in node_ids:
-                check_resource_id(node_id, "node id")
-                name = f"{parent}/nodes/{node_id}"
-                if name in self.state["nodes"] or any(p["name"] == name for p in plan):
-                    raise AlreadyExists(f"Node '{name}' already exists.")
-                accel = self._accelerator(qr["_zone"], body)
-                self._check_runtime(qr["_zone"], accel, body)
-                check_labels(body.get("labels") or {})
-                plan.append({"name": name, "gen": accel.generation, "chips": accel.chips,
-                             "multislice": bool(multislice), "body": body})
-        return plan
-
-    def _set_validity(self, qr: dict, base: float) -> None:
-        """Absolute valid-after / valid-until times from the queueing policy."""
-        policy = qr.get("queueingPolicy") or {}
-        after = until = None
-        if policy.get("validAfterDuration"):
-            after = base + parse_duration(policy["validAfterDuration"])
-        if policy.get("validAfterTime"):
-            after = parse_time(policy["validAfterTime"])
-        if policy.get("validUntilDuration"):
-            until = base + parse_duration(policy["validUntilDuration"])
-        if policy.get("validUntilTime"):
-            until = parse_time(policy["validUntilTime"])
-        interval = policy.get("validInterval") or {}
-        if interval.get("startTime"):
-            after = parse_time(interval["startTime"])
-        if interval.get("endTime"):
-            until = parse_time(interval["endTime"])
-        qr["_validAfter"], qr["_validUntil"] = after, until
-
-    def _set_qr_state(self, qr: dict, state: str, at: float, initiator: str | None = None,
-                      error: ApiError | None = None) -> None:
-        self._changes += 1
-        qr["_since"] = at
-        qr["state"] = {"state": state}
-        if state in _STATE_DATA:
-            qr["state"][_STATE_DATA[state]] = {}
-        if initiator:
-            qr["state"]["stateInitiator"] = initiator
-        if error is not None:
-            qr["state"]["failedData"] = {"error": error.operation_error()}
-
-    def _reconcile_queued_resources(self, at: float) -> bool:
-        """Move requests on from what their nodes and the free capacity say, at time `at`; True if anything changed."""
-        before = self._changes
-        for qr in list(self.state["queuedResources"].values()):
-            state = qr["state"]["state"]
-            nodes = [self.state["nodes"].get(name) for name in qr["_nodes"]]
-            if state in ("PROVISIONING", "ACTIVE"):
-                if any(n is None or n["state"] in _LOST for n in nodes):
-                    self._set_qr_state(qr, "SUSPENDING", at, initiator="SERVICE" if qr.get("_preempted") else "USER")
-                elif state == "PROVISIONING" and all(n["state"] == "READY" for n in nodes):
-                    self._set_qr_state(qr, "ACTIVE", at)
-            if qr["state"]["state"] in ("SUSPENDING", "DELETING"):
-                self._wind_down(qr, [n for n in nodes if n is not None], at)
-        self._provision_waiting(at)
-        return self._changes != before
-
-    def _wind_down(self, qr: dict, live: list[dict], at: float) -> None:
-        """Delete a suspending or deleting request's nodes; once they are gone, finish the request."""
-        for node in live:
-            if node["state"] not in ("DELETING", "PREEMPTED"):
-                self._set_state(node, "DELETING", at)
-        if live:
-            return
-        if qr["state"]["state"] == "SUSPENDING":
-            self._set_qr_state(qr, "SUSPENDED", at, initiator=qr["state"].get("stateInitiator"))
-            return
-        del self.state["queuedResources"][qr["name"]]
-        self._changes += 1
-        for op in self._pending_operations(qr["name"]):
-            self._finish(op, at, response={"@type": EMPTY_TYPE})
-
-    def _provision_waiting(self, at: float) -> None:
-        """First come, first served per zone and generation: a request that does not fit blocks later ones."""
-        waiting = sorted((qr for qr in self.state["queuedResources"].values()
-                          if qr["state"]["state"] == "WAITING_FOR_RESOURCES"),
-                         key=lambda qr: (qr["_queuedAt"], qr["_seq"]))
-        blocked: set[tuple[str, str]] = set()
-        for qr in waiting:
-            needs: dict[str, int] = {}
-            for planned in qr["_plan"]:
-                needs[planned["gen"]] = needs.get(planned["gen"], 0) + planned["chips"]
-            pools = {(qr["_zone"], gen) for gen in needs}
-            if pools & blocked:
-                continue
-            if not all(self._fits(qr["_zone"], gen, chips) for gen, chips in needs.items()):
-                blocked |= pools
-                continue
-            taken = [p["name"] for p in qr["_plan"] if p["name"] in self.state["nodes"]]
-            if taken:
-                self._set_qr_state(qr, "FAILED", at, error=AlreadyExists(f"Node(s) {', '.join(taken)} already exist."))
-                continue
-            for planned in qr["_plan"]:
-                node = self._build_node(planned["name"], qr["_zone"], planned["body"], at, queued_resource=qr)
-                if planned["multislice"]:
-                    node["multisliceNode"] = True
-                self.state["nodes"][node["name"]] = node
-                qr["_nodes"].append(node["name"])
-            self._set_qr_state(qr, "PROVISIONING", at)
 
     # ----- capacity -----
 
