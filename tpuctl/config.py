@@ -25,7 +25,7 @@ APP_NAME = "tpuctl"
 LOCAL_ENDPOINT = "local"      # api_endpoint meaning "run the emulator inside this process"
 LOCAL_PROFILE = "local"
 
-_MEMBER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+MEMBER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def _typed(values: dict[str, object], name: str) -> dict[str, object]:
 
 
 def _validated(profile: Profile) -> Profile:
-    if not _MEMBER_RE.match(profile.member):
+    if not MEMBER_RE.match(profile.member):
         raise ConfigError(
             f"Member name '{profile.member}' cannot be used as a label.",
             hint="Use lowercase letters, digits, '_' or '-', starting with a letter (set `member` or TPUCTL_MEMBER).",

@@ -20,6 +20,7 @@ from tpuctl.domain.events import (
 from tpuctl.domain.nodes import LEASE_LABEL, OWNER_LABEL, REQUEST_LABEL, NodeInfo, lease_label_value
 from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError
 from tpuctl.services import ledger as svc
+from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
 ZONE = "us-central2-b"
@@ -49,10 +50,10 @@ class Group:
         self.clock = ManualClock(T0)
         self.table = svc.load_price_table()
         self.api = Lister()
-        svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
-        svc.set_budget(self.store, self.db, self.clock, "tess", "100", member="alice")
-        svc.set_budget(self.store, self.db, self.clock, "tess", "50", member=None)      # default allowance
-        svc.set_budget(self.store, self.db, self.clock, "tess", "1000", group=True)
+        group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
+        group_svc.set_budget(self.store, self.db, self.clock, "tess", "100", member="alice")
+        group_svc.set_budget(self.store, self.db, self.clock, "tess", "50", member=None)      # default allowance
+        group_svc.set_budget(self.store, self.db, self.clock, "tess", "1000", group=True)
 
     def later(self, **delta):
         self.clock.advance(timedelta(**delta).total_seconds())
@@ -210,14 +211,14 @@ def test_a_member_without_a_budget_of_their_own_gets_the_default_allowance(group
 
 def test_only_a_treasurer_sets_budgets_and_the_group_is_initialised_once(group):
     with pytest.raises(PermissionDeniedError, match="^alice is not a treasurer of this group, so cannot record"):
-        svc.set_budget(group.store, group.db, group.clock, "alice", "1000000", member="alice")
+        group_svc.set_budget(group.store, group.db, group.clock, "alice", "1000000", member="alice")
     with pytest.raises(ConflictError, match=r"already initialised \(treasurers: tess\)"):
-        svc.init_group(group.store, group.db, group.clock, "mallory", ["mallory"])
+        group_svc.init_group(group.store, group.db, group.clock, "mallory", ["mallory"])
     before = len(list(group.store.list(EVENTS_PREFIX)))
     with pytest.raises(ConfigError, match="^Not recorded: unit 'gpus' is not money or chip_hours.$"):
-        svc.set_budget(group.store, group.db, group.clock, "tess", "5", group=True, unit="gpus")
+        group_svc.set_budget(group.store, group.db, group.clock, "tess", "5", group=True, unit="gpus")
     with pytest.raises(ConfigError, match="^Not recorded: amount '-5' must be zero or more.$"):
-        svc.set_budget(group.store, group.db, group.clock, "tess", "-5", member="bob")
+        group_svc.set_budget(group.store, group.db, group.clock, "tess", "-5", member="bob")
     assert len(list(group.store.list(EVENTS_PREFIX))) == before
 
 

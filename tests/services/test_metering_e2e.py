@@ -7,7 +7,7 @@ per chip-hour on demand and $0.92 spot, and a v4-8 has 4 chips.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -21,6 +21,7 @@ from tpuctl.domain.events import EVENTS_PREFIX, NODE_CREATED, NODE_DELETED, OVER
 from tpuctl.domain.metering import cost
 from tpuctl.errors import CapacityError
 from tpuctl.services import ledger, nodes, queue
+from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
 V4 = Decimal("3.22")
@@ -36,7 +37,7 @@ class Group:
         self.store = LocalStore(tmp_path / "store")
         self.db = LedgerDB(tmp_path / "ledger.db")
         self.table = ledger.load_price_table()
-        ledger.init_group(self.store, self.db, self.clock, "tess", ["tess"])
+        group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
 
     def books(self, member: str) -> ledger.Books:
         return ledger.Books(self.store, self.db, self.clock, self.table, member)
@@ -129,7 +130,7 @@ def test_a_node_made_without_tpuctl_is_billed_to_unattributed_from_its_create_ti
 
 
 def test_admission_refuses_with_the_numbers_and_creates_nothing(group):
-    ledger.set_budget(group.store, group.db, group.clock, "tess", "60", member="alice")
+    group_svc.set_budget(group.store, group.db, group.clock, "tess", "60", member="alice")
     group.create("alice", "first", hours=2)             # $25.76 committed
     group.later(1800)                                   # $6.44 spent, $19.32 still committed
     with pytest.raises(RequestRefused) as refused:
@@ -141,7 +142,7 @@ def test_admission_refuses_with_the_numbers_and_creates_nothing(group):
 
 
 def test_a_treasurer_override_is_recorded_and_a_members_is_refused(group):
-    ledger.set_budget(group.store, group.db, group.clock, "tess", "10", member=None)       # everyone: $10
+    group_svc.set_budget(group.store, group.db, group.clock, "tess", "10", member=None)       # everyone: $10
     with pytest.raises(RequestRefused) as refused:
         group.create("alice", "alice-v4", override="deadline tomorrow")
     assert "alice is not a treasurer, so the override does not apply" in refused.value.message

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl import __version__
-from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, queue
+from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, prices_cmd, queue
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
@@ -68,6 +68,7 @@ def root(
 nodes.register(app)
 ledger_cmds.register(app)
 app.add_typer(queue.app, name="queue")
+app.add_typer(prices_cmd.app, name="prices")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(emulator_cmd.app, name="emulator")
 jobs_cmd.register(app)

@@ -1,4 +1,4 @@
-"""The accounting group's commands: group init, sync, spend, budget show|set, ledger verify."""
+"""The accounting group's commands: group init|add|show, sync, spend, budget show|set, ledger verify."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from tpuctl.cli.options import JsonFlag, session
 
-group_app = typer.Typer(no_args_is_help=True, help="Start the group's ledger.")
+group_app = typer.Typer(no_args_is_help=True, help="Start the group's ledger and say who is in it.")
 budget_app = typer.Typer(no_args_is_help=True, help="Monthly budgets of the group and its members.")
 ledger_app = typer.Typer(no_args_is_help=True, help="Check the group's ledger.")
 
@@ -21,11 +21,44 @@ def group_init(ctx: typer.Context,
                currency: Annotated[str, typer.Option("--currency")] = "USD") -> None:
     """Start the group's ledger and name its treasurers."""
     from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    group_svc.init_group(s.store, s.ledger, s.clock, s.profile.member, treasurer, currency)
+    render.echo(f"Group started with treasurers {', '.join(sorted(set(treasurer)))} ({currency}).")
+
+
+@group_app.command("add")
+def group_add(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Their member name (TPUCTL_MEMBER).")],
+              treasurer: Annotated[bool, typer.Option("--treasurer", help="Also a treasurer.")] = False) -> None:
+    """Add a member or another treasurer (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    group_svc.add_member(s.store, s.ledger, s.clock, s.profile.member, member, treasurer=treasurer)
+    render.echo(f"{member} is now a {'treasurer' if treasurer else 'member'} of the group.")
+
+
+@group_app.command("show")
+def group_show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """The group's currency, treasurers and members."""
+    from tpuctl.cli import render
+    from tpuctl.errors import NotFoundError
     from tpuctl.services import ledger as svc
 
     s = session(ctx)
-    svc.init_group(s.store, s.ledger, s.clock, s.profile.member, treasurer, currency)
-    render.echo(f"Group started with treasurers {', '.join(sorted(set(treasurer)))} ({currency}).")
+    svc.sync_from_store(s.store, s.ledger)
+    rules = s.ledger.rules()
+    if rules.currency is None:
+        raise NotFoundError("The group has not been started yet.",
+                            hint="A treasurer starts it with `tpuctl group init --treasurer NAME`.")
+    if json_out:
+        render.emit_json({"currency": rules.currency, "treasurers": sorted(rules.treasurers),
+                          "members": sorted(rules.members)})
+        return
+    render.fields_list([("Currency", rules.currency), ("Treasurers", ", ".join(sorted(rules.treasurers))),
+                        ("Members", ", ".join(sorted(rules.members)))])
 
 
 def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
@@ -115,12 +148,12 @@ def budget_set(
     """Set a monthly budget (treasurers only); without --group or --member, the default allowance."""
     from tpuctl.cli import render
     from tpuctl.errors import UsageError
-    from tpuctl.services import ledger as svc
+    from tpuctl.services import group as group_svc
 
     if group and member:
         raise UsageError("Use --group or --member, not both.")
     s = session(ctx)
-    svc.set_budget(s.store, s.ledger, s.clock, s.profile.member, amount, member=member, group=group, month=month,
+    group_svc.set_budget(s.store, s.ledger, s.clock, s.profile.member, amount, member=member, group=group, month=month,
                    unit="chip_hours" if chip_hours else "money")
     who = "the group" if group else member or "members without their own budget"
     render.echo(f"Budget for {who} ({month}) set to {amount}{' chip-hours' if chip_hours else ''}.")

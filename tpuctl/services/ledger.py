@@ -11,30 +11,27 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Protocol
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
-from tpuctl.domain.budgets import (
-    Admission, Budget, GroupRules, Override, Standing, UsageRequest, admit_request, group_rules,
-)
+from tpuctl.domain.budgets import Admission, Budget, GroupRules, Override, Standing, UsageRequest, admit_request
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import (
-    BUDGET_SET, CONTROL_KINDS, EVENTS_PREFIX, GROUP_INITIALIZED, OVERRIDE_GRANTED, UNATTRIBUTED, Event,
-    EventFormatError, budget_payload, event_key, id_time, key_event_id, listing_bound, new_event, problem,
+    CONTROL_KINDS, EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
+    key_event_id, listing_bound, new_event, problem,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
-    Amount, PriceKey, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, observe_queued, price_usage,
-    queued_info_subject, running_usage,
+    Amount, PriceKey, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, observe_queued,
+    price_usage, queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
+from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
-from tpuctl.domain.prices import CURRENCIES, PriceTable, Pricing, parse_price_table
-from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
+from tpuctl.errors import ConfigError
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
@@ -174,49 +171,6 @@ def observe_and_record(api: Lister, store: GroupStore, db: LedgerDB, clock: Cloc
     for event in events:
         record_event(store, db, event)
     return events
-
-
-# --- decisions --------------------------------------------------------------------------------
-
-def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
-               currency: str = "USD") -> Event:
-    if currency not in CURRENCIES:
-        raise UsageError(f"'{currency}' is not a currency tpuctl knows ({', '.join(CURRENCIES)}).",
-                         hint="Pass --currency with one of those codes.")
-    sync_from_store(store, db)
-    rules = db.rules()
-    if rules.currency is not None:
-        raise ConflictError(f"The group is already initialised (treasurers: {', '.join(sorted(rules.treasurers))}).")
-    return record(store, db, clock, actor, GROUP_INITIALIZED,
-                  {"treasurers": sorted(set(treasurers)), "currency": currency})
-
-
-def record_decision(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
-                    payload: Mapping[str, Any]) -> Event:
-    """Record a treasurer-only event (budget, prices, free quota, members, treasurers),
-    refusing up front when the actor is not a treasurer or the event would be ignored."""
-    if kind not in CONTROL_KINDS - {GROUP_INITIALIZED}:
-        raise ValueError(f"{kind} is not a treasurer decision")
-    sync_from_store(store, db)
-    if not db.rules().is_treasurer(actor):
-        raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot record {kind}.",
-                                    hint="Ask a treasurer; `tpuctl budget show` lists them.")
-    event = new_event(kind, actor, payload, clock.now())
-    preview = group_rules([*db.group_level_events(), event])       # would every terminal accept it?
-    ignored = [i.reason for i in preview.ignored if i.event_id == event.id]
-    if ignored:
-        raise ConfigError(f"Not recorded: {ignored[0]}.")
-    return record_event(store, db, event)
-
-
-def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount: Decimal | str, *,
-               member: str | None = None, group: bool = False, month: str = "default",
-               unit: str = "money") -> Event:
-    """`budget set --group AMOUNT` or `--member M AMOUNT` (member None, group False: the
-    default allowance of members not named)."""
-    payload = budget_payload(scope="group" if group else "member", member=None if group else member,
-                             amount=amount, unit=unit, month=month)
-    return record_decision(store, db, clock, actor, BUDGET_SET, payload)
 
 
 # --- admission --------------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""`tpuctl prices show|set` and `prices free add|remove`: what a chip-hour costs the group."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.options import JsonFlag, session
+
+app = typer.Typer(no_args_is_help=True, help="Prices per chip-hour: the price file, overrides, free quota.")
+free_app = typer.Typer(no_args_is_help=True, help="Free quota such as TPU Research Cloud: it costs nothing, "
+                                                  "but its chip-hours still count against chip-hour budgets.")
+app.add_typer(free_app, name="free")
+
+FreeZone = Annotated[str, typer.Option("--zone", help="Zone, e.g. us-central2-b (default: every zone).")]
+FreeType = Annotated[str, typer.Option("--type", help="Generation (v4) or type (v4-8); default: every type.")]
+FreeModel = Annotated[str, typer.Option("--model", help="any, on_demand or spot.")]
+
+
+@app.command("show")
+def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Where prices come from, each generation's price and the free quota."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    svc.sync_from_store(s.store, s.ledger)
+    sheet = group_svc.price_sheet(s.ledger, s.prices)
+    if json_out:
+        render.emit_json({
+            "price_file": sheet.origin, "as_of": sheet.as_of.isoformat(), "source": sheet.source,
+            "currency": sheet.currency, "unit": "chip-hour",
+            "prices": [{"generation": r.generation, "region": r.region, "type": r.type, "override": r.override,
+                        "on_demand": str(r.rates.on_demand), "spot": str(r.rates.spot)} for r in sheet.rows],
+            "free_quota": [{"zone": f.zone, "type": f.type, "model": f.model} for f in sheet.free]})
+        return
+    render.fields_list([("Price file", sheet.origin), ("As of", sheet.as_of.isoformat()),
+                        ("Source", " ".join(sheet.source.split())), ("Unit", f"{sheet.currency} per chip-hour")])
+    render.echo()
+    render.table(["GENERATION", "WHERE", "ON DEMAND", "SPOT", "SET BY"],
+                 [[r.generation, f"type {r.type}" if r.type else r.region or "every region", r.rates.on_demand,
+                   r.rates.spot, "treasurer" if r.override else "price file"] for r in sheet.rows])
+    render.echo()
+    render.table(["FREE ZONE", "TYPE", "MODEL"], [[f.zone, f.type, f.model] for f in sheet.free],
+                 empty="No free quota.")
+
+
+@app.command("set")
+def set_prices(
+    ctx: typer.Context,
+    generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
+    on_demand: Annotated[str, typer.Option("--on-demand", help="Price per chip-hour on demand.")],
+    spot: Annotated[str, typer.Option("--spot", help="Price per chip-hour for spot.")],
+    region: Annotated[Optional[str], typer.Option("--region", help="Only in this region, e.g. us-central2.")] = None,
+) -> None:
+    """Override a generation's price for every member (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    event = group_svc.override_prices(s.store, s.ledger, s.clock, s.profile.member, generation, on_demand, spot, region)
+    p, currency = event.payload, s.ledger.rules().currency
+    render.echo(f"{generation} now costs {p['on_demand']} on demand and {p['spot']} spot ({currency} per chip-hour) "
+                f"in {region or 'every region'}, for every member.")
+
+
+@free_app.command("add")
+def free_add(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
+    """Make matching usage free; its chip-hours still count (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    rule = group_svc.free_quota_rule(zone, tpu_type, model)
+    group_svc.add_free_quota(s.store, s.ledger, s.clock, s.profile.member, rule)
+    render.echo(f"Free quota now covers {group_svc.describe_rule(rule)}; its chip-hours still count.")
+
+
+@free_app.command("remove")
+def free_remove(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
+    """Remove a free-quota rule, given as it was added (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    rule = group_svc.free_quota_rule(zone, tpu_type, model)
+    group_svc.remove_free_quota(s.store, s.ledger, s.clock, s.profile.member, rule)
+    render.echo(f"Free quota no longer covers {group_svc.describe_rule(rule)}.")

@@ -1,0 +1,224 @@
+"""The group's decisions: who is in it, its treasurers, budgets, prices and free quota.
+
+Only treasurers decide. Each decision is one event in the ledger (so every member's terminal
+applies the same rules), refused up front when the actor is not a treasurer or when the
+replay would ignore it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, Mapping
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import GroupStore
+from tpuctl.config import MEMBER_RE
+from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
+from tpuctl.domain.budgets import GroupRules, group_rules
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.events import (
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, PRICES_OVERRIDDEN, TREASURER_ADDED,
+    Event, budget_payload, new_event,
+)
+from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceTable, Rates, region_of
+from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
+from tpuctl.services.ledger import pricing_for, record, record_event, sync_from_store
+
+
+def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
+               currency: str = "USD") -> Event:
+    if currency not in CURRENCIES:
+        raise UsageError(f"'{currency}' is not a currency tpuctl knows ({', '.join(CURRENCIES)}).",
+                         hint="Pass --currency with one of those codes.")
+    sync_from_store(store, db)
+    rules = db.rules()
+    if rules.currency is not None:
+        raise ConflictError(f"The group is already initialised (treasurers: {', '.join(sorted(rules.treasurers))}).")
+    return record(store, db, clock, actor, GROUP_INITIALIZED,
+                  {"treasurers": sorted(set(treasurers)), "currency": currency})
+
+
+def record_decision(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
+                    payload: Mapping[str, Any]) -> Event:
+    """Record a treasurer-only event (budget, prices, free quota, members, treasurers),
+    refusing up front when the actor is not a treasurer or the event would be ignored."""
+    if kind not in CONTROL_KINDS - {GROUP_INITIALIZED}:
+        raise ValueError(f"{kind} is not a treasurer decision")
+    _decider_rules(store, db, actor, kind)
+    event = new_event(kind, actor, payload, clock.now())
+    preview = group_rules([*db.group_level_events(), event])       # would every terminal accept it?
+    ignored = [i.reason for i in preview.ignored if i.event_id == event.id]
+    if ignored:
+        raise ConfigError(f"Not recorded: {ignored[0]}.")
+    return record_event(store, db, event)
+
+
+def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount: Decimal | str, *,
+               member: str | None = None, group: bool = False, month: str = "default",
+               unit: str = "money") -> Event:
+    """`budget set --group AMOUNT` or `--member M AMOUNT` (member None, group False: the
+    default allowance of members not named)."""
+    payload = budget_payload(scope="group" if group else "member", member=None if group else member,
+                             amount=amount, unit=unit, month=month)
+    return record_decision(store, db, clock, actor, BUDGET_SET, payload)
+
+
+def _decider_rules(store: GroupStore, db: LedgerDB, actor: str, kind: str) -> GroupRules:
+    """The group's rules, synced; a non-treasurer is refused before anything else about the
+    decision is checked, as record_decision would refuse them."""
+    sync_from_store(store, db)
+    rules = db.rules()
+    if not rules.is_treasurer(actor):
+        raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot record {kind}.",
+                                    hint="Ask a treasurer; `tpuctl group show` lists them.")
+    return rules
+
+
+def add_member(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, member: str,
+               treasurer: bool = False) -> Event:
+    """`group add`: a member is listed in every report; a treasurer can also decide budgets,
+    prices, free quota and who else is in the group."""
+    if not MEMBER_RE.match(member):
+        raise UsageError(f"'{member}' cannot be a member name.",
+                         hint="Use lowercase letters, digits, '_' or '-', starting with a letter.")
+    kind = TREASURER_ADDED if treasurer else MEMBER_ADDED
+    rules = _decider_rules(store, db, actor, kind)
+    role = "treasurer" if treasurer else "member"
+    if member in (rules.treasurers if treasurer else rules.members):
+        raise ConflictError(f"{member} is already a {role} of this group.")
+    return record_decision(store, db, clock, actor, kind, {"member": member})
+
+
+_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
+
+
+def _price_arg(value: Decimal | str, model: str) -> Decimal:
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        price = None
+    if price is None or not price.is_finite():
+        raise UsageError(f"The {model} price '{value}' is not a number.")
+    if price < 0:
+        raise UsageError(f"The {model} price {value} is negative; a price is zero or more.")
+    return price
+
+
+def override_prices(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, generation: str,
+                    on_demand: Decimal | str, spot: Decimal | str, region: str | None = None) -> Event:
+    """`prices set`: the group's price per chip-hour for a generation in one region (None:
+    every region). It is an event, so every member prices with it, ahead of the price file."""
+    if generation not in GENERATIONS:
+        raise UsageError(f"'{generation}' is not a TPU generation ({', '.join(GENERATIONS)}).")
+    if region is not None and not _REGION_RE.match(region):
+        hint = (f"{region} is a zone; its region is {region_of(region)}." if region_of(region) != region
+                else "Leave out --region to set the price in every region.")
+        raise UsageError(f"'{region}' is not a region like us-central2.", hint=hint)
+    payload = {"generation": generation, "region": region,
+               "on_demand": f"{_price_arg(on_demand, 'on-demand'):f}", "spot": f"{_price_arg(spot, 'spot'):f}"}
+    return record_decision(store, db, clock, actor, PRICES_OVERRIDDEN, payload)
+
+
+def free_quota_rule(zone: str = "*", tpu_type: str = "*", model: str = "any") -> FreeQuotaRule:
+    """A free-quota rule from what a treasurer typed ('*' matches every zone or type), so a
+    typo is refused rather than recorded as a rule that never matches."""
+    if zone != "*" and region_of(zone) == zone:
+        raise UsageError(f"'{zone}' is not a zone like us-central2-b.", hint="Leave out --zone to match every zone.")
+    if tpu_type not in ("*", *GENERATIONS):
+        try:
+            tpu_type = parse_accelerator_type(tpu_type).name
+        except UsageError:
+            raise UsageError(f"'{tpu_type}' is not a TPU generation ({', '.join(GENERATIONS)}) "
+                             "or an accelerator type like v4-8.") from None
+    if model not in FREE_MODELS:
+        raise UsageError(f"'{model}' is not a pricing model ({', '.join(FREE_MODELS)}).")
+    return FreeQuotaRule(zone, tpu_type, model)
+
+
+def describe_rule(rule: FreeQuotaRule) -> str:
+    """e.g. "zone us-central2-b, type v4, on-demand and spot"."""
+    models = {"any": "on-demand and spot", "on_demand": "on-demand only", "spot": "spot only"}
+    return ", ".join((f"zone {rule.zone}" if rule.zone != "*" else "every zone",
+                      f"type {rule.type}" if rule.type != "*" else "every type", models[rule.model]))
+
+
+def set_free_quota(store: GroupStore, db: LedgerDB, clock: Clock, actor: str,
+                   rules: Iterable[FreeQuotaRule]) -> Event:
+    """Record the whole list of free-quota rules; it replaces the group's previous list."""
+    payload = {"rules": [{"zone": r.zone, "type": r.type, "model": r.model} for r in rules]}
+    return record_decision(store, db, clock, actor, FREE_QUOTA_SET, payload)
+
+
+def add_free_quota(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, rule: FreeQuotaRule) -> Event:
+    """`prices free add`: the group's rules plus this one."""
+    rules = list(_decider_rules(store, db, actor, FREE_QUOTA_SET).price_overrides.free)
+    if rule in rules:
+        raise ConflictError(f"Free quota already covers {describe_rule(rule)}.")
+    return set_free_quota(store, db, clock, actor, [*rules, rule])
+
+
+def remove_free_quota(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, rule: FreeQuotaRule) -> Event:
+    """`prices free remove`: the group's rules without this one, which must be there as added."""
+    rules = list(_decider_rules(store, db, actor, FREE_QUOTA_SET).price_overrides.free)
+    if rule not in rules:
+        listed = "; ".join(f"({describe_rule(r)})" for r in rules) or "none"
+        raise UsageError(f"There is no free-quota rule for {describe_rule(rule)}; the rules are: {listed}.",
+                         hint="Pass the --zone, --type and --model the rule was added with.")
+    return set_free_quota(store, db, clock, actor, [r for r in rules if r != rule])
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One price of `prices show`: a generation's everywhere (region and type None), in one
+    region, or for one slice type; `override` marks a treasurer's price."""
+
+    generation: str
+    region: str | None
+    type: str | None
+    rates: Rates
+    override: bool
+
+
+@dataclass(frozen=True)
+class PriceSheet:
+    origin: str
+    as_of: date
+    source: str
+    currency: str
+    rows: tuple[PriceRow, ...]
+    free: tuple[FreeQuotaRule, ...]
+
+
+def _slice_types(table: PriceTable) -> list[tuple[AcceleratorType, Rates]]:
+    """The price file's slice types by size (a name that is no type never matches, so is left out)."""
+    found = []
+    for name, rates in table.types.items():
+        try:
+            found.append((parse_accelerator_type(name), rates))
+        except UsageError:
+            continue
+    return sorted(found, key=lambda item: item[0].chips)
+
+
+def price_sheet(db: LedgerDB, table: PriceTable) -> PriceSheet:
+    """The prices every member uses: the treasurers' overrides and the price file's rows they
+    leave in force (an every-region override wins over all of the file's rows for its
+    generation, so those are not listed), and the free-quota rules."""
+    overrides = pricing_for(db.rules(), table).overrides
+    rows = []
+    for generation in GENERATIONS:
+        everywhere = overrides.rates.get((generation, "*"))
+        default = everywhere or table.defaults.get(generation)
+        if default is not None:
+            rows.append(PriceRow(generation, None, None, default, everywhere is not None))
+        set_here = {r: rates for (g, r), rates in overrides.rates.items() if g == generation and r != "*"}
+        listed = {r: rates for (g, r), rates in table.regions.items() if g == generation and everywhere is None}
+        rows += [PriceRow(generation, region, None, set_here.get(region) or listed[region], region in set_here)
+                 for region in sorted({*set_here, *listed})]
+        if everywhere is None:
+            rows += [PriceRow(generation, None, acc.name, rates, False) for acc, rates in _slice_types(table)
+                     if acc.generation == generation]
+    return PriceSheet(table.origin, table.as_of, table.source, table.currency, tuple(rows), overrides.free)
