@@ -117,19 +117,23 @@ def test_exactly_one_of_many_creators_wins(store):
     assert store.read("jobs/j1/lease") == str(wins.index(True)).encode()
 
 
-def test_compare_and_swap_is_exact_under_contention(store):
-    def increment(times: int) -> None:
-        for _ in range(times):
-            while True:
-                data, generation = store.read_versioned("jobs/counter")
-                try:
-                    store.write("jobs/counter", str(int(data) + 1).encode(), if_generation=generation)
-                    break
-                except PreconditionFailed:
-                    pass
+def increment(store, times: int) -> int:
+    """Add 1 to a shared counter `times` times with read / compare-and-swap / retry; returns the retries."""
+    retries = 0
+    for _ in range(times):
+        while True:
+            data, generation = store.read_versioned("jobs/counter")
+            try:
+                store.write("jobs/counter", str(int(data) + 1).encode(), if_generation=generation)
+                break
+            except PreconditionFailed:
+                retries += 1
+    return retries
 
+
+def test_compare_and_swap_is_exact_under_contention(store):
     store.create("jobs/counter", b"0")
-    _run_threads(increment, [(15,) for _ in range(6)])
+    _run_threads(increment, [(store, 15) for _ in range(6)])
     assert store.read("jobs/counter") == b"90"
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.adapters.test_store_contract import increment
 from tpuctl.adapters.store import LocalStore, ObjectExists, PreconditionFailed, open_store
 from tpuctl.errors import ConfigError
 
@@ -63,17 +64,7 @@ def _create_many(root: str, writer: int, count: int) -> int:
 
 
 def _increment(root: str, times: int) -> int:
-    """Add 1 to a shared counter `times` times with read / compare-and-swap / retry."""
-    store, retries = LocalStore(root), 0
-    for _ in range(times):
-        while True:
-            data, generation = store.read_versioned("jobs/counter")
-            try:
-                store.write("jobs/counter", str(int(data) + 1).encode(), if_generation=generation)
-                break
-            except PreconditionFailed:
-                retries += 1
-    return retries
+    return increment(LocalStore(root), times)
 
 
 def _claim(root: str, writer: int) -> bool:

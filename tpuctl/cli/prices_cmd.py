@@ -69,22 +69,23 @@ def set_prices(
 @free_app.command("add")
 def free_add(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
     """Make matching usage free; its chip-hours still count (treasurers only)."""
-    from tpuctl.cli import render
-    from tpuctl.services import group as group_svc
-
-    s = session(ctx)
-    rule = group_svc.free_quota_rule(zone, tpu_type, model)
-    group_svc.add_free_quota(s.store, s.ledger, s.clock, s.profile.member, rule)
-    render.echo(f"Free quota now covers {group_svc.describe_rule(rule)}; its chip-hours still count.")
+    _change_free_quota(ctx, zone, tpu_type, model, add=True)
 
 
 @free_app.command("remove")
 def free_remove(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
     """Remove a free-quota rule, given as it was added (treasurers only)."""
+    _change_free_quota(ctx, zone, tpu_type, model, add=False)
+
+
+def _change_free_quota(ctx: typer.Context, zone: str, tpu_type: str, model: str, *, add: bool) -> None:
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
 
     s = session(ctx)
     rule = group_svc.free_quota_rule(zone, tpu_type, model)
-    group_svc.remove_free_quota(s.store, s.ledger, s.clock, s.profile.member, rule)
-    render.echo(f"Free quota no longer covers {group_svc.describe_rule(rule)}.")
+    change = group_svc.add_free_quota if add else group_svc.remove_free_quota
+    change(s.store, s.ledger, s.clock, s.profile.member, rule)
+    covered = group_svc.describe_rule(rule)
+    render.echo(f"Free quota now covers {covered}; its chip-hours still count." if add
+                else f"Free quota no longer covers {covered}.")
