@@ -97,7 +97,11 @@ def _standing_row(standing, currency: str) -> list[str]:
 def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--member", help="Whose (default: you).")] = None,
           month: MonthOption = None, json_out: JsonFlag = False) -> None:
     """A member's month: spent, committed, left, and each node with its cost."""
+    from datetime import timedelta
+
     from tpuctl.cli import render
+    from tpuctl.domain.budgets import format_amount
+    from tpuctl.domain.durations import format_duration
     from tpuctl.services import ledger as svc
 
     s = session(ctx)
@@ -113,8 +117,9 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
         return
     render.echo(f"{who}, {report.month}:")
     render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(mine.standing, report.currency)])
-    render.table(["NODE", "ZONE", "TYPE", "STATUS", "HOURS", "COST"],
-                 [[n.node, n.zone, n.accelerator_type, n.status, f"{n.seconds / 3600:.2f}", f"{n.spent.money:.2f}"]
+    render.table(["NODE", "ZONE", "TYPE", "STATUS", "READY FOR", "COST"],
+                 [[n.node, n.zone, n.accelerator_type + (" (spot)" if n.spot else ""), n.status,
+                   format_duration(timedelta(seconds=n.seconds)), format_amount(n.spent.money, "money", report.currency)]
                   for n in mine.nodes], empty="No TPU usage this month.")
 
 
