@@ -44,3 +44,14 @@ def test_a_create_killed_after_the_node_exists_is_billed_to_its_owner_at_the_nex
     mine = cli("spend", "--json").json
     assert [(n["node"], n["status"]) for n in mine["nodes"]] == [("crash-v4", "ready")]
     assert mine["committed"] != "0" and mine["who"] == "alice"
+
+
+def test_a_store_that_cannot_be_written_stops_a_create_before_anything_is_made(cli, remote_env, api, monkeypatch,
+                                                                              tmp_path):
+    not_a_folder = tmp_path / "store-file"
+    not_a_folder.write_text("oops")
+    monkeypatch.setenv("TPUCTL_STORE", str(not_a_folder))
+    refused = cli("create", "never", "--type", "v4-8")
+    assert refused.code == 3
+    assert refused.err.splitlines()[0] == f"Error: The group store folder {not_a_folder} cannot be used (Not a directory)."
+    assert api.list_nodes(ZONE) == []

@@ -129,6 +129,18 @@ def test_a_node_made_without_tpuctl_is_billed_to_unattributed_from_its_create_ti
     assert stray.standing.spent.money == 2 * V4
 
 
+def test_a_node_made_with_gcloud_and_deleted_with_tpuctl_before_any_sync_is_still_billed(group):
+    group.api.create_node(ZONE, "stray", accelerator_type="v4-8", runtime_version="tpu-ubuntu2204-base",
+                          spot=False, labels={})
+    group.later(1800)
+    nodes.delete_node(group.api, group.books("alice"), group.node("stray"))
+    group.later(3600)
+    assert group.sync() == []
+    stray = group.spend("unattributed")
+    assert [(n.node, n.status, n.seconds) for n in stray.nodes] == [("stray", "deleted", 1800)]
+    assert [e.actor for e in group.events() if e.payload.get("node") == "stray"] == ["alice"] * 3
+
+
 def test_admission_refuses_with_the_numbers_and_creates_nothing(group):
     group_svc.set_budget(group.store, group.db, group.clock, "tess", "60", member="alice")
     group.create("alice", "first", hours=2)             # $25.76 committed

@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlparse
 
 from filelock import FileLock
 
-from tpuctl.errors import ConfigError, ConflictError, NotFoundError
+from tpuctl.errors import ConfigError, ConflictError, NotFoundError, UnavailableError
 
 
 class ObjectExists(ConflictError):
@@ -79,8 +79,12 @@ class LocalStore:
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
         self._meta = self.root / META_DIR
-        for sub in ("tmp", "locks", "gen"):
-            (self._meta / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("tmp", "locks", "gen"):
+                (self._meta / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"The group store folder {self.root} cannot be used ({exc.strerror or exc}).",
+                              hint="Point `store` in your profile (or TPUCTL_STORE) at a folder you can write.") from None
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
@@ -123,6 +127,13 @@ class LocalStore:
         os.replace(self._temp(str(generation).encode()), gen_path)
 
     def _put(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
+        try:
+            return self._put_file(key, data, if_generation, conflict)
+        except OSError as exc:               # a full disk, a read-only or vanished mount
+            raise UnavailableError(f"The group store folder {self.root} cannot be written ({exc.strerror or exc}).",
+                                   hint="Free space or fix the folder, then run the command again.") from None
+
+    def _put_file(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock(key):

@@ -224,6 +224,16 @@ class Books:
         self.sync()
         return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason, sync=False)
 
+    def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
+        """Bring the ledger in line with these nodes as the API shows them, as a sync would:
+        a node made without tpuctl and never synced is recorded from its createTime before
+        tpuctl stops or deletes it, so its usage so far is not lost."""
+        self.sync()
+        events = observe(nodes, self.db.node_states(info_subject(node) for node in nodes), self.clock.now(), self.actor)
+        for event in events:
+            record_event(self.store, self.db, event)
+        return events
+
     def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None) -> Event:
         """Write an event of tpuctl's own doing (store first, then the local view)."""
         return record(self.store, self.db, self.clock, self.actor, kind, payload, time)

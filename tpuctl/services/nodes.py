@@ -207,6 +207,7 @@ def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> 
 def delete_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
                 on_progress: Progress | None = None) -> None:
     """Delete, then record it; a node DELETING no longer accrues (sync reads it the same way)."""
+    books.observe_nodes([node])
     api.delete_node(node.zone, node.name, wait=wait, on_progress=on_progress)
     books.record(NODE_DELETED, info_payload(node))
 
@@ -227,6 +228,7 @@ def start_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
 def _change(api: TpuApi, books: Books, node: NodeInfo, call, kind: str, wait: bool,
             on_progress: Progress | None) -> NodeInfo:
     """Stop or start, then record it once Cloud TPU confirms (no wait: the next sync sees it)."""
+    books.observe_nodes([node])
     after = call(node.zone, node.name, wait=wait, on_progress=on_progress) or api.get_node(node.zone, node.name)
     if wait:
         books.record(kind, info_payload(after))
