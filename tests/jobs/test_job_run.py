@@ -208,3 +208,13 @@ def test_a_jobs_cost_so_far_is_what_the_ledger_bills_its_tpu(cli, jobs_env, writ
     [line] = [line for line in cli("job", job).out.splitlines() if line.startswith("cost so far:")]
     assert line.split(":", 1)[1].split() == [f"${Decimal(row['cost']).quantize(Decimal('0.01'))}",
                                              f"({Decimal(cost['chip_hours']).normalize():f}", "chip-hours)"]
+
+
+def test_a_tpu_whose_agents_never_report_fails_the_followed_job_instead_of_hanging(cli, remote_env, write_job,
+                                                                                   monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)             # remote_env installs no agents: the TPU boots, nothing reports
+    monkeypatch.setenv("TPUCTL_JOB_TIMING", "follow=0.05,start=0.3")
+    followed = cli("run", str(write_job("name: silent\ntpu: {type: v4-8}\nrun: echo hi\n")), "--follow")
+    assert followed.code == ExitCode.JOB_FAILED
+    assert "was READY for 0s but no tpuctl agent reported; its startup script failed" in followed.err
+    assert cli("list", "--json").json == []                 # its TPU is not left running

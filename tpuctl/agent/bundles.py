@@ -83,11 +83,24 @@ def upload(store: GroupStore, kind: str, data: bytes) -> str:
     return key
 
 
+class UnsafeBundle(ValueError):
+    """A bundle member that would land outside the folder, or is not a plain file or folder."""
+
+
 def unpack(data: bytes, dest: Path) -> None:
-    """Extract safely: the data filter refuses absolute paths, `..` and links leaving `dest`."""
+    """Extract safely: only plain files and folders, all inside `dest` (bundles hold nothing
+    else), and the data filter on Pythons that have it (3.10.12+, 3.11.4+)."""
     dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
+        for member in tar.getmembers():
+            inside = (root / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or (inside != root and root not in inside.parents):
+                raise UnsafeBundle(f"bundle member '{member.name}' is not a plain file or folder inside the bundle")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:
+            tar.extractall(dest)
 
 
 @lru_cache(maxsize=1)

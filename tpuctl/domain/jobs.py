@@ -432,6 +432,7 @@ class JobTiming:
     sync: float = 60.0        # agent: upload outputs while a job runs
     grace: float = 10.0       # agent: SIGTERM to SIGKILL of a stopped job
     follow: float = 1.0       # member: poll while following a job
+    start: float = 900.0      # member: how long a READY TPU's agents may take to report (boot, installs)
 
     @classmethod
     def parse(cls, text: str | None, what: str = "TPUCTL_JOB_TIMING") -> JobTiming:

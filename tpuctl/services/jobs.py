@@ -24,6 +24,7 @@ import string
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from tpuctl.domain.jobs import (
 )
 from tpuctl.domain.nodes import JOB_LABEL
 from tpuctl.domain.budgets import Admission, UsageRequest
+from tpuctl.domain.durations import format_duration
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
 _STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
@@ -323,7 +325,7 @@ def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, 
     as soon as one worker fails; the others' last lines follow); with `resume`, resume it."""
     store, clock = books.store, books.clock
     cursors: dict[int, str | None] = {}
-    last_state, ended = None, None
+    last_state, ended, ready_seen = None, None, None
     for polls in itertools.count():
         status = read_status(store, job, clock)         # before the logs: an exit follows its last chunk
         for attempt in status.attempts:
@@ -346,6 +348,7 @@ def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, 
             continue
         if status.state == "pending" or polls % 5 == 4:
             note_lost_node(store, api, status)
+        ready_seen = _note_silent_agents(store, api, status, timing, ready_seen)
         sleep(timing.follow)
 
 
@@ -359,6 +362,27 @@ def note_lost_node(store: GroupStore, api: TpuApi, status: JobStatus) -> None:
     gone = _gone(api, attempt)
     if gone and attempt.state == "pending":
         _problem(store, status.id, attempt.attempt, "node_lost", f"TPU {attempt.node} was {gone} before the job ran")
+
+
+def _note_silent_agents(store: GroupStore, api: TpuApi, status: JobStatus, timing: JobTiming,
+                        ready_seen: float | None) -> float | None:
+    """A pending attempt whose TPU has been READY for `timing.start` seconds (as this follower
+    saw it) with no agent reporting will never start: its startup script failed. That is
+    written down as a failed launch, so the follow ends. Returns when READY was first seen."""
+    attempt = status.latest
+    if status.state != "pending" or attempt is None or not attempt.owned:
+        return None
+    if ready_seen is None:
+        try:
+            ready = api.get_node(attempt.zone, attempt.node).state == "READY"
+        except NotFoundError:
+            ready = False
+        return time.monotonic() if ready else None
+    if time.monotonic() - ready_seen > timing.start:
+        _problem(store, status.id, attempt.attempt, "launch_failed",
+                 f"TPU {attempt.node} was READY for {format_duration(timedelta(seconds=timing.start))} but no tpuctl "
+                 "agent reported; its startup script failed (see the VM's serial console)")
+    return ready_seen
 
 
 def _gone(api: TpuApi, attempt) -> str | None:
