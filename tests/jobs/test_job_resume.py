@@ -81,3 +81,21 @@ def test_run_follow_resumes_by_itself(jobs_env, store, spot_job, tmp_path):
     assert f"[tpuctl] {job}: interrupted.\n[tpuctl] {job}: resumed, attempt 2 on TPU {job}-2.\n" in err
     assert re.search(f"Deleting TPU {job}-2: its job has ended \\(--keep-node keeps it\\)\\.\n"
                      f"Job {job} succeeded on 1 worker in \\ds \\(2 attempts\\)\\.\n$", err)
+
+
+def test_a_resume_the_budget_refuses_fails_that_job_and_says_why_without_stopping_cron(cli, jobs_env, store, spot_job):
+    job = cli("run", str(spot_job)).out.strip()
+    wait_for(lambda: checkpointed_step(store, job) >= 1, what="a first checkpoint")
+    jobs_env.preempt(ZONE, job)
+    wait_state(cli, job, "interrupted")
+    assert cli("group", "init", "--treasurer", "alice").code == 0
+    assert cli("budget", "set", "--member", "alice", "0.01").code == 0
+
+    refused = cli("jobs", "resume")
+    assert refused.code == 9
+    # The preempted TPU is deleted first, so its unused lease is not counted as committed.
+    assert re.fullmatch(rf"Could not resume {job}: Refused: alice's budget for \d{{4}}-\d\d is \$0\.01: "
+                        r"spent \$0\.0\d, committed \$0\.00, requested \$7\.36, left -?\$0\.0\d\.\n", refused.err)
+    state = job_state(cli, job)
+    assert state["state"] == "failed" and len(state["attempts"]) == 2
+    assert cli("list", "--json").json == []            # no TPU was made for the refused attempt

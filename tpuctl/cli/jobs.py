@@ -155,17 +155,21 @@ def resume(
     s = session(ctx)
     store = s.store
     if job is None:
-        resumed = svc.resume_all(s.books, s.api)
+        done = svc.resume_all(s.books, s.api)
     else:
         svc.note_lost_node(store, s.api, svc.read_status(store, job, s.clock))
-        resumed = [r for r in [svc.resume_job(s.books, s.api, job)] if r is not None]
+        done = svc.ResumePass([r for r in [svc.resume_job(s.books, s.api, job)] if r is not None], [])
     if json_out:
-        render.emit_json([status_json(r) for r in resumed])
-        return
-    for status in resumed:
-        render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")
-    if not resumed:
-        render.echo("Nothing to resume." if job is None else f"Job {job} does not need resuming.")
+        render.emit_json([status_json(r) for r in [*done.resumed, *(status for status, _ in done.failed)]])
+    else:
+        for status in done.resumed:
+            render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")
+        for status, exc in done.failed:
+            render.echo(f"Could not resume {status.id}: {exc.message}", err=True)
+        if not done.resumed and not done.failed:
+            render.echo("Nothing to resume." if job is None else f"Job {job} does not need resuming.")
+    if done.failed:                              # cron sees it; each job's reason is above
+        raise typer.Exit(done.failed[0][1].exit_code)
 
 
 def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:

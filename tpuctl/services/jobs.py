@@ -411,26 +411,38 @@ def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None
     if not status.resumable:
         return None
     previous = status.latest
+    if previous.owned:           # first, so its remaining lease is not counted against the new TPU
+        _delete_tpu(books, api, previous)
     try:
         _start_attempt(books, api, status.spec, previous.attempt + 1, on_progress=on_progress)
     except ObjectExists:
         return None
-    if previous.owned:
-        _delete_tpu(books, api, previous)
     return read_status(store, job, clock)
 
 
-def resume_all(books: Books, api: TpuApi, member: str | None = None) -> list[JobStatus]:
-    """One pass over the group's jobs: note lost TPUs, resume what asked for it."""
-    store, resumed = books.store, []
+@dataclass(frozen=True)
+class ResumePass:
+    resumed: list[JobStatus]
+    failed: list[tuple[JobStatus, TpuctlError]]     # the job as it now stands, and why it could not resume
+
+
+def resume_all(books: Books, api: TpuApi, member: str | None = None) -> ResumePass:
+    """One pass over the group's jobs: note lost TPUs, resume what asked for it. A job that
+    cannot resume (refused by the budget, no capacity) does not stop the others; its new
+    attempt is marked failed with the reason."""
+    store, resumed, failed = books.store, [], []
     for status in list_jobs(store, books.clock, member):
         if status.final or not status.spec["config"].get("resume"):
             continue
         note_lost_node(store, api, status)
-        again = resume_job(books, api, status.id)
+        try:
+            again = resume_job(books, api, status.id)
+        except TpuctlError as exc:
+            failed.append((read_status(store, status.id, books.clock), exc))
+            continue
         if again is not None:
             resumed.append(again)
-    return resumed
+    return ResumePass(resumed, failed)
 
 
 def cancel_job(store: GroupStore, member: str, clock: Clock, job: str) -> JobStatus:
