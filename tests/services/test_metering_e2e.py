@@ -40,7 +40,7 @@ class Group:
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
 
     def books(self, member: str) -> ledger.Books:
-        return ledger.Books(self.store, self.db, self.clock, self.table, member)
+        return ledger.Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
 
     def later(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -151,6 +151,19 @@ def test_admission_refuses_with_the_numbers_and_creates_nothing(group):
                                      "committed $19.32, requested $38.64, left $34.24.")
     assert [n.name for n in group.api.list_nodes(ZONE)] == ["first"]
     assert "second" not in {e.payload.get("node") for e in group.events()}
+
+
+def test_a_node_preempted_since_the_last_sync_no_longer_holds_its_lease_at_admission(group):
+    group_svc.set_budget(group.store, group.db, group.clock, "tess", "20", member="alice")
+    group.create("alice", "first", spot=True)           # $14.72 committed: 4 chips x $0.92 x 4 h
+    group.later(60)
+    group.emulator.preempt(ZONE, "first")              # nobody has synced since
+    second = group.create("alice", "second", spot=True)
+    assert second.state == "READY"
+    assert {(e.kind, e.payload["node"]) for e in group.events() if e.payload.get("source") == "observed"} == {
+        ("node.preempted", "first")}
+    with pytest.raises(RequestRefused):                # a real refusal stays one
+        group.create("alice", "third", spot=True)
 
 
 def test_a_treasurer_override_is_recorded_and_a_members_is_refused(group):

@@ -53,7 +53,7 @@ class Session:
         """Admission and recording for the commands that spend (create, queue, run, delete)."""
         from tpuctl.services.ledger import Books
 
-        return Books(self.store, self.ledger, self.clock, self.prices, self.profile.member)
+        return Books(self.store, self.ledger, self.clock, self.prices, self.profile.member, lister=lambda: self.api)
 
     @cached_property
     def api(self):

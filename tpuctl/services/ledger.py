@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
-from tpuctl.domain.budgets import Admission, Budget, GroupRules, Override, Standing, UsageRequest, admit_request
+from tpuctl.domain.budgets import (
+    Admission, Budget, GroupRules, Override, RequestRefused, Standing, UsageRequest, admit_request,
+)
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import (
     CONTROL_KINDS, EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
@@ -207,8 +209,10 @@ class Books:
     request against the budgets, and record what tpuctl does. Synced from the store once per
     command, so admission sees every member's latest events."""
 
-    def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, actor: str):
+    def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, actor: str,
+                 lister: Callable[[], Lister] | None = None):
         self.store, self.db, self.clock, self.table, self.actor = store, db, clock, table, actor
+        self.lister = lister        # the Cloud TPU adapter, made only when a refusal needs a fresh look
         self._synced = False
 
     def sync(self) -> Books:
@@ -221,7 +225,17 @@ class Books:
         return pricing_for(self.sync().db.rules(), self.table)
 
     def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
+        """Admission; before refusing on committed spend, look at the project as `sync` does:
+        a node preempted or deleted since the last sync no longer holds its lease."""
         self.sync()
+        try:
+            return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
+                             sync=False)
+        except RequestRefused as refused:
+            stale = any(standing.committed.chip_seconds for standing in refused.admission.over)
+            if self.lister is None or not stale or not observe_and_record(self.lister(), self.store, self.db,
+                                                                          self.clock, self.actor):
+                raise
         return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason, sync=False)
 
     def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
