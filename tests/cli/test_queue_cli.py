@@ -93,6 +93,12 @@ def test_create_queue_falls_back_to_queueing(cli, full_zone):
     assert result.json["state"] in ("ACCEPTED", "WAITING_FOR_RESOURCES")
     assert node_names(cli) == ["blocker"]
 
+    assert cli("delete", "blocker", "--yes").code == 0        # capacity frees: the queue makes the node
+    full_zone.tick()
+    observed = sorted((e["kind"], e["node"]) for e in cli("sync", "--json").json["observed"])
+    # A new incarnation, billed from its creation, not the failed create's closed record started again.
+    assert observed == [("node.created", "eager"), ("node.ready", "eager"), ("queued.provisioned", "eager")]
+
 
 @pytest.mark.parametrize(
     "args, message",

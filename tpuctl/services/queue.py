@@ -98,10 +98,11 @@ def build_queue_request(profile: Profile, name: str, accelerator_type: str, *, n
 
 
 def from_create_request(request: CreateRequest) -> QueueRequest:
-    """`create --queue`: the same TPU, asked for through the queue."""
+    """`create --queue`: the same TPU, asked for through the queue (a new request id: the failed
+    create's record is closed, and the node the queue makes is a new incarnation)."""
     return QueueRequest(name=request.name, accelerator_type=request.accelerator_type, zone=request.zone,
                         runtime_version=request.runtime_version, spot=request.spot, hours=request.hours,
-                        labels=dict(request.labels), metadata=dict(request.metadata), request_id=request.request_id)
+                        labels=dict(request.labels), metadata=dict(request.metadata))
 
 
 def admit(books: Books, request: QueueRequest, override_reason: str | None = None,
