@@ -76,11 +76,16 @@ def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 
 
 def _standing_json(standing, currency: str) -> dict:
+    from tpuctl.domain.metering import MONEY_QUANTUM
+
+    def text(value) -> str:
+        return str(value.quantize(MONEY_QUANTUM))
+
     return {"who": standing.who, "unit": standing.unit, "currency": currency,
             "budget": str(standing.budget.amount) if standing.budget else None,
-            "spent": str(standing.spent.money), "spent_chip_hours": str(standing.spent.chip_hours),
-            "committed": str(standing.committed.money), "committed_chip_hours": str(standing.committed.chip_hours),
-            "left": None if standing.left is None else str(standing.left)}
+            "spent": text(standing.spent.money), "spent_chip_hours": text(standing.spent.chip_hours),
+            "committed": text(standing.committed.money), "committed_chip_hours": text(standing.committed.chip_hours),
+            "left": None if standing.left is None else text(standing.left)}
 
 
 def _standing_row(standing, currency: str) -> list[str]:
