@@ -30,7 +30,8 @@ def test_a_job_runs_and_its_log_exit_status_and_outputs_arrive(cli, jobs_env, wr
     assert started.code == 0, started.err
     job = started.out.strip()
     assert re.fullmatch(r"hello-[a-z0-9]{6}", job)
-    assert started.err == f"Job {job} is pending on TPU {job} in {ZONE}; follow it with `tpuctl logs {job} -f`.\n"
+    assert started.err == ("Its TPU (v4-8): $12.88/hour, up to $51.52 for the lease.\n"      # 4 h, no budget set
+                           f"Job {job} is pending on TPU {job} in {ZONE}; follow it with `tpuctl logs {job} -f`.\n")
 
     followed = cli("logs", job, "-f")
     assert followed.code == 0, followed.err

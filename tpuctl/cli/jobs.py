@@ -38,14 +38,21 @@ def run(
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
     from tpuctl.cli import render
     from tpuctl.domain.jobs import status_json
+    from tpuctl.domain.metering import hourly_price
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
     store, timing = s.store, _timing()
     job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
+    admitted: list = []
     with render.spinner(f"Starting job {job_config.name}") as update:
         status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
-                            override_reason=override, on_admitted=render.override_notice, on_progress=update)
+                            override_reason=override, on_admitted=admitted.append, on_progress=update)
+    for admission in admitted:                    # (a job on an existing TPU asks for none)
+        tpu = job_config.tpu
+        render.override_notice(admission)
+        per_hour = hourly_price(s.books.pricing(), tpu.zone, tpu.type, tpu.spot)
+        render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
     attempt = status.latest
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
