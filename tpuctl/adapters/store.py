@@ -43,6 +43,7 @@ class ObjectNotFound(NotFoundError):
 
 class GroupStore(Protocol):
     url: str
+    parallel_reads: int         # reads worth running at once: 1 for a folder, more for a bucket (latency)
 
     def create(self, key: str, data: bytes) -> None: ...
     def read(self, key: str) -> bytes: ...
@@ -74,6 +75,8 @@ class LocalStore:
     Conditional writes hold a per-key lock file and keep the generation in a side file
     under .tpuctl-store/gen, which delete() leaves behind so generations never repeat.
     """
+
+    parallel_reads = 1          # a local file read is faster than handing it to a thread
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()

