@@ -41,7 +41,7 @@ from tpuctl.domain.jobs import (
     FORMAT, AttemptRecords, JobConfig, JobStatus, JobTiming, check_name, config_header, config_key,
     config_version, iso, job_status, parse_job_config, read_header, strip_header,
 )
-from tpuctl.domain.nodes import JOB_LABEL
+from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.durations import format_duration
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
@@ -346,38 +346,36 @@ def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, 
         elif status.resumable:
             resume_job(books, api, job)
             continue
-        if status.state == "pending" or polls % 5 == 4:
-            note_lost_node(store, api, status)
-        ready_seen = _note_silent_agents(store, api, status, timing, ready_seen)
+        node = note_lost_node(store, api, status) if status.state == "pending" or polls % 5 == 4 else None
+        ready_seen = _note_silent_agents(store, status, node, timing, ready_seen)
         sleep(timing.follow)
 
 
-def note_lost_node(store: GroupStore, api: TpuApi, status: JobStatus) -> None:
+def note_lost_node(store: GroupStore, api: TpuApi, status: JobStatus) -> NodeInfo | None:
     """Look at the latest attempt's TPU: a pending attempt whose TPU is gone (or whose queued
     request failed) will never start, so that is written down. A running one is watched by its
-    agents, but looking also lets local mode's world apply a due preemption (and fire its hooks)."""
+    agents, but looking also lets local mode's world apply a due preemption (and fire its hooks).
+    Returns the TPU as seen, if it exists."""
     attempt = status.latest
     if attempt is None or attempt.state not in ("pending", "running"):
-        return
-    gone = _gone(api, attempt)
+        return None
+    gone, node = _gone(api, attempt)
     if gone and attempt.state == "pending":
         _problem(store, status.id, attempt.attempt, "node_lost", f"TPU {attempt.node} was {gone} before the job ran")
+    return node
 
 
-def _note_silent_agents(store: GroupStore, api: TpuApi, status: JobStatus, timing: JobTiming,
+def _note_silent_agents(store: GroupStore, status: JobStatus, node: NodeInfo | None, timing: JobTiming,
                         ready_seen: float | None) -> float | None:
-    """A pending attempt whose TPU has been READY for `timing.start` seconds (as this follower
-    saw it) with no agent reporting will never start: its startup script failed. That is
-    written down as a failed launch, so the follow ends. Returns when READY was first seen."""
+    """A pending attempt whose TPU (`node`, as note_lost_node just saw it) has been READY for
+    `timing.start` seconds, as this follower saw it, with no agent reporting will never start:
+    its startup script failed. That is written down as a failed launch, so the follow ends.
+    Returns when READY was first seen."""
     attempt = status.latest
     if status.state != "pending" or attempt is None or not attempt.owned:
         return None
     if ready_seen is None:
-        try:
-            ready = api.get_node(attempt.zone, attempt.node).state == "READY"
-        except NotFoundError:
-            ready = False
-        return time.monotonic() if ready else None
+        return time.monotonic() if node is not None and node.state == "READY" else None
     if time.monotonic() - ready_seen > timing.start:
         _problem(store, status.id, attempt.attempt, "launch_failed",
                  f"TPU {attempt.node} was READY for {format_duration(timedelta(seconds=timing.start))} but no tpuctl "
@@ -385,22 +383,23 @@ def _note_silent_agents(store: GroupStore, api: TpuApi, status: JobStatus, timin
     return ready_seen
 
 
-def _gone(api: TpuApi, attempt) -> str | None:
-    """Why an attempt's TPU can no longer run it, or None while it can (or still may)."""
+def _gone(api: TpuApi, attempt) -> tuple[str | None, NodeInfo | None]:
+    """Why an attempt's TPU can no longer run it (None while it can, or still may), and the
+    TPU itself if it exists."""
     if attempt.queued:
         try:
             queued = api.get_queued_resource(attempt.zone, attempt.node)
         except NotFoundError:
-            return "deleted"
+            return "deleted", None
         if queued.state in ("FAILED", "SUSPENDED"):
-            return f"never provisioned (its queued request is {queued.state})"
+            return f"never provisioned (its queued request is {queued.state})", None
         if queued.state != "ACTIVE":
-            return None
+            return None, None
     try:
         node = api.get_node(attempt.zone, attempt.node)
     except NotFoundError:
-        return "deleted"
-    return node.state.lower() if node.state in ("PREEMPTED", "TERMINATED", "STOPPED", "DELETING") else None
+        return "deleted", None
+    return (node.state.lower() if node.state in ("PREEMPTED", "TERMINATED", "STOPPED", "DELETING") else None), node
 
 
 def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None = None) -> JobStatus | None:
