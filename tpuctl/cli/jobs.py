@@ -38,7 +38,6 @@ def run(
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
     from tpuctl.cli import render
     from tpuctl.domain.jobs import status_json
-    from tpuctl.domain.metering import hourly_price
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
@@ -51,7 +50,7 @@ def run(
     for admission in admitted:                    # (a job on an existing TPU asks for none)
         tpu = job_config.tpu
         render.override_notice(admission)
-        per_hour = hourly_price(s.books.pricing(), tpu.zone, tpu.type, tpu.spot)
+        per_hour = s.books.price_per_hour(tpu.zone, tpu.type, tpu.spot)
         render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
     attempt = status.latest
     if follow:

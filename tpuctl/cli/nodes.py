@@ -38,7 +38,7 @@ def create(
                                        spot=spot, hours=hours, labels=parse_labels(label))
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
-    per_hour = svc.price_per_hour(s.books, request)
+    per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)
     try:
         with render.spinner(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
             node = svc.create_node(s.api, s.books, request, admission, wait=not no_wait, on_progress=update)

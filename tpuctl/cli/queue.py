@@ -45,7 +45,7 @@ def create(
                                       start_after=start_after)
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
-    per_hour = svc.price_per_hour(s.books, request)
+    per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = svc.queue_create(s.api, s.books, request, admission)
     show_queued_result(s, queued, wait=wait, json_out=json_out, cost=(admission, per_hour))
 

@@ -12,6 +12,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
@@ -28,7 +29,7 @@ from tpuctl.domain.events import (
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
-    Amount, PriceKey, committed_usage, cost, info_subject, merge, month_bounds, month_of, observe, observe_queued,
+    Amount, PriceKey, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of, observe, observe_queued,
     price_usage, queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
@@ -238,6 +239,10 @@ class Books:
 
     def pricing(self) -> Pricing:
         return pricing_for(self.sync().db.rules(), self.table)
+
+    def price_per_hour(self, zone: str, accelerator_type: str, spot: bool, chips: int | None = None) -> Decimal:
+        """What a TPU (or all `chips` of a request) costs per hour, with the group's overrides."""
+        return hourly_price(self.pricing(), zone, accelerator_type, spot, chips)
 
     def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
         """Admission; before refusing on committed spend, look at the project as `sync` does:

@@ -103,10 +103,6 @@ def admit(books: Books, request: CreateRequest, override_reason: str | None = No
     return books.admit(request.usage(owner or books.actor), override_reason)
 
 
-def price_per_hour(books: Books, request: CreateRequest) -> Decimal:
-    return hourly_price(books.pricing(), request.zone, request.accelerator_type, request.spot)
-
-
 @dataclass(frozen=True)
 class TypePrice:
     """What an hour of a type costs in a zone; None, with the reason, where nothing prices it."""

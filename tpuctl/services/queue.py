@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.config import Profile
@@ -20,7 +19,7 @@ from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.durations import format_duration, parse_duration, parse_time_or_duration
-from tpuctl.domain.metering import hourly_price, queued_info_payload
+from tpuctl.domain.metering import queued_info_payload
 from tpuctl.domain.events import QUEUED_CREATED, QUEUED_DELETED, queued_payload
 from tpuctl.domain.nodes import (
     LEASE_MINUTES_LABEL,
@@ -108,11 +107,6 @@ def from_create_request(request: CreateRequest) -> QueueRequest:
 def admit(books: Books, request: QueueRequest, override_reason: str | None = None,
           owner: str | None = None) -> Admission:
     return books.admit(request.usage(owner or books.actor), override_reason)
-
-
-def price_per_hour(books: Books, request: QueueRequest) -> Decimal:
-    """What all the request's nodes cost per hour once provisioned."""
-    return hourly_price(books.pricing(), request.zone, request.accelerator_type, request.spot, request.chips)
 
 
 def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Admission) -> QueuedInfo:
