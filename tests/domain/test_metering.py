@@ -116,8 +116,8 @@ def test_a_node_tpuctl_never_saw_is_billed_from_its_create_time_to_its_label_or_
                              (NODE_READY, "gc", at(hours=1), "unattributed"),
                              (NODE_CREATED, "bobs", at(hours=2), "bob"),
                              (NODE_READY, "bobs", at(hours=2), "bob")]
-    assert events[2].payload["lease_until"] == "2026-06-01T08:00:00Z"
-    assert replay(events[:2])[0].subject == "us-central2-b/gc/2026-06-01T00:00:00Z"
+    assert events[2].payload["lease_until"] == "2026-06-01T08:00:00.000000Z"
+    assert replay(events[:2])[0].subject == "us-central2-b/gc/2026-06-01T00:00:00.000000Z"
 
 
 def test_a_create_that_crashed_before_node_ready_is_billed_from_the_nodes_create_time():

@@ -231,10 +231,10 @@ def test_verify_reports_corrupt_objects_unknown_kinds_and_unauthorised_events(gr
         group.store.create(event.key, event.to_json())
     messages = [p.message for p in svc.verify(group.store, group.db)]
     assert messages == [
-        "ledger/events/2026/05/01KQHFP680GCWQ5YQ5QBR14AFB.json is not a readable ledger event "
+        "ledger/events/2026/05/01KQHFP680GCWQ5YQ5QBR14AFB.json is set aside: it is not JSON "
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)).",
+        f"{strange.key} is set aside: it has unknown kind \"node.teleported\".",
         "ledger/events/2026/05/notes.txt is not named like a ledger event (<event-id>.json).",
-        f"Event {strange.id} has unknown kind 'node.teleported'.",
         f"Ignored budget.set event {rogue.id} by mallory: mallory is not a treasurer."]
     assert group.db.rules().budget_for("2026-05", "mallory").amount == Decimal("50")     # the default allowance
 

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.clock import utcnow
-from tpuctl.domain.events import NODE_KINDS, Event, problem
+from tpuctl.domain.events import NODE_KINDS, Event
 from tpuctl.domain.intervals import (
     NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
 )
@@ -246,7 +246,7 @@ class LedgerDB:
             new = [event for event_id, event in batch.items() if event_id not in known]
             if not new:
                 return 0
-            subjects = {event.id: (subject_of(event) if problem(event) is None else None) for event in new}
+            subjects = {event.id: subject_of(event) for event in new}
             self.conn.executemany(
                 "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
                 ((e.id, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in new))
@@ -327,12 +327,12 @@ class LedgerDB:
         return self._query("SELECT count(*) FROM events")[0][0]
 
     def subject_events(self, subject: str) -> list[Event]:
-        return [Event.from_json(body) for (body,) in
+        return [Event.from_trusted_json(body) for (body,) in
                 self._query("SELECT body FROM events WHERE subject = ?", (subject,))]
 
     def group_level_events(self) -> list[Event]:
         """Control events, and any event that could not be tied to a node or request."""
-        return [Event.from_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
+        return [Event.from_trusted_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
 
     def rules(self) -> GroupRules:
         """Roles, budgets, price overrides: replayed from the (few) control events, cached

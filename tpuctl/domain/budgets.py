@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.events import (
     BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, OVERRIDE_GRANTED,
-    PRICES_OVERRIDDEN, TREASURER_ADDED, Event, problem,
+    PRICES_OVERRIDDEN, TREASURER_ADDED, Event,
 )
 from tpuctl.domain.intervals import unique
 from tpuctl.domain.metering import MONEY_QUANTUM, SECONDS_PER_HOUR, Amount, PriceKey, price_usage
@@ -179,7 +179,7 @@ def group_rules(events: Iterable[Event]) -> GroupRules:
     state, ignored = _Replay(), []
     for event in sorted((e for e in unique(events) if e.kind in CONTROL_KINDS), key=lambda e: e.order):
         try:
-            reason = problem(event) or state.apply(event)
+            reason = state.apply(event)
         except (ValueError, TypeError, AttributeError) as exc:
             reason = str(exc)
         if reason:

@@ -19,6 +19,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+from tpuctl.domain.times import format_time, parse_time
 from tpuctl.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -116,17 +117,6 @@ def id_time(event_id: str) -> datetime:
     return _EPOCH + timedelta(milliseconds=int(event_id[:10].translate(_TO_INT_DIGITS), 32))
 
 
-def format_time(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"time '{text}' has no time zone")
-    return when.astimezone(timezone.utc)
-
-
 @lru_cache(maxsize=4096)
 def _cached_time(text: str) -> datetime:
     return parse_time(text)
@@ -135,6 +125,10 @@ def _cached_time(text: str) -> datetime:
 def optional_time(value: Any) -> datetime | None:
     """A payload time (ISO string or null) as an aware datetime."""
     return None if value in (None, "") else _cached_time(value)
+
+
+def is_event_id(text: str) -> bool:
+    return bool(_ID_RE.match(text))
 
 
 def event_key(event_id: str) -> str:
@@ -187,36 +181,21 @@ class Event:
 
     @classmethod
     def from_json(cls, data: bytes, origin: str = "event") -> Event:
-        try:
-            body = json.loads(data)
-            event = cls(id=body["id"], time=parse_time(body["time"]), actor=body["actor"],
-                        kind=body["kind"], payload=body["payload"], version=body["v"], raw=bytes(data))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise EventFormatError(f"{origin} is not a readable ledger event ({_reason(exc)}).") from None
-        if not (isinstance(event.id, str) and _ID_RE.match(event.id)):
-            raise EventFormatError(f"{origin} has an invalid event id '{event.id}'.")
-        if not isinstance(event.payload, dict) or not isinstance(event.actor, str):
-            raise EventFormatError(f"{origin} has a malformed actor or payload.")
-        return event
+        """Parse and check a stored object against the schema (EventFormatError says why)."""
+        from tpuctl.domain.event_schema import parse_event
+
+        return parse_event(cls, data, origin)
+
+    @classmethod
+    def from_trusted_json(cls, data: bytes) -> Event:
+        """An event the local view already checked on its way in (no second check)."""
+        body = json.loads(data)
+        return cls(id=body["id"], time=parse_time(body["time"]), actor=body["actor"], kind=body["kind"],
+                   payload=body["payload"], version=body["v"], raw=bytes(data))
 
 
 def _reason(exc: Exception) -> str:
     return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
-
-
-def problem(event: Event) -> str | None:
-    """Why an event cannot be used (newer schema, unknown kind, missing fields), or None."""
-    if event.version > SCHEMA_VERSION:
-        return f"event {event.id} uses schema version {event.version}; this tpuctl reads up to {SCHEMA_VERSION}"
-    if event.kind not in KNOWN_KINDS:
-        return f"event {event.id} has unknown kind '{event.kind}'"
-    missing = [name for name in REQUIRED_FIELDS[event.kind] if name not in event.payload]
-    if missing:
-        return f"{event.kind} event {event.id} lacks {', '.join(missing)}"
-    source = event.payload.get("source")
-    if event.kind in NODE_KINDS and source not in SOURCES:
-        return f"{event.kind} event {event.id} has source '{source}', not tpuctl or observed"
-    return None
 
 
 def new_event(kind: str, actor: str, payload: Mapping[str, Any], now: datetime,

@@ -23,9 +23,10 @@ from tpuctl.domain.budgets import (
     Admission, Budget, GroupRules, Override, RequestRefused, Standing, UsageRequest, admit_request,
 )
 from tpuctl.domain.clock import Clock
+from tpuctl.domain.event_schema import Invalid, check_event
 from tpuctl.domain.events import (
     CONTROL_KINDS, EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
-    key_event_id, listing_bound, new_event, problem,
+    key_event_id, listing_bound, new_event,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
@@ -77,6 +78,7 @@ def record_event(store: GroupStore, db: LedgerDB, event: Event) -> Event:
     """Write the event to the group store (create-only), then into the local view. An event
     already there with the same bytes is ours (a retried write whose first reply was lost)."""
     data = event.to_json()
+    check_own_event(event)
     try:
         store.create(event.key, data)
     except ObjectExists:
@@ -89,6 +91,15 @@ def record_event(store: GroupStore, db: LedgerDB, event: Event) -> Event:
 def record(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
            payload: Mapping[str, Any], time: datetime | None = None) -> Event:
     return record_event(store, db, new_event(kind, actor, payload, clock.now(), time=time))
+
+
+def check_own_event(event: Event) -> None:
+    """tpuctl never writes what it would set aside when reading it back."""
+    try:
+        check_event(Event.from_trusted_json(event.to_json()))
+    except Invalid as exc:
+        raise ConfigError(f"tpuctl will not record this: the {event.kind.replace('.', ' ').replace('_', ' ')} "
+                          f"{str(exc).removeprefix('field ')}.") from None
 
 
 @dataclass(frozen=True)
@@ -394,11 +405,7 @@ def verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
     keys = list(store.list(EVENTS_PREFIX))
     for start in range(0, len(keys), SYNC_BATCH):
         _ingest_keys(store, db, keys[start:start + SYNC_BATCH], store.parallel_reads)
-    problems = [Problem(reason, key=key) for key, reason in db.bad_objects()]
-    for event in db.group_level_events():
-        why = problem(event) if event.kind not in CONTROL_KINDS else None
-        if why:
-            problems.append(Problem(why[0].upper() + why[1:] + ".", event.key, event.id))
+    problems = [Problem(reason, key=key, event_id=key_event_id(key)) for key, reason in db.bad_objects()]
     stored = {key_event_id(key) for key in keys}
     for event_id in sorted(db.event_ids() - stored):
         problems.append(Problem(f"Event {event_id} is in the local database but not in the group store.",
