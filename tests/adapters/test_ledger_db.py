@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tpuctl.adapters.ledger_db import LedgerDB, Migrations, m001_ledger
+from tpuctl.adapters.ledger_db import SCHEMA_VERSION, LedgerDB
 from tpuctl.domain.events import (
     BUDGET_SET, GROUP_INITIALIZED, NODE_CREATED, NODE_DELETED, NODE_PREEMPTED, NODE_READY, NODE_STARTED,
     NODE_STOPPED, QUEUED_CREATED, QUEUED_PROVISIONED, budget_payload, new_event, node_payload, queued_payload,
@@ -74,39 +74,36 @@ def db(tmp_path):
         yield ledger
 
 
-def test_a_new_database_is_a_wal_file_with_named_migrations(tmp_path):
+def test_a_new_database_is_a_wal_file_of_this_schema_version(tmp_path):
     LedgerDB(tmp_path / "ledger.db").close()
     conn = sqlite3.connect(tmp_path / "ledger.db")
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert conn.execute("SELECT migration_set, name FROM _migrations").fetchall() == [
-        ("tpuctl.ledger", "m001_ledger"), ("tpuctl.ledger", "m002_queued_since"),
-        ("tpuctl.ledger", "m003_intervals_by_place")]
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     reopened = LedgerDB(tmp_path / "ledger.db")
-    assert reopened.event_count() == 0
+    assert reopened.event_count() == 0 and not reopened.emptied
     reopened.close()
 
 
-def test_a_database_from_before_queued_since_upgrades_in_place_and_keeps_its_rows(tmp_path):
-    old = Migrations("tpuctl.ledger")
-    old(m001_ledger)
+def test_a_view_of_an_older_shape_is_emptied_to_be_rebuilt_not_migrated(tmp_path):
     conn = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
-    old.apply(conn)
-    q1 = [e for e in EVENTS if e.kind == QUEUED_CREATED and e.payload["name"] == "q1"]
-    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                     [(e.id, int(e.time.timestamp()) * 1_000_000, e.actor, e.kind, "queued/us-central2-b/q1/rq1",
-                       e.to_json()) for e in q1])
-    conn.execute("INSERT INTO queued VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                 ("queued/us-central2-b/q1/rq1", "us-central2-b", "q1", "carol-v4", "carol", "v4-8", "v4", 4, 0,
-                  "2", "rq1", "waiting", None, None, None))
+    conn.execute("CREATE TABLE events (id TEXT, body BLOB)")        # what an older tpuctl left
+    conn.execute("INSERT INTO events VALUES ('x', 'y')")
     conn.close()
     with LedgerDB(tmp_path / "ledger.db") as db:
-        assert "since_us" in [row[1] for row in db.conn.execute("PRAGMA table_info(queued)")]
-        (waiting,) = db.waiting_queued()
-        assert (waiting.name, waiting.owner, waiting.lease_hours, waiting.since) == ("q1", "carol", Decimal("2"), at())
-        db.ingest([new_event(QUEUED_PROVISIONED, "carol", q1[0].payload, at(hours=1))])
-        assert db.waiting_queued() == []
-        assert [(q.status, q.since) for q in db.queued_requests(["queued/us-central2-b/q1/rq1"])] == [
-            ("provisioned", at())]
+        assert db.emptied and db.event_count() == 0
+        db.ingest(EVENTS)
+        assert db.waiting_queued()[0].since == at()
+
+
+def test_a_view_belongs_to_one_store_and_never_mixes_two_groups(tmp_path):
+    with LedgerDB(tmp_path / "ledger.db", store_url="file:///groups/a") as db:
+        db.ingest(EVENTS)
+        db.set_cursor("ledger/events/", "ledger/events/2026/05/x.json")
+    with LedgerDB(tmp_path / "ledger.db", store_url="file:///groups/a") as same:
+        assert not same.emptied and same.event_count() == len(EVENTS)
+    with LedgerDB(tmp_path / "ledger.db", store_url="gs://other-group") as other:
+        assert other.emptied and other.event_count() == 0
+        assert other.cursor("ledger/events/") is None and other.open_nodes() == []
 
 
 def test_queued_requests_are_found_by_subject_whatever_their_status(db):

@@ -76,3 +76,22 @@ def test_queued_resources(gcloud, emulator):
     gcloud("queued-resources", "delete", "qr1", f"--zone={ZONE}", "--force", "--quiet")
     assert gcloud("queued-resources", "describe", "qr2", f"--zone={ZONE}")["state"]["state"] == "ACTIVE"
     assert [n["name"].rsplit("/", 1)[1] for n in gcloud("tpu-vm", "list", f"--zone={ZONE}")] == ["ms-0", "ms-1"]
+
+
+def test_a_node_made_and_deleted_with_gcloud_is_closed_once_whatever_its_create_time_fraction(gcloud, emulator,
+                                                                                            cli, remote_env,
+                                                                                            monkeypatch):
+    from datetime import datetime, timezone
+
+    monkeypatch.setenv("TPUCTL_PROJECT", "p")
+    emulator.clock.set(datetime.now(timezone.utc).replace(microsecond=987_654))
+    created = gcloud("tpu-vm", "create", "gc1", f"--zone={ZONE}", "--accelerator-type=v4-8",
+                     "--version=tpu-ubuntu2204-base")
+    assert created["createTime"].endswith(".987654Z")
+    assert cli("sync").code == 0
+    gcloud("tpu-vm", "delete", "gc1", f"--zone={ZONE}", "--quiet")
+    observed = [cli("sync", "--json").json["observed"] for _ in range(3)]
+    assert observed == [[{"kind": "node.deleted", "node": "gc1", "owner": "unattributed"}], [], []]
+    stray = next(s for s in cli("budget", "show", "--json").json["standings"] if s["who"] == "unattributed")
+    assert stray["committed"] == "0.000000" and 0 < float(stray["spent"]) < 1     # seconds of a v4-8, then closed
+    assert cli("ledger", "verify").out == "The ledger is consistent.\n"

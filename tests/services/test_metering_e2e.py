@@ -217,3 +217,24 @@ def test_a_queued_request_deleted_with_gcloud_stops_committing_at_the_next_sync(
     group.later(16 * 60)
     assert [e.kind for e in group.sync()] == ["queued.deleted"]
     assert group.spend("alice").standing.committed.money == 0
+
+
+def test_a_node_made_outside_tpuctl_with_a_fractional_create_time_closes_once(group):
+    """Cloud TPU's createTime carries fractions; the node.created from the first sync and the
+    node.deleted from a later one must name the same incarnation, or it accrues forever."""
+    group.clock.set(T0.replace(microsecond=123_456))
+    group.api.create_node(ZONE, "by-gcloud", accelerator_type="v4-8", runtime_version="tpu-ubuntu2204-base",
+                          spot=False, labels={})
+    assert group.node("by-gcloud").create_time.microsecond == 123_456
+    group.sync()
+    group.later(3600)
+    group.api.delete_node(ZONE, "by-gcloud")
+    group.sync()
+    group.later(3600)
+    group.sync()
+    deleted = [e for e in group.events() if e.kind == NODE_DELETED]
+    assert len(deleted) == 1
+    assert group.db.open_nodes() == []
+    spent = group.spend("unattributed").standing.spent
+    assert spent.chip_seconds == 4 * 3600        # READY at 09:00:00.123456, gone at 10:00:00.123456
+    assert spent.money == cost(4 * 3600, V4)

@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from tpuctl.domain.budgets import GroupRules, group_rules
-from tpuctl.domain.clock import utcnow
 from tpuctl.domain.events import NODE_KINDS, Event
 from tpuctl.domain.intervals import (
     NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
@@ -30,78 +29,58 @@ from tpuctl.errors import ConfigError
 _CHUNK = 500     # host parameters per IN (...) query
 
 
-# --- migrations (the shape of sqlite-utils' migrations: named, ordered, one transaction each)
+# --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
+# and filled again from the store by the next sync, instead of being migrated in place.
 
-class Migrations:
-    def __init__(self, name: str):
-        self.name = name
-        self.steps: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
+SCHEMA_VERSION = 4      # PRAGMA user_version of a view this tpuctl reads
 
-    def __call__(self, step: Callable[[sqlite3.Connection], None]) -> Callable:
-        self.steps.append((step.__name__, step))
-        return step
-
-    def apply(self, conn: sqlite3.Connection) -> list[str]:
-        conn.execute("CREATE TABLE IF NOT EXISTS _migrations (migration_set TEXT, name TEXT, applied_at TEXT,"
-                     " PRIMARY KEY (migration_set, name))")
-        applied = []
-        for name, step in self.steps:
-            with _transaction(conn):
-                done = conn.execute("SELECT 1 FROM _migrations WHERE migration_set = ? AND name = ?",
-                                    (self.name, name)).fetchone()
-                if not done:
-                    step(conn)
-                    conn.execute("INSERT INTO _migrations VALUES (?, ?, ?)", (self.name, name, utcnow().isoformat()))
-                    applied.append(name)
-        return applied
-
-
-migrations = Migrations("tpuctl.ledger")
-
-
-@migrations
-def m001_ledger(conn: sqlite3.Connection) -> None:
-    for statement in """
-    CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
-        subject TEXT, body BLOB NOT NULL);
-    CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
-    CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
-    CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
-        generation TEXT, chips INTEGER, spot INTEGER, lease_until INTEGER, request_id TEXT, create_time INTEGER,
-        status TEXT, first_seen INTEGER, accruing_since INTEGER, first_ready INTEGER, seq INTEGER,
-        last_time_us INTEGER, last_rank INTEGER, last_id TEXT) WITHOUT ROWID;
-    CREATE INDEX nodes_open ON nodes (owner) WHERE status != 'deleted';
-    CREATE INDEX nodes_place ON nodes (zone, node);
-    CREATE TABLE intervals (subject TEXT, seq INTEGER, month TEXT, start INTEGER, end INTEGER, charged INTEGER,
-        owner TEXT, zone TEXT, node TEXT, accelerator_type TEXT, generation TEXT, chips INTEGER, spot INTEGER,
-        PRIMARY KEY (subject, seq, month)) WITHOUT ROWID;
-    CREATE INDEX intervals_month ON intervals (month, owner);
-    CREATE TABLE usage_month (month TEXT, owner TEXT, zone TEXT, generation TEXT, accelerator_type TEXT,
-        spot INTEGER, chip_seconds INTEGER NOT NULL, seconds INTEGER NOT NULL,
-        PRIMARY KEY (month, owner, zone, generation, accelerator_type, spot)) WITHOUT ROWID;
-    CREATE TABLE queued (subject TEXT PRIMARY KEY, zone TEXT, name TEXT, node TEXT, owner TEXT,
-        accelerator_type TEXT, generation TEXT, chips INTEGER, spot INTEGER, lease_hours TEXT, request_id TEXT,
-        status TEXT, ended_time_us INTEGER, ended_rank INTEGER, ended_id TEXT) WITHOUT ROWID;
-    CREATE INDEX queued_waiting ON queued (owner) WHERE status = 'waiting';
-    CREATE TABLE cursors (prefix TEXT PRIMARY KEY, last_key TEXT NOT NULL);
-    CREATE TABLE bad_objects (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
-    """.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+_SCHEMA = """
+CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
+    subject TEXT, body BLOB NOT NULL);
+CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
+CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
+CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
+    generation TEXT, chips INTEGER, spot INTEGER, lease_until INTEGER, request_id TEXT, create_time INTEGER,
+    status TEXT, first_seen INTEGER, accruing_since INTEGER, first_ready INTEGER, seq INTEGER,
+    last_time_us INTEGER, last_rank INTEGER, last_id TEXT) WITHOUT ROWID;
+CREATE INDEX nodes_open ON nodes (owner) WHERE status != 'deleted';
+CREATE INDEX nodes_place ON nodes (zone, node);
+CREATE TABLE intervals (subject TEXT, seq INTEGER, month TEXT, start INTEGER, end INTEGER, charged INTEGER,
+    owner TEXT, zone TEXT, node TEXT, accelerator_type TEXT, generation TEXT, chips INTEGER, spot INTEGER,
+    PRIMARY KEY (subject, seq, month)) WITHOUT ROWID;
+CREATE INDEX intervals_month ON intervals (month, owner);
+CREATE INDEX intervals_place ON intervals (zone, node);
+CREATE TABLE usage_month (month TEXT, owner TEXT, zone TEXT, generation TEXT, accelerator_type TEXT,
+    spot INTEGER, chip_seconds INTEGER NOT NULL, seconds INTEGER NOT NULL,
+    PRIMARY KEY (month, owner, zone, generation, accelerator_type, spot)) WITHOUT ROWID;
+CREATE TABLE queued (subject TEXT PRIMARY KEY, zone TEXT, name TEXT, node TEXT, owner TEXT,
+    accelerator_type TEXT, generation TEXT, chips INTEGER, spot INTEGER, lease_hours TEXT, request_id TEXT,
+    status TEXT, ended_time_us INTEGER, ended_rank INTEGER, ended_id TEXT, since_us INTEGER) WITHOUT ROWID;
+CREATE INDEX queued_waiting ON queued (owner) WHERE status = 'waiting';
+CREATE TABLE cursors (prefix TEXT PRIMARY KEY, last_key TEXT NOT NULL);
+CREATE TABLE bad_objects (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
 
 
-@migrations
-def m002_queued_since(conn: sqlite3.Connection) -> None:
-    """When each queued request was first recorded (observation gives a new one time to be
-    listed), filled in from the events already ingested."""
-    conn.execute("ALTER TABLE queued ADD COLUMN since_us INTEGER")
-    conn.execute("UPDATE queued SET since_us = (SELECT min(time_us) FROM events WHERE events.subject = queued.subject)")
-
-
-@migrations
-def m003_intervals_by_place(conn: sqlite3.Connection) -> None:
-    """What one named node has cost, whatever the month (a job's `cost so far`)."""
-    conn.execute("CREATE INDEX intervals_place ON intervals (zone, node)")
+def _open_schema(conn: sqlite3.Connection, store_url: str | None) -> bool:
+    """Make `conn` a view of this shape for `store_url`; True if it was (re)made empty."""
+    with _transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'store'").fetchone()
+            if store_url is None or (row and row[0] == store_url):
+                return False
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if store_url is not None:
+            conn.execute("INSERT INTO meta VALUES ('store', ?)", (store_url,))
+        return True
 
 
 @contextmanager
@@ -125,6 +104,14 @@ def _us(when: datetime) -> int:
     return int(when.timestamp()) * 1_000_000 + when.microsecond
 
 
+def _us_opt(when: datetime | None) -> int | None:
+    return None if when is None else _us(when)
+
+
+def _dt_us_opt(us: int | None) -> datetime | None:
+    return None if us is None else _dt_us(us)
+
+
 def _dt(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
 
@@ -146,7 +133,7 @@ _NODE_COLUMNS = ("subject, zone, node, owner, accelerator_type, generation, chip
 def _node_row(state: NodeState) -> tuple:
     s = state.spec
     return (state.subject, s.zone, s.node, s.owner, s.accelerator_type, s.generation, s.chips, int(s.spot),
-            _sec(s.lease_until), s.request_id, _sec(s.create_time), state.status, _sec(state.first_seen),
+            _us_opt(s.lease_until), s.request_id, _us_opt(s.create_time), state.status, _sec(state.first_seen),
             _sec(state.accruing_since), _sec(state.first_ready), state.seq, _us(state.last[0]), state.last[1],
             state.last[2])
 
@@ -154,8 +141,8 @@ def _node_row(state: NodeState) -> tuple:
 def _node_state(row: tuple) -> NodeState:
     (subject, zone, node, owner, accelerator_type, generation, chips, spot, lease_until, request_id,
      create_time, status, first_seen, accruing_since, first_ready, seq, last_us, last_rank, last_id) = row
-    spec = NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot), owner, _dt(lease_until),
-                    request_id, _dt(create_time))
+    spec = NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot), owner, _dt_us_opt(lease_until),
+                    request_id, _dt_us_opt(create_time))
     return NodeState(subject, spec, _dt(first_seen), (_dt_us(last_us), last_rank, last_id), status,
                      _dt(accruing_since), _dt(first_ready), seq)
 
@@ -198,9 +185,11 @@ def _intervals(rows: Iterable[tuple]) -> list[UsageInterval]:
 
 
 class LedgerDB:
-    """One SQLite file (WAL), safe to share between processes on one machine."""
+    """One SQLite file (WAL), safe to share between processes on one machine. It belongs to
+    one group store (`store_url`): opened for another, it is emptied, so two groups' events
+    never mix, and the next sync fills it from the new store."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, store_url: str | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -208,7 +197,7 @@ class LedgerDB:
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
             self.conn.execute("PRAGMA cache_size = -65536")       # up to 64 MiB: big first syncs
-            migrations.apply(self.conn)
+            self.emptied = _open_schema(self.conn, store_url)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"The ledger database {self.path} cannot be opened ({exc}).",
                               hint="It is only a cache: delete it and run `tpuctl sync` to rebuild it.") from None

@@ -10,7 +10,7 @@ from tpuctl.cli.options import JsonFlag, session
 
 group_app = typer.Typer(no_args_is_help=True, help="Start the group's ledger and say who is in it.")
 budget_app = typer.Typer(no_args_is_help=True, help="Monthly budgets of the group and its members.")
-ledger_app = typer.Typer(no_args_is_help=True, help="Check the group's ledger.")
+ledger_app = typer.Typer(no_args_is_help=True, help="Check the group's ledger, or rebuild its local view.")
 
 MonthOption = Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: this month).")]
 
@@ -183,9 +183,25 @@ def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     else:
         for p in problems:
             render.echo(p.message)
-        render.echo(f"{len(problems)} problem(s) found." if problems else "The ledger is consistent.")
+        render.echo(f"{render.plural(len(problems), 'problem')} found." if problems else "The ledger is consistent.")
     if problems and not json_out:
-        raise ConfigError(f"The ledger has {len(problems)} problem(s); see above.")
+        raise ConfigError(f"The ledger has {render.plural(len(problems), 'problem')}; see above.")
+
+
+@ledger_app.command("rebuild")
+def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Empty the local view of the ledger and read every event again from the group store."""
+    from tpuctl.cli import render
+    from tpuctl.services import ledger as svc
+
+    s = session(ctx)
+    result = svc.rebuild(s.store, s.ledger)
+    if json_out:
+        render.emit_json({"store": s.store.url, "events": result.new_events, "set_aside": result.bad_objects})
+        return
+    aside = f"; {render.plural(result.bad_objects, 'object')} set aside (`tpuctl ledger verify` names them)" \
+        if result.bad_objects else ""
+    render.echo(f"Rebuilt the ledger view from {s.store.url}: {render.plural(result.new_events, 'event')}{aside}.")
 
 
 def register(app: typer.Typer) -> None:

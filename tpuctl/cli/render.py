@@ -57,6 +57,11 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 event`, `2 events`: never `event(s)`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 

@@ -40,7 +40,7 @@ class Session:
         """The local SQLite view of the group's ledger (a cache: the store is the truth)."""
         from tpuctl.adapters.ledger_db import LedgerDB
 
-        return LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite")
+        return LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite", store_url=self.store.url)
 
     @cached_property
     def prices(self):

@@ -236,9 +236,12 @@ def check_event(event: ev.Event) -> None:
         raise Invalid(f"uses schema version {event.version}; this tpuctl reads up to {ev.SCHEMA_VERSION}: upgrade tpuctl")
     if not isinstance(event.id, str) or not ev.is_event_id(event.id):
         raise Invalid(f"has an invalid event id {_show(event.id)}")
-    recorded = ev.id_time(event.id)
+    try:
+        recorded = ev.id_time(event.id)
+    except OverflowError:
+        recorded = LATEST
     if not EARLIEST <= recorded < LATEST:
-        raise Invalid(f"was recorded at {recorded:%Y-%m-%d}, outside {EARLIEST.year}-{LATEST.year}")
+        raise Invalid(f"has an id whose time is outside {EARLIEST.year}-{LATEST.year}")
     if not EARLIEST <= event.time <= recorded + AHEAD:
         raise Invalid(f"happened at {event.time:%Y-%m-%d %H:%M}, not between {EARLIEST.year} and when it was recorded")
     try:

@@ -20,6 +20,7 @@ from tpuctl.domain.events import (
     NODE_CREATED, NODE_DELETED, NODE_KINDS, NODE_PREEMPTED, NODE_READY, NODE_STARTED,
     NODE_STOPPED, QUEUED_CREATED, QUEUED_KINDS, UNATTRIBUTED, Event, optional_time,
 )
+from tpuctl.domain.times import canonical_text
 from tpuctl.errors import UsageError
 
 # Within one second: created, then accrual starts, then stops, then deletion.
@@ -38,7 +39,8 @@ def sort_key(event: Event) -> SortKey:
 
 def node_subject(payload: Mapping[str, Any]) -> str:
     """One node incarnation: a name can be reused, a create request id cannot."""
-    incarnation = payload.get("request_id") or payload.get("create_time") or "-"
+    create_time = payload.get("create_time")
+    incarnation = payload.get("request_id") or (create_time and canonical_text(create_time)) or "-"
     return f"{payload['zone']}/{payload['node']}/{incarnation}"
 
 

@@ -10,6 +10,7 @@ aware UTC datetime cut to the microsecond, written as `2026-11-30T12:00:00.12345
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import datetime, timezone
 
 _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$")
@@ -24,7 +25,7 @@ def canonical(when: datetime) -> datetime:
 
 def format_time(when: datetime) -> str:
     """The canonical text of a time: UTC, six fractional digits, `Z`."""
-    return canonical(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return canonical(when).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> datetime:
@@ -39,6 +40,7 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(f"{day}T{clock}.{micro}{offset}").astimezone(timezone.utc)
 
 
+@lru_cache(maxsize=4096)
 def canonical_text(text: str) -> str:
     """Any accepted spelling of a time, in the canonical form (old events wrote several)."""
     return format_time(parse_time(text))
