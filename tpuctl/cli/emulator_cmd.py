@@ -69,4 +69,5 @@ def billing_export(
         render.echo(text.rstrip("\n"))
         return
     out.write_text(text, encoding="utf-8")
-    render.echo(f"Wrote {len(text.splitlines()) - 1} rows for {month} to {out}.", err=True)
+    count = len(text.splitlines()) - 1
+    render.echo(f"Wrote {count} row{'' if count == 1 else 's'} for {month} to {out}.", err=True)
