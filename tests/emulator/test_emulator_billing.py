@@ -218,3 +218,24 @@ def test_history_survives_in_the_state_file(tmp_path, tpu_client_for):
         assert [s["state"] for s in truth["states"]] == ["CREATING", "READY", "STOPPING", "STOPPED"]
         second.reset()
     assert json.loads(path.read_text())["history"] == []
+
+
+def test_export_adds_up_to_the_ground_truth_to_the_microsecond(tpu_client, emulator, emulator_clock, at):
+    at(datetime(2026, 3, 31, 22, 59, 59, 999999, tzinfo=UTC))
+    emulator.configure(boot_seconds=0.25, stop_seconds=1.5, start_seconds=0.75)
+    create(tpu_client, "odd")                                # 4 chips
+    for pause in (1234.567891, 0.000001, 3599.999999, 7261.5):
+        emulator_clock.advance(pause)
+        node = tpu_client.get_node(name=f"{PARENT}/nodes/odd")
+        if node.state == tpu_v2.Node.State.READY:
+            tpu_client.stop_node(request={"name": node.name})
+        elif node.state == tpu_v2.Node.State.STOPPED:
+            tpu_client.start_node(request={"name": node.name})
+    tpu_client.delete_node(name=f"{PARENT}/nodes/odd")
+
+    [truth] = emulator.usage()
+    ran = sum(i["chipSeconds"] for i in truth["intervals"] if i["charged"])
+    export = rows(emulator.billing_export())
+    assert sum(Decimal(r["usage.amount"]) for r in export) == ran == Decimal("33980.271564")  # 4 x (1234.317891 + 7260.75) s
+    assert all(r["usage_start_time"].endswith(":00:00") for r in export)
+    assert sorted({r["invoice.month"] for r in export}) == ["202603"]  # 23:00 UTC on March 31 is still March in Pacific

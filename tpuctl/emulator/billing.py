@@ -129,13 +129,14 @@ def export_rows(incarnations: list[Incarnation], now: datetime, table: PriceTabl
     rows = []
     for inc in incarnations:
         price = price_for(inc.generation, inc.zone, inc.spot, NO_OVERRIDES, table, inc.accelerator_type)
+        sku = sku_description(inc.generation, inc.chips, inc.region, inc.spot)
         for window, seconds in sorted(_seconds_per_hour(inc.charged_spans(now)).items()):
             billed = _month(window)
             if seconds <= 0 or (wanted is not None and billed != wanted):
                 continue
             chip_seconds = seconds * inc.chips
             rows.append(UsageRow(
-                service=service_of(inc.generation), sku=sku_description(inc.generation, inc.chips, inc.region, inc.spot),
+                service=service_of(inc.generation), sku=sku,
                 start=window, end=window + HOUR, project=inc.project, region=inc.region, zone=inc.zone,
                 labels=tuple(sorted(inc.labels.items())), chip_seconds=chip_seconds,
                 chip_hours=(chip_seconds / 3600).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN),
