@@ -20,6 +20,21 @@ def world_path(data_dir: Path) -> Path:
 
 def start_local_emulator(data_dir: Path) -> str:
     """Serve the local world from `data_dir` and return its http:// endpoint."""
+    server = _local_server(data_dir).start()
+    atexit.register(server.stop)
+    return server.url
+
+
+def local_billing_export(data_dir: Path, month: str | None) -> str:
+    """The local world's Cloud Billing export (CSV), read in this process without serving it.
+
+    Reading advances the world to now like any command, so the agent hooks come along: a
+    node that finishes booting meanwhile still gets its agents.
+    """
+    return _local_server(data_dir).billing_export(month)
+
+
+def _local_server(data_dir: Path):
     from tpuctl.adapters.local_agents import LocalAgents
     from tpuctl.emulator.models import WorldSettings
     from tpuctl.emulator.server import EmulatorServer
@@ -28,7 +43,5 @@ def start_local_emulator(data_dir: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = None if path.exists() else WorldSettings(boot_seconds=LOCAL_BOOT_SECONDS)
     agents = LocalAgents(data_dir)
-    server = EmulatorServer(state_path=path, settings=settings, on_node_ready=agents.on_node_ready,
-                            on_node_gone=agents.on_node_gone).start()
-    atexit.register(server.stop)
-    return server.url
+    return EmulatorServer(state_path=path, settings=settings, on_node_ready=agents.on_node_ready,
+                          on_node_gone=agents.on_node_gone)

@@ -49,3 +49,25 @@ def serve(
         typer.echo(f"Cloud TPU emulator listening on {server.url} (Ctrl-C to stop)", err=True)
 
     serve_forever(host, port, state, given or None, manual_clock=manual_clock, ready=ready)
+
+
+@app.command("billing-export")
+def billing_export(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option("--month", help="Invoice month, YYYY-MM (Pacific Time, as Cloud Billing).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the CSV here (default: standard output).")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="A served emulator, http://HOST:PORT (default: the profile's).")] = None,
+) -> None:
+    """What the emulator says ran, as a Cloud Billing standard usage cost export (CSV)."""
+    from tpuctl.cli import render
+    from tpuctl.cli.options import session
+    from tpuctl.config import data_dir
+    from tpuctl.services.emulator import billing_export as export
+
+    text = export(month, endpoint, None if endpoint else session(ctx).profile, data_dir())
+    if out is None:
+        render.echo(text.rstrip("\n"))
+        return
+    out.write_text(text, encoding="utf-8")
+    count = len(text.splitlines()) - 1
+    render.echo(f"Wrote {count} row{'' if count == 1 else 's'} for {month} to {out}.", err=True)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from datetime import datetime
+from datetime import datetime, timezone
 
-from tpuctl.emulator import catalog
+from tpuctl.emulator import catalog, history
 from tpuctl.emulator.exceptions import (
     Aborted,
     AlreadyExists,
@@ -76,6 +76,7 @@ class World(QueuedResources):
 
     def __init__(self, state: dict, base_now: datetime, record_events: bool = True):
         self.state = state
+        state.setdefault("history", [])  # a state file from before histories were kept
         self.record_events = record_events
         self._base = base_now.timestamp()
         self.now = self._base + state["clockOffsetSeconds"]
@@ -139,6 +140,18 @@ class World(QueuedResources):
         self.state["clockOffsetSeconds"] += seconds
         self.now += seconds
         self.advance()
+
+    # ----- the ground truth: what ran, and what it would cost (history.py, billing.py) -----
+
+    def usage(self) -> list[dict]:
+        """Per node incarnation, its READY intervals (aware datetimes, chip-seconds) up to now."""
+        return history.usage(self.state, datetime.fromtimestamp(self.now, timezone.utc))
+
+    def billing_export(self, month: str | None = None, table=None) -> str:
+        """Every charged second as a Cloud Billing usage cost export (CSV); `month` is YYYY-MM."""
+        from tpuctl.emulator import billing
+
+        return billing.export_csv(self.state, datetime.fromtimestamp(self.now, timezone.utc), month, table)
 
     # ----- the rules: what happens as time passes -----
 
@@ -227,6 +240,7 @@ class World(QueuedResources):
         self._changes += 1
         was = node["state"]
         node["state"], node["_since"] = state, at
+        history.moved(self.state, node, state, at)
         node["health"] = "HEALTHY" if state == "READY" else "HEALTH_UNSPECIFIED"
         if was == "READY" and state != "READY":
             self._event("gone", node)
@@ -249,6 +263,7 @@ class World(QueuedResources):
         self._changes += 1
         if node["state"] == "READY":
             self._event("gone", node)
+        history.moved(self.state, node, history.DELETED, at)
         del self.state["nodes"][node["name"]]
         for op in self._pending_operations(node["name"]):
             if op["_awaits"] == GONE:
@@ -280,7 +295,7 @@ class World(QueuedResources):
             return self._finish(op, self.now, error=self._no_capacity(zone))
         if self.settings.fail_operations and self._rng().random() < self.settings.fail_operations:
             node["_fail"] = True
-        self.state["nodes"][name] = node
+        self._add_node(node, self.now)
         return self._settle(op)
 
     def delete_node(self, name: str) -> dict:
@@ -322,6 +337,8 @@ class World(QueuedResources):
                 node[head] = {**node[head], leaf: bool((body.get(head) or {}).get(leaf, False))}
             else:
                 node[head] = body.get(head, [] if head == "tags" else {} if head in ("labels", "metadata") else "")
+        if "labels" in paths:
+            history.relabelled(self.state, node, self.now)
         op = self._new_operation(zone_of(name), "update", name, awaits=None)
         return self._finish(op, self.now, response=snapshot(node))
 
@@ -338,6 +355,11 @@ class World(QueuedResources):
             self._set_state(node, "PREEMPTED", self.now)
         self.advance()
         return [view(n) for n in matches if n["name"] in self.state["nodes"]]
+
+    def _add_node(self, node: dict, at: float) -> None:
+        """Put a new node in the world and open its history (a new incarnation)."""
+        self.state["nodes"][node["name"]] = node
+        history.born(self.state, node, at)
 
     def _node(self, name: str, required_state: str | None = None, verb: str = "") -> dict:
         self._check_zone(zone_of(name))

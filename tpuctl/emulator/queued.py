@@ -46,7 +46,7 @@ class QueuedResources:
 
     Not usable alone: it relies on what `World` defines -- `state`, `now`, `_changes`, and the
     methods `advance`, `_check_zone`, `_in_parent`, `_serial`, `_fits`, `_accelerator`,
-    `_check_runtime`, `_build_node`, `_set_state`, `_new_operation`, `_finish`,
+    `_check_runtime`, `_build_node`, `_add_node`, `_set_state`, `_new_operation`, `_finish`,
     `_pending_operations`, `_settle` and `get_operation`. `World.advance` calls
     `_reconcile_queued_resources` after every transition and `World._qr_event` schedules the
     timed changes (valid-after reached, valid-until expired) through `_set_qr_state`.
@@ -238,6 +238,6 @@ class QueuedResources:
                 node = self._build_node(planned["name"], qr["_zone"], planned["body"], at, queued_resource=qr)
                 if planned["multislice"]:
                     node["multisliceNode"] = True
-                self.state["nodes"][node["name"]] = node
+                self._add_node(node, at)
                 qr["_nodes"].append(node["name"])
             self._set_qr_state(qr, "PROVISIONING", at)

@@ -119,7 +119,7 @@ def new_state(settings: WorldSettings | None = None) -> dict:
     """An empty world: what a fresh state file holds."""
     return {"version": STATE_VERSION, "settings": (settings or WorldSettings()).to_dict(), "serial": 0, "draws": 0,
             "clockOffsetSeconds": 0.0, "nodes": {}, "operations": {}, "pending": {}, "queuedResources": {},
-            "requestIds": {}, "faults": []}
+            "requestIds": {}, "faults": [], "history": []}
 
 
 def view(record: dict) -> dict:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 
 from tpuctl.emulator.exceptions import InvalidArgument, Unimplemented
 from tpuctl.emulator.models import World, WorldSettings, rfc3339
@@ -16,6 +18,14 @@ from tpuctl.emulator.models import World, WorldSettings, rfc3339
 # small enough that a client which ignores nextPageToken is caught with a few hundred nodes.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class TextReply:
+    """A reply that is not JSON (the billing export's CSV)."""
+
+    text: str
+    content_type: str = "text/csv; charset=UTF-8"
 
 
 @dataclass
@@ -196,9 +206,31 @@ class ControlResponses:
         self.world.advance_clock(float(self._require(req, ("seconds",))["seconds"]))
         return {"time": rfc3339(self.world.now)}
 
+    def usage(self, req: Request) -> dict:
+        """The ground truth for tests: every node incarnation's READY intervals (RFC 3339 UTC times,
+        chip-seconds as exact decimal strings)."""
+        return {"nodes": _plain_json(self.world.usage()), "time": rfc3339(self.world.now)}
+
+    def billing_export(self, req: Request) -> TextReply:
+        """`?month=YYYY-MM`: that invoice month's rows of the Cloud Billing export (all rows without it)."""
+        return TextReply(self.world.billing_export(req.query.get("month")))
+
     @staticmethod
     def _require(req: Request, keys: tuple[str, ...]) -> dict:
         missing = [k for k in keys if k not in req.body]
         if missing:
             raise InvalidArgument(f"Missing field(s) in the request body: {', '.join(missing)}.")
         return req.body
+
+
+def _plain_json(value):
+    """Datetimes as RFC 3339 UTC to the microsecond and Decimals as strings, for a JSON reply."""
+    if isinstance(value, dict):
+        return {k: _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value

@@ -23,7 +23,7 @@ from tpuctl.domain.clock import Clock, ManualClock, SystemClock
 from tpuctl.emulator import urls
 from tpuctl.emulator.exceptions import ApiError, Internal, InvalidArgument, NotFound
 from tpuctl.emulator.models import STATE_VERSION, World, WorldSettings, new_state
-from tpuctl.emulator.responses import ControlResponses, Request, TpuResponses
+from tpuctl.emulator.responses import ControlResponses, Request, TextReply, TpuResponses
 
 log = logging.getLogger(__name__)
 NodeHook = Callable[[dict], None]
@@ -179,13 +179,21 @@ class EmulatorServer:
         """Move time forward for every process sharing this world (kept as an offset in the state)."""
         self._run(lambda world: world.advance_clock(seconds))
 
+    def usage(self) -> list[dict]:
+        """Per node incarnation, its READY intervals (aware datetimes) and chip-seconds, up to now."""
+        return self._run(lambda world: world.usage(), copy_result=False)  # built afresh, not live state
+
+    def billing_export(self, month: str | None = None) -> str:
+        """The Cloud Billing usage cost export (CSV) of what ran; `month` (YYYY-MM) keeps one invoice month."""
+        return self._run(lambda world: world.billing_export(month))
+
     def tick(self) -> None:
         """Apply what is due now (and fire hooks) without a request."""
         self._run(lambda world: None)
 
     # ----- one transaction -----
 
-    def _run(self, action: Callable[[World], object]):
+    def _run(self, action: Callable[[World], object], copy_result: bool = True):
         """Run `action` on the world, advanced to now, in one transaction; then fire hooks.
 
         The result is copied (through JSON) inside the transaction: with the in-memory store
@@ -195,7 +203,7 @@ class EmulatorServer:
             world = World(state, self.clock.now(), record_events=any(self.hooks.values()))
             world.advance()
             result = action(world)
-            if isinstance(result, (dict, list)):
+            if copy_result and isinstance(result, (dict, list)):
                 result = json.loads(json.dumps(result))
         self._fire(world.events)
         return result
@@ -209,8 +217,8 @@ class EmulatorServer:
                 except Exception:  # a hook's bug must not break the API
                     log.exception("emulator on_node_%s hook failed", kind)
 
-    def handle(self, method: str, target: str, body: bytes) -> tuple[int, bytes, float]:
-        """Serve one HTTP request: (status, JSON reply, seconds of latency to add)."""
+    def handle(self, method: str, target: str, body: bytes) -> tuple[int, bytes, float, str]:
+        """Serve one HTTP request: (status, reply, seconds of latency to add, content type)."""
         with self._count_lock:
             self.request_count += 1
         split = urlsplit(target)
@@ -236,18 +244,24 @@ class EmulatorServer:
                     result = exc
                 return _reply(fault[0] if fault else result)
 
-            return self._run(apply) + (latency,)
+            status, data, content_type = self._run(apply)
         except ApiError as exc:
-            return _reply(exc) + (latency,)
+            status, data, content_type = _reply(exc)
         except Exception as exc:  # a bug: answer 500 and keep serving
             log.exception("emulator failed on %s %s", method, target)
-            return _reply(Internal(f"Emulator error: {exc!r}")) + (latency,)
+            status, data, content_type = _reply(Internal(f"Emulator error: {exc!r}"))
+        return status, data, latency, content_type
 
 
-def _reply(result: dict | ApiError) -> tuple[int, bytes]:
+_JSON = "application/json; charset=UTF-8"
+
+
+def _reply(result: dict | TextReply | ApiError) -> tuple[int, bytes, str]:
     if isinstance(result, ApiError):
-        return result.http_status, json.dumps(result.body()).encode()
-    return 200, json.dumps(result).encode()
+        return result.http_status, json.dumps(result.body()).encode(), _JSON
+    if isinstance(result, TextReply):
+        return 200, result.text.encode(), result.content_type
+    return 200, json.dumps(result).encode(), _JSON
 
 
 def _parse_body(body: bytes) -> dict:
@@ -271,11 +285,11 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            status, data, latency = server.handle(self.command, self.path, body)
+            status, data, latency, content_type = server.handle(self.command, self.path, body)
             if latency:
                 time.sleep(latency)
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -59,6 +59,8 @@ CONTROL_ROUTES: list[tuple[str, re.Pattern, str]] = [
         ("POST", "preempt", "preempt"),
         ("POST", "capacity", "capacity"),
         ("POST", "clock/advance", "advance_clock"),
+        ("GET", "usage", "usage"),
+        ("GET", "billing-export", "billing_export"),
     ]
 ]
 

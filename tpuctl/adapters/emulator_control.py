@@ -1,0 +1,36 @@
+"""The emulator's control surface over HTTP (`/emulator/v1/...`), for an emulator served elsewhere."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from tpuctl.errors import UnavailableError, UsageError
+
+
+def fetch_billing_export(endpoint: str, month: str | None, timeout: float = 30.0) -> str:
+    """GET /emulator/v1/billing-export from the emulator at `endpoint`: the CSV text."""
+    query = f"?{urllib.parse.urlencode({'month': month})}" if month else ""
+    url = f"{endpoint.rstrip('/')}/emulator/v1/billing-export{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            return reply.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        message = _message(error.read())
+        if error.code == 400:
+            raise UsageError(message) from None
+        raise UnavailableError(f"The emulator at {endpoint} answered {error.code}: {message}",
+                               hint="Is it a tpuctl emulator (tpuctl emulator serve)?") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise UnavailableError(f"Cannot reach the emulator at {endpoint} ({reason}).",
+                               hint="Start it with `tpuctl emulator serve`, or check the URL.") from None
+
+
+def _message(body: bytes) -> str:
+    try:
+        return json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace").strip() or "no message"
