@@ -1,0 +1,140 @@
+"""The ledger's money on the ordinary paths a member takes at the terminal: a queued node
+deleted with its request, a stopped node started again, a create that fails or half
+fails. tpuctl and the emulator share one clock here, so the seconds billed are exact.
+
+v4 lists at $3.22 per chip-hour on demand and a v4-8 has 4 chips: $12.88 an hour.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from tests.conftest import PROJECT, ZONE
+from tpuctl.errors import ExitCode
+
+HOURLY = Decimal("12.88")
+
+
+@pytest.fixture
+def shared_clock(remote_env, monkeypatch):
+    """tpuctl reads the emulator's clock, so a test moves time for both at once."""
+    remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))
+    monkeypatch.setattr("tpuctl.cli.session.SystemClock", lambda: remote_env.clock)
+    return remote_env.clock
+
+
+@pytest.fixture
+def group(cli, shared_clock, monkeypatch):
+    """Treasurer tess; alice may spend $30 a month."""
+    monkeypatch.setenv("TPUCTL_MEMBER", "tess")
+    assert cli("group", "init", "--treasurer", "tess").code == 0
+    assert cli("budget", "set", "--member", "alice", "30").code == 0
+    monkeypatch.setenv("TPUCTL_MEMBER", "alice")
+    return monkeypatch
+
+
+def month() -> str:
+    return f"{datetime.now(timezone.utc):%Y-%m}"
+
+
+def spend(cli) -> dict:
+    found = cli("spend", "--json")
+    assert found.code == 0, found.err
+    return found.json
+
+
+def nodes_billed(cli) -> list[tuple[str, str, int, str]]:
+    return [(n["node"], n["status"], n["seconds"], n["cost"]) for n in spend(cli)["nodes"]]
+
+
+# --- 1. queue delete --force ends its TPUs' lives, and their bills --------------------------
+
+def test_queue_delete_force_before_any_sync_bills_the_queued_node_as_delete_does(cli, shared_clock):
+    assert cli("queue", "create", "held", "--type", "v4-8", "--hours", "2").code == 0
+    assert cli("create", "plain", "--type", "v4-8", "--hours", "2").code == 0
+    shared_clock.advance(1800)
+    assert [n["state"] for n in cli("list", "--json").json] == ["READY", "READY"]
+
+    assert cli("queue", "delete", "held", "--force", "--yes").code == 0
+    assert cli("delete", "plain", "--yes").code == 0
+    half_hour = str(HOURLY / 2) + "0000"
+    assert nodes_billed(cli) == [("held", "deleted", 1800, half_hour), ("plain", "deleted", 1800, half_hour)]
+    mine = spend(cli)
+    assert (mine["spent"], mine["committed"]) == ("12.880000", "0.000000")
+    shared_clock.advance(600)
+    assert cli("sync", "--json").json == {"observed": []}      # nothing left for a sync to find
+    assert nodes_billed(cli)[0] == ("held", "deleted", 1800, half_hour)
+
+
+# --- 2. start is weighed like create ----------------------------------------------------------
+
+def test_start_of_a_stopped_node_is_refused_with_the_numbers_when_it_no_longer_fits(cli, group):
+    assert cli("create", "a1", "--type", "v4-8", "--hours", "2").code == 0
+    assert cli("stop", "a1").code == 0                                   # frees a1's $25.76
+    assert cli("create", "a2", "--type", "v4-8", "--hours", "2").code == 0
+
+    refused = cli("start", "a1")
+    assert refused.code == ExitCode.BUDGET
+    assert refused.err.splitlines()[0] == (f"Error: Refused: alice's budget for {month()} is $30.00: spent $0.00, "
+                                           "committed $25.76, requested $25.76, left $4.24.")
+    assert "--override" in refused.err
+    assert {n["name"]: n["state"] for n in cli("list", "--json").json} == {"a1": "STOPPED", "a2": "READY"}
+
+    group.setenv("TPUCTL_MEMBER", "tess")
+    started = cli("start", "a1", "--override", "deadline tonight")
+    assert started.code == 0, started.err
+    assert started.out == "a1: READY.\n"
+    assert "let through by tess's override: deadline tonight" in started.err
+    group.setenv("TPUCTL_MEMBER", "alice")
+    assert spend(cli)["left"] == "-21.520000"                      # both leases, as the treasurer allowed
+
+
+def test_start_after_the_lease_ended_is_weighed_for_the_profiles_default_hours(cli, group, shared_clock):
+    group.setenv("TPUCTL_HOURS", "1")
+    assert cli("create", "a1", "--type", "v4-8", "--hours", "0.5").code == 0
+    assert cli("stop", "a1").code == 0
+    shared_clock.advance(3600)                                           # the lease is over
+    assert cli("create", "a2", "--type", "v4-8", "--hours", "1.5").code == 0
+    refused = cli("start", "a1", "--json")
+    assert refused.code == ExitCode.BUDGET
+    [over] = refused.json["error"]["refused_by"]
+    assert (over["who"], over["requested"], over["left"]) == ("alice", "12.880000", "4.240000")
+
+
+def test_a_member_starts_within_budget_as_before(cli, group):
+    assert cli("create", "a1", "--type", "v4-8", "--hours", "1").code == 0
+    assert cli("stop", "a1").code == 0
+    started = cli("start", "a1")
+    assert (started.code, started.out, started.err) == (0, "a1: READY.\n", "")
+
+
+# --- 3. a create that made nothing commits nothing ------------------------------------------
+
+def test_a_create_that_could_not_reach_the_api_commits_nothing(cli, group):
+    group.setenv("TPUCTL_API_ENDPOINT", "http://127.0.0.1:9")
+    group.setenv("TPUCTL_RETRIES", "1")
+    failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
+    assert failed.code == ExitCode.UNAVAILABLE
+    assert failed.err.startswith("Error: Could not create TPU 'a1' in us-central2-b: the Cloud TPU API is unreachable")
+    mine = spend(cli)
+    assert (mine["committed"], mine["left"]) == ("0.000000", "30.000000")
+    assert cli("create", "a2", "--type", "v4-8", "--hours", "2").code == ExitCode.UNAVAILABLE   # not refused
+
+
+def test_a_create_whose_fate_is_unknown_is_closed_by_the_sync_that_sees_the_zone_after_a_grace(
+        cli, group, remote_env, shared_clock):
+    # The create call and the look after it meet 503s: tpuctl cannot know; Cloud TPU made nothing.
+    group.setenv("TPUCTL_RETRIES", "1")
+    remote_env.inject_faults(status=503, count=1, method="POST", path_contains="nodeId=a1")
+    remote_env.inject_faults(status=503, count=1, method="GET", path_contains="/nodes/a1")
+    failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
+    assert failed.code == ExitCode.UNAVAILABLE
+    assert spend(cli)["committed"] == "25.760000"                      # it may exist: held for now
+    assert cli("sync", "--json").json == {"observed": []}              # within the grace
+    shared_clock.advance(15 * 60 + 1)
+    assert cli("sync", "--json").json == {"observed": [{"kind": "node.deleted", "node": "a1", "owner": "alice"}]}
+    mine = spend(cli)
+    assert (mine["committed"], mine["spent"]) == ("0.000000", "0.000000")
