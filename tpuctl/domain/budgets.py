@@ -217,7 +217,7 @@ class UsageRequest:
 
     @property
     def chip_seconds(self) -> int:
-        return int(self.chips * self.hours * SECONDS_PER_HOUR)
+        return int((self.chips * self.hours * SECONDS_PER_HOUR).to_integral_value(ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)

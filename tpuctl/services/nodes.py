@@ -22,7 +22,7 @@ from tpuctl.config import Profile
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, NODE_READY, NODE_STARTED, NODE_STOPPED, node_payload
-from tpuctl.domain.metering import hourly_price, node_info_payload
+from tpuctl.domain.metering import SECONDS_PER_HOUR, hourly_price, node_info_payload
 from tpuctl.domain.nodes import (
     ACCRUING_STATES,
     LEASE_LABEL,
@@ -35,6 +35,9 @@ from tpuctl.domain.nodes import (
 )
 from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
+
+
+DEFAULT_HOURS = 4.0     # a lease when nothing else says (the profile's `hours` normally does)
 
 
 @dataclass(frozen=True)
@@ -216,8 +219,25 @@ def stop_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
     return _change(api, books, node, api.stop_node, NODE_STOPPED, wait, on_progress)
 
 
-def start_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
-               on_progress: Progress | None = None) -> NodeInfo:
+def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS,
+                override_reason: str | None = None) -> Admission:
+    """A stopped TPU that starts spends again, so it is weighed as a create is: for what is
+    left of its lease (`default_hours` once the lease is over), against its owner's budget.
+    A stop the ledger has not seen is recorded first, so the node is not counted twice."""
+    books.observe_nodes([node])
+    now = books.clock.now()
+    left = int((node.lease_until - now).total_seconds()) if node.lease_until else 0
+    hours = Decimal(left) / SECONDS_PER_HOUR if left > 0 else Decimal(str(default_hours))
+    usage = UsageRequest.for_type(node.owner or books.actor, node.zone, node.accelerator_type, node.spot, hours,
+                                  chips=node.chips, request_id=node.labels.get(REQUEST_LABEL))
+    return books.admit(usage, override_reason)
+
+
+def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,
+               wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
+    """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet)."""
+    if admission is None:
+        admit_start(books, node)
     return _change(api, books, node, api.start_node, NODE_STARTED, wait, on_progress)
 
 
