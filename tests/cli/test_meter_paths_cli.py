@@ -126,9 +126,105 @@ def test_a_create_whose_fate_is_unknown_is_closed_by_the_sync_that_sees_the_zone
     remote_env.inject_faults(status=503, count=1, method="GET", path_contains="/nodes/a1")
     failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
     assert failed.code == ExitCode.UNAVAILABLE
+    assert failed.err.startswith("Error: TPU 'a1' may exist in us-central2-b: Cloud TPU was asked to create it, "
+                                 "but tpuctl could not create TPU 'a1' in us-central2-b: the Cloud TPU API is unavailable")
+    assert "Hint: Run `tpuctl list` (or `tpuctl sync`) to see whether 'a1' exists before creating it again" in failed.err
     assert spend(cli)["committed"] == "25.760000"                      # it may exist: held for now
     assert cli("sync", "--json").json == {"observed": []}              # within the grace
     shared_clock.advance(15 * 60 + 1)
     assert cli("sync", "--json").json == {"observed": [{"kind": "node.deleted", "node": "a1", "owner": "alice"}]}
     mine = spend(cli)
     assert (mine["committed"], mine["spent"]) == ("0.000000", "0.000000")
+
+
+# --- 5. a create that half fails says the TPU may exist, and keeps it on the books ----------
+
+def test_a_create_that_loses_sight_of_its_tpu_says_it_may_exist_and_the_next_sync_bills_it(cli, group, remote_env,
+                                                                                            shared_clock):
+    group.setenv("TPUCTL_RETRIES", "2")
+    # Every look at the node after the create call fails (its operation's last poll, both tries of
+    # the wait, and the look after the failure).
+    remote_env.inject_faults(status=503, count=4, method="GET", path_contains="/nodes/a1")
+    failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
+    assert failed.code == ExitCode.UNAVAILABLE
+    assert failed.err.startswith("Error: TPU 'a1' may exist in us-central2-b: Cloud TPU was asked to create it, "
+                                 "but tpuctl could not find TPU 'a1' in us-central2-b: the Cloud TPU API is unavailable")
+    assert "try again" not in failed.err
+    assert [(n["name"], n["state"], n["owner"]) for n in cli("list", "--json").json] == [("a1", "READY", "alice")]
+    shared_clock.advance(600)
+    assert cli("sync", "--json").json == {"observed": [{"kind": "node.ready", "node": "a1", "owner": "alice"}]}
+    assert nodes_billed(cli) == [("a1", "ready", 600, "2.146667")]
+
+
+def test_a_create_whose_tpu_is_found_after_the_api_failed_says_it_exists_and_bills_it_at_once(cli, group,
+                                                                                               remote_env, shared_clock):
+    group.setenv("TPUCTL_RETRIES", "2")
+    remote_env.inject_faults(status=503, count=3, method="GET", path_contains="/nodes/a1")    # not the last look
+    failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
+    assert failed.code == ExitCode.UNAVAILABLE
+    assert failed.err.splitlines()[0].startswith("Error: TPU 'a1' exists in us-central2-b (READY), but tpuctl could "
+                                                 "not find TPU 'a1'")
+    assert "Hint: It is yours and billed: `tpuctl list` shows it and `tpuctl delete a1` ends it. " \
+           "Do not create it again." in failed.err
+    shared_clock.advance(600)
+    assert nodes_billed(cli) == [("a1", "ready", 600, "2.146667")]      # no sync needed
+    assert spend(cli)["committed"] == "23.613333"
+
+
+def test_a_create_that_loses_the_store_after_the_api_call_says_the_tpu_exists(cli, group, shared_clock, tmp_path):
+    from tpuctl.emulator.models import WorldSettings
+    from tpuctl.emulator.server import EmulatorServer
+
+    store_tmp = tmp_path / "store" / ".tpuctl-store" / "tmp"
+
+    def store_goes_away(node) -> None:
+        store_tmp.rmdir()
+        store_tmp.write_text("not a folder any more")
+
+    server = EmulatorServer(settings=WorldSettings(boot_seconds=0), clock=shared_clock,
+                            on_node_ready=store_goes_away).start()
+    try:
+        group.setenv("TPUCTL_API_ENDPOINT", server.url)
+        failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
+        assert failed.code == ExitCode.UNAVAILABLE
+        assert failed.err.splitlines()[0] == (
+            f"Error: TPU 'a1' was created (READY in {ZONE}) but the ledger could not record that it runs: the group "
+            f"store folder {tmp_path / 'store'} cannot be written (Not a directory).")
+        assert "`tpuctl sync` records it once the store is back. Do not create it again." in failed.err
+        store_tmp.unlink()
+        shared_clock.advance(60)
+        assert cli("sync", "--json").json == {"observed": [{"kind": "node.ready", "node": "a1", "owner": "alice"}]}
+        assert nodes_billed(cli)[0][:3] == ("a1", "ready", 60)
+    finally:
+        server.stop()
+
+
+def test_creates_under_injected_503s_never_claim_failure_for_a_tpu_that_exists(cli, group, remote_env,
+                                                                                 shared_clock):
+    """20 % of requests fail and one retry is allowed: whatever each create says, the ledger
+    ends with exactly the TPUs the emulator holds, and no message invites a paid-twice retry."""
+    group.setenv("TPUCTL_RETRIES", "2")
+    group.setenv("TPUCTL_MEMBER", "tess")                       # no budget: every create is admitted
+    remote_env.configure(fail_rate=0.2, seed=11)
+    said = {}
+    for i in range(15):
+        result = cli("create", f"n{i}", "--type", "v4-8", "--hours", "1")
+        said[f"n{i}"] = result
+    remote_env.configure(fail_rate=0.0)
+    made = {n["name"] for n in cli("list", "--json").json}
+    failed = {name for name, result in said.items() if result.code != 0}
+    assert failed, "the faults should make some creates fail"
+    for name, result in said.items():
+        if name in made and result.code != 0:
+            assert f"TPU '{name}' may exist" in result.err or f"TPU '{name}' exists" in result.err, result.err
+            assert "try again" not in result.err and "Do not create it again" in result.err + "creating it again"
+        if name not in made:
+            assert result.code != 0 and f"TPU '{name}' exists" not in result.err
+    assert made & failed, f"some TPUs that exist should have been reported as failures: {sorted(failed)}"
+    shared_clock.advance(16 * 60)                                # past the grace for creates never seen
+    assert cli("sync").code == 0
+    mine = spend(cli)
+    assert {n["node"]: n["status"] for n in mine["nodes"]} == dict.fromkeys(made, "ready")
+    assert all(n["seconds"] == 16 * 60 for n in mine["nodes"])
+    per_node = HOURLY * 44 / 60                                   # 44 minutes of each lease left
+    assert Decimal(mine["committed"]) == (len(made) * per_node).quantize(Decimal("0.000001"))
