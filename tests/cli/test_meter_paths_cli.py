@@ -228,3 +228,27 @@ def test_creates_under_injected_503s_never_claim_failure_for_a_tpu_that_exists(c
     assert all(n["seconds"] == 16 * 60 for n in mine["nodes"])
     per_node = HOURLY * 44 / 60                                   # 44 minutes of each lease left
     assert Decimal(mine["committed"]) == (len(made) * per_node).quantize(Decimal("0.000001"))
+
+
+# --- 4. every budget that applies is checked ----------------------------------------------------
+
+@pytest.mark.parametrize("budgets, refused_by", [
+    ([["--member", "alice", "20"], ["--member", "alice", "100", "--chip-hours"]],
+     "alice's budget for {month} is $20.00: spent $0.00, committed $0.00, requested $25.76, left $20.00"),
+    ([["20"], ["--member", "alice", "100", "--chip-hours"]],          # the default allowance is money
+     "alice's budget for {month} is $20.00: spent $0.00, committed $0.00, requested $25.76, left $20.00"),
+    ([["--member", "alice", "100", "--chip-hours"], ["--group", "20"], ["--group", "1000", "--chip-hours"]],
+     "the group's budget for {month} is $20.00: spent $0.00, committed $0.00, requested $25.76, left $20.00"),
+], ids=["member-money-and-chip-hours", "default-money-and-member-chip-hours", "group-money-and-chip-hours"])
+def test_a_member_with_a_chip_hour_budget_is_still_held_to_the_money_budgets(cli, shared_clock, monkeypatch,
+                                                                            budgets, refused_by):
+    monkeypatch.setenv("TPUCTL_MEMBER", "tess")
+    assert cli("group", "init", "--treasurer", "tess").code == 0
+    for args in budgets:
+        assert cli("budget", "set", *args).code == 0
+    monkeypatch.setenv("TPUCTL_MEMBER", "alice")
+    refused = cli("create", "a1", "--type", "v4-8", "--hours", "2")          # $25.76, 8 chip-hours
+    assert refused.code == ExitCode.BUDGET
+    assert refused.err.splitlines()[0] == f"Error: Refused: {refused_by.format(month=month())}."
+    assert cli("list", "--json").json == []
+    assert cli("create", "a1", "--type", "v4-8", "--hours", "0.5").code == 0   # $6.44, 2 chip-hours: fits all
