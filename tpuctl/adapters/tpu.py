@@ -30,6 +30,11 @@ from tpuctl.errors import (
 Progress = Callable[[str], None]
 
 
+class NotSent(UnavailableError):
+    """Every attempt failed before anything reached Cloud TPU (no connection could be made),
+    so the call certainly changed nothing."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff for 429/503 and dropped connections."""
@@ -102,7 +107,7 @@ class TpuApi:
         404 on a delete); when `already_done(error)` says so, the call succeeded: None.
         """
         delays = self.retry.delays()
-        retried = False
+        retried = sent = False
         while True:
             try:
                 with translate_errors(what):
@@ -114,9 +119,14 @@ class TpuApi:
                         raise
             except _Retryable as exc:
                 retried = True
+                sent = sent or not isinstance(exc.final, NotSent)
                 delay = next(delays, None)
                 if delay is None:
-                    raise exc.final from None
+                    final = exc.final
+                    if sent and isinstance(final, NotSent):     # an earlier attempt may have got through
+                        final = UnavailableError(final.message, final.hint)
+                    final.transient = True
+                    raise final from None
                 self._sleep(delay)
 
     # -- nodes ------------------------------------------------------------------------------
@@ -166,6 +176,14 @@ class TpuApi:
 
         operation = self._call(what, lambda: self.client.create_node(parent=self._parent(zone), node_id=name, node=node),
                                already_done=ours)
+        try:
+            return self._follow_create(zone, name, operation, what, accelerator_type, runtime_version, spot, labels,
+                                       wait, on_progress, timeout)
+        except NotSent as exc:              # the create itself got through: it may well exist
+            raise UnavailableError(exc.message, exc.hint) from None
+
+    def _follow_create(self, zone, name, operation, what, accelerator_type, runtime_version, spot, labels, wait,
+                       on_progress, timeout) -> NodeInfo:
         if not wait:
             if operation is not None and self._call(what, operation.done):
                 self._raise_if_failed(what, operation)  # e.g. no capacity, known at once
@@ -483,7 +501,8 @@ def translate_errors(what: str):
         raise PermissionDeniedError(f"Could not {what}: your credentials were refused ({exc}).",
                                     hint="Run `gcloud auth application-default login` again.") from None
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-        raise _Retryable(UnavailableError(f"Could not {what}: the Cloud TPU API is unreachable ({type(exc).__name__}).",
+        error = NotSent if _never_sent(exc) else UnavailableError
+        raise _Retryable(error(f"Could not {what}: the Cloud TPU API is unreachable ({type(exc).__name__}).",
                                           hint="Check your network (or that the emulator is running) and try again.")) from None
 
 
@@ -513,6 +532,25 @@ def _translated(what: str, exc, status: str) -> Exception:
     if status == "INVALID_ARGUMENT" or exc.code == 400:
         return UsageError(f"Could not {what}: {message}.")
     return TpuctlError(f"Could not {what}: {message}.")
+
+
+def in_doubt(exc: TpuctlError) -> bool:
+    """Whether a call that failed this way may still have taken effect: retries ran out, the
+    API went away or a wait timed out (not: nothing was sent, or Cloud TPU said no)."""
+    if isinstance(exc, NotSent):
+        return False
+    return isinstance(exc, UnavailableError) or getattr(exc, "transient", False)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """A connection that could not even be opened: the request never left this machine."""
+    import requests
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def _gone(exc: Exception) -> bool:

@@ -136,15 +136,9 @@ def delete(
         render.echo(f"{verb} {', '.join(n.name for n in targets)}.")
 
 
-def _stop_or_start(ctx: typer.Context, name: str, zone: str | None, json_out: bool, verb: str, doing: str) -> None:
+def _show(node, json_out: bool) -> None:
     from tpuctl.cli import render
-    from tpuctl.services import nodes as svc
 
-    s = session(ctx)
-    node = svc.locate_node(s.api, name, zone, s.profile.zone)
-    action = svc.stop_node if verb == "stop" else svc.start_node
-    with render.spinner(f"{doing} {node.name}") as update:
-        node = action(s.api, s.books, node, on_progress=update)
     if json_out:
         render.emit_json(render.node_json(node))
     else:
@@ -154,13 +148,32 @@ def _stop_or_start(ctx: typer.Context, name: str, zone: str | None, json_out: bo
 def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
          json_out: JsonFlag = False) -> None:
     """Stop a single-host TPU VM (stops billing for the TPU; keeps its disk)."""
-    _stop_or_start(ctx, name, zone, json_out, "stop", "Stopping")
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    with render.spinner(f"Stopping {node.name}") as update:
+        node = svc.stop_node(s.api, s.books, node, on_progress=update)
+    _show(node, json_out)
 
 
 def start(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
-          json_out: JsonFlag = False) -> None:
-    """Start a stopped TPU VM again."""
-    _stop_or_start(ctx, name, zone, json_out, "start", "Starting")
+          override: OverrideOption = None, json_out: JsonFlag = False) -> None:
+    """Start a stopped TPU VM again.
+
+    It spends again, so it is weighed against the budgets first, for what is left of its lease
+    (or the profile's hours if the lease is over)."""
+    from tpuctl.cli import render
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    admission = svc.admit_start(s.books, node, s.profile.hours, override)
+    render.override_notice(admission)
+    with render.spinner(f"Starting {node.name}") as update:
+        node = svc.start_node(s.api, s.books, node, admission, on_progress=update)
+    _show(node, json_out)
 
 
 def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:

@@ -67,7 +67,7 @@ class GroupRules:
     currency: str | None = None
     treasurers: frozenset[str] = frozenset()
     members: frozenset[str] = frozenset()
-    budgets: Mapping[tuple[str, str | None, str], Budget] = field(default_factory=dict)
+    budgets: Mapping[tuple[str, str | None, str, str], Budget] = field(default_factory=dict)   # scope, member, month, unit
     price_overrides: PriceOverrides = PriceOverrides()
     grants: tuple[OverrideGrant, ...] = ()
     ignored: tuple[Ignored, ...] = ()
@@ -75,15 +75,23 @@ class GroupRules:
     def is_treasurer(self, name: str) -> bool:
         return name in self.treasurers
 
-    def budget_for(self, month: str, member: str | None = None) -> Budget | None:
-        """The group's budget (member None) or a member's: that month's, else the default;
-        a member not named gets the default allowance."""
+    def budget_for(self, month: str, member: str | None = None, unit: str | None = None) -> Budget | None:
+        """The group's budget (member None) or a member's in `unit` (None: money if there is
+        one, else chip-hours): that month's, else the default; a member not named gets the
+        default allowance."""
+        if unit is None:
+            return next(iter(self.budgets_for(month, member)), None)
         if member is None:
-            keys = [("group", None, month), ("group", None, "default")]
+            keys = [("group", None, month, unit), ("group", None, "default", unit)]
         else:
-            keys = [("member", member, month), ("member", member, "default"),
-                    ("member", None, month), ("member", None, "default")]
+            keys = [("member", member, month, unit), ("member", member, "default", unit),
+                    ("member", None, month, unit), ("member", None, "default", unit)]
         return next((self.budgets[key] for key in keys if key in self.budgets), None)
+
+    def budgets_for(self, month: str, member: str | None = None) -> list[Budget]:
+        """Every budget that applies, one per unit (money first): a money and a chip-hour
+        budget both hold."""
+        return [b for unit in UNITS if (b := self.budget_for(month, member, unit)) is not None]
 
 
 def _decimal(value: Any, what: str) -> Decimal:
@@ -163,7 +171,7 @@ class _Replay:
                 self.treasurers.add(p["member"])
         elif event.kind == BUDGET_SET:
             budget = _budget(event)
-            self.budgets[(budget.scope, budget.member, budget.month)] = budget
+            self.budgets[(budget.scope, budget.member, budget.month, budget.unit)] = budget
         elif event.kind == PRICES_OVERRIDDEN:
             key, rates = _rates(event)
             self.rates[key] = rates
@@ -217,7 +225,7 @@ class UsageRequest:
 
     @property
     def chip_seconds(self) -> int:
-        return int(self.chips * self.hours * SECONDS_PER_HOUR)
+        return int((self.chips * self.hours * SECONDS_PER_HOUR).to_integral_value(ROUND_HALF_UP))
 
 
 @dataclass(frozen=True)
@@ -276,10 +284,11 @@ class Admission:
     group: Standing
     overridden_by: str | None = None
     override_reason: str | None = None
+    others: tuple[Standing, ...] = ()     # the member's and group's budgets in their other unit
 
     @property
     def over(self) -> list[Standing]:
-        return [standing for standing in (self.member, self.group) if standing.over]
+        return [standing for standing in (self.member, self.group, *self.others) if standing.over]
 
 
 class RequestRefused(BudgetRefused):
@@ -319,11 +328,13 @@ def admit_request(request: UsageRequest, *, month: str, spent: Mapping[str, Coun
         return sum(per_member.values(), Counter())
 
     asked = amount(Counter({request.key: request.chip_seconds}))
-    member = Standing(request.member, rules.budget_for(month, request.member),
-                      amount(spent.get(request.member, Counter())),
-                      amount(committed.get(request.member, Counter())), asked)
-    group = Standing("group", rules.budget_for(month), amount(total(spent)), amount(total(committed)), asked)
-    admission = Admission(month, pricing.currency, member, group)
+    mine = (amount(spent.get(request.member, Counter())), amount(committed.get(request.member, Counter())))
+    ours = (amount(total(spent)), amount(total(committed)))
+    members = [Standing(request.member, budget, *mine, asked)
+               for budget in rules.budgets_for(month, request.member) or [None]]
+    groups = [Standing("group", budget, *ours, asked) for budget in rules.budgets_for(month) or [None]]
+    others = tuple(members[1:] + groups[1:])
+    admission = Admission(month, pricing.currency, members[0], groups[0], others=others)
     if not admission.over:
         return admission
     numbers = " and ".join(s.sentence(month, pricing.currency) for s in admission.over)
@@ -336,4 +347,4 @@ def admit_request(request: UsageRequest, *, month: str, spent: Mapping[str, Coun
         raise RequestRefused(
             f"Refused: {override.actor} is not a treasurer, so the override does not apply; {numbers}.",
             "Only a treasurer can override a budget refusal.", admission)
-    return Admission(month, pricing.currency, member, group, override.actor, override.reason)
+    return Admission(month, pricing.currency, members[0], groups[0], override.actor, override.reason, others)

@@ -17,24 +17,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from tpuctl.adapters.tpu import Progress, TpuApi
+from tpuctl.adapters.tpu import NotSent, Progress, TpuApi, in_doubt
 from tpuctl.config import Profile
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, NODE_READY, NODE_STARTED, NODE_STOPPED, node_payload
-from tpuctl.domain.metering import hourly_price, node_info_payload
+from tpuctl.domain.metering import SECONDS_PER_HOUR, hourly_price, node_info_payload
 from tpuctl.domain.nodes import (
     ACCRUING_STATES,
     LEASE_LABEL,
     MANAGED_LABEL,
     OWNER_LABEL,
     REQUEST_LABEL,
+    TERMINAL_STATES,
     NodeInfo,
     check_resource_id,
     lease_label_value,
 )
-from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UsageError
+from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UnavailableError, UsageError
 from tpuctl.services.ledger import Books
+
+
+DEFAULT_HOURS = 4.0     # a lease when nothing else says (the profile's `hours` normally does)
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,11 @@ def info_payload(node: NodeInfo) -> dict:
 
 def create_node(api: TpuApi, books: Books, request: CreateRequest, admission: Admission, *,
                 wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
-    """Create an admitted request's TPU for the admitted member, recording it before the API is called."""
+    """Create an admitted request's TPU for the admitted member, recording it before the API is called.
+
+    A create that fails is closed at once if nothing was made; if the TPU exists, or Cloud TPU
+    cannot say, its record stays open (the next command or sync bills it) and the error says so,
+    so that nobody creates it again and pays twice."""
     member = admission.member.who
     lease_until = lease_end(books.clock.now(), request.hours)
     labels = {**request.labels, **owner_labels(member, lease_until, request.request_id)}
@@ -144,24 +152,68 @@ def create_node(api: TpuApi, books: Books, request: CreateRequest, admission: Ad
         node = api.create_node(request.zone, request.name, accelerator_type=request.accelerator_type,
                                runtime_version=request.runtime_version, spot=request.spot, labels=labels,
                                metadata=request.metadata, wait=wait, on_progress=on_progress)
-    except TpuctlError:
-        close_if_never_made(api.get_node, books, NODE_DELETED, planned, request.zone, request.name)
+    except NotSent:
+        books.record(NODE_DELETED, planned)      # nothing reached Cloud TPU
         raise
+    except TpuctlError as exc:
+        raise _failed_create(api, books, planned, request, exc) from None
     if node.state in ACCRUING_STATES:
-        books.record(NODE_READY, info_payload(node))
+        try:
+            books.record(NODE_READY, info_payload(node))
+        except TpuctlError as exc:
+            raise UnavailableError(
+                f"TPU '{node.name}' was created ({node.state} in {node.zone}) but the ledger could not record "
+                f"that it runs: {_reason(exc)}",
+                hint="It is yours and billed from its creation: `tpuctl sync` records it once the store is back. "
+                     "Do not create it again.", exit_code=exc.exit_code) from None
     return node
+
+
+def _reason(exc: TpuctlError) -> str:
+    return exc.message[:1].lower() + exc.message[1:]
+
+
+def _failed_create(api: TpuApi, books: Books, planned: dict, request: CreateRequest,
+                   exc: TpuctlError) -> TpuctlError:
+    """What to tell after a create failed, having settled its record as far as Cloud TPU says."""
+    known, found = look_for(api.get_node, planned, request.zone, request.name)
+    name, zone = request.name, request.zone
+    if found is None and (known or not in_doubt(exc)):
+        books.record(NODE_DELETED, planned)      # certainly nothing made: it commits nothing
+        return exc
+    if found is None:
+        return UnavailableError(
+            f"TPU '{name}' may exist in {zone}: Cloud TPU was asked to create it, but tpuctl {_reason(exc)}",
+            hint=f"Run `tpuctl list` (or `tpuctl sync`) to see whether '{name}' exists before creating it again; "
+                 "until a sync finds it missing, its lease counts as yours.", exit_code=exc.exit_code)
+    try:
+        books.observe_nodes([found])             # bill what runs from now, not from the next sync
+    except TpuctlError:
+        pass                                     # the open node.created keeps it for the next sync
+    if found.state in TERMINAL_STATES:
+        return exc                               # made, but already ended (e.g. preempted while booting)
+    return UnavailableError(
+        f"TPU '{name}' exists in {zone} ({found.state}), but tpuctl {_reason(exc)}",
+        hint=f"It is yours and billed: `tpuctl list` shows it and `tpuctl delete {name}` ends it. "
+             "Do not create it again.", exit_code=exc.exit_code)
+
+
+def look_for(get, planned: dict, zone: str, name: str):
+    """(whether Cloud TPU answered, the request's resource if it exists)."""
+    try:
+        found = get(zone, name)
+    except NotFoundError:
+        return True, None
+    except TpuctlError:
+        return False, None
+    return True, (found if found.labels.get(REQUEST_LABEL) == planned["request_id"] else None)
 
 
 def close_if_never_made(get, books: Books, kind: str, planned: dict, zone: str, name: str) -> None:
     """After a failed create: if nothing of this request exists, close its record now with
     `kind` (otherwise, or if Cloud TPU cannot be asked, the next sync settles it)."""
-    try:
-        found = get(zone, name)
-    except NotFoundError:
-        found = None
-    except TpuctlError:
-        return
-    if found is None or found.labels.get(REQUEST_LABEL) != planned["request_id"]:
+    known, found = look_for(get, planned, zone, name)
+    if known and found is None:
         books.record(kind, planned)
 
 
@@ -216,8 +268,25 @@ def stop_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
     return _change(api, books, node, api.stop_node, NODE_STOPPED, wait, on_progress)
 
 
-def start_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
-               on_progress: Progress | None = None) -> NodeInfo:
+def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS,
+                override_reason: str | None = None) -> Admission:
+    """A stopped TPU that starts spends again, so it is weighed as a create is: for what is
+    left of its lease (`default_hours` once the lease is over), against its owner's budget.
+    A stop the ledger has not seen is recorded first, so the node is not counted twice."""
+    books.observe_nodes([node])
+    now = books.clock.now()
+    left = int((node.lease_until - now).total_seconds()) if node.lease_until else 0
+    hours = Decimal(left) / SECONDS_PER_HOUR if left > 0 else Decimal(str(default_hours))
+    usage = UsageRequest.for_type(node.owner or books.actor, node.zone, node.accelerator_type, node.spot, hours,
+                                  chips=node.chips, request_id=node.labels.get(REQUEST_LABEL))
+    return books.admit(usage, override_reason)
+
+
+def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,
+               wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
+    """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet)."""
+    if admission is None:
+        admit_start(books, node)
     return _change(api, books, node, api.start_node, NODE_STARTED, wait, on_progress)
 
 

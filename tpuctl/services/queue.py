@@ -20,18 +20,19 @@ from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.durations import format_duration, parse_duration, parse_time_or_duration
 from tpuctl.domain.metering import queued_info_payload
-from tpuctl.domain.events import QUEUED_CREATED, QUEUED_DELETED, queued_payload
+from tpuctl.domain.events import NODE_DELETED, QUEUED_CREATED, QUEUED_DELETED, queued_payload
 from tpuctl.domain.nodes import (
     LEASE_MINUTES_LABEL,
     MANAGED_LABEL,
     OWNER_LABEL,
     REQUEST_LABEL,
+    NodeInfo,
     check_resource_id,
 )
 from tpuctl.domain.queued import DONE_STATES, QueuedInfo, node_ids_for
 from tpuctl.errors import CapacityError, ConflictError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
-from tpuctl.services.nodes import CreateRequest, close_if_never_made, locate, new_request_id
+from tpuctl.services.nodes import CreateRequest, close_if_never_made, info_payload, locate, new_request_id
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,21 @@ def locate_queued(api: TpuApi, name: str, zone: str | None, default_zone: str) -
                   "queued resource", "`tpuctl queue list --all-zones` shows the project's requests.")
 
 
+def nodes_of(api: TpuApi, queued: QueuedInfo) -> list[NodeInfo]:
+    """The TPUs a queued resource made that still exist (a node of the same name made some
+    other way is not the request's)."""
+    mine = f"/queuedResources/{queued.name}"
+    return [node for node in api.list_nodes(queued.zone) if node.name in queued.node_ids
+            and (not node.queued_resource or node.queued_resource.endswith(mine))]
+
+
 def queue_delete(api: TpuApi, books: Books, queued: QueuedInfo, *, force: bool, wait: bool = True,
                  on_progress: Callable[[str], None] | None = None) -> None:
+    """Delete a request; with `force` its TPUs end too, and their usage closes once Cloud TPU
+    confirms, as `delete` closes a node's (a node no sync has seen yet is recorded first,
+    from its createTime, so none of its bill is lost)."""
+    ending = nodes_of(api, queued) if force and queued.node_ids else []
+    books.observe_nodes(ending)
     try:
         api.delete_queued_resource(queued.zone, queued.name, force=force, wait=wait, on_progress=on_progress)
     except ConflictError as exc:
@@ -183,3 +197,5 @@ def queue_delete(api: TpuApi, books: Books, queued: QueuedInfo, *, force: bool, 
         raise ConflictError(exc.message, hint=f"Its TPUs still exist: `tpuctl queue delete {queued.name} --force` "
                                               "deletes them with the request.") from None
     books.record(QUEUED_DELETED, queued_info_payload(queued, source="tpuctl"))
+    for node in ending:
+        books.record(NODE_DELETED, info_payload(node))
