@@ -17,18 +17,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tpuctl.domain.accelerators import parse_accelerator_type
-from tpuctl.domain.durations import format_duration
+from tpuctl.domain.durations import MAX_LEASE_HOURS, format_duration
+from tpuctl.domain.nodes import ZONE_RE
 from tpuctl.errors import ConfigError, UsageError
 
 FORMAT = 1                                   # spec format; an agent refuses a newer one
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$")     # job and stored-config names
 NODE_RE = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 RUNTIME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = re.compile(r"^(TPU_WORKER_ID|TPUCTL_.*)$")
 SECRET_KEY_RE = re.compile(r"SECRET|TOKEN|PASSW|API_?KEY|PRIVATE|CREDENTIAL", re.IGNORECASE)
-MAX_HOURS = 720.0
+MAX_HOURS = MAX_LEASE_HOURS
 NAME_RULE = "1-40 lowercase letters, digits and hyphens, starting with a letter"
 
 
