@@ -8,6 +8,7 @@ TPUCTL_* environment variables (cron and scripts rely on them), then command-lin
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -19,7 +20,7 @@ from tpuctl.domain.durations import check_hours
 from tpuctl.domain.jobs import RUNTIME_RE
 from tpuctl.domain.nodes import ZONE_RE
 from tpuctl.domain.textfiles import load_toml
-from tpuctl.errors import ConfigError
+from tpuctl.errors import ConfigError, UsageError
 
 APP_NAME = "tpuctl"
 LOCAL_ENDPOINT = "local"      # api_endpoint meaning "run the emulator inside this process"
@@ -264,13 +265,13 @@ CONFIG_TEMPLATE = """\
 
 # The profile used when neither --profile nor TPUCTL_PROFILE says otherwise.
 # "local" is built in: an emulator inside tpuctl and a local-folder store, no cloud account.
-default_profile = "{default}"
+default_profile = {default}
 
 [profiles.group]
-project = "{project}"               # the group's Google Cloud project id
-zone = "{zone}"                     # default zone for create / queue
-store = "{store}"                   # the group store: gs://BUCKET/PREFIX or a local folder
-member = "{member}"                 # your name in the ledger (lowercase, label-safe)
+project = {project}               # the group's Google Cloud project id
+zone = {zone}                     # default zone for create / queue
+store = {store}                   # the group store: gs://BUCKET/PREFIX or a local folder
+member = {member}                 # your name in the ledger (lowercase, label-safe)
 runtime_version = "tpu-ubuntu2204-base"
 hours = 4                           # default lease: nodes are reaped after this many hours
 # api_endpoint = "http://127.0.0.1:8470"   # talk to `tpuctl emulator serve` instead of Google
@@ -278,7 +279,19 @@ hours = 4                           # default lease: nodes are reaped after this
 
 
 def render_template(project: str, zone: str, store: str, member: str, default: str) -> str:
-    return CONFIG_TEMPLATE.format(project=project, zone=zone, store=store, member=member, default=default)
+    """The config file `config init` writes; refused (UsageError) unless it loads back cleanly."""
+    quoted = {key: json.dumps(value, ensure_ascii=False) for key, value in
+              {"project": project, "zone": zone, "store": store, "member": member, "default": default}.items()}
+    text = CONFIG_TEMPLATE.format(**quoted)
+    try:
+        data = parse_config(text, "being written")
+        if default not in (LOCAL_PROFILE, *data["profiles"]):
+            raise ConfigError(f"--default must be '{LOCAL_PROFILE}' or 'group', not '{default}'.")
+        table = data["profiles"]["group"]
+        _validated(Profile(name="group", api_endpoint="", sources=dict.fromkeys(table, "flag"), **table))
+    except ConfigError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+    return text
 
 
 def profile_as_dict(profile: Profile) -> dict[str, object]:

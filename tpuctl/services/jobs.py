@@ -44,6 +44,7 @@ from tpuctl.domain.jobs import (
 from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.durations import format_duration
+from tpuctl.domain.textfiles import decode_text
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
 _STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
@@ -73,7 +74,7 @@ def read_config(store: GroupStore, name: str, version: int | None = None) -> Sto
     version = versions[-1] if version is None else version
     if version not in versions:
         raise NotFoundError(f"Config '{name}' has no version v{version} (it has v1 to v{versions[-1]}).")
-    return StoredConfig(name, version, store.read(config_key(name, version)).decode())
+    return StoredConfig(name, version, decode_text(store.read(config_key(name, version)), f"Stored config {name}@v{version}"))
 
 
 def list_configs(store: GroupStore) -> list[StoredConfig]:
