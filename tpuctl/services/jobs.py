@@ -107,11 +107,12 @@ def push_config(store: GroupStore, profile: Profile, clock: Clock, path: Path, n
 
 def _read_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"There is no file {path}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"Cannot read {path}: {exc}.") from None
+    return decode_text(data, str(path))
 
 
 def load_config(source: str, profile: Profile, store: GroupStore, cwd: Path) -> tuple[JobConfig, Path, str]:
