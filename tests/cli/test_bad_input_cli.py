@@ -161,9 +161,8 @@ JOB = "name: a\ntpu: {type: v4-8}\nrun: echo hi\n"
      "{path}, line 4: this value cannot be read (a number of more than 4300 digits, or a date that does not exist)."),
     (f"name: {DEEP}\n".encode(), "{path} nests its values too deeply to be read."),
     ((JOB + 'env: {X: "\\ud800"}\n').encode(), "{path}, line 4: this text holds an escaped half of a character (\\uD800 to \\uDFFF), which is not text."),
-    ((JOB + "hours: .nan\n").encode(), "{path}, line 4: 'hours' must be more than 0 and at most 720, not nan."),
     (b"name: \xff\n", "{path} is not UTF-8 text (byte 7 is 0xff)."),
-], ids=["hours-digits", "env-digits", "deep", "surrogate", "hours-nan", "not-utf8"])
+], ids=["hours-digits", "env-digits", "deep", "surrogate", "not-utf8"])
 def test_a_bad_job_config_is_one_sentence(cli, isolated_env, content, sentence):
     path = isolated_env / "job.yaml"
     path.write_bytes(content)

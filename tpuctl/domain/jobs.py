@@ -91,8 +91,10 @@ def parse_job_config(text: str | bytes, source: str, *, zone: str, runtime: str,
     """Check a job config; zone, runtime and hours default to the profile's."""
     import yaml
 
-    loader = yaml.SafeLoader(decode_text(text, source))
+    text = decode_text(text, source)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)      # reads the whole text: refuses characters YAML does not allow
         root = loader.get_single_node()
         reader = _Reader(source, loader)
         if root is None:
@@ -103,12 +105,15 @@ def parse_job_config(text: str | bytes, source: str, *, zone: str, runtime: str,
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ConfigError(f"{source}, line {line}: this is not valid YAML ({exc.problem or exc.context}).") from None
-    except yaml.YAMLError as exc:      # the reader's: a character YAML does not allow
-        raise ConfigError(f"{source}: this is not valid YAML ({str(exc).splitlines()[0]}).") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{source}, line {line}: this is not valid YAML (character {exc.character!r} "
+                          "is not allowed).") from None
     except RecursionError:
         raise too_deep(source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _Reader:
