@@ -162,7 +162,8 @@ JOB = "name: a\ntpu: {type: v4-8}\nrun: echo hi\n"
     (f"name: {DEEP}\n".encode(), "{path} nests its values too deeply to be read."),
     ((JOB + 'env: {X: "\\ud800"}\n').encode(), "{path}, line 4: this text holds an escaped half of a character (\\uD800 to \\uDFFF), which is not text."),
     (b"name: \xff\n", "{path} is not UTF-8 text (byte 7 is 0xff)."),
-], ids=["hours-digits", "env-digits", "deep", "surrogate", "not-utf8"])
+    ((JOB + "setup: a\x1fb\n").encode(), "{path}, line 4: this is not valid YAML (character U+001F is not allowed)."),
+], ids=["hours-digits", "env-digits", "deep", "surrogate", "not-utf8", "control-character"])
 def test_a_bad_job_config_is_one_sentence(cli, isolated_env, content, sentence):
     path = isolated_env / "job.yaml"
     path.write_bytes(content)

@@ -107,7 +107,8 @@ def parse_job_config(text: str | bytes, source: str, *, zone: str, runtime: str,
         raise ConfigError(f"{source}, line {line}: this is not valid YAML ({exc.problem or exc.context}).") from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(f"{source}, line {line}: this is not valid YAML (character {exc.character!r} "
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"{source}, line {line}: this is not valid YAML (character U+{code:04X} "
                           "is not allowed).") from None
     except RecursionError:
         raise too_deep(source) from None
