@@ -8,24 +8,27 @@ TPUCTL_* environment variables (cron and scripts rely on them), then command-lin
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import re
-import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from tpuctl.errors import ConfigError
+from urllib.parse import urlsplit
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from tpuctl.domain.durations import check_hours
+from tpuctl.domain.jobs import RUNTIME_RE
+from tpuctl.domain.nodes import ZONE_RE
+from tpuctl.domain.textfiles import load_toml
+from tpuctl.errors import ConfigError, UsageError
 
 APP_NAME = "tpuctl"
 LOCAL_ENDPOINT = "local"      # api_endpoint meaning "run the emulator inside this process"
 LOCAL_PROFILE = "local"
 
 MEMBER_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+PROJECT_RE = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{0,62}$")     # also domain:project
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,15 @@ def data_dir() -> Path:
     """Where local state lives (emulator world, local store, ledger database)."""
     override = os.environ.get("TPUCTL_DATA_DIR")
     if override:
-        return Path(override)
-    from platformdirs import user_data_dir
+        path = Path(override).expanduser()
+    else:
+        from platformdirs import user_data_dir
 
-    return Path(user_data_dir(APP_NAME, appauthor=False))
+        path = Path(user_data_dir(APP_NAME, appauthor=False))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"The data folder {path} is a file, not a folder.",
+                          hint="Point TPUCTL_DATA_DIR at a folder (it is made if missing), or move the file away.")
+    return path
 
 
 def config_path(flag: str | None = None) -> Path:
@@ -102,26 +110,52 @@ def load_config_file(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"The config file {path} is not valid TOML ({exc}).",
-            hint="Fix the file, or move it away and run `tpuctl config init`.",
-        ) from None
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"Cannot read the config file {path}: {exc.strerror}.") from None
-    profiles = data.get("profiles", {})
+    return parse_config(data, path)
+
+
+def parse_config(data: bytes | str, path: Path | str) -> dict:
+    """The config file's tables, every value of the type its key needs; one ConfigError
+    sentence naming the file for anything else."""
+    parsed = load_toml(data, f"The config file {path}",
+                       hint="Fix the file, or move it away and run `tpuctl config init`.")
+    default = parsed.get("default_profile")
+    if default is not None and not (isinstance(default, str) and PROFILE_NAME_RE.match(default)):
+        raise ConfigError(f"In {path}, 'default_profile' must be a profile's name, not {_shown(default)}.",
+                          hint='Write it like default_profile = "group".')
+    profiles = parsed.get("profiles", {})
     if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
         raise ConfigError(f"In {path}, 'profiles' must be a table of [profiles.NAME] tables.")
     for name, table in profiles.items():
+        if not PROFILE_NAME_RE.match(name):
+            raise ConfigError(f"In {path}, '{name}' cannot be a profile's name.",
+                              hint="Use letters, digits, '_' or '-' (it names the profile's ledger file).")
         unknown = sorted(set(table) - set(SETTINGS))
         if unknown:
             raise ConfigError(
                 f"In {path}, profile '{name}' has unknown key '{unknown[0]}'.",
                 hint=f"Known keys: {', '.join(SETTINGS)}.",
             )
-    return data
+        for key, value in table.items():
+            number = key == "hours"
+            if (isinstance(value, bool) or not isinstance(value, (int, float))) if number else not isinstance(value, str):
+                raise ConfigError(f"In {path}, '{key}' of profile '{name}' must be "
+                                  f"{'a number of hours' if number else 'text in quotes'}, not {_shown(value)}.")
+    return parsed
+
+
+def _shown(value: object) -> str:
+    """A TOML value as a person would name it in 'must be X, not Y'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    kinds = {list: "a list", dict: "a table"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
 
 
 def resolve_profile(
@@ -170,29 +204,58 @@ def resolve_profile(
 def _typed(values: dict[str, object], name: str) -> dict[str, object]:
     out = {key: str(values[key]) for key in SETTINGS if key != "hours"}
     try:
-        out["hours"] = float(values["hours"])
+        out["hours"] = float(values["hours"])  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ConfigError(f"'hours' in profile '{name}' must be a number of hours, not {values['hours']!r}.") from None
     return out
 
 
 def _validated(profile: Profile) -> Profile:
+    """Every value checked where it enters, with where it came from in the sentence."""
+    def where(key: str) -> str:
+        return profile.sources.get(key, "default")
+
+    for key in SETTINGS:
+        text = str(getattr(profile, key))
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+            raise ConfigError(f"'{key}' of profile '{profile.name}' ({where(key)}) holds a control character.")
     if not MEMBER_RE.match(profile.member):
         raise ConfigError(
             f"Member name '{profile.member}' cannot be used as a label.",
             hint="Use lowercase letters, digits, '_' or '-', starting with a letter (set `member` or TPUCTL_MEMBER).",
         )
-    endpoint = profile.api_endpoint
-    if endpoint and endpoint != LOCAL_ENDPOINT and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"api_endpoint '{endpoint}' is not a URL.",
-            hint="Use http://HOST:PORT for an emulator, 'local' for the built-in one, or leave it empty for Google.",
-        )
-    if profile.hours <= 0:
-        raise ConfigError(f"'hours' must be more than 0, not {profile.hours:g}.")
+    if not PROJECT_RE.match(profile.project):
+        raise ConfigError(f"Project '{profile.project}' ({where('project')}) is not a Google Cloud project id.",
+                          hint="Project ids are lowercase letters, digits and hyphens, starting with a letter.")
+    if not ZONE_RE.match(profile.zone):
+        raise ConfigError(f"Zone '{profile.zone}' ({where('zone')}) is not a zone like us-central2-b.",
+                          hint="`tpuctl zones` lists the zones.")
+    if not RUNTIME_RE.match(profile.runtime_version):
+        raise ConfigError(f"Runtime version '{profile.runtime_version}' ({where('runtime_version')}) "
+                          "is not a runtime version like tpu-ubuntu2204-base.")
+    _check_endpoint(profile.api_endpoint, where("api_endpoint"))
+    check_hours(profile.hours, f"'hours' ({where('hours')})", ConfigError)
+    if not profile.store.strip():
+        raise ConfigError(f"'store' ({where('store')}) is empty.",
+                          hint="Set it to gs://BUCKET/FOLDER or a local folder; leave it out of the local profile for the default.")
     if profile.is_local and not profile.store.startswith("gs://"):
         return replace(profile, store=str(Path(profile.store).expanduser()))
     return profile
+
+
+def _check_endpoint(endpoint: str, source: str) -> None:
+    if not endpoint or endpoint == LOCAL_ENDPOINT:
+        return
+    hint = "Use http://HOST:PORT for an emulator, 'local' for the built-in one, or leave it empty for Google."
+    if not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"api_endpoint '{endpoint}' is not a URL.", hint=hint)
+    try:
+        parts = urlsplit(endpoint)
+        parts.port   # noqa: B018 - raises ValueError for a port that is no port
+    except ValueError:
+        parts = None
+    if parts is None or not parts.hostname or " " in endpoint:
+        raise ConfigError(f"api_endpoint '{endpoint}' ({source}) is not a URL with a host.", hint=hint)
 
 
 CONFIG_TEMPLATE = """\
@@ -202,13 +265,13 @@ CONFIG_TEMPLATE = """\
 
 # The profile used when neither --profile nor TPUCTL_PROFILE says otherwise.
 # "local" is built in: an emulator inside tpuctl and a local-folder store, no cloud account.
-default_profile = "{default}"
+default_profile = {default}
 
 [profiles.group]
-project = "{project}"               # the group's Google Cloud project id
-zone = "{zone}"                     # default zone for create / queue
-store = "{store}"                   # the group store: gs://BUCKET/PREFIX or a local folder
-member = "{member}"                 # your name in the ledger (lowercase, label-safe)
+project = {project}               # the group's Google Cloud project id
+zone = {zone}                     # default zone for create / queue
+store = {store}                   # the group store: gs://BUCKET/PREFIX or a local folder
+member = {member}                 # your name in the ledger (lowercase, label-safe)
 runtime_version = "tpu-ubuntu2204-base"
 hours = 4                           # default lease: nodes are reaped after this many hours
 # api_endpoint = "http://127.0.0.1:8470"   # talk to `tpuctl emulator serve` instead of Google
@@ -216,7 +279,19 @@ hours = 4                           # default lease: nodes are reaped after this
 
 
 def render_template(project: str, zone: str, store: str, member: str, default: str) -> str:
-    return CONFIG_TEMPLATE.format(project=project, zone=zone, store=store, member=member, default=default)
+    """The config file `config init` writes; refused (UsageError) unless it loads back cleanly."""
+    quoted = {key: json.dumps(value, ensure_ascii=False) for key, value in
+              {"project": project, "zone": zone, "store": store, "member": member, "default": default}.items()}
+    text = CONFIG_TEMPLATE.format(**quoted)
+    try:
+        data = parse_config(text, "being written")
+        if default not in (LOCAL_PROFILE, *data["profiles"]):
+            raise ConfigError(f"--default must be '{LOCAL_PROFILE}' or 'group', not '{default}'.")
+        table = data["profiles"]["group"]
+        _validated(Profile(name="group", api_endpoint="", sources=dict.fromkeys(table, "flag"), **table))
+    except ConfigError as exc:
+        raise UsageError(exc.message, hint=exc.hint) from None
+    return text
 
 
 def profile_as_dict(profile: Profile) -> dict[str, object]:

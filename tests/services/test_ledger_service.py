@@ -18,7 +18,7 @@ from tpuctl.domain.events import (
     new_event, node_payload,
 )
 from tpuctl.domain.nodes import LEASE_LABEL, OWNER_LABEL, REQUEST_LABEL, NodeInfo, lease_label_value
-from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError
+from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
 from tpuctl.services import ledger as svc
 from tpuctl.services import group as group_svc
 
@@ -217,7 +217,7 @@ def test_only_a_treasurer_sets_budgets_and_the_group_is_initialised_once(group):
     before = len(list(group.store.list(EVENTS_PREFIX)))
     with pytest.raises(ConfigError, match="^Not recorded: unit 'gpus' is not money or chip_hours.$"):
         group_svc.set_budget(group.store, group.db, group.clock, "tess", "5", group=True, unit="gpus")
-    with pytest.raises(ConfigError, match="^Not recorded: amount '-5' must be zero or more.$"):
+    with pytest.raises(UsageError, match="^The budget -5 is negative; a budget is zero or more.$"):
         group_svc.set_budget(group.store, group.db, group.clock, "tess", "-5", member="bob")
     assert len(list(group.store.list(EVENTS_PREFIX))) == before
 

@@ -219,7 +219,10 @@ class LocalStore:
 
 def open_store(url: str) -> GroupStore:
     """A store from its address: gs://BUCKET[/PREFIX], a local folder path or a file:// URL."""
-    parsed = urlparse(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError:
+        raise ConfigError(f"Group store {url} is not a folder or a gs://BUCKET/FOLDER address.") from None
     if parsed.scheme == "gs":
         from tpuctl.adapters.gcs_store import GcsStore     # imports google only on first request
 

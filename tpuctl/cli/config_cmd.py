@@ -46,8 +46,9 @@ def init(
     path = config_path(session(ctx).config_flag)
     if path.exists() and not force:
         raise ConflictError(f"{path} already exists.", hint="Edit it, or pass --force to replace it.")
+    text = render_template(project, zone, store, member or default_member(), default)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_template(project, zone, store, member or default_member(), default))
+    path.write_text(text, encoding="utf-8")
     render.echo(f"Wrote {path}.")
 
 

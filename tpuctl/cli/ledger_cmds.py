@@ -12,7 +12,13 @@ group_app = typer.Typer(no_args_is_help=True, help="Start the group's ledger and
 budget_app = typer.Typer(no_args_is_help=True, help="Monthly budgets of the group and its members.")
 ledger_app = typer.Typer(no_args_is_help=True, help="Check the group's ledger, or rebuild its local view.")
 
-MonthOption = Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: this month).")]
+def _checked_month(month: Optional[str]) -> Optional[str]:
+    from tpuctl.domain.metering import check_month
+
+    return None if month is None else check_month(month)
+
+
+MonthOption = Annotated[Optional[str], typer.Option("--month", callback=_checked_month, help="YYYY-MM (default: this month).")]
 
 
 @group_app.command("init")

@@ -14,7 +14,16 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable; see 
 YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 OverrideOption = Annotated[Optional[str], typer.Option(
     "--override", metavar="REASON", help="Treasurers only: let an over-budget request through; the reason is recorded.")]
-ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", help="Zone (default: the profile's zone).")]
+
+
+def _checked_zone(zone: Optional[str]) -> Optional[str]:
+    from tpuctl.domain.nodes import check_zone
+
+    return None if zone is None else check_zone(zone, "--zone")
+
+
+ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", callback=_checked_zone,
+                                                   help="Zone (default: the profile's zone).")]
 
 
 def session(ctx: typer.Context) -> Session:

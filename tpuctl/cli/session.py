@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 
 from tpuctl.config import Profile, data_dir, resolve_profile
 from tpuctl.domain.clock import Clock, SystemClock
 from tpuctl.errors import ConfigError
 
+MAX_RETRIES = 100
+
 
 def _retries() -> int:
     """TPUCTL_RETRIES: how many times to try a call that meets 429/503 (default 5)."""
     raw = os.environ.get("TPUCTL_RETRIES", "5")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"TPUCTL_RETRIES must be a whole number of at least 1, not '{raw}'.")
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_RETRIES:
+        raise ConfigError(f"TPUCTL_RETRIES must be a whole number from 1 to {MAX_RETRIES}, not '{raw}'.")
     return int(raw)
 
 

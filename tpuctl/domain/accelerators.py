@@ -30,7 +30,7 @@ _CONFIG_TYPE_TO_GENERATION = {
 # v5e and v6e fit up to 8 chips on one host; larger slices use 4-chip hosts.
 _SINGLE_HOST_MAX_CHIPS = {"v5e": 8, "v6e": 8}
 
-_TYPE_RE = re.compile(r"^(v2|v3|v4|v5p|v5litepod|v6e)-(\d+)$")
+_TYPE_RE = re.compile(r"^(v2|v3|v4|v5p|v5litepod|v6e)-([0-9]{1,5})$")     # the biggest pods have 4 digits
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.amounts import MAX_AMOUNT, amount_problem, check_amount  # noqa: F401 - one bound for budgets
 from tpuctl.domain.events import (
     BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, OVERRIDE_GRANTED,
     PRICES_OVERRIDDEN, TREASURER_ADDED, Event,
@@ -101,6 +102,9 @@ def _decimal(value: Any, what: str) -> Decimal:
         raise ValueError(f"{what} '{value}' is not a number") from None
     if not number.is_finite() or number < 0:
         raise ValueError(f"{what} '{value}' must be zero or more")
+    problem = amount_problem(number)
+    if problem:
+        raise ValueError(f"{what} '{value}' {problem}")
     return number
 
 

@@ -17,18 +17,20 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tpuctl.domain.accelerators import parse_accelerator_type
-from tpuctl.domain.durations import format_duration
+from tpuctl.domain.durations import MAX_LEASE_HOURS, format_duration
+from tpuctl.domain.nodes import ZONE_RE
+from tpuctl.domain.textfiles import decode_text, too_deep
 from tpuctl.errors import ConfigError, UsageError
 
 FORMAT = 1                                   # spec format; an agent refuses a newer one
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$")     # job and stored-config names
 NODE_RE = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 RUNTIME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = re.compile(r"^(TPU_WORKER_ID|TPUCTL_.*)$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 SECRET_KEY_RE = re.compile(r"SECRET|TOKEN|PASSW|API_?KEY|PRIVATE|CREDENTIAL", re.IGNORECASE)
-MAX_HOURS = 720.0
+MAX_HOURS = MAX_LEASE_HOURS
 NAME_RULE = "1-40 lowercase letters, digits and hyphens, starting with a letter"
 
 
@@ -85,12 +87,14 @@ _FIELDS = {"name": "the job's name", "tpu": "the TPU to create", "node": "an exi
 _TPU_FIELDS = ("type", "zone", "runtime", "spot", "queue")
 
 
-def parse_job_config(text: str, source: str, *, zone: str, runtime: str, hours: float) -> JobConfig:
+def parse_job_config(text: str | bytes, source: str, *, zone: str, runtime: str, hours: float) -> JobConfig:
     """Check a job config; zone, runtime and hours default to the profile's."""
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    text = decode_text(text, source)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)      # reads the whole text: refuses characters YAML does not allow
         root = loader.get_single_node()
         reader = _Reader(source, loader)
         if root is None:
@@ -101,8 +105,16 @@ def parse_job_config(text: str, source: str, *, zone: str, runtime: str, hours: 
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ConfigError(f"{source}, line {line}: this is not valid YAML ({exc.problem or exc.context}).") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"{source}, line {line}: this is not valid YAML (character U+{code:04X} "
+                          "is not allowed).") from None
+    except RecursionError:
+        raise too_deep(source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _Reader:
@@ -136,7 +148,15 @@ class _Reader:
         return found
 
     def value(self, node):
-        return self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:          # int() of 4300+ digits, a date like 2026-13-45
+            raise ConfigError(f"{self.source}, line {node.start_mark.line + 1}: this value cannot be read "
+                              "(a number of more than 4300 digits, or a date that does not exist).") from None
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ConfigError(f"{self.source}, line {node.start_mark.line + 1}: this text holds an escaped "
+                              "half of a character (\\uD800 to \\uDFFF), which is not text.")
+        return value
 
     def text(self, node, name: str, rule: re.Pattern | None = None, explain: str = "") -> str:
         value = self.value(node)
@@ -444,7 +464,7 @@ class JobTiming:
                 number = float(raw)
             except ValueError:
                 number = -1.0
-            if key not in {f.name for f in fields(cls)} or number <= 0:
+            if key not in {f.name for f in fields(cls)} or not 0 < number <= 86400:     # never nan or inf
                 raise ConfigError(f"{what} has '{part}'; write NAME=SECONDS with NAME one of "
                                   f"{', '.join(f.name for f in fields(cls))}.")
             values[key] = number

@@ -29,11 +29,22 @@ from tpuctl.errors import UsageError
 
 MONEY_QUANTUM = Decimal("0.000001")       # costs are kept to a millionth, shown to a cent
 SECONDS_PER_HOUR = 3600
-_MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+FIRST_YEAR, LAST_YEAR = 2000, 2100     # months a member may name (Cloud TPU began in 2018)
 
 
 def month_of(when: datetime) -> str:
     return f"{when.astimezone(timezone.utc):%Y-%m}"
+
+
+def check_month(month: str) -> str:
+    """A month a member typed (`--month 2026-05`), refused unless it is YYYY-MM in a sane year."""
+    match = _MONTH_RE.match(month)
+    if not match:
+        raise UsageError(f"'{month}' is not a month like 2026-05.")
+    if not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+        raise UsageError(f"'{month}' is not a month tpuctl can report on: the year must be {FIRST_YEAR} to {LAST_YEAR}.")
+    return month
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
-from tpuctl.errors import UsageError
+from tpuctl.errors import TpuctlError, UsageError
 
 OWNER_LABEL = "tpuctl-owner"
 LEASE_LABEL = "tpuctl-lease-until"      # epoch seconds (label values allow only [a-z0-9_-])
@@ -22,6 +23,8 @@ MANAGED_LABEL = "tpuctl-managed"        # "true" on everything tpuctl made
 
 # Cloud TPU resource ids: lowercase letter first, then letters, digits, hyphens; <= 63.
 _RESOURCE_ID_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Zones: region (us-central2) plus a letter; a zone is a path segment of every API call.
+ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 # GCP label keys/values: lowercase letters, digits, '_' and '-'; keys start with a letter.
 _LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -37,6 +40,13 @@ def check_resource_id(name: str, what: str = "TPU name") -> str:
             hint="Use 1-63 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen.",
         )
     return name
+
+
+def check_zone(zone: str, what: str = "Zone", error: Callable[..., TpuctlError] = UsageError) -> str:
+    """A zone such as us-central2-b; anything else would change the API path it is put in."""
+    if not ZONE_RE.match(zone):
+        raise error(f"{what} '{zone}' is not a zone like us-central2-b.", hint="`tpuctl zones` lists the zones.")
+    return zone
 
 
 def check_label(key: str, value: str) -> None:

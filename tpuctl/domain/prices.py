@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from tpuctl.domain.amounts import amount_problem
+from tpuctl.domain.textfiles import load_toml
 from tpuctl.errors import ConfigError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 GENERATIONS = ("v2", "v3", "v4", "v5e", "v5p", "v6e")
 MODELS = ("on_demand", "spot")
@@ -119,12 +116,9 @@ class Pricing:
         return price_for(generation, zone, spot, self.overrides, self.table, accelerator_type)
 
 
-def parse_price_table(text: str, origin: str) -> PriceTable:
-    """Read a price file's text; any flaw is one ConfigError sentence naming file and field."""
-    try:
-        data = tomllib.loads(text, parse_float=Decimal)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"Price file {origin} is not valid TOML ({exc}).") from None
+def parse_price_table(text: str | bytes, origin: str) -> PriceTable:
+    """Read a price file; any flaw is one ConfigError sentence naming file and field."""
+    data = load_toml(text, f"Price file {origin}", parse_float=Decimal)
     fail = _failer(origin)
     for name in ("as_of", "source", "currency", "unit", "default"):
         if name not in data:
@@ -135,7 +129,7 @@ def parse_price_table(text: str, origin: str) -> PriceTable:
             as_of = date.fromisoformat(as_of)
         except ValueError:
             fail(f"field 'as_of' is '{as_of}', not a date like 2026-11-01")
-    if not isinstance(as_of, date):
+    if not isinstance(as_of, date) or isinstance(as_of, datetime):
         fail("field 'as_of' is not a date like 2026-11-01")
     if data["currency"] not in CURRENCIES:
         fail(f"field 'currency' is '{data['currency']}', not one of {', '.join(CURRENCIES)}")
@@ -175,6 +169,9 @@ def parse_price(value: Any, where: str, fail) -> Decimal:
         fail(f"'{where}' is '{value}', not a number")
     if price < 0:
         fail(f"'{where}' is {value}, but a price cannot be negative")
+    problem = amount_problem(price)
+    if problem:
+        fail(f"'{where}' is {value}, which {problem}")
     return price
 
 

@@ -40,6 +40,9 @@ class QueuedInfo:
         return self.tier == "spot"
 
 
+MAX_COUNT = 100      # nodes in one queued request: more is a typo, not a study group's slice
+
+
 def node_ids_for(name: str, count: int) -> list[str]:
     """One node keeps the request's name; several are NAME-0, NAME-1, ..."""
     return [name] if count == 1 else [f"{name}-{i}" for i in range(count)]

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore
 from tpuctl.config import MEMBER_RE
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
+from tpuctl.domain.amounts import check_amount
 from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.clock import Clock
+from tpuctl.domain.metering import check_month
 from tpuctl.domain.events import (
     BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, PRICES_OVERRIDDEN, TREASURER_ADDED,
     Event, budget_payload, new_event,
@@ -61,6 +63,9 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
                unit: str = "money") -> Event:
     """`budget set --group AMOUNT` or `--member M AMOUNT` (member None, group False: the
     default allowance of members not named)."""
+    check_amount(amount, "The chip-hour budget" if unit == "chip_hours" else "The budget", "a budget")
+    if month != "default":
+        check_month(month)
     payload = budget_payload(scope="group" if group else "member", member=None if group else member,
                              amount=amount, unit=unit, month=month)
     return record_decision(store, db, clock, actor, BUDGET_SET, payload)
@@ -96,15 +101,7 @@ _REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
 
 
 def _price_arg(value: Decimal | str, model: str) -> Decimal:
-    try:
-        price = Decimal(str(value).strip())
-    except InvalidOperation:
-        price = None
-    if price is None or not price.is_finite():
-        raise UsageError(f"The {model} price '{value}' is not a number.")
-    if price < 0:
-        raise UsageError(f"The {model} price {value} is negative; a price is zero or more.")
-    return price
+    return check_amount(value, f"The {model} price", "a price")
 
 
 def override_prices(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, generation: str,

@@ -44,6 +44,7 @@ from tpuctl.domain.jobs import (
 from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.durations import format_duration
+from tpuctl.domain.textfiles import decode_text
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
 _STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
@@ -73,7 +74,7 @@ def read_config(store: GroupStore, name: str, version: int | None = None) -> Sto
     version = versions[-1] if version is None else version
     if version not in versions:
         raise NotFoundError(f"Config '{name}' has no version v{version} (it has v1 to v{versions[-1]}).")
-    return StoredConfig(name, version, store.read(config_key(name, version)).decode())
+    return StoredConfig(name, version, decode_text(store.read(config_key(name, version)), f"Stored config {name}@v{version}"))
 
 
 def list_configs(store: GroupStore) -> list[StoredConfig]:
@@ -106,11 +107,12 @@ def push_config(store: GroupStore, profile: Profile, clock: Clock, path: Path, n
 
 def _read_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"There is no file {path}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"Cannot read {path}: {exc}.") from None
+    return decode_text(data, str(path))
 
 
 def load_config(source: str, profile: Profile, store: GroupStore, cwd: Path) -> tuple[JobConfig, Path, str]:

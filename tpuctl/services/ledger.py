@@ -30,7 +30,7 @@ from tpuctl.domain.events import (
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
-    Amount, PriceKey, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of, observe, observe_queued,
+    Amount, PriceKey, check_month, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of, observe, observe_queued,
     price_usage, queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
@@ -57,10 +57,10 @@ def load_price_table(path: str | Path | None = None) -> PriceTable:
     """The price file at `path`, or the one shipped with tpuctl."""
     source = Path(path) if path else resources.files("tpuctl") / "data" / "prices.toml"
     try:
-        text = source.read_text(encoding="utf-8")
+        text = source.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"Price file {source} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"Price file {source} cannot be read ({getattr(exc, 'strerror', None) or exc}).") from None
     return parse_price_table(text, str(source))
 
@@ -350,7 +350,7 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
     """`budget show` (every member) and `spend` (one member, with each node and its cost).
     Committed usage is shown for the current month only."""
     now = clock.now()
-    month = month or month_of(now)
+    month = check_month(month) if month else month_of(now)
     start, end = month_bounds(month)
     rules = db.rules()
     pricing = pricing_for(rules, table)

@@ -21,6 +21,7 @@ from tpuctl.adapters.tpu import NotSent, Progress, TpuApi, in_doubt
 from tpuctl.config import Profile
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
+from tpuctl.domain.durations import check_hours
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, NODE_READY, NODE_STARTED, NODE_STOPPED, node_payload
 from tpuctl.domain.metering import SECONDS_PER_HOUR, hourly_price, node_info_payload
 from tpuctl.domain.nodes import (
@@ -78,8 +79,7 @@ def build_create_request(profile: Profile, name: str, accelerator_type: str, *, 
     check_resource_id(name)
     accelerator_type = parse_accelerator_type(accelerator_type).name
     hours = profile.hours if hours is None else hours
-    if hours <= 0:
-        raise UsageError(f"--hours must be more than 0, not {hours:g}.")
+    hours = check_hours(hours, "--hours")
     return CreateRequest(
         name=name,
         accelerator_type=accelerator_type,

@@ -18,7 +18,7 @@ from tpuctl.config import Profile
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.durations import format_duration, parse_duration, parse_time_or_duration
+from tpuctl.domain.durations import check_hours, format_duration, parse_duration, parse_time_or_duration
 from tpuctl.domain.metering import queued_info_payload
 from tpuctl.domain.events import NODE_DELETED, QUEUED_CREATED, QUEUED_DELETED, queued_payload
 from tpuctl.domain.nodes import (
@@ -29,7 +29,7 @@ from tpuctl.domain.nodes import (
     NodeInfo,
     check_resource_id,
 )
-from tpuctl.domain.queued import DONE_STATES, QueuedInfo, node_ids_for
+from tpuctl.domain.queued import DONE_STATES, MAX_COUNT, QueuedInfo, node_ids_for
 from tpuctl.errors import CapacityError, ConflictError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import CreateRequest, close_if_never_made, info_payload, locate, new_request_id
@@ -79,13 +79,14 @@ def build_queue_request(profile: Profile, name: str, accelerator_type: str, *, n
     check_resource_id(name, "queued resource name")
     if count < 1:
         raise UsageError(f"--count must be at least 1, not {count}.")
+    if count > MAX_COUNT:
+        raise UsageError(f"--count must be at most {MAX_COUNT}, not {count}.")
     for node_id in node_ids_for(name, count):
         check_resource_id(node_id, "node name (the request's name plus -N)")
     if spot and guaranteed:
         raise UsageError("A request is either --spot or --guaranteed, not both.")
     hours = profile.hours if hours is None else hours
-    if hours <= 0:
-        raise UsageError(f"--hours must be more than 0, not {hours:g}.")
+    hours = check_hours(hours, "--hours")
     valid_after = parse_time_or_duration(start_after, "--start-after", now) if start_after else None
     valid_until = None
     if valid_for:
