@@ -20,12 +20,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 from tpuctl.domain.accelerators import parse_accelerator_type
+from tpuctl.domain.amounts import MAX_AMOUNT
 from tpuctl.domain import events as ev
 from tpuctl.domain.times import parse_time
 from tpuctl.errors import UsageError
 
 MAX_CHIPS = 16_384                       # larger than any slice Cloud TPU sells
-MAX_AMOUNT = Decimal(10) ** 9            # a budget, in money or chip-hours
 MAX_PRICE = Decimal(10) ** 6             # per chip-hour
 MAX_LEASE_HOURS = Decimal(24 * 366)
 MAX_TEXT = 500
