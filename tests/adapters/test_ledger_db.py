@@ -80,7 +80,7 @@ def test_a_new_database_is_a_wal_file_with_named_migrations(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert conn.execute("SELECT migration_set, name FROM _migrations").fetchall() == [
         ("tpuctl.ledger", "m001_ledger"), ("tpuctl.ledger", "m002_queued_since"),
-        ("tpuctl.ledger", "m003_intervals_by_place")]
+        ("tpuctl.ledger", "m003_intervals_by_place"), ("tpuctl.ledger", "m004_admission_log")]
     reopened = LedgerDB(tmp_path / "ledger.db")
     assert reopened.event_count() == 0
     reopened.close()

@@ -104,6 +104,21 @@ def m003_intervals_by_place(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX intervals_place ON intervals (zone, node)")
 
 
+@migrations
+def m004_admission_log(conn: sqlite3.Connection) -> None:
+    """The admission log as far as it has been read (so an admission reads only new entries),
+    and requests found by id (is an entry's request in the ledger yet?)."""
+    for statement in (
+        "CREATE TABLE admission_log (month TEXT, seq INTEGER, time_us INTEGER NOT NULL, body BLOB NOT NULL,"
+        " PRIMARY KEY (month, seq)) WITHOUT ROWID",
+        "CREATE INDEX admission_log_time ON admission_log (month, time_us)",
+        "CREATE TABLE admission_log_read (month TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)",
+        "CREATE INDEX nodes_request ON nodes (request_id) WHERE request_id IS NOT NULL",
+        "CREATE INDEX queued_request ON queued (request_id) WHERE request_id IS NOT NULL",
+    ):
+        conn.execute(statement)
+
+
 @contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
@@ -391,7 +406,8 @@ class LedgerDB:
     def reset(self) -> None:
         """Forget everything (the store is the truth); the next sync rebuilds."""
         with _transaction(self.conn):
-            for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects"):
+            for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects",
+                          "admission_log", "admission_log_read"):
                 self.conn.execute(f"DELETE FROM {table}")
             self._writes += 1
 

@@ -276,6 +276,7 @@ class Admission:
     group: Standing
     overridden_by: str | None = None
     override_reason: str | None = None
+    request_id: str | None = None     # as the admission log wrote it down: the node or queued request must carry it
 
     @property
     def over(self) -> list[Standing]:
