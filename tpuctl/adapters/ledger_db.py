@@ -109,7 +109,9 @@ def m004_admission_log(conn: sqlite3.Connection) -> None:
     """The admission log as far as it has been read (so an admission reads only new entries),
     and requests found by id (is an entry's request in the ledger yet?)."""
     for statement in (
-        "CREATE TABLE admission_log (month TEXT, seq INTEGER, time_us INTEGER NOT NULL, body BLOB NOT NULL,"
+        "CREATE TABLE admission_log (month TEXT, seq INTEGER, member TEXT, request_id TEXT, actor TEXT,"
+        " time_us INTEGER NOT NULL, zone TEXT, generation TEXT, accelerator_type TEXT, spot INTEGER, chips INTEGER,"
+        " chip_seconds INTEGER, money TEXT, currency TEXT, counts_until_us INTEGER, override_reason TEXT,"
         " PRIMARY KEY (month, seq)) WITHOUT ROWID",
         "CREATE INDEX admission_log_time ON admission_log (month, time_us)",
         "CREATE TABLE admission_log_read (month TEXT PRIMARY KEY, last_seq INTEGER NOT NULL)",

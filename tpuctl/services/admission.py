@@ -80,7 +80,7 @@ def admit_logged(store: GroupStore, db: LedgerDB, clock: Clock, request: UsageRe
         now = clock.now()
         month = month_of(now)
         last = catch_up(store, db, month)
-        recent = view.recent(month, now - grace)
+        recent = view.recent(month, now - grace, now)
         admission = decide(pending_usage(recent, view.reflected(e.request_id for e in recent), now, grace))
         entry = new_entry(month, last + 1, request, admission, actor, now)
         data = entry.to_json()
