@@ -43,7 +43,8 @@ def without_log(store, db, clock, table, request):
     svc.sync_from_store(store, db)
     now = clock.now()
     month, rules, open_nodes = month_of(now), db.rules(), db.open_nodes()
-    return admit_request(request, month=month, spent=merge(db.month_usage(month), running_usage(open_nodes, month, now)),
+    spent = merge(db.month_usage(month), running_usage(open_nodes, month, now))
+    return admit_request(request, month=month, spent=spent,
                          committed=committed_usage(open_nodes, db.waiting_queued(), now), rules=rules,
                          pricing=svc.pricing_for(rules, table))
 

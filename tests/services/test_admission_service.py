@@ -135,3 +135,14 @@ def test_unreadable_entries_are_skipped_and_named_by_verify(group):
         "ledger/admissions/2026-05/0000000001.json is not a readable admission entry (")
     assert problems["ledger/admissions/2026-05/oops.json"] == (
         "ledger/admissions/2026-05/oops.json is not named like an admission entry (<10 digits>.json).")
+
+
+def test_last_months_newest_requests_still_count_in_the_first_minutes_of_a_month(group):
+    ana, bo = group.db("ana"), group.db("bo")
+    group.clock.set(datetime(2026, 5, 31, 23, 59, 50, tzinfo=timezone.utc))
+    group.ask("ana", ana, "r1", hours="0.5")                      # $6.44, in May's log
+    group.clock.set(datetime(2026, 6, 1, 0, 0, 5, tzinfo=timezone.utc))
+    with pytest.raises(RequestRefused, match="for 2026-06 is \\$10.00: spent \\$0.00, committed \\$6.39, "
+                                             "requested \\$6.44"):
+        group.ask("bo", bo, "r2", hours="0.5")
+    assert entry_key("2026-06", 1) not in set(group.store.list("ledger/admissions/"))

@@ -22,7 +22,7 @@ from tpuctl.domain.admission_log import (
 )
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.metering import month_of
+from tpuctl.domain.metering import month_bounds, month_of
 from tpuctl.errors import ConflictError
 
 MAX_ATTEMPTS = 20        # each lost race means another member's request went through
@@ -81,6 +81,11 @@ def admit_logged(store: GroupStore, db: LedgerDB, clock: Clock, request: UsageRe
         month = month_of(now)
         last = catch_up(store, db, month)
         recent = view.recent(month, now - grace, now)
+        start, _ = month_bounds(month)
+        if now - start < grace:             # last month's newest requests may not be in the ledger yet
+            before = month_of(start - timedelta(microseconds=1))
+            catch_up(store, db, before)
+            recent += view.recent(before, now - grace, now)
         admission = decide(pending_usage(recent, view.reflected(e.request_id for e in recent), now, grace))
         entry = new_entry(month, last + 1, request, admission, actor, now)
         data = entry.to_json()

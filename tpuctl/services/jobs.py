@@ -238,7 +238,8 @@ def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConf
                      timing=spec["timing"], version=spec["version"])
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
                                   spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
-                                  metadata=node_metadata(boot), request_id=admission.request_id or nodes.new_request_id())
+                                  metadata=node_metadata(boot),
+                                  request_id=admission.request_id or nodes.new_request_id())
     if tpu.queue:
         queue.queue_create(api, books, replace(queue.from_create_request(request), request_id=request.request_id),
                            admission)
