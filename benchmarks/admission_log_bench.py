@@ -11,6 +11,7 @@ call and every entry stays within the 15-minute grace, so all of them are weighe
 
     python benchmarks/admission_log_bench.py              # 1,000,000 events (a few minutes)
     python benchmarks/admission_log_bench.py --quick      # 50,000 events
+    python benchmarks/admission_log_bench.py --ledger /tmp/tpuctl-admission-bench-*/ledger.db   # measure again
 """
 
 from __future__ import annotations
@@ -94,16 +95,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200, help="timed admissions on the folder store")
     parser.add_argument("--gcs-calls", type=int, default=40, help="timed admissions on the bucket")
     parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--ledger", type=Path, help="reuse the ledger database an earlier run built")
     args = parser.parse_args(argv)
     n_events, calls, gcs_calls = (50_000, 50, 10) if args.quick else (args.events, args.calls, args.gcs_calls)
 
     tmp = Path(tempfile.mkdtemp(prefix="tpuctl-admission-bench-"))
     t = time.perf_counter()
-    db = LedgerDB(tmp / "ledger.db")
-    objects = [event.to_json() for event in generate(n_events)]
-    materialise(db, objects)
-    del objects[:]
-    gc.collect()
+    if args.ledger:                  # a ledger an earlier run built (its admission log is forgotten)
+        db = LedgerDB(args.ledger)
+        for table in ("admission_log", "admission_log_read"):
+            db.conn.execute(f"DELETE FROM {table}")
+    else:
+        db = LedgerDB(tmp / "ledger.db")
+        objects = [event.to_json() for event in generate(n_events)]
+        materialise(db, objects)
+        del objects[:]
+        gc.collect()
+        print(f"(the ledger stays in {tmp / 'ledger.db'} for --ledger)")
     print(f"ledger: {db.event_count():,} events, {len(db.open_nodes()):,} nodes running "
           f"(built in {time.perf_counter() - t:.0f} s)")
     table = svc.load_price_table()
