@@ -220,7 +220,7 @@ def admission(store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, 
     result = admit_logged(store, db, clock, request, actor, decide)
     if result.overridden_by:
         record(store, db, clock, actor, OVERRIDE_GRANTED, {
-            "member": request.member, "request_id": request.request_id, "reason": override_reason,
+            "member": request.member, "request_id": result.request_id, "reason": override_reason,
             "requested": str(result.member.requested.money),
             "left": {s.who: str(s.left) for s in result.over}})
     return result
