@@ -32,7 +32,7 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 4      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 5      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -60,6 +60,14 @@ CREATE INDEX queued_waiting ON queued (owner) WHERE status = 'waiting';
 CREATE TABLE cursors (prefix TEXT PRIMARY KEY, last_key TEXT NOT NULL);
 CREATE TABLE bad_objects (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE admission_log (month TEXT, seq INTEGER, member TEXT, request_id TEXT, actor TEXT,
+    time_us INTEGER NOT NULL, zone TEXT, generation TEXT, accelerator_type TEXT, spot INTEGER, chips INTEGER,
+    chip_seconds INTEGER, money TEXT, currency TEXT, counts_until_us INTEGER, override_reason TEXT,
+    PRIMARY KEY (month, seq)) WITHOUT ROWID;
+CREATE INDEX admission_log_time ON admission_log (month, time_us);
+CREATE TABLE admission_log_read (month TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+CREATE INDEX nodes_request ON nodes (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX queued_request ON queued (request_id) WHERE request_id IS NOT NULL;
 """
 
 
@@ -380,7 +388,8 @@ class LedgerDB:
     def reset(self) -> None:
         """Forget everything (the store is the truth); the next sync rebuilds."""
         with _transaction(self.conn):
-            for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects"):
+            for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects",
+                          "admission_log", "admission_log_read"):
                 self.conn.execute(f"DELETE FROM {table}")
             self._writes += 1
 

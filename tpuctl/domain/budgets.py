@@ -289,6 +289,7 @@ class Admission:
     overridden_by: str | None = None
     override_reason: str | None = None
     others: tuple[Standing, ...] = ()     # the member's and group's budgets in their other unit
+    request_id: str | None = None     # as the admission log wrote it down: the node or queued request must carry it
 
     @property
     def over(self) -> list[Standing]:

@@ -172,8 +172,12 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
 
 
 def _usage(config: JobConfig, member: str) -> UsageRequest:
-    """A job's TPU for its whole lease, as admission weighs it."""
-    return UsageRequest.for_type(member, config.tpu.zone, config.tpu.type, config.tpu.spot, str(config.hours))
+    """A job's TPU for its whole lease, as admission weighs it (under a new request id, which
+    the TPU's ledger events then carry, so the admission log and the ledger count it once)."""
+    from tpuctl.services.nodes import new_request_id
+
+    return UsageRequest.for_type(member, config.tpu.zone, config.tpu.type, config.tpu.spot, str(config.hours),
+                                 request_id=new_request_id())
 
 
 def _existing_node(store: GroupStore, api: TpuApi, name: str, default_zone: str):
@@ -236,9 +240,11 @@ def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConf
                      timing=spec["timing"], version=spec["version"])
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
                                   spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
-                                  metadata=node_metadata(boot))
+                                  metadata=node_metadata(boot),
+                                  request_id=admission.request_id or nodes.new_request_id())
     if tpu.queue:
-        queue.queue_create(api, books, queue.from_create_request(request), admission)
+        queue.queue_create(api, books, replace(queue.from_create_request(request), request_id=request.request_id),
+                           admission)
     else:
         nodes.create_node(api, books, request, admission, wait=True, on_progress=on_progress)
 

@@ -37,6 +37,7 @@ from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError
+from tpuctl.services.admission import admit_logged
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
@@ -213,19 +214,24 @@ def admission(store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, 
               actor: str, override_reason: str | None = None, sync: bool = True) -> Admission:
     """Admit a create/queue/run request against this month's budgets, or raise
     RequestRefused with the numbers. A treasurer's override is recorded with its reason.
-    Committed and requested usage count against the current month in full."""
+    Committed and requested usage count against the current month in full. The decision is
+    written to the month's admission log, so members asking at once cannot all be admitted."""
     if sync:
         sync_from_store(store, db)
     now = clock.now()
     month = month_of(now)
     rules, open_nodes = db.rules(), db.open_nodes()
     override = Override(actor, override_reason) if override_reason else None
-    result = admit_request(request, month=month, spent=_spent(db, month, now, open_nodes),
-                           committed=committed_usage(open_nodes, db.waiting_queued(), now),
-                           rules=rules, pricing=pricing_for(rules, table), override=override)
+    spent, committed = _spent(db, month, now, open_nodes), committed_usage(open_nodes, db.waiting_queued(), now)
+
+    def decide(pending: Mapping[str, Counter]) -> Admission:     # pending: admitted, not in the ledger yet
+        return admit_request(request, month=month, spent=spent, committed=merge(committed, pending),
+                             rules=rules, pricing=pricing_for(rules, table), override=override)
+
+    result = admit_logged(store, db, clock, request, actor, decide)
     if result.overridden_by:
         record(store, db, clock, actor, OVERRIDE_GRANTED, {
-            "member": request.member, "request_id": request.request_id, "reason": override_reason,
+            "member": request.member, "request_id": result.request_id, "reason": override_reason,
             "requested": str(result.member.requested.money),
             "left": {s.who: str(s.left) for s in result.over}})
     return result
