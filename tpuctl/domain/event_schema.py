@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
@@ -55,7 +56,14 @@ def _str(value: Any, pattern: re.Pattern, what: str) -> str:
     return value
 
 
+@lru_cache(maxsize=1024)
+def _known_member(value: str) -> bool:
+    return bool(MEMBER_RE.match(value))
+
+
 def member(value: Any) -> str:
+    if isinstance(value, str) and _known_member(value):       # a group has few members: cached
+        return value
     return _str(value, MEMBER_RE, "a member name")
 
 
@@ -75,13 +83,21 @@ def request_id(value: Any) -> str:
     return _str(value, REQUEST_ID_RE, "a request id")
 
 
+@lru_cache(maxsize=256)
+def type_chips(value: str) -> int | None:
+    """Chips of a type tpuctl knows, else None (cached: a group uses a few types)."""
+    try:
+        return parse_accelerator_type(value).chips
+    except UsageError:
+        return None
+
+
 def accelerator_type(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 40:
         raise Invalid(f"is {_show(value)}, not an accelerator type")
-    try:
-        return parse_accelerator_type(value).name
-    except UsageError:
-        raise Invalid(f"is '{value}', an accelerator type this tpuctl does not know") from None
+    if type_chips(value) is None:
+        raise Invalid(f"is '{value}', an accelerator type this tpuctl does not know")
+    return value
 
 
 def chips(value: Any) -> int:
@@ -222,7 +238,7 @@ def check_payload(kind: str, payload: Any) -> None:
         except Invalid as exc:
             raise Invalid(f"field '{name}' {exc}") from None
     if kind in ev.NODE_KINDS or kind in ev.QUEUED_KINDS:       # a queued request may ask for several nodes
-        expected = parse_accelerator_type(payload["accelerator_type"]).chips
+        expected = type_chips(payload["accelerator_type"])
         if payload["chips"] != expected and (kind in ev.NODE_KINDS or payload["chips"] % expected):
             raise Invalid(f"says {payload['chips']} chips for a {payload['accelerator_type']}, which has {expected}"
                           f"{'' if kind in ev.NODE_KINDS else ' per node'}")
