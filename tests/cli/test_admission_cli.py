@@ -8,24 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from tests.cli.conftest import TWO_HOUR_JOB
 from tpuctl.errors import ExitCode
-
-JOB = """\
-name: train
-tpu: {type: v4-8}
-hours: 2
-run: python -c "print('hi')"
-"""
-
-
-@pytest.fixture
-def group(cli, remote_env, monkeypatch):
-    """Treasurer tess; alice may spend $60 a month."""
-    monkeypatch.setenv("TPUCTL_MEMBER", "tess")
-    assert cli("group", "init", "--treasurer", "tess").code == 0
-    assert cli("budget", "set", "--member", "alice", "60").code == 0
-    monkeypatch.setenv("TPUCTL_MEMBER", "alice")
-    return monkeypatch
 
 
 def test_create_says_the_hourly_price_and_what_the_lease_leaves(cli, group):
@@ -82,7 +66,7 @@ def test_only_a_treasurer_can_override_and_the_reason_is_kept(cli, group):
 
 def test_run_is_refused_before_anything_is_staged(cli, group, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "job.yaml").write_text(JOB.replace("hours: 2", "hours: 5"))
+    (tmp_path / "job.yaml").write_text(TWO_HOUR_JOB.replace("hours: 2", "hours: 5"))
     refused = cli("run", "job.yaml")
     assert refused.code == ExitCode.BUDGET
     assert "requested $64.40, left $60.00" in refused.err
@@ -92,7 +76,7 @@ def test_run_is_refused_before_anything_is_staged(cli, group, tmp_path, monkeypa
 
 def test_a_treasurer_runs_an_over_budget_job_with_an_override(cli, group, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "job.yaml").write_text(JOB)
+    (tmp_path / "job.yaml").write_text(TWO_HOUR_JOB)
     group.setenv("TPUCTL_MEMBER", "tess")
     assert cli("budget", "set", "--member", "tess", "5").code == 0
     assert cli("run", "job.yaml").code == ExitCode.BUDGET

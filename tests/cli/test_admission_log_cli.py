@@ -9,24 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.conftest import TWO_HOUR_JOB
 from tpuctl.domain.nodes import REQUEST_LABEL
-
-JOB = """\
-name: train
-tpu: {type: v4-8}
-hours: 2
-run: python -c "print('hi')"
-"""
-
-
-@pytest.fixture
-def group(cli, remote_env, monkeypatch):
-    """Treasurer tess; alice may spend $60 a month."""
-    monkeypatch.setenv("TPUCTL_MEMBER", "tess")
-    assert cli("group", "init", "--treasurer", "tess").code == 0
-    assert cli("budget", "set", "--member", "alice", "60").code == 0
-    monkeypatch.setenv("TPUCTL_MEMBER", "alice")
-    return monkeypatch
 
 
 def entries(tmp_path: Path) -> list[dict]:
@@ -36,7 +20,7 @@ def entries(tmp_path: Path) -> list[dict]:
 
 def test_two_runs_that_fit_both_run_and_each_is_counted_once(cli, group, tmp_path, monkeypatch, api):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "job.yaml").write_text(JOB)            # $25.76 each: two fit in $60, counted twice they would not
+    (tmp_path / "job.yaml").write_text(TWO_HOUR_JOB)            # $25.76 each: two fit in $60, counted twice they would not
     assert cli("run", "job.yaml").code == 0
     second = cli("run", "job.yaml")
     assert second.code == 0, second.err

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import PROJECT, ZONE
+from tests.cli.conftest import start_group
 from tpuctl.errors import ExitCode
 
 HOURLY = Decimal("12.88")
@@ -29,10 +30,7 @@ def shared_clock(remote_env, monkeypatch):
 @pytest.fixture
 def group(cli, shared_clock, monkeypatch):
     """Treasurer tess; alice may spend $30 a month."""
-    monkeypatch.setenv("TPUCTL_MEMBER", "tess")
-    assert cli("group", "init", "--treasurer", "tess").code == 0
-    assert cli("budget", "set", "--member", "alice", "30").code == 0
-    monkeypatch.setenv("TPUCTL_MEMBER", "alice")
+    start_group(cli, monkeypatch, "30")
     return monkeypatch
 
 

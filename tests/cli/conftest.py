@@ -1,0 +1,28 @@
+"""What the CLI tests share: a group whose treasurer is tess and whose member alice has an allowance."""
+
+from __future__ import annotations
+
+import pytest
+
+# A job that asks for a v4-8 for two hours: $25.76 of on-demand v4 at the shipped prices.
+TWO_HOUR_JOB = """\
+name: train
+tpu: {type: v4-8}
+hours: 2
+run: python -c "print('hi')"
+"""
+
+
+def start_group(cli, monkeypatch, allowance: str) -> None:
+    """Treasurer tess starts the group and gives alice `allowance`; then alice acts."""
+    monkeypatch.setenv("TPUCTL_MEMBER", "tess")
+    assert cli("group", "init", "--treasurer", "tess").code == 0
+    assert cli("budget", "set", "--member", "alice", allowance).code == 0
+    monkeypatch.setenv("TPUCTL_MEMBER", "alice")
+
+
+@pytest.fixture
+def group(cli, remote_env, monkeypatch):
+    """Treasurer tess; alice may spend $60 a month."""
+    start_group(cli, monkeypatch, "60")
+    return monkeypatch
