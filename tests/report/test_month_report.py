@@ -16,7 +16,7 @@ def test_the_month_by_member_gives_the_hand_checked_totals(month):
         "bob": (Decimal(30), Decimal("41.584"), Decimal(100)),
         "carol": (Decimal(12), Decimal("32.40"), Decimal(100)),
         "tess": (Decimal(0), Decimal(0), Decimal(100)),
-        "unattributed": (Decimal(8), Decimal("25.76"), Decimal(100)),
+        "unattributed": (Decimal(8), Decimal("25.76"), None),
     }
     assert (r.total.chip_hours, r.total.estimate, r.total.budget) == (Decimal(90), Decimal("173.344"), Decimal(500))
     assert (r.total.spot_chip_hours, r.total.spot_estimate) == (Decimal(44), Decimal("31.464"))

@@ -71,6 +71,6 @@ def hledger_journal(currency: str, contributions: Iterable[Contribution], months
         lines += [*body, ""]
     last = max((e[0] for e in entries), default=None)
     if last:
-        lines += [f"{last} * what the pot holds, as tpuctl reckons it", f"    assets:pot    {money(0, currency)} = "
+        lines += [f"{last} * what the pot holds, as tpuctl reckons it", f"    assets:pot    {money(Decimal(0), currency)} = "
                   f"{money(held, currency)}", ""]
     return "\n".join(lines)

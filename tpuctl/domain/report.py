@@ -13,7 +13,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Iterable, Mapping
 
@@ -122,8 +122,13 @@ class Report:
     rule: str = "chip_hours"
 
     @property
+    def last_day(self) -> str:
+        """The period's last day (its end is the midnight after it)."""
+        return f"{self.end - timedelta(days=1):%Y-%m-%d}"
+
+    @property
     def period(self) -> str:
-        return self.month or f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}"
+        return self.month or f"{self.start:%Y-%m-%d} to {self.last_day}"
 
 
 Usage = Mapping[tuple[str, PriceKey, str | None], int]     # (member, pricing key, day or job) -> chip-seconds
@@ -215,7 +220,7 @@ def _text(value: Decimal | None) -> str:
 def csv_rows(report: Report) -> list[dict[str, str]]:
     rows = []
     for line, by in [*((line, report.by) for line in report.lines), (report.total, "total")]:
-        rows.append({"period_start": f"{report.start:%Y-%m-%d}", "period_end": f"{report.end:%Y-%m-%d}", "by": by,
+        rows.append({"period_start": f"{report.start:%Y-%m-%d}", "period_end": report.last_day, "by": by,
                      "key": line.key, "chip_hours": _text(line.chip_hours),
                      "spot_chip_hours": _text(line.spot_chip_hours), "free_chip_hours": _text(line.free_chip_hours),
                      "estimate": _text(line.estimate), "spot_estimate": _text(line.spot_estimate),

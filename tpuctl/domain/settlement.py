@@ -198,6 +198,8 @@ def balances(settlements: Iterable[MonthSettlement], contributions: Iterable[Con
     rows, running = [], {}
     for member, month in sorted(set(paid) | set(charged)):
         c, d = paid.get((member, month), Decimal(0)), charged.get((member, month), Decimal(0))
+        if not c and not d:
+            continue
         running[member] = running.get(member, Decimal(0)) + c - d
         rows.append(BalanceRow(member, month, c, d, running[member]))
     return rows

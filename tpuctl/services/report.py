@@ -175,7 +175,8 @@ def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: Pr
     members = sorted(rules.members | {member for member, _, _ in usage})
     budgets = {}
     if whole:
-        budgets = {m: b.amount for m in members if (b := rules.budget_for(whole, m, "money")) is not None}
+        budgets = {m: b.amount for m in members
+                   if m != UNATTRIBUTED and (b := rules.budget_for(whole, m, "money")) is not None}
     group = rules.budget_for(whole, None, "money") if whole else None
     node_usage = _node_usage(db, start, end, whole, now)
     return build_report(
