@@ -81,3 +81,38 @@ def render_as(result, fmt: str) -> str:
 
         return html(result)
     return report_render.markdown(result)
+
+
+@app.command("reconcile")
+def reconcile(
+    ctx: typer.Context,
+    billing: Annotated[Path, typer.Argument(help="A Cloud Billing standard usage cost export, saved as CSV.")],
+    month: Annotated[Optional[str], typer.Option("--month", help="Invoice month YYYY-MM (default: last month).")] = None,
+    close: Annotated[bool, typer.Option("--close", help="Save the result as the month's settled figures (treasurers).")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON (stable; see the README).")] = False,
+) -> None:
+    """The month's estimate against the real bill per day and SKU, and the bill spread over members to the cent."""
+    from tpuctl.cli import render
+    from tpuctl.cli.reconcile_render import reconciliation_json, show
+    from tpuctl.services import reconcile as svc
+
+    s = session(ctx)
+    result = svc.reconcile(s.ledger, s.store, s.clock, s.prices, s.profile.project, billing, month)
+    if close:
+        result = svc.close(s.store, s.ledger, s.clock, s.profile.member, result)
+    if json_out:
+        render.emit_json(reconciliation_json(result))
+        return
+    show(result)
+
+
+@app.command("reopen")
+def reopen(ctx: typer.Context, month: Annotated[str, typer.Argument(help="YYYY-MM")],
+           reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")]) -> None:
+    """Open a closed month again (treasurers); its reports go back to the estimates."""
+    from tpuctl.cli import render
+    from tpuctl.services import reconcile as svc
+
+    s = session(ctx)
+    svc.reopen(s.store, s.ledger, s.clock, s.profile.member, month, reason)
+    render.echo(f"{month} is open again: {reason}")
