@@ -32,13 +32,14 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 5      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 6      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
     subject TEXT, body BLOB NOT NULL);
 CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
 CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
+CREATE INDEX events_kind_time ON events (kind, time_us);
 CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
     generation TEXT, chips INTEGER, spot INTEGER, lease_until INTEGER, request_id TEXT, create_time INTEGER,
     status TEXT, first_seen INTEGER, accruing_since INTEGER, first_ready INTEGER, seq INTEGER,
@@ -381,6 +382,24 @@ class LedgerDB:
         states = [_node_state(row) for row in
                   self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE zone = ? AND node = ?", (zone, node))]
         return intervals, states
+
+    def node_usage(self, month: str) -> list[tuple[str, str, str, str, str, bool, int]]:
+        """Closed usage in a month per node: (owner, zone, node, generation, type, spot, chip-seconds)."""
+        return [(*row[:5], bool(row[5]), row[6]) for row in self._query(
+            "SELECT owner, zone, node, generation, accelerator_type, spot, sum(charged * chips * (end - start)) "
+            "FROM intervals WHERE month = ? GROUP BY owner, zone, node, generation, accelerator_type, spot",
+            (month,))]
+
+    def events_between(self, kinds: Iterable[str], start: datetime, end: datetime) -> list[Event]:
+        """Events of these kinds that happened in [start, end)."""
+        return [Event.from_trusted_json(body) for (body,) in
+                self._in("SELECT body FROM events WHERE kind IN ({}) AND time_us >= ? AND time_us < ?",
+                         sorted(kinds), (_us(start), _us(end)))]
+
+    def interval_ending(self, subject: str, end: datetime) -> UsageInterval | None:
+        """The closed interval of an incarnation that ended at `end` (to the second)."""
+        found = _intervals(self._query(_INTERVALS + " WHERE subject = ? AND end = ?", (subject, _sec(end))))
+        return found[0] if found else None
 
     def months(self) -> list[str]:
         return [row[0] for row in self._query("SELECT DISTINCT month FROM usage_month ORDER BY month")]

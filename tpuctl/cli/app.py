@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl import __version__
-from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, prices_cmd, queue
+from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, report_cmd
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
@@ -67,10 +67,12 @@ def root(
 
 nodes.register(app)
 ledger_cmds.register(app)
+pot_cmd.register(ledger_cmds.ledger_app)
 app.add_typer(queue.app, name="queue")
 app.add_typer(prices_cmd.app, name="prices")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(emulator_cmd.app, name="emulator")
+app.add_typer(report_cmd.app, name="report")
 jobs_cmd.register(app)
 
 

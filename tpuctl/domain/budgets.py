@@ -26,6 +26,7 @@ from tpuctl.domain.metering import MONEY_QUANTUM, SECONDS_PER_HOUR, Amount, Pric
 from tpuctl.domain.prices import (
     CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates,
 )
+from tpuctl.domain.settlement import DEFAULT_RULE, SETTLEMENT_KINDS, Closing, Contribution, Treasury
 from tpuctl.errors import BudgetRefused
 
 UNITS = ("money", "chip_hours")
@@ -72,6 +73,9 @@ class GroupRules:
     price_overrides: PriceOverrides = PriceOverrides()
     grants: tuple[OverrideGrant, ...] = ()
     ignored: tuple[Ignored, ...] = ()
+    contributions: tuple[Contribution, ...] = ()            # the pot (domain/settlement.py)
+    closings: Mapping[str, Closing] = field(default_factory=dict)
+    settlement_rule: str = DEFAULT_RULE
 
     def is_treasurer(self, name: str) -> bool:
         return name in self.treasurers
@@ -156,6 +160,7 @@ class _Replay:
         self.rates: dict = {}
         self.free: tuple[FreeQuotaRule, ...] = ()
         self.grants: list[OverrideGrant] = []
+        self.treasury = Treasury()
 
     def apply(self, event: Event) -> str | None:
         p = event.payload
@@ -183,6 +188,8 @@ class _Replay:
             self.free = _free_rules(event)
         elif event.kind == OVERRIDE_GRANTED:
             self.grants.append(OverrideGrant(p["member"], p["request_id"], p["reason"], event.actor, event.time))
+        elif event.kind in SETTLEMENT_KINDS:
+            return self.treasury.apply(event)
         return None
 
 
@@ -197,7 +204,8 @@ def group_rules(events: Iterable[Event]) -> GroupRules:
         if reason:
             ignored.append(Ignored(event.id, event.kind, event.actor, reason))
     return GroupRules(state.currency, frozenset(state.treasurers), frozenset(state.members), state.budgets,
-                      PriceOverrides(state.rates, state.free), tuple(state.grants), tuple(ignored))
+                      PriceOverrides(state.rates, state.free), tuple(state.grants), tuple(ignored),
+                      tuple(state.treasury.contributions), dict(state.treasury.closings), state.treasury.rule)
 
 
 # --- admission ---------------------------------------------------------------------------

@@ -159,6 +159,12 @@ def month_or_default(value: Any) -> str:
     return value
 
 
+def month_only(value: Any) -> str:
+    if value == "default":
+        raise Invalid("is 'default', not a month like 2026-05")
+    return month_or_default(value)
+
+
 def optional(check: Check) -> Check:
     def maybe(value: Any) -> Any:
         return None if value is None else check(value)
@@ -216,7 +222,22 @@ SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
     ev.FREE_QUOTA_SET: ({"rules": listing(free_rule, 0, 1000)}, {}),
     ev.OVERRIDE_GRANTED: ({"member": member, "request_id": optional(request_id), "reason": text},
                           {"requested": decimal(Decimal(0), MAX_AMOUNT), "left": amounts_by_member}),
+    ev.POT_CONTRIBUTED: ({"member": member, "amount": decimal(Decimal(0), MAX_AMOUNT, strict_low=True)},
+                         {"note": text}),
+    ev.MONTH_CLOSED: ({"month": month_only, "currency": lambda v: _str(v, CURRENCY_RE, "a currency"),
+                       "actual": decimal(-MAX_AMOUNT, MAX_AMOUNT), "estimate": decimal(-MAX_AMOUNT, MAX_AMOUNT),
+                       "members": amounts_by_member},
+                      {"invoice_month": lambda v: _str(v, re.compile(r"^\d{6}$"), "an invoice month like 202605"),
+                       "source": text, "rows": lambda v: _count(v), "credits": decimal(-MAX_AMOUNT, MAX_AMOUNT)}),
+    ev.MONTH_REOPENED: ({"month": month_only, "reason": text}, {}),
+    ev.SETTLEMENT_RULE_SET: ({"rule": one_of("chip_hours", "even", "pot")}, {}),
 }
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= 10**9:
+        raise Invalid(f"is {_show(value)}, not a count")
+    return value
 
 
 def check_payload(kind: str, payload: Any) -> None:

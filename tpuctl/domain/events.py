@@ -43,6 +43,10 @@ BUDGET_SET = "budget.set"
 PRICES_OVERRIDDEN = "prices.overridden"
 FREE_QUOTA_SET = "free_quota.set"
 OVERRIDE_GRANTED = "override.granted"
+POT_CONTRIBUTED = "pot.contributed"          # money a member paid into the group's pot
+MONTH_CLOSED = "month.closed"                # the month's settled figures, from the real bill
+MONTH_REOPENED = "month.reopened"            # a closed month is open again (with a reason)
+SETTLEMENT_RULE_SET = "settlement.rule_set"  # how shared costs are split
 
 SOURCES = ("tpuctl", "observed")
 _NODE_FIELDS = ("zone", "node", "accelerator_type", "chips", "spot", "owner",
@@ -53,7 +57,8 @@ NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NO
 QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUEUED_DELETED})
 # Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
 TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
-                             FREE_QUOTA_SET, OVERRIDE_GRANTED})
+                             FREE_QUOTA_SET, OVERRIDE_GRANTED, POT_CONTRIBUTED, MONTH_CLOSED, MONTH_REOPENED,
+                             SETTLEMENT_RULE_SET})
 CONTROL_KINDS = TREASURER_KINDS | {GROUP_INITIALIZED}
 
 # kind -> payload fields it must carry (values may be null where the field allows it)
@@ -67,6 +72,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     PRICES_OVERRIDDEN: ("generation", "region", "on_demand", "spot"),
     FREE_QUOTA_SET: ("rules",),
     OVERRIDE_GRANTED: ("member", "request_id", "reason"),
+    POT_CONTRIBUTED: ("member", "amount"),
+    MONTH_CLOSED: ("month", "currency", "actual", "estimate", "members"),
+    MONTH_REOPENED: ("month", "reason"),
+    SETTLEMENT_RULE_SET: ("rule",),
 }
 KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
 

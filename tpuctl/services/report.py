@@ -1,0 +1,198 @@
+"""`tpuctl report`: gather a period's usage from the ledger's view and build the treasurer's
+report (tpuctl/domain/report.py), and the pot's balances and journal (domain/settlement.py).
+
+A whole month broken down by member, type or zone reads the pre-summed `usage_month` table;
+days and jobs read the month's intervals. Running TPUs count up to now.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Iterator
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import GroupStore
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.events import NODE_DELETED, NODE_PREEMPTED, UNATTRIBUTED
+from tpuctl.domain.intervals import UsageInterval, node_subject
+from tpuctl.domain.jobs import INDEX_PREFIX, JOB_ID_RE
+from tpuctl.domain.metering import PriceKey, check_month, cost, month_bounds, month_of, running_usage
+from tpuctl.domain.prices import PriceTable
+from tpuctl.domain.times import parse_time
+from tpuctl.domain.report import BY, Ended, Preemption, Report, build_report, top_jobs
+from tpuctl.errors import UsageError
+from tpuctl.services.ledger import pricing_for, sync_from_store
+
+DAY = timedelta(days=1)
+
+
+def period_of(now: datetime, month: str | None, first: date | None, last: date | None) -> tuple[datetime, datetime, str | None]:
+    """[start, end) of a report and its month when it is one whole month."""
+    if first is None and last is None:
+        month = check_month(month) if month else month_of(now)
+        return (*month_bounds(month), month)
+    if month or first is None or last is None:
+        raise UsageError("Give --month, or both --from and --to.")
+    if last < first:
+        raise UsageError(f"--to {last} is before --from {first}.")
+    start = datetime.combine(first, time(), timezone.utc)
+    end = datetime.combine(last, time(), timezone.utc) + DAY
+    whole = month_bounds(month_of(start))
+    return start, end, month_of(start) if (start, end) == whole else None
+
+
+def _months(start: datetime, end: datetime) -> Iterator[str]:
+    at = start
+    while at < end:
+        yield month_of(at)
+        at = month_bounds(month_of(at))[1]
+
+
+def days_of(interval: UsageInterval) -> Iterator[tuple[str, int]]:
+    """An interval's chip-seconds per UTC day."""
+    at = interval.start
+    while at < interval.end:
+        midnight = datetime.combine(at.date(), time(), timezone.utc) + DAY
+        part = interval.clipped(at, midnight)
+        if part is not None and part.chip_seconds:
+            yield f"{at:%Y-%m-%d}", part.chip_seconds
+        at = midnight
+
+
+def job_ids(store: GroupStore | None) -> set[str]:
+    """The group's jobs, from one listing of the job index (their names end the index keys)."""
+    if store is None:
+        return set()
+    found = set()
+    for key in store.list(INDEX_PREFIX):
+        stem = key.rsplit("/", 1)[-1].removesuffix(".json")
+        for start in range(len(stem)):
+            if JOB_ID_RE.match(stem[start:]) and (start == 0 or stem[start - 1] in "-_."):
+                found.add(stem[start:])
+                break
+    return found
+
+
+def job_of(node: str, jobs: set[str]) -> str | None:
+    """`tpuctl run` names a job's TPU after the job, `-2`, `-3`... after preemptions."""
+    if node in jobs:
+        return node
+    head, _, tail = node.rpartition("-")
+    return head if tail.isdigit() and head in jobs else None
+
+
+def _intervals(db: LedgerDB, start: datetime, end: datetime, now: datetime) -> list[UsageInterval]:
+    """Every interval's part inside [start, end), running ones up to now."""
+    found = [part for month in _months(start, end) for i in db.intervals(month) if (part := i.clipped(start, end))]
+    for state in db.open_nodes():
+        running = state.open_interval(min(now, end))
+        if running is not None and (part := running.clipped(start, end)):
+            found.append(part)
+    return found
+
+
+def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: str, now: datetime,
+           jobs: set[str]) -> Counter:
+    usage: Counter = Counter()
+    if month and by in ("member", "type", "zone"):
+        for member, counter in db.month_usage(month).items():
+            for key, chip_seconds in counter.items():
+                usage[(member, key, None)] += chip_seconds
+        for member, counter in running_usage(db.open_nodes(), month, now).items():
+            for key, chip_seconds in counter.items():
+                usage[(member, key, None)] += chip_seconds
+        return usage
+    for interval in _intervals(db, start, end, now):
+        key = PriceKey.of(interval.spec)
+        if by == "day":
+            for day, chip_seconds in days_of(interval):
+                usage[(interval.member, key, day)] += chip_seconds
+        else:
+            bucket = job_of(interval.spec.node, jobs) if by == "job" else None
+            usage[(interval.member, key, bucket)] += interval.chip_seconds
+    return usage
+
+
+def _node_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime) -> Counter:
+    usage: Counter = Counter()
+    if month:
+        for owner, zone, node, generation, accelerator_type, spot, chip_seconds in db.node_usage(month):
+            usage[(owner, node, PriceKey(zone, generation, accelerator_type, spot))] += chip_seconds
+        intervals = [part for s in db.open_nodes() if (i := s.open_interval(min(now, end))) and
+                     (part := i.clipped(start, end))]
+    else:
+        intervals = _intervals(db, start, end, now)
+    for interval in intervals:
+        usage[(interval.member, interval.spec.node, PriceKey.of(interval.spec))] += interval.chip_seconds
+    return usage
+
+
+def _preemptions(db: LedgerDB, pricing, start: datetime, end: datetime) -> tuple[Preemption, ...]:
+    found = []
+    for event in db.events_between([NODE_PREEMPTED], start, end):
+        p = event.payload
+        run = db.interval_ending(node_subject(event.payload), event.time)
+        chip_seconds = run.chip_seconds if run else 0
+        rate = pricing.price_for(run.spec.generation, p["zone"], p["spot"], p["accelerator_type"]) if run else Decimal(0)
+        found.append(Preemption(p["node"], p["zone"], p["owner"], event.time, chip_seconds, cost(chip_seconds, rate)))
+    return tuple(sorted(found, key=lambda x: (x.time, x.node)))
+
+
+def _ended(db: LedgerDB, start: datetime, end: datetime) -> tuple[Ended, ...]:
+    """TPUs tpuctl deleted for someone other than their owner: the reaper's, a treasurer's."""
+    found = []
+    for event in db.events_between([NODE_DELETED], start, end):
+        p = event.payload
+        if p.get("source") != "tpuctl" or event.actor == p["owner"]:
+            continue
+        lease = p.get("lease_until")
+        if lease and event.time >= parse_time(lease):
+            reason = f"its lease ended at {parse_time(lease):%Y-%m-%d %H:%M} UTC"
+        elif p["owner"] == UNATTRIBUTED:
+            reason = "nobody owned it"
+        else:
+            reason = f"deleted by {event.actor}"
+        found.append(Ended(p["node"], p["zone"], p["owner"], event.time, event.actor, reason))
+    return tuple(sorted(found, key=lambda x: (x.time, x.node)))
+
+
+def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: PriceTable, *, month: str | None = None,
+                 first: date | None = None, last: date | None = None, by: str = "member",
+                 sync: bool = True) -> Report:
+    """The treasurer's report for a month (default: this one) or for the days first..last."""
+    if by not in BY:
+        raise UsageError(f"'{by}' is not a way to break a report down ({', '.join(BY)}).")
+    if sync and store is not None:
+        sync_from_store(store, db)
+    now = clock.now()
+    start, end, whole = period_of(now, month, first, last)
+    rules = db.rules()
+    pricing = pricing_for(rules, table)
+    jobs = job_ids(store)
+    usage = _usage(db, start, end, whole, by, now, jobs)
+    members = sorted(rules.members | {member for member, _, _ in usage})
+    budgets = {}
+    if whole:
+        budgets = {m: b.amount for m in members
+                   if m != UNATTRIBUTED and (b := rules.budget_for(whole, m, "money")) is not None}
+    group = rules.budget_for(whole, None, "money") if whole else None
+    node_usage = _node_usage(db, start, end, whole, now)
+    return build_report(
+        usage, pricing, by=by, start=start, end=end, now=now, month=whole, budgets=budgets,
+        group_budget=group.amount if group else None, members=members,
+        closed=rules.closings.get(whole) if whole else None,
+        top_jobs=top_jobs(node_usage, pricing, {n: j for (_, n, _) in node_usage if (j := job_of(n, jobs))}),
+        preemptions=_preemptions(db, pricing, start, end), ended=_ended(db, start, end), rule=rules.settlement_rule)
+
+
+def member_chip_hours(report: Report) -> dict[str, Decimal]:
+    return {line.key: line.chip_hours for line in report.lines}
+
+
+def spend_by_member(report: Report) -> dict[str, Decimal]:
+    """Each member's month for the settlement: the bill's figures once closed, else the estimate."""
+    if report.closed:
+        return dict(report.closed.members)
+    return {line.key: line.estimate for line in report.lines if line.estimate}
