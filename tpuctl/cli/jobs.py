@@ -31,11 +31,13 @@ def run(
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
     node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
-    keep_node: Annotated[bool, typer.Option("--keep-node", help="With --follow: keep the job's TPU when it ends.")] = False,
+    keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
+    from dataclasses import replace
+
     from tpuctl.cli import render
     from tpuctl.domain.jobs import status_json
     from tpuctl.services import jobs as svc
@@ -43,6 +45,8 @@ def run(
     s = session(ctx)
     store, timing = s.store, _timing()
     job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
+    if keep_node:
+        job_config = replace(job_config, keep_node=True)
     admitted: list = []
     with render.spinner(f"Starting job {job_config.name}") as update:
         status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
@@ -56,7 +60,7 @@ def run(
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
                     "(Ctrl-C stops following, not the job).", err=True)
-        _follow(s, store, status.id, 0, resume=True, release=not keep_node, json_out=json_out)
+        _follow(s, store, status.id, 0, resume=True, release="run --follow", json_out=json_out)
     elif json_out:
         render.emit_json(status_json(status))
     else:
@@ -65,10 +69,13 @@ def run(
                     f"follow it with `tpuctl logs {status.id} -f`.", err=True)
 
 
-def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, json_out: bool) -> None:
-    """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running."""
+def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool) -> None:
+    """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running.
+    `release` (how this follower is named in the job's record) releases the job's TPU if the
+    job wants that; without it, only a release someone else began is finished."""
     from tpuctl.cli import render
     from tpuctl.services import jobs as svc
+    from tpuctl.services.release import release as release_tpu
 
     out = sys.stderr if json_out else sys.stdout
     status = None
@@ -85,10 +92,10 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, jso
     except KeyboardInterrupt:
         render.echo(f"Stopped following; job {job} goes on (`tpuctl logs {job} -f` follows it again).", err=True)
         raise typer.Exit(130) from None
-    if release and status.final:
-        deleted = svc.release_tpu(s.books, s.api, status)
-        if deleted:
-            render.echo(f"Deleting TPU {deleted}: its job has ended (--keep-node keeps it).", err=True)
+    if status.final:
+        done = release_tpu(s.books, s.api, status, release or "logs -f", start=release is not None)
+        if done and done.deleted:
+            render.echo(f"Deleting TPU {status.latest.node}: its job has ended (--keep-node keeps it).", err=True)
     _conclude(store, status, json_out)
 
 
@@ -172,7 +179,10 @@ def resume(
             render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")
         for status, exc in done.failed:
             render.echo(f"Could not resume {status.id}: {exc.message}", err=True)
-        if not done.resumed and not done.failed:
+        for status, release in done.released:
+            render.echo(f"Finished releasing TPU {status.latest.node} of {status.id}: "
+                        + ("deleted." if release.deleted else "it was already gone."))
+        if not done.resumed and not done.failed and not done.released:
             render.echo("Nothing to resume." if job is None else f"Job {job} does not need resuming.")
     if done.failed:                              # cron sees it; each job's reason is above
         raise typer.Exit(done.failed[0][1].exit_code)
@@ -204,7 +214,7 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                         ("attempt", attempt.attempt if attempt else 0), ("outputs", ", ".join(files) or "-"),
                         ("cost so far", f"{format_amount(spent.money, 'money', s.prices.currency)} "
                                         f"({spent.chip_hours.normalize():f} chip-hours)"),
-                        ("summary", outcome(status))])
+                        ("tpu released", _released(status)), ("summary", outcome(status))])
     if attempt:
         render.echo()
         render.table(["WORKER", "STATE", "EXIT", "PHASE", "STARTED", "FINISHED", "HEARTBEAT"],
@@ -212,6 +222,20 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                        iso(w.finished), iso(w.heartbeat)] for w in attempt.workers])
         if attempt.failing:
             _show_tail(store, status, attempt.failing.worker)
+
+
+def _released(status) -> str:
+    """When and by whom the job's TPU was released, or why it was not (yet)."""
+    from tpuctl.domain.jobs import iso
+
+    attempt = status.latest
+    if attempt is not None and attempt.release is not None:
+        return attempt.release.describe(iso)
+    if attempt is None or not attempt.owned:
+        return "-" if attempt is None else f"no: TPU {attempt.node} is not the job's own"
+    if status.keep_node:
+        return "no: the job keeps its TPU (--keep-node)"
+    return "not yet" if not status.final else "no"
 
 
 def logs(
@@ -232,7 +256,7 @@ def logs(
     if worker >= workers:
         raise UsageError(f"Job {job_id} has {workers} worker{'s' if workers > 1 else ''} (0 to {workers - 1}), not {worker}.")
     if follow:
-        _follow(s, store, job_id, worker, resume=False, release=False, json_out=False)
+        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False)
         return
     for attempt in status.attempts:
         if len(status.attempts) > 1:
@@ -254,15 +278,17 @@ def cancel(
 
     s = session(ctx)
     store = s.store
-    svc.cancel_job(store, s.profile.member, s.clock, job_id)
+    from tpuctl.services.release import release
+
+    svc.cancel_job(store, s.profile.member, s.clock, job_id, keep_node=keep_node)
     with render.spinner(f"Cancelling {job_id}"):
         status = svc.settle(store, s.clock, job_id, _timing())
     render.echo(outcome(status) if status.state != "cancelling"
                 else f"Job {job_id} is cancelling: its agents have not stopped it yet.")
-    if not keep_node and status.state != "cancelling":
-        deleted = svc.release_tpu(s.books, s.api, status)
-        if deleted:
-            render.echo(f"Deleting TPU {deleted}.")
+    if status.state != "cancelling":         # else its agent deletes the TPU once the job has stopped
+        done = release(s.books, s.api, status, "cancel")
+        if done and done.deleted:
+            render.echo(f"Deleting TPU {status.latest.node}.")
 
 
 def outputs(
@@ -356,14 +382,51 @@ def agent(
     root: Annotated[Path, typer.Option("--root", help="Where jobs unpack and run.")] = Path("tpuctl-jobs"),
     timing: Annotated[Optional[str], typer.Option("--timing", help="Intervals, e.g. poll=2,heartbeat=10.")] = None,
     pidfile: Annotated[Optional[Path], typer.Option("--pidfile", help="Stop when this file no longer names this process.")] = None,
+    project: Annotated[Optional[str], typer.Option("--project", help="The project, for deleting this TPU when its job ends.")] = None,
+    api_endpoint: Annotated[Optional[str], typer.Option("--api-endpoint", help="Cloud TPU's endpoint: empty for Google's, `local`, or http://HOST:PORT.")] = None,
 ) -> None:
     """Run this TPU VM worker's jobs, one at a time (the node's startup script starts it)."""
     from tpuctl.adapters.store import open_store
     from tpuctl.agent.runner import Agent
     from tpuctl.domain.jobs import JobTiming
 
-    Agent(open_store(store), zone, node, worker, root.resolve(), JobTiming.parse(timing, "--timing"),
-          pidfile=pidfile).serve()
+    group_store, root = open_store(store), root.resolve()
+    release = _agent_release(group_store, project, api_endpoint, root) if project and api_endpoint is not None else None
+    Agent(group_store, zone, node, worker, root, JobTiming.parse(timing, "--timing"), pidfile=pidfile,
+          release=release).serve()
+
+
+def _agent_release(store, project: str, endpoint: str, root: Path):
+    """Worker 0's way to delete its TPU when its job ends: the ledger in a file of its own, the
+    Cloud TPU client made at the first release (on the local profile, this machine's emulator)."""
+    from functools import cache
+
+    from tpuctl.adapters.ledger_db import LedgerDB
+    from tpuctl.config import LOCAL_ENDPOINT, data_dir
+    from tpuctl.domain.clock import SystemClock
+    from tpuctl.services.ledger import Books, load_price_table
+    from tpuctl.services.release import AgentRelease
+
+    @cache
+    def api():
+        from tpuctl.adapters.tpu import TpuApi
+
+        if endpoint == LOCAL_ENDPOINT:
+            from tpuctl.adapters.local_emulator import start_local_emulator
+
+            return TpuApi(project, start_local_emulator(data_dir()))
+        return TpuApi(project, endpoint)
+
+    @cache
+    def ledger():
+        return LedgerDB(root / "ledger.sqlite"), load_price_table()
+
+    def books(member: str):
+        db, prices = ledger()
+        return Books(store, db, clock, prices, member, lister=api)
+
+    clock = SystemClock()
+    return AgentRelease(store, clock, books, api)
 
 
 def register(app: typer.Typer) -> None:

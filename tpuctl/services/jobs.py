@@ -23,7 +23,7 @@ import secrets
 import string
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,11 @@ from tpuctl.domain.jobs import (
 )
 from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.budgets import Admission, UsageRequest
+from tpuctl.domain.releases import Release
 from tpuctl.domain.durations import format_duration
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
+from tpuctl.services.release import pending, read_release_records, release
 _STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
 
 
@@ -160,7 +162,7 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
     spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
             "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
             "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
-            "timing": timing.format()}
+            "timing": timing.format(), "control": {"project": profile.project, "api_endpoint": profile.api_endpoint}}
     spec = _create_spec(store, clock, spec)
     if target is not None:
         _start_attempt(books, api, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
@@ -230,8 +232,10 @@ def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConf
     from tpuctl.services import nodes, queue
 
     tpu = config.tpu
+    control = spec.get("control") or {}      # how worker 0's agent reaches Cloud TPU to release the TPU
     boot = AgentBoot(store=books.store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
-                     timing=spec["timing"], version=spec["version"])
+                     timing=spec["timing"], version=spec["version"], project=control.get("project", ""),
+                     api_endpoint=control.get("api_endpoint"))
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
                                   spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
                                   metadata=node_metadata(boot))
@@ -264,7 +268,8 @@ def read_status(store: GroupStore, job: str, clock: Clock) -> JobStatus:
         n = record["attempt"]
         found = {kind: {layout.key_worker(k): json.loads(store.read(k))
                         for k in store.list(layout.worker_prefix(job, n, kind))} for kind in layout.WORKER_KINDS}
-        attempts.append(AttemptRecords(record, **found, problem=read_json(store, layout.problem_key(job, n))))
+        attempts.append(AttemptRecords(record, **found, problem=read_json(store, layout.problem_key(job, n)),
+                                       release=read_release_records(store, job, n)))
     return job_status(spec, attempts, read_json(store, layout.cancel_key(job)), clock.now())
 
 
@@ -423,14 +428,18 @@ def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None
 class ResumePass:
     resumed: list[JobStatus]
     failed: list[tuple[JobStatus, TpuctlError]]     # the job as it now stands, and why it could not resume
+    released: list[tuple[JobStatus, Release]] = field(default_factory=list)   # releases it finished
 
 
 def resume_all(books: Books, api: TpuApi, member: str | None = None) -> ResumePass:
-    """One pass over the group's jobs: note lost TPUs, resume what asked for it. A job that
-    cannot resume (refused by the budget, no capacity) does not stop the others; its new
-    attempt is marked failed with the reason."""
-    store, resumed, failed = books.store, [], []
+    """One pass over the group's jobs: note lost TPUs, resume what asked for it, and finish
+    releases of ended jobs' TPUs that were cut short. A job that cannot resume (refused by
+    the budget, no capacity) does not stop the others; its new attempt is marked failed with
+    the reason."""
+    store, resumed, failed, released = books.store, [], [], []
     for status in list_jobs(store, books.clock, member):
+        if pending(status):
+            released.append((status, release(books, api, status, "jobs resume", start=False)))
         if status.final or not status.spec["config"].get("resume"):
             continue
         note_lost_node(store, api, status)
@@ -441,15 +450,16 @@ def resume_all(books: Books, api: TpuApi, member: str | None = None) -> ResumePa
             continue
         if again is not None:
             resumed.append(again)
-    return ResumePass(resumed, failed)
+    return ResumePass(resumed, failed, released)
 
 
-def cancel_job(store: GroupStore, member: str, clock: Clock, job: str) -> JobStatus:
+def cancel_job(store: GroupStore, member: str, clock: Clock, job: str, keep_node: bool = False) -> JobStatus:
+    """Ask the job's agents to stop it (`keep_node`: and to leave its TPU when it has)."""
     status = read_status(store, job, clock)
     if status.final:
         raise ConflictError(f"Job {job} has already ended ({status.state}).")
     try:
-        store.create(layout.cancel_key(job), dump({"by": member, "time": iso(clock.now())}))
+        store.create(layout.cancel_key(job), dump({"by": member, "time": iso(clock.now()), "keep_node": keep_node}))
     except ObjectExists:
         pass
     return read_status(store, job, clock)
@@ -473,17 +483,6 @@ def _settle_seconds(timing: JobTiming) -> float:
 
 def _running(status: JobStatus) -> bool:
     return status.latest is not None and any(w.state == "running" for w in status.latest.workers)
-
-
-def release_tpu(books: Books, api: TpuApi, status: JobStatus) -> str | None:
-    """Delete the TPU the job's last attempt created, unless another job was queued on it."""
-    attempt = status.latest
-    if attempt is None or not attempt.owned:
-        return None
-    queue = books.store.list(layout.node_prefix(attempt.zone, attempt.node) + "jobs/")
-    if any(f"-{status.id}.{attempt.attempt}.json" not in key for key in queue):
-        return None
-    return attempt.node if _delete_tpu(books, api, attempt) else None
 
 
 def _delete_tpu(books: Books, api: TpuApi, attempt) -> bool:

@@ -1,0 +1,155 @@
+"""Releasing the TPU a job created once the job has ended, as SkyPilot's autodown does.
+
+Whoever sees the end first releases it: the agent on the TPU's worker 0 (so a job nobody
+follows does not keep billing), a follower (`run --follow`), `cancel`, or `jobs resume`
+finishing a release someone else began. Each is safe to run any number of times, at once:
+
+1. the intent is written, create-only, before anything is deleted (tpuctl/domain/releases.py);
+2. Cloud TPU is asked to delete the TPU, through the same service path as `tpuctl delete`;
+3. `done` is written, create-only, with the time Cloud TPU accepted and the ledger's
+   node.deleted event (its id chosen there), and that one event is recorded.
+
+Racing releasers agree on the first `done`, so they write the same event object: one
+deletion in the ledger, with the job's reason, whoever won.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
+from tpuctl.adapters.tpu import TpuApi
+from tpuctl.domain import jobs as layout
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.events import NODE_DELETED, Event, format_time, new_event_id, parse_time
+from tpuctl.domain.jobs import AttemptStatus, JobStatus
+from tpuctl.domain.releases import Release, release_key, release_prefix, release_reason
+from tpuctl.errors import ConflictError, NotFoundError
+from tpuctl.services.ledger import Books, record_event
+
+AGENT = "its agent"
+
+
+def ended(status: JobStatus) -> bool:
+    """Over, and no worker still running (after a failure the others stop within a grace period)."""
+    attempt = status.latest
+    return status.final and (attempt is None or not any(w.state == "running" for w in attempt.workers))
+
+
+def why_release(store: GroupStore, status: JobStatus) -> str | None:
+    """Why the job's TPU should go now, or None if it stays: the job still runs or asked to keep
+    it, the member made that TPU (`node:`), or another job was queued on it."""
+    attempt = status.latest
+    if not status.final or attempt is None or not attempt.owned or status.keep_node:
+        return None
+    queue = store.list(layout.node_prefix(attempt.zone, attempt.node) + "jobs/")
+    if any(f"-{status.id}.{attempt.attempt}.json" not in key for key in queue):
+        return None
+    return release_reason(status.id, status.state)
+
+
+def release(books: Books, api: TpuApi, status: JobStatus, via: str, *, start: bool = True) -> Release | None:
+    """Release the TPU of the job's last attempt if the job ended and wants that (`start=False`:
+    only finish a release someone began). Returns the release as it stands, or None."""
+    attempt = status.latest
+    if attempt is None or (attempt.release and attempt.release.done):
+        return attempt.release if attempt else None
+    store, clock = books.store, books.clock
+    if attempt.release is None:
+        reason = why_release(store, status) if start else None
+        if reason is None:
+            return None
+        intent = _create_once(store, release_key(status.id, attempt.attempt, "intent"),
+                              {"reason": reason, "by": books.actor, "time": format_time(clock.now()), "via": via})
+    else:
+        intent = _read(store, release_key(status.id, attempt.attempt, "intent"))
+    done = _delete(books, api, status.id, attempt, intent["reason"], via)
+    return Release.from_records(intent, done)
+
+
+def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason: str, via: str) -> dict:
+    from tpuctl.services import nodes, queue
+
+    node = _node(api, attempt)
+    event = None
+    if node is not None:
+        if node.state != "DELETING":         # DELETING: someone's delete is under way; it is recorded once below
+            nodes.ask_delete(api, books, node, wait=False)
+        event = {"id": None, "payload": nodes.deleted_payload(node, reason)}
+    if attempt.queued:
+        try:
+            queue.queue_delete(api, books, api.get_queued_resource(attempt.zone, attempt.node), force=True, wait=False)
+        except (NotFoundError, ConflictError):
+            pass
+    now = books.clock.now()
+    if event is not None:
+        event["id"] = new_event_id(now)
+    done = _create_once(books.store, release_key(job, attempt.attempt, "done"), {
+        "time": format_time(now), "by": books.actor, "via": via, "deleted": node is not None, "event": event})
+    if done.get("event"):
+        record_event(books.store, books.db, Event(done["event"]["id"], parse_time(done["time"]), done["by"],
+                                                  NODE_DELETED, done["event"]["payload"]))
+    return done
+
+
+def _node(api: TpuApi, attempt: AttemptStatus):
+    try:
+        return api.get_node(attempt.zone, attempt.node)
+    except NotFoundError:
+        return None
+
+
+def _create_once(store: GroupStore, key: str, record: dict) -> dict:
+    """Write `record` unless someone already wrote that object; returns what the store holds."""
+    try:
+        store.create(key, json.dumps(record, sort_keys=True).encode())
+        return record
+    except ObjectExists:
+        return _read(store, key)
+
+
+def _read(store: GroupStore, key: str) -> dict:
+    return json.loads(store.read(key))
+
+
+@dataclass
+class AgentRelease:
+    """What worker 0's agent calls for each job it ran until the job has ended: then it
+    releases the job's TPU as the job's owner. Adapters come as arguments (the agent
+    command makes them); the Cloud TPU client only when a release is due."""
+
+    store: GroupStore
+    clock: Clock
+    books_for: Callable[[str], Books]      # the ledger, acting as this member
+    api: Callable[[], TpuApi]
+
+    def __call__(self, job: str, attempt: int) -> bool:
+        """True once nothing is left to do for this job on this TPU."""
+        from tpuctl.services.jobs import read_status
+
+        status = read_status(self.store, job, self.clock)
+        if status.latest is None or status.latest.attempt != attempt:
+            return True                    # resumed elsewhere: that attempt's TPU is another agent's
+        if not ended(status):
+            return False
+        release(self.books_for(status.spec["member"]), self.api(), status, AGENT)
+        return True
+
+
+def pending(status: JobStatus) -> bool:
+    """A release was begun and never finished (its releaser was killed in between)."""
+    attempt = status.latest
+    return bool(attempt and attempt.release and not attempt.release.done)
+
+
+def read_release_records(store: GroupStore, job: str, attempt: int) -> dict[str, dict]:
+    """The attempt's release objects by kind (one listing: most attempts have none)."""
+    found = {}
+    for key in store.list(release_prefix(job, attempt)):
+        try:
+            found[key.rsplit("/", 1)[1].removesuffix(".json")] = _read(store, key)
+        except ObjectNotFound:
+            continue
+    return found
