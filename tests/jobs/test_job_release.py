@@ -136,3 +136,14 @@ def test_on_the_local_profile_the_agent_deletes_its_tpu_through_this_machines_em
     wait_for(lambda: not alive(pid), what="the agent to stop with its TPU")
     [deleted] = [e for e in node_events(store, job) if e.kind == NODE_DELETED]
     assert (deleted.actor, deleted.time) == (member, parse_iso(release["released"]))
+
+
+def test_cancel_keep_node_keeps_the_tpu_from_its_agent_too(cli, jobs_env, write_job, store):
+    job = cli("run", str(write_job("name: halted\ntpu: {type: v4-8}\nrun: echo started; sleep 60\n"))).out.strip()
+    wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
+    result = cli("cancel", job, "--keep-node")
+    assert (result.code, result.out) == (0, f"Job {job} was cancelled by alice.\n")
+    ended = job_state(cli, job)
+    assert (ended["state"], ended["keep_node"]) == ("cancelled", True)
+    wait_for(lambda: idle_after(store, job, ended["attempts"][0]["finished"]), what="the agent to be idle again")
+    assert nodes(cli) == [job] and job_state(cli, job)["release"] is None

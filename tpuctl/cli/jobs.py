@@ -78,7 +78,7 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | Non
     from tpuctl.services.release import release as release_tpu
 
     out = sys.stderr if json_out else sys.stdout
-    status = None
+    status, began = None, s.clock.now()
     try:
         for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume):
             status = event.status
@@ -94,7 +94,7 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | Non
         raise typer.Exit(130) from None
     if status.final:
         done = release_tpu(s.books, s.api, status, release or "logs -f", start=release is not None)
-        if done and done.deleted:
+        if done and done.deleted and done.time >= began:      # by this follower or, meanwhile, the job's agent
             render.echo(f"Deleting TPU {status.latest.node}: its job has ended (--keep-node keeps it).", err=True)
     _conclude(store, status, json_out)
 
