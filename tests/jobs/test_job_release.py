@@ -147,3 +147,15 @@ def test_cancel_keep_node_keeps_the_tpu_from_its_agent_too(cli, jobs_env, write_
     assert (ended["state"], ended["keep_node"]) == ("cancelled", True)
     wait_for(lambda: idle_after(store, job, ended["attempts"][0]["finished"]), what="the agent to be idle again")
     assert nodes(cli) == [job] and job_state(cli, job)["release"] is None
+
+
+def test_a_queued_jobs_agent_deletes_its_tpu_and_the_request_that_made_it(cli, jobs_env, write_job, store):
+    started = cli("run", str(write_job("name: queued\ntpu: {type: v4-8, queue: true}\nrun: echo from the queue\n")))
+    job = started.out.strip()
+    cli("queue", "list")                           # looking lets the emulator provision the request
+    wait_state(cli, job, "succeeded")
+    assert released(cli, job)["via"] == "its agent"
+    wait_for(lambda: cli("queue", "list", "--json").json == [], what="the request to go")
+    assert nodes(cli) == []
+    kinds = [Event.from_json(store.read(k)).kind for k in store.list("ledger/events/")]
+    assert kinds.count("node.deleted") == 1 and kinds.count("queued.deleted") == 1

@@ -226,11 +226,9 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
 
 def _released(status) -> str:
     """When and by whom the job's TPU was released, or why it was not (yet)."""
-    from tpuctl.domain.jobs import iso
-
     attempt = status.latest
     if attempt is not None and attempt.release is not None:
-        return attempt.release.describe(iso)
+        return attempt.release.describe()
     if attempt is None or not attempt.owned:
         return "-" if attempt is None else f"no: TPU {attempt.node} is not the job's own"
     if status.keep_node:

@@ -641,10 +641,10 @@ def status_json(status: JobStatus) -> dict[str, Any]:
         "zone": latest.zone if latest else None, "attempt": latest.attempt if latest else 0,
         "resumable": status.resumable, "cancelled_by": status.cancelled_by, "config": config,
         "keep_node": status.keep_node,
-        "release": latest.release.to_json(iso) if latest and latest.release else None,
+        "release": latest.release.to_json() if latest and latest.release else None,
         "attempts": [{"attempt": a.attempt, "node": a.node, "zone": a.zone, "state": a.state, "problem": a.problem or None,
                       "started": iso(a.started), "finished": iso(a.finished),
-                      "release": a.release.to_json(iso) if a.release else None,
+                      "release": a.release.to_json() if a.release else None,
                       "workers": [{"worker": w.worker, "state": w.state, "exit_code": w.exit_code, "phase": w.phase or None,
                                    "reason": w.reason or None, "started": iso(w.started), "finished": iso(w.finished),
                                    "heartbeat": iso(w.heartbeat)} for w in a.workers]}

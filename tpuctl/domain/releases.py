@@ -10,8 +10,10 @@ nothing. No I/O here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from tpuctl.domain.events import format_time, optional_time
 
 RELEASE_KINDS = ("intent", "done")
 
@@ -26,10 +28,6 @@ def release_key(job: str, attempt: int, kind: str) -> str:
 
 def release_reason(job: str, state: str) -> str:
     return f"released: job {job} ended ({state})"
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc) if text else None
 
 
 @dataclass(frozen=True)
@@ -54,16 +52,18 @@ class Release:
         if intent is None:
             return None
         done = done or {}
-        return cls(intent["reason"], intent["by"], _time(intent["time"]), done.get("by"), done.get("via"),
-                   _time(done.get("time")), bool(done.get("deleted")), (done.get("event") or {}).get("id"))
+        return cls(intent["reason"], intent["by"], optional_time(intent["time"]), done.get("by"), done.get("via"),
+                   optional_time(done.get("time")), bool(done.get("deleted")), (done.get("event") or {}).get("id"))
 
-    def to_json(self, iso) -> dict[str, Any]:
-        return {"reason": self.reason, "asked_by": self.asked_by, "asked": iso(self.asked), "released": iso(self.time),
-                "released_by": self.by, "via": self.via, "deleted": self.deleted, "event_id": self.event_id}
+    def to_json(self) -> dict[str, Any]:
+        """Its part of the job's `--json` (documented in the README)."""
+        return {"reason": self.reason, "asked_by": self.asked_by, "asked": format_time(self.asked),
+                "released": format_time(self.time) if self.time else None, "released_by": self.by, "via": self.via,
+                "deleted": self.deleted, "event_id": self.event_id}
 
-    def describe(self, iso) -> str:
+    def describe(self) -> str:
         """One line for `tpuctl job`."""
         if not self.done:
-            return f"pending since {iso(self.asked)} (asked by {self.asked_by}; {self.reason})"
+            return f"pending since {format_time(self.asked)} (asked by {self.asked_by}; {self.reason})"
         what = "deleted" if self.deleted else "found already gone"
-        return f"{what} at {iso(self.time)} by {self.by} ({self.via}); {self.reason}"
+        return f"{what} at {format_time(self.time)} by {self.by} ({self.via}); {self.reason}"

@@ -72,25 +72,22 @@ def release(books: Books, api: TpuApi, status: JobStatus, via: str, *, start: bo
 def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason: str, via: str) -> dict:
     from tpuctl.services import nodes, queue
 
+    books.sync()            # before looking at the TPU: a racer's record is then older than what we see
     node = _node(api, attempt)
-    event = None
-    if node is not None:
-        if node.state != "DELETING":         # DELETING: someone's delete is under way; it is recorded once below
-            nodes.ask_delete(api, books, node, wait=False)
-        event = {"id": None, "payload": nodes.deleted_payload(node, reason)}
-    if attempt.queued:
+    if node is not None and node.state != "DELETING":    # DELETING: a delete is under way; recorded once below
+        nodes.ask_delete(api, books, node, wait=False)
+    now = books.clock.now()                              # Cloud TPU has accepted the delete
+    event = {"id": new_event_id(now), "payload": nodes.deleted_payload(node, reason)} if node is not None else None
+    mine = {"time": format_time(now), "by": books.actor, "via": via, "deleted": node is not None, "event": event}
+    done = _create_once(books.store, release_key(job, attempt.attempt, "done"), mine)
+    if done.get("event"):
+        record_event(books.store, books.db, Event(done["event"]["id"], parse_time(done["time"]), done["by"],
+                                                  NODE_DELETED, done["event"]["payload"]))
+    if attempt.queued and done is mine:                  # and the request that made it, as `queue delete --force`
         try:
             queue.queue_delete(api, books, api.get_queued_resource(attempt.zone, attempt.node), force=True, wait=False)
         except (NotFoundError, ConflictError):
             pass
-    now = books.clock.now()
-    if event is not None:
-        event["id"] = new_event_id(now)
-    done = _create_once(books.store, release_key(job, attempt.attempt, "done"), {
-        "time": format_time(now), "by": books.actor, "via": via, "deleted": node is not None, "event": event})
-    if done.get("event"):
-        record_event(books.store, books.db, Event(done["event"]["id"], parse_time(done["time"]), done["by"],
-                                                  NODE_DELETED, done["event"]["payload"]))
     return done
 
 
