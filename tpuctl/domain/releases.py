@@ -40,7 +40,7 @@ class Release:
     by: str | None = None            # who deleted it: the member whose tpuctl (or agent) asked Cloud TPU
     via: str | None = None           # how: "its agent", "run --follow", "cancel", "jobs resume", ...
     time: datetime | None = None     # when Cloud TPU accepted the delete (or found it gone)
-    deleted: bool = False            # False: the TPU was already gone, nothing was deleted
+    deleted: bool = False            # its node.deleted closed the TPU's billing (False: already deleted and recorded)
     event_id: str | None = None      # the ledger's node.deleted event
 
     @property

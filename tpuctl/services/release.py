@@ -23,7 +23,7 @@ from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.events import NODE_DELETED, Event, format_time, new_event_id, parse_time
+from tpuctl.domain.events import NODE_DELETED, Event, format_time, new_event_id, node_payload, parse_time
 from tpuctl.domain.jobs import AttemptStatus, JobStatus
 from tpuctl.domain.releases import Release, release_key, release_prefix, release_reason
 from tpuctl.errors import ConflictError, NotFoundError
@@ -73,12 +73,18 @@ def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason:
     from tpuctl.services import nodes, queue
 
     books.sync()            # before looking at the TPU: a racer's record is then older than what we see
-    node = _node(api, attempt)
-    if node is not None and node.state != "DELETING":    # DELETING: a delete is under way; recorded once below
-        nodes.ask_delete(api, books, node, wait=False)
+    node, asked = _node(api, attempt), False
+    if node is not None and node.state != "DELETING":
+        try:
+            nodes.ask_delete(api, books, node, wait=False)
+            asked = True
+        except NotFoundError:                            # gone since we looked
+            pass
+    # If not asked: being deleted or gone, by a racer (whose record is then this one) or by hand (recorded then).
+    payload = nodes.deleted_payload(node, reason) if asked else _still_open(books, attempt, node, reason)
     now = books.clock.now()                              # Cloud TPU has accepted the delete
-    event = {"id": new_event_id(now), "payload": nodes.deleted_payload(node, reason)} if node is not None else None
-    mine = {"time": format_time(now), "by": books.actor, "via": via, "deleted": node is not None, "event": event}
+    event = {"id": new_event_id(now), "payload": payload} if payload else None
+    mine = {"time": format_time(now), "by": books.actor, "via": via, "deleted": event is not None, "event": event}
     done = _create_once(books.store, release_key(job, attempt.attempt, "done"), mine)
     if done.get("event"):
         record_event(books.store, books.db, Event(done["event"]["id"], parse_time(done["time"]), done["by"],
@@ -89,6 +95,23 @@ def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason:
         except (NotFoundError, ConflictError):
             pass
     return done
+
+
+def _still_open(books: Books, attempt: AttemptStatus, node, reason: str) -> dict | None:
+    """The node.deleted payload for a TPU already going or gone that the ledger still bills;
+    None if the ledger has closed it (a member's `tpuctl delete`, a sync that saw it go)."""
+    from tpuctl.services.nodes import deleted_payload
+
+    _, states = books.db.place_history(attempt.zone, attempt.node)
+    open_states = sorted((s for s in states if not s.closed), key=lambda s: s.first_seen)
+    if not open_states:
+        return None
+    if node is not None:
+        return deleted_payload(node, reason)
+    spec = open_states[-1].spec
+    return {**node_payload(zone=spec.zone, node=spec.node, accelerator_type=spec.accelerator_type, chips=spec.chips,
+                           spot=spec.spot, owner=spec.owner, lease_until=spec.lease_until,
+                           request_id=spec.request_id, create_time=spec.create_time), "reason": reason}
 
 
 def _node(api: TpuApi, attempt: AttemptStatus):
