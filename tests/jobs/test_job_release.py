@@ -39,7 +39,7 @@ def idle_after(store, node: str, when: str) -> bool:
 
 
 def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(cli, jobs_env, write_job, store):
-    job = cli("run", str(write_job("name: alone\ntpu: {type: v4-8}\nrun: echo nobody watches\n"))).out.strip()
+    job = cli("run", str(write_job("name: alone\ntpu: {type: v4-8}\nrun: sleep 1.2; echo nobody watches\n"))).out.strip()
     wait_state(cli, job, "succeeded")
     release = released(cli, job)
     assert nodes(cli) == []

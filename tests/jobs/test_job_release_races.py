@@ -111,3 +111,15 @@ def test_a_tpu_deleted_before_its_release_is_noted_as_gone_and_recorded_once(end
     [line] = [line for line in cli("job", ended_job).out.splitlines() if line.startswith("tpu released:")]
     assert line.startswith("tpu released: found already gone at ") and line.endswith(" by alice (its agent); "
                                                                                      f"released: job {ended_job} ended (succeeded)")
+
+
+def test_jobs_resume_of_one_job_finishes_its_cut_short_release(ended_job, store, cli):
+    store.create(release_key(ended_job, 1, "intent"), json.dumps({
+        "reason": f"released: job {ended_job} ended (succeeded)", "by": "alice", "time": "2026-11-30T10:00:06Z",
+        "via": "run --follow"}).encode())
+    resumed = cli("jobs", "resume", ended_job, "--json")
+    assert resumed.code == 0, resumed.err
+    [shown] = resumed.json
+    assert (shown["id"], shown["release"]["via"], shown["release"]["deleted"]) == (ended_job, "jobs resume", True)
+    assert cli("list", "--json").json == [] and len(deletions(store, ended_job)) == 1
+    assert cli("jobs", "resume", ended_job).out == f"Job {ended_job} does not need resuming.\n"

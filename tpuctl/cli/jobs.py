@@ -160,20 +160,18 @@ def resume(
     job: Annotated[Optional[str], typer.Argument(help="One job (default: every interrupted job that asked to resume).")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Run interrupted `resume: true` jobs again on new TPUs, from their checkpoints (cron-safe)."""
+    """Run interrupted `resume: true` jobs again on new TPUs, from their checkpoints, and finish
+    deleting ended jobs' TPUs whose release was cut short (cron-safe)."""
     from tpuctl.cli import render
     from tpuctl.domain.jobs import status_json
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = s.store
-    if job is None:
-        done = svc.resume_all(s.books, s.api)
-    else:
-        svc.note_lost_node(store, s.api, svc.read_status(store, job, s.clock))
-        done = svc.ResumePass([r for r in [svc.resume_job(s.books, s.api, job)] if r is not None], [])
+    done = svc.resume_all(s.books, s.api) if job is None else svc.resume_one(s.books, s.api, job)
     if json_out:
-        render.emit_json([status_json(r) for r in [*done.resumed, *(status for status, _ in done.failed)]])
+        render.emit_json([status_json(r) for r in [*done.resumed, *(status for status, _ in done.failed),
+                                                   *(svc.read_status(s.store, status.id, s.clock)
+                                                     for status, _ in done.released)]])
     else:
         for status in done.resumed:
             render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")

@@ -427,7 +427,7 @@ def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None
 @dataclass(frozen=True)
 class ResumePass:
     resumed: list[JobStatus]
-    failed: list[tuple[JobStatus, TpuctlError]]     # the job as it now stands, and why it could not resume
+    failed: list[tuple[JobStatus, TpuctlError]]     # the job as it now stands, and why it could not resume (or release)
     released: list[tuple[JobStatus, Release]] = field(default_factory=list)   # releases it finished
 
 
@@ -436,10 +436,26 @@ def resume_all(books: Books, api: TpuApi, member: str | None = None) -> ResumePa
     releases of ended jobs' TPUs that were cut short. A job that cannot resume (refused by
     the budget, no capacity) does not stop the others; its new attempt is marked failed with
     the reason."""
+    return _resume_pass(books, api, list_jobs(books.store, books.clock, member))
+
+
+def resume_one(books: Books, api: TpuApi, job: str) -> ResumePass:
+    """`tpuctl jobs resume JOB`: that job alone, as a pass would treat it, even if it did not
+    ask to resume (then only its lost TPU is noted and a cut-short release finished)."""
+    status = read_status(books.store, job, books.clock)
+    if not status.spec["config"].get("resume"):
+        note_lost_node(books.store, api, status)
+    return _resume_pass(books, api, [status])
+
+
+def _resume_pass(books: Books, api: TpuApi, statuses: list[JobStatus]) -> ResumePass:
     store, resumed, failed, released = books.store, [], [], []
-    for status in list_jobs(store, books.clock, member):
+    for status in statuses:
         if pending(status):
-            released.append((status, release(books, api, status, "jobs resume", start=False)))
+            try:
+                released.append((status, release(books, api, status, "jobs resume", start=False)))
+            except TpuctlError as exc:              # Cloud TPU away: the next pass finishes it
+                failed.append((status, exc))
         if status.final or not status.spec["config"].get("resume"):
             continue
         note_lost_node(store, api, status)
