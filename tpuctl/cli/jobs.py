@@ -271,11 +271,10 @@ def cancel(
     from tpuctl.cli import render
     from tpuctl.domain.jobs import outcome
     from tpuctl.services import jobs as svc
+    from tpuctl.services.release import release
 
     s = session(ctx)
     store = s.store
-    from tpuctl.services.release import release
-
     svc.cancel_job(store, s.profile.member, s.clock, job_id, keep_node=keep_node)
     with render.spinner(f"Cancelling {job_id}"):
         status = svc.settle(store, s.clock, job_id, _timing())

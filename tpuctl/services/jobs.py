@@ -501,6 +501,11 @@ def _running(status: JobStatus) -> bool:
     return status.latest is not None and any(w.state == "running" for w in status.latest.workers)
 
 
+def ended(status: JobStatus) -> bool:
+    """Over, and no worker still running (after a failure the others stop within a grace period)."""
+    return status.final and not _running(status)
+
+
 def _delete_tpu(books: Books, api: TpuApi, attempt) -> bool:
     """Start deleting an attempt's TPU (or its queued request, with its TPUs); False if gone."""
     from tpuctl.services import nodes, queue

@@ -32,12 +32,6 @@ from tpuctl.services.ledger import Books, record_event
 AGENT = "its agent"
 
 
-def ended(status: JobStatus) -> bool:
-    """Over, and no worker still running (after a failure the others stop within a grace period)."""
-    attempt = status.latest
-    return status.final and (attempt is None or not any(w.state == "running" for w in attempt.workers))
-
-
 def why_release(store: GroupStore, status: JobStatus) -> str | None:
     """Why the job's TPU should go now, or None if it stays: the job still runs or asked to keep
     it, the member made that TPU (`node:`), or another job was queued on it."""
@@ -147,7 +141,7 @@ class AgentRelease:
 
     def __call__(self, job: str, attempt: int) -> bool:
         """True once nothing is left to do for this job on this TPU."""
-        from tpuctl.services.jobs import read_status
+        from tpuctl.services.jobs import ended, read_status
 
         status = read_status(self.store, job, self.clock)
         if status.latest is None or status.latest.attempt != attempt:
