@@ -346,7 +346,7 @@ def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, 
             yield FollowEvent("state", status, status.state)
         if status.final or (status.state == "interrupted" and not resume):
             ended = ended or time.monotonic()
-            if not _running(status) or time.monotonic() - ended > _settle_seconds(timing):
+            if not _running(status) or time.monotonic() - ended > settle_seconds(timing):
                 return
         elif status.resumable:
             resume_job(books, api, job)
@@ -485,7 +485,7 @@ def settle(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
            sleep: Callable[[float], None] = time.sleep) -> JobStatus:
     """Wait (boundedly) until no worker of the latest attempt still runs: after a cancel, or
     after one worker failed, the others stop within a poll and a grace period."""
-    deadline = time.monotonic() + _settle_seconds(timing)
+    deadline = time.monotonic() + settle_seconds(timing)
     status = read_status(store, job, clock)
     while _running(status) and time.monotonic() < deadline:
         sleep(timing.follow)
@@ -493,7 +493,7 @@ def settle(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
     return status
 
 
-def _settle_seconds(timing: JobTiming) -> float:
+def settle_seconds(timing: JobTiming) -> float:
     return timing.poll * 2 + timing.grace + timing.heartbeat
 
 
@@ -501,7 +501,7 @@ def _running(status: JobStatus) -> bool:
     return status.latest is not None and any(w.state == "running" for w in status.latest.workers)
 
 
-def ended(status: JobStatus) -> bool:
+def has_ended(status: JobStatus) -> bool:
     """Over, and no worker still running (after a failure the others stop within a grace period)."""
     return status.final and not _running(status)
 

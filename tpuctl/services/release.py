@@ -10,7 +10,10 @@ finishing a release someone else began. Each is safe to run any number of times,
    node.deleted event (its id chosen there), and that one event is recorded.
 
 Racing releasers agree on the first `done`, so they write the same event object: one
-deletion in the ledger, with the job's reason, whoever won.
+deletion in the ledger, with the job's reason, whoever won. One that finds the TPU already
+being deleted or gone records it only if the ledger still bills it (a member's `tpuctl
+delete` has recorded its own); the ledger is synced before the TPU is looked at, so a
+racer's record is never missed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import NODE_DELETED, Event, format_time, new_event_id, node_payload, parse_time
-from tpuctl.domain.jobs import AttemptStatus, JobStatus
+from tpuctl.domain.jobs import AttemptStatus, JobStatus, JobTiming
 from tpuctl.domain.releases import Release, release_key, release_prefix, release_reason
 from tpuctl.errors import ConflictError, NotFoundError
 from tpuctl.services.ledger import Books, record_event
@@ -141,15 +144,29 @@ class AgentRelease:
 
     def __call__(self, job: str, attempt: int) -> bool:
         """True once nothing is left to do for this job on this TPU."""
-        from tpuctl.services.jobs import ended, read_status
+        from tpuctl.services.jobs import read_status
 
         status = read_status(self.store, job, self.clock)
         if status.latest is None or status.latest.attempt != attempt:
             return True                    # resumed elsewhere: that attempt's TPU is another agent's
-        if not ended(status):
+        if not self._settled(status):
             return False
         release(self.books_for(status.spec["member"]), self.api(), status, AGENT)
         return True
+
+    def _settled(self, status: JobStatus) -> bool:
+        """Ended, and a worker that had not yet started when another failed has had the time a
+        follower gives it to start and record its cancel (a slow boot, not a lost worker)."""
+        from tpuctl.services.jobs import has_ended, settle_seconds
+
+        if not has_ended(status):
+            return False
+        workers = status.latest.workers
+        last = max((w.finished for w in workers if w.finished), default=None)
+        if last is None or all(w.state != "pending" for w in workers):
+            return True
+        waited = (self.clock.now() - last).total_seconds()
+        return waited > settle_seconds(JobTiming.parse(status.spec.get("timing")))
 
 
 def pending(status: JobStatus) -> bool:
