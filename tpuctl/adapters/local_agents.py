@@ -4,8 +4,10 @@ What the startup script does on a real worker, done here for each worker of the 
 fetch this tpuctl's bundle from the group store, unpack it, and start `python -m tpuctl
 agent` from it (so the agent runs the staged version) with TPU_WORKER_ID set. The processes
 outlive the short command whose emulator saw the node become READY; their pids are kept in
-the data dir. When the node stops being READY (deleted, preempted, stopped) each agent gets
-SIGTERM and its pidfile goes, so a running job is interrupted exactly as by a preemption.
+the data dir, whose path they get (so on the local profile worker 0's agent serves the same
+world when it deletes its TPU after its job). When the node stops being READY (deleted,
+preempted, stopped) each agent gets SIGTERM and its pidfile goes, so a running job is
+interrupted exactly as by a preemption.
 
 Install on any EmulatorServer: `LocalAgents(data_dir).install(server)`.
 """
@@ -63,7 +65,7 @@ class LocalAgents:
         home.mkdir(parents=True, exist_ok=True)
         pidfile = home / "agent.pid"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TPUCTL_") and k != "PYTHONPATH"}
-        env.update(PYTHONPATH=str(source), TPU_WORKER_ID=str(worker),
+        env.update(PYTHONPATH=str(source), TPU_WORKER_ID=str(worker), TPUCTL_DATA_DIR=str(self.root.parent),
                    PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
         with open(home / "agent.log", "ab") as log:
             proc = subprocess.Popen([sys.executable, *boot.agent_args(worker=worker, root=home / "jobs", pidfile=pidfile)],

@@ -4,7 +4,9 @@ Two keys: `startup-script`, the shell script Cloud TPU runs on every worker at b
 fetches tpuctl's bundle from the group store, installs its requirements and starts the
 agent), and `tpuctl-agent`, the same facts as JSON, which local mode reads to start the
 agents as local processes. Every value in the script is shell-quoted, and neither key holds
-anything secret: the agent finds its jobs, and their env, in the group store.
+anything secret: the agent finds its jobs, and their env, in the group store. The project and
+Cloud TPU endpoint let worker 0's agent delete its TPU when its job ends: "" is Google's
+endpoint with the VM's own credentials, "local" the built-in emulator of this machine's data dir.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class AgentBoot:
     node: str
     timing: str         # JobTiming.format()
     version: str
+    project: str = ""
+    api_endpoint: str | None = None     # None: an older `run` that did not say, so the agent never deletes
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -37,6 +41,8 @@ class AgentBoot:
         """`-m tpuctl agent ...`: the interpreter's arguments; options add `--worker 2` etc."""
         args = ["-m", "tpuctl", "agent", "--store", self.store, "--zone", self.zone, "--node", self.node,
                 "--timing", self.timing]
+        if self.project and self.api_endpoint is not None:
+            args += ["--project", self.project, "--api-endpoint", self.api_endpoint]
         for name, value in options.items():
             args += [f"--{name}", str(value)]
         return args

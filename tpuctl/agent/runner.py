@@ -6,6 +6,8 @@ log chunks (create-only, numbered), outputs (uploaded while it runs and at the e
 `exit` (create-only) with the status. A node-level heartbeat says idle or busy, which is
 how the reaper will know a TPU is idle. SIGTERM (a preemption notice, a deleted node)
 stops the job, uploads its outputs and records it as interrupted, so a resume continues.
+On worker 0, `release` (given when the agent knows how to reach Cloud TPU) is asked after
+each job, and then every heartbeat until the job has ended, to delete the TPU the job made.
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ class Agent:
     """One worker's agent: `serve()` until SIGTERM, or until its pidfile goes (local mode)."""
 
     def __init__(self, store: GroupStore, zone: str, node: str, worker: int, root: Path,
-                 timing: JobTiming = JobTiming(), clock: Clock = SystemClock(), pidfile: Path | None = None):
+                 timing: JobTiming = JobTiming(), clock: Clock = SystemClock(), pidfile: Path | None = None,
+                 release: Callable[[str, int], bool] | None = None):
         self.store, self.zone, self.node, self.worker = store, zone, node, worker
         self.root, self.timing, self.clock, self.pidfile = root, timing, clock, pidfile
+        self.release = release if worker == 0 else None
+        self.ran: dict[tuple[str, int], float] = {}      # (job, attempt) -> when to ask `release` next
         self.stopping = threading.Event()
         self.idle_since = clock.now()
         self._last_beat: tuple[str, float] = ("", 0.0)
@@ -69,6 +74,7 @@ class Agent:
         prefix = layout.node_prefix(self.zone, self.node) + "jobs/"
         while not self._should_stop():
             try:
+                self.release_ended()
                 self.beat("idle")
                 for key in [k for k in self.store.list(prefix) if k not in seen]:
                     seen.add(key)
@@ -79,6 +85,20 @@ class Agent:
                 complain(exc)
             self.stopping.wait(self.timing.poll)
         self.beat("stopped", force=True)
+
+    def release_ended(self) -> None:
+        """Ask `release` about each job this worker ran until it says nothing is left to do."""
+        for ran, due in list(self.ran.items()):
+            if time.monotonic() >= due:
+                try:
+                    settled = self.release(*ran)
+                except Exception as exc:  # Cloud TPU or the store away: the job's release waits for the next try
+                    complain(exc)
+                    settled = False
+                if settled:
+                    del self.ran[ran]
+                else:
+                    self.ran[ran] = time.monotonic() + self.timing.heartbeat
 
     def _should_stop(self) -> bool:
         if self.pidfile is not None:
@@ -119,6 +139,8 @@ class Agent:
             return
         self.beat("busy", job, force=True)
         JobRun(self, spec, attempt).run()
+        if self.release is not None:
+            self.ran[(job, attempt)] = 0.0
 
 
 class JobRun:

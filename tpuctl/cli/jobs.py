@@ -1,4 +1,4 @@
-"""Job commands: run, jobs, job, logs, cancel, outputs, configs, and the agent itself."""
+"""Job commands: run, jobs, job, logs, cancel, outputs, configs (and, registered here, the agent)."""
 
 from __future__ import annotations
 
@@ -31,11 +31,13 @@ def run(
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
     node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
-    keep_node: Annotated[bool, typer.Option("--keep-node", help="With --follow: keep the job's TPU when it ends.")] = False,
+    keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
+    from dataclasses import replace
+
     from tpuctl.cli import render
     from tpuctl.domain.jobs import status_json
     from tpuctl.services import jobs as svc
@@ -43,6 +45,8 @@ def run(
     s = session(ctx)
     store, timing = s.store, _timing()
     job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
+    if keep_node:
+        job_config = replace(job_config, keep_node=True)
     admitted: list = []
     with render.spinner(f"Starting job {job_config.name}") as update:
         status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
@@ -56,7 +60,7 @@ def run(
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
                     "(Ctrl-C stops following, not the job).", err=True)
-        _follow(s, store, status.id, 0, resume=True, release=not keep_node, json_out=json_out)
+        _follow(s, store, status.id, 0, resume=True, release="run --follow", json_out=json_out)
     elif json_out:
         render.emit_json(status_json(status))
     else:
@@ -65,13 +69,16 @@ def run(
                     f"follow it with `tpuctl logs {status.id} -f`.", err=True)
 
 
-def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, json_out: bool) -> None:
-    """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running."""
+def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool) -> None:
+    """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running.
+    `release` (how this follower is named in the job's record) releases the job's TPU if the
+    job wants that; without it, only a release someone else began is finished."""
     from tpuctl.cli import render
     from tpuctl.services import jobs as svc
+    from tpuctl.services.release import release as release_tpu
 
     out = sys.stderr if json_out else sys.stdout
-    status = None
+    status, began = None, s.clock.now()
     try:
         for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume):
             status = event.status
@@ -85,10 +92,10 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, jso
     except KeyboardInterrupt:
         render.echo(f"Stopped following; job {job} goes on (`tpuctl logs {job} -f` follows it again).", err=True)
         raise typer.Exit(130) from None
-    if release and status.final:
-        deleted = svc.release_tpu(s.books, s.api, status)
-        if deleted:
-            render.echo(f"Deleting TPU {deleted}: its job has ended (--keep-node keeps it).", err=True)
+    if status.final:
+        done = release_tpu(s.books, s.api, status, release or "logs -f", start=release is not None)
+        if done and done.deleted and done.time >= began:      # by this follower or, meanwhile, the job's agent
+            render.echo(f"Deleting TPU {status.latest.node}: its job has ended (--keep-node keeps it).", err=True)
     _conclude(store, status, json_out)
 
 
@@ -153,26 +160,27 @@ def resume(
     job: Annotated[Optional[str], typer.Argument(help="One job (default: every interrupted job that asked to resume).")] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Run interrupted `resume: true` jobs again on new TPUs, from their checkpoints (cron-safe)."""
+    """Run interrupted `resume: true` jobs again on new TPUs, from their checkpoints, and finish
+    deleting ended jobs' TPUs whose release was cut short (cron-safe)."""
     from tpuctl.cli import render
     from tpuctl.domain.jobs import status_json
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = s.store
-    if job is None:
-        done = svc.resume_all(s.books, s.api)
-    else:
-        svc.note_lost_node(store, s.api, svc.read_status(store, job, s.clock))
-        done = svc.ResumePass([r for r in [svc.resume_job(s.books, s.api, job)] if r is not None], [])
+    done = svc.resume_all(s.books, s.api) if job is None else svc.resume_one(s.books, s.api, job)
     if json_out:
-        render.emit_json([status_json(r) for r in [*done.resumed, *(status for status, _ in done.failed)]])
+        render.emit_json([status_json(r) for r in [*done.resumed, *(status for status, _ in done.failed),
+                                                   *(svc.read_status(s.store, status.id, s.clock)
+                                                     for status, _ in done.released)]])
     else:
         for status in done.resumed:
             render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")
         for status, exc in done.failed:
             render.echo(f"Could not resume {status.id}: {exc.message}", err=True)
-        if not done.resumed and not done.failed:
+        for status, release in done.released:
+            render.echo(f"Finished releasing TPU {status.latest.node} of {status.id}: "
+                        + ("deleted." if release.deleted else "it was already gone."))
+        if not done.resumed and not done.failed and not done.released:
             render.echo("Nothing to resume." if job is None else f"Job {job} does not need resuming.")
     if done.failed:                              # cron sees it; each job's reason is above
         raise typer.Exit(done.failed[0][1].exit_code)
@@ -204,7 +212,7 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                         ("attempt", attempt.attempt if attempt else 0), ("outputs", ", ".join(files) or "-"),
                         ("cost so far", f"{format_amount(spent.money, 'money', s.prices.currency)} "
                                         f"({spent.chip_hours.normalize():f} chip-hours)"),
-                        ("summary", outcome(status))])
+                        ("tpu released", _released(status)), ("summary", outcome(status))])
     if attempt:
         render.echo()
         render.table(["WORKER", "STATE", "EXIT", "PHASE", "STARTED", "FINISHED", "HEARTBEAT"],
@@ -212,6 +220,18 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                        iso(w.finished), iso(w.heartbeat)] for w in attempt.workers])
         if attempt.failing:
             _show_tail(store, status, attempt.failing.worker)
+
+
+def _released(status) -> str:
+    """When and by whom the job's TPU was released, or why it was not (yet)."""
+    attempt = status.latest
+    if attempt is not None and attempt.release is not None:
+        return attempt.release.describe()
+    if attempt is None or not attempt.owned:
+        return "-" if attempt is None else f"no: TPU {attempt.node} is not the job's own"
+    if status.keep_node:
+        return "no: the job keeps its TPU (--keep-node)"
+    return "not yet" if not status.final else "no"
 
 
 def logs(
@@ -232,7 +252,7 @@ def logs(
     if worker >= workers:
         raise UsageError(f"Job {job_id} has {workers} worker{'s' if workers > 1 else ''} (0 to {workers - 1}), not {worker}.")
     if follow:
-        _follow(s, store, job_id, worker, resume=False, release=False, json_out=False)
+        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False)
         return
     for attempt in status.attempts:
         if len(status.attempts) > 1:
@@ -251,18 +271,19 @@ def cancel(
     from tpuctl.cli import render
     from tpuctl.domain.jobs import outcome
     from tpuctl.services import jobs as svc
+    from tpuctl.services.release import release
 
     s = session(ctx)
     store = s.store
-    svc.cancel_job(store, s.profile.member, s.clock, job_id)
+    svc.cancel_job(store, s.profile.member, s.clock, job_id, keep_node=keep_node)
     with render.spinner(f"Cancelling {job_id}"):
         status = svc.settle(store, s.clock, job_id, _timing())
     render.echo(outcome(status) if status.state != "cancelling"
                 else f"Job {job_id} is cancelling: its agents have not stopped it yet.")
-    if not keep_node and status.state != "cancelling":
-        deleted = svc.release_tpu(s.books, s.api, status)
-        if deleted:
-            render.echo(f"Deleting TPU {deleted}.")
+    if status.state != "cancelling":         # else its agent deletes the TPU once the job has stopped
+        done = release(s.books, s.api, status, "cancel")
+        if done and done.deleted:
+            render.echo(f"Deleting TPU {status.latest.node}.")
 
 
 def outputs(
@@ -348,25 +369,9 @@ def configs_pull(
     render.echo(f"Wrote {name}@v{stored.version} to {path}.")
 
 
-def agent(
-    store: Annotated[str, typer.Option("--store", help="The group store's URL.")],
-    zone: Annotated[str, typer.Option("--zone", help="This TPU's zone.")],
-    node: Annotated[str, typer.Option("--node", help="This TPU's name.")],
-    worker: Annotated[int, typer.Option("--worker", envvar="TPU_WORKER_ID", min=0, help="This worker's number.")] = 0,
-    root: Annotated[Path, typer.Option("--root", help="Where jobs unpack and run.")] = Path("tpuctl-jobs"),
-    timing: Annotated[Optional[str], typer.Option("--timing", help="Intervals, e.g. poll=2,heartbeat=10.")] = None,
-    pidfile: Annotated[Optional[Path], typer.Option("--pidfile", help="Stop when this file no longer names this process.")] = None,
-) -> None:
-    """Run this TPU VM worker's jobs, one at a time (the node's startup script starts it)."""
-    from tpuctl.adapters.store import open_store
-    from tpuctl.agent.runner import Agent
-    from tpuctl.domain.jobs import JobTiming
-
-    Agent(open_store(store), zone, node, worker, root.resolve(), JobTiming.parse(timing, "--timing"),
-          pidfile=pidfile).serve()
-
-
 def register(app: typer.Typer) -> None:
+    from tpuctl.cli.agent_cmd import agent
+
     for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
                      ("agent", agent)]:
         app.command(name)(fn)

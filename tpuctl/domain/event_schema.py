@@ -212,7 +212,7 @@ SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
     ev.GROUP_INITIALIZED: ({"treasurers": listing(member, 1), "currency": lambda v: _str(v, CURRENCY_RE, "a currency")}, {}),
     ev.MEMBER_ADDED: ({"member": member}, {}),
     ev.TREASURER_ADDED: ({"member": member}, {}),
-    **{kind: (_NODE, {}) for kind in ev.NODE_KINDS},
+    **{kind: (_NODE, {"reason": text}) for kind in ev.NODE_KINDS},      # why tpuctl ended it, if it did
     **{kind: (_QUEUED, {"source": one_of(*ev.SOURCES)}) for kind in ev.QUEUED_KINDS},
     ev.BUDGET_SET: ({"scope": one_of("group", "member"), "member": optional(member), "month": month_or_default,
                      "amount": decimal(Decimal(0), MAX_AMOUNT), "unit": one_of("money", "chip_hours")}, {}),

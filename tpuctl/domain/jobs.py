@@ -19,6 +19,7 @@ from typing import Any
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.durations import MAX_LEASE_HOURS, format_duration
 from tpuctl.domain.nodes import ZONE_RE
+from tpuctl.domain.releases import Release
 from tpuctl.domain.textfiles import decode_text, too_deep
 from tpuctl.errors import ConfigError, UsageError
 
@@ -62,6 +63,7 @@ class JobConfig:
     hours: float = 4.0
     outputs: str | None = None
     resume: bool = False
+    keep_node: bool = False          # keep the TPU the job creates when the job ends
     source: str = field(default="", compare=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False)
 
@@ -83,7 +85,7 @@ class JobConfig:
 _FIELDS = {"name": "the job's name", "tpu": "the TPU to create", "node": "an existing TPU to run on",
            "workdir": "the folder to ship", "setup": "commands run once per worker", "run": "the command the job runs",
            "env": "environment variables", "hours": "the TPU's lease", "outputs": "the results folder",
-           "resume": "run again after a preemption"}
+           "resume": "run again after a preemption", "keep_node": "keep the TPU when the job ends"}
 _TPU_FIELDS = ("type", "zone", "runtime", "spot", "queue")
 
 
@@ -208,6 +210,8 @@ class _Reader:
             values["hours"] = self.hours(top["hours"])
         if "outputs" in top:
             values["outputs"] = self.outputs(top["outputs"])
+        if "keep_node" in top:
+            values["keep_node"] = self.flag(top["keep_node"], "keep_node")
         if "resume" in top:
             values["resume"] = self.flag(top["resume"], "resume")
             if values["resume"] and "node" in values:
@@ -521,6 +525,7 @@ class AttemptStatus:
     created: datetime | None = None
     owned: bool = True               # the job created this TPU (and may delete it)
     queued: bool = False             # ... through a queued resource of the same name
+    release: Release | None = None   # its TPU's release once the job ended, asked or done
 
     @property
     def failing(self) -> WorkerStatus | None:
@@ -542,6 +547,7 @@ class JobStatus:
     state: str
     attempts: tuple[AttemptStatus, ...]
     cancelled_by: str | None = None
+    keep_node: bool = False          # the job (or its cancel) asked to keep the TPU it created
 
     @property
     def id(self) -> str:
@@ -569,6 +575,7 @@ class AttemptRecords:
     beat: dict[int, dict] = field(default_factory=dict)
     exit: dict[int, dict] = field(default_factory=dict)
     problem: dict[str, Any] | None = None
+    release: dict[str, dict] = field(default_factory=dict)     # "intent" / "done" records
 
 
 def worker_status(records: AttemptRecords, worker: int, now: datetime) -> WorkerStatus:
@@ -612,9 +619,11 @@ def job_status(spec: dict[str, Any], attempts: list[AttemptRecords], cancel: dic
         state = attempt_state([w.state for w in workers], cancel is not None, records.problem)
         shown.append(AttemptStatus(int(rec["attempt"]), rec["node"], rec["zone"], state, workers,
                                    (records.problem or {}).get("message", ""), parse_iso(rec.get("created")),
-                                   bool(rec.get("owned")), bool(rec.get("queued"))))
+                                   bool(rec.get("owned")), bool(rec.get("queued")),
+                                   Release.from_records(records.release.get("intent"), records.release.get("done"))))
     state = shown[-1].state if shown else ("cancelled" if cancel else "pending")
-    return JobStatus(spec, state, tuple(shown), (cancel or {}).get("by"))
+    keep = bool(spec["config"].get("keep_node") or (cancel or {}).get("keep_node"))
+    return JobStatus(spec, state, tuple(shown), (cancel or {}).get("by"), keep)
 
 
 def outcome(status: JobStatus) -> str:
@@ -651,8 +660,11 @@ def status_json(status: JobStatus) -> dict[str, Any]:
         "created": spec["created"], "source": spec["source"], "node": latest.node if latest else None,
         "zone": latest.zone if latest else None, "attempt": latest.attempt if latest else 0,
         "resumable": status.resumable, "cancelled_by": status.cancelled_by, "config": config,
+        "keep_node": status.keep_node,
+        "release": latest.release.to_json() if latest and latest.release else None,
         "attempts": [{"attempt": a.attempt, "node": a.node, "zone": a.zone, "state": a.state, "problem": a.problem or None,
                       "started": iso(a.started), "finished": iso(a.finished),
+                      "release": a.release.to_json() if a.release else None,
                       "workers": [{"worker": w.worker, "state": w.state, "exit_code": w.exit_code, "phase": w.phase or None,
                                    "reason": w.reason or None, "started": iso(w.started), "finished": iso(w.finished),
                                    "heartbeat": iso(w.heartbeat)} for w in a.workers]}

@@ -44,3 +44,8 @@ def parse_time(text: str) -> datetime:
 def canonical_text(text: str) -> str:
     """Any accepted spelling of a time, in the canonical form (old events wrote several)."""
     return format_time(parse_time(text))
+
+
+def shown_time(when: datetime) -> str:
+    """A time as people read it in job records and output: UTC, `Z`, a fraction only if any."""
+    return canonical(when).isoformat().replace("+00:00", "Z")

@@ -23,7 +23,7 @@ import secrets
 import string
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,12 @@ from tpuctl.domain.jobs import (
 )
 from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.budgets import Admission, UsageRequest
+from tpuctl.domain.releases import Release
 from tpuctl.domain.durations import format_duration
 from tpuctl.domain.textfiles import decode_text
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError, UsageError
 from tpuctl.services.ledger import Books
+from tpuctl.services.release import pending, read_release_records, release
 _STORED_RE = re.compile(r"^([a-z][a-z0-9-]*)(?:@v(\d+))?$")
 
 
@@ -162,7 +164,7 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
     spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
             "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
             "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
-            "timing": timing.format()}
+            "timing": timing.format(), "control": {"project": profile.project, "api_endpoint": profile.api_endpoint}}
     spec = _create_spec(store, clock, spec)
     if target is not None:
         _start_attempt(books, api, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
@@ -236,8 +238,10 @@ def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConf
     from tpuctl.services import nodes, queue
 
     tpu = config.tpu
+    control = spec.get("control") or {}      # how worker 0's agent reaches Cloud TPU to release the TPU
     boot = AgentBoot(store=books.store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
-                     timing=spec["timing"], version=spec["version"])
+                     timing=spec["timing"], version=spec["version"], project=control.get("project", ""),
+                     api_endpoint=control.get("api_endpoint"))
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
                                   spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
                                   metadata=node_metadata(boot),
@@ -272,7 +276,8 @@ def read_status(store: GroupStore, job: str, clock: Clock) -> JobStatus:
         n = record["attempt"]
         found = {kind: {layout.key_worker(k): json.loads(store.read(k))
                         for k in store.list(layout.worker_prefix(job, n, kind))} for kind in layout.WORKER_KINDS}
-        attempts.append(AttemptRecords(record, **found, problem=read_json(store, layout.problem_key(job, n))))
+        attempts.append(AttemptRecords(record, **found, problem=read_json(store, layout.problem_key(job, n)),
+                                       release=read_release_records(store, job, n)))
     return job_status(spec, attempts, read_json(store, layout.cancel_key(job)), clock.now())
 
 
@@ -349,7 +354,7 @@ def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, 
             yield FollowEvent("state", status, status.state)
         if status.final or (status.state == "interrupted" and not resume):
             ended = ended or time.monotonic()
-            if not _running(status) or time.monotonic() - ended > _settle_seconds(timing):
+            if not _running(status) or time.monotonic() - ended > settle_seconds(timing):
                 return
         elif status.resumable:
             resume_job(books, api, job)
@@ -430,15 +435,35 @@ def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None
 @dataclass(frozen=True)
 class ResumePass:
     resumed: list[JobStatus]
-    failed: list[tuple[JobStatus, TpuctlError]]     # the job as it now stands, and why it could not resume
+    failed: list[tuple[JobStatus, TpuctlError]]     # the job as it now stands, and why it could not resume (or release)
+    released: list[tuple[JobStatus, Release]] = field(default_factory=list)   # releases it finished
 
 
 def resume_all(books: Books, api: TpuApi, member: str | None = None) -> ResumePass:
-    """One pass over the group's jobs: note lost TPUs, resume what asked for it. A job that
-    cannot resume (refused by the budget, no capacity) does not stop the others; its new
-    attempt is marked failed with the reason."""
-    store, resumed, failed = books.store, [], []
-    for status in list_jobs(store, books.clock, member):
+    """One pass over the group's jobs: note lost TPUs, resume what asked for it, and finish
+    releases of ended jobs' TPUs that were cut short. A job that cannot resume (refused by
+    the budget, no capacity) does not stop the others; its new attempt is marked failed with
+    the reason."""
+    return _resume_pass(books, api, list_jobs(books.store, books.clock, member))
+
+
+def resume_one(books: Books, api: TpuApi, job: str) -> ResumePass:
+    """`tpuctl jobs resume JOB`: that job alone, as a pass would treat it, even if it did not
+    ask to resume (then only its lost TPU is noted and a cut-short release finished)."""
+    status = read_status(books.store, job, books.clock)
+    if not status.spec["config"].get("resume"):
+        note_lost_node(books.store, api, status)
+    return _resume_pass(books, api, [status])
+
+
+def _resume_pass(books: Books, api: TpuApi, statuses: list[JobStatus]) -> ResumePass:
+    store, resumed, failed, released = books.store, [], [], []
+    for status in statuses:
+        if pending(status):
+            try:
+                released.append((status, release(books, api, status, "jobs resume", start=False)))
+            except TpuctlError as exc:              # Cloud TPU away: the next pass finishes it
+                failed.append((status, exc))
         if status.final or not status.spec["config"].get("resume"):
             continue
         note_lost_node(store, api, status)
@@ -449,15 +474,16 @@ def resume_all(books: Books, api: TpuApi, member: str | None = None) -> ResumePa
             continue
         if again is not None:
             resumed.append(again)
-    return ResumePass(resumed, failed)
+    return ResumePass(resumed, failed, released)
 
 
-def cancel_job(store: GroupStore, member: str, clock: Clock, job: str) -> JobStatus:
+def cancel_job(store: GroupStore, member: str, clock: Clock, job: str, keep_node: bool = False) -> JobStatus:
+    """Ask the job's agents to stop it (`keep_node`: and to leave its TPU when it has)."""
     status = read_status(store, job, clock)
     if status.final:
         raise ConflictError(f"Job {job} has already ended ({status.state}).")
     try:
-        store.create(layout.cancel_key(job), dump({"by": member, "time": iso(clock.now())}))
+        store.create(layout.cancel_key(job), dump({"by": member, "time": iso(clock.now()), "keep_node": keep_node}))
     except ObjectExists:
         pass
     return read_status(store, job, clock)
@@ -467,7 +493,7 @@ def settle(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
            sleep: Callable[[float], None] = time.sleep) -> JobStatus:
     """Wait (boundedly) until no worker of the latest attempt still runs: after a cancel, or
     after one worker failed, the others stop within a poll and a grace period."""
-    deadline = time.monotonic() + _settle_seconds(timing)
+    deadline = time.monotonic() + settle_seconds(timing)
     status = read_status(store, job, clock)
     while _running(status) and time.monotonic() < deadline:
         sleep(timing.follow)
@@ -475,7 +501,7 @@ def settle(store: GroupStore, clock: Clock, job: str, timing: JobTiming,
     return status
 
 
-def _settle_seconds(timing: JobTiming) -> float:
+def settle_seconds(timing: JobTiming) -> float:
     return timing.poll * 2 + timing.grace + timing.heartbeat
 
 
@@ -483,15 +509,9 @@ def _running(status: JobStatus) -> bool:
     return status.latest is not None and any(w.state == "running" for w in status.latest.workers)
 
 
-def release_tpu(books: Books, api: TpuApi, status: JobStatus) -> str | None:
-    """Delete the TPU the job's last attempt created, unless another job was queued on it."""
-    attempt = status.latest
-    if attempt is None or not attempt.owned:
-        return None
-    queue = books.store.list(layout.node_prefix(attempt.zone, attempt.node) + "jobs/")
-    if any(f"-{status.id}.{attempt.attempt}.json" not in key for key in queue):
-        return None
-    return attempt.node if _delete_tpu(books, api, attempt) else None
+def has_ended(status: JobStatus) -> bool:
+    """Over, and no worker still running (after a failure the others stop within a grace period)."""
+    return status.final and not _running(status)
 
 
 def _delete_tpu(books: Books, api: TpuApi, attempt) -> bool:

@@ -255,9 +255,21 @@ def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> 
 def delete_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
                 on_progress: Progress | None = None) -> None:
     """Delete, then record it; a node DELETING no longer accrues (sync reads it the same way)."""
+    ask_delete(api, books, node, wait=wait, on_progress=on_progress)
+    books.record(NODE_DELETED, deleted_payload(node))
+
+
+def ask_delete(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
+               on_progress: Progress | None = None) -> None:
+    """Bring the ledger in line with the node as listed, then have Cloud TPU delete it; the
+    caller records node.deleted (`deleted_payload`) once Cloud TPU has accepted."""
     books.observe_nodes([node])
     api.delete_node(node.zone, node.name, wait=wait, on_progress=on_progress)
-    books.record(NODE_DELETED, info_payload(node))
+
+
+def deleted_payload(node: NodeInfo, reason: str | None = None) -> dict:
+    """The node.deleted payload; `reason` says why tpuctl deleted it (a job's release)."""
+    return {**info_payload(node), **({"reason": reason} if reason else {})}
 
 
 def stop_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
