@@ -1,7 +1,7 @@
 """`tpuctl agent`: what the startup script runs on each TPU VM worker (tpuctl/agent/runner.py).
 
 Given the project and Cloud TPU endpoint, worker 0's agent also deletes its TPU when the job
-that made it ends; this module makes the adapters it needs for that.
+that made it ends (the adapters for that are wired in session.py).
 """
 
 from __future__ import annotations
@@ -24,44 +24,11 @@ def agent(
     api_endpoint: Annotated[Optional[str], typer.Option("--api-endpoint", help="Cloud TPU's endpoint: empty for Google's, `local`, or http://HOST:PORT.")] = None,
 ) -> None:
     """Run this TPU VM worker's jobs, one at a time (the node's startup script starts it)."""
-    from tpuctl.adapters.store import open_store
     from tpuctl.agent.runner import Agent
+    from tpuctl.cli.session import agent_parts
     from tpuctl.domain.jobs import JobTiming
 
-    group_store, root = open_store(store), root.resolve()
-    release = _agent_release(group_store, project, api_endpoint, root) if project and api_endpoint is not None else None
+    root = root.resolve()
+    group_store, release = agent_parts(store, project, api_endpoint, root)
     Agent(group_store, zone, node, worker, root, JobTiming.parse(timing, "--timing"), pidfile=pidfile,
           release=release).serve()
-
-
-def _agent_release(store, project: str, endpoint: str, root: Path):
-    """Worker 0's way to delete its TPU when its job ends: the ledger in a file of its own, the
-    Cloud TPU client made at the first release (on the local profile, this machine's emulator)."""
-    from functools import cache
-
-    from tpuctl.adapters.ledger_db import LedgerDB
-    from tpuctl.config import LOCAL_ENDPOINT, data_dir
-    from tpuctl.domain.clock import SystemClock
-    from tpuctl.services.ledger import Books, load_price_table
-    from tpuctl.services.release import AgentRelease
-
-    @cache
-    def api():
-        from tpuctl.adapters.tpu import TpuApi
-
-        if endpoint == LOCAL_ENDPOINT:
-            from tpuctl.adapters.local_emulator import start_local_emulator
-
-            return TpuApi(project, start_local_emulator(data_dir()))
-        return TpuApi(project, endpoint)
-
-    @cache
-    def ledger():
-        return LedgerDB(root / "ledger.sqlite"), load_price_table()
-
-    def books(member: str):
-        db, prices = ledger()
-        return Books(store, db, clock, prices, member, lister=api)
-
-    clock = SystemClock()
-    return AgentRelease(store, clock, books, api)

@@ -68,3 +68,42 @@ class Session:
 
             endpoint = start_local_emulator(data_dir())
         return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()))
+
+
+def agent_parts(store_url: str, project: str | None, endpoint: str | None, root):
+    """What `tpuctl agent` runs on: the group store, and (given the project and the Cloud TPU
+    endpoint) worker 0's way to delete its TPU when its job ends: the ledger in a file of its
+    own, the Cloud TPU client made at the first release (on the local profile, this machine's
+    emulator)."""
+    from functools import cache
+
+    from tpuctl.adapters.ledger_db import LedgerDB
+    from tpuctl.adapters.store import open_store
+    from tpuctl.config import LOCAL_ENDPOINT
+    from tpuctl.services.ledger import Books, load_price_table
+    from tpuctl.services.release import AgentRelease
+
+    store = open_store(store_url)
+    if not project or endpoint is None:
+        return store, None
+
+    @cache
+    def api():
+        from tpuctl.adapters.tpu import TpuApi
+
+        if endpoint == LOCAL_ENDPOINT:
+            from tpuctl.adapters.local_emulator import start_local_emulator
+
+            return TpuApi(project, start_local_emulator(data_dir()))
+        return TpuApi(project, endpoint)
+
+    @cache
+    def ledger():
+        return LedgerDB(root / "ledger.sqlite", store_url=store.url), load_price_table()
+
+    def books(member: str):
+        db, prices = ledger()
+        return Books(store, db, clock, prices, member, lister=api)
+
+    clock = SystemClock()
+    return store, AgentRelease(store, clock, books, api)
