@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tpuctl.domain.clock import Clock, ManualClock, SystemClock
 from tpuctl.emulator import urls
+from tpuctl.emulator.alpha import version_of
 from tpuctl.emulator.exceptions import ApiError, Internal, InvalidArgument, NotFound
 from tpuctl.emulator.models import STATE_VERSION, World, WorldSettings, new_state
 from tpuctl.emulator.responses import ControlResponses, Request, TextReply, TpuResponses
@@ -239,7 +240,7 @@ class EmulatorServer:
                 if fault and not fault[1]:
                     return _reply(fault[0])
                 try:
-                    result = getattr(TpuResponses(world), route[0])(req)
+                    result = TpuResponses(world, version_of(split.path)).call(route[0], req)
                 except ApiError as exc:
                     result = exc
                 return _reply(fault[0] if fault else result)
