@@ -34,6 +34,8 @@ def present(data, version: str):
     for key, value in data.items():
         if version == V2 and key in ALPHA_ONLY:
             continue
+        if key == "apiVersion" and value == "V2" and version == V2ALPHA1:
+            continue                                  # v2alpha1's enum has no V2: unspecified
         if key == "@type" and isinstance(value, str) and version == V2ALPHA1:
             value = value.replace("google.cloud.tpu.v2.", "google.cloud.tpu.v2alpha1.")
         shown[_RENAMED.get(key, key) if version == V2ALPHA1 else key] = present(value, version)
