@@ -101,3 +101,19 @@ def test_guest_attributes_are_what_a_worker_published(emulator, emulator_raw, tp
     bad = emulator_raw("POST", "/emulator/v1/guest-attributes",
                        {"node": name, "worker": 2, "namespace": "tpuctl", "key": "agent", "value": "x"})
     assert bad[0] == 400 and "workers 0-1" in bad[1]["error"]["message"]
+
+
+@pytest.mark.parametrize(("zone", "accelerator_type", "runtime"), [
+    ("us-central1-b", "v2-8", "tpu-vm-tf-2.17.0-pjrt"),           # Google's TPU samples
+    ("us-west4-a", "v5litepod-4", "v2-tpuv5-litepod"),             # Google's queued-resource samples
+    ("us-east1-d", "v6e-8", "v2-alpha-tpuv6e"),
+    ("us-east5-a", "v5p-8", "tpu-vm-tf-2.18.0-pod-pjrt"),
+])
+def test_the_runtimes_googles_samples_use_are_accepted_and_listed(tpu_client, zone, accelerator_type, runtime):
+    from google.cloud import tpu_v2
+
+    parent = f"projects/p/locations/{zone}"
+    created = tpu_client.create_node(parent=parent, node_id="s1", node=tpu_v2.Node(
+        accelerator_type=accelerator_type, runtime_version=runtime)).result(timeout=5)
+    assert created.runtime_version == runtime
+    assert runtime in [v.version for v in tpu_client.list_runtime_versions(parent=parent)]
