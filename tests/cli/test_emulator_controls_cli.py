@@ -78,20 +78,29 @@ def test_a_served_emulator_is_steered_with_endpoint(cli, emulator, isolated_env)
     assert bad.code == ExitCode.USAGE and "'soon' is not a duration" in bad.err
 
 
-def test_serve_json_log_prints_one_line_per_request(tmp_path):
+def test_serve_flags_and_json_log_one_line_per_request(cli):
     from tests.emulator.conftest import http_json
 
-    proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "emulator", "serve", "--port", "0", "--json-log"],
+    proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "emulator", "serve", "--port", "0", "--json-log",
+                             "--manual-clock", "--capacity", f"{ZONE}:v4=4", "--spot-preempt-after-seconds", "3600",
+                             "--maintenance-seconds", "30"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stderr.readline().split("listening on ")[1].split()[0]
         http_json("GET", f"{url}/v2/projects/p/locations/{ZONE}/nodes?pageSize=5")
         http_json("GET", f"{url}/v2/projects/p/locations/{ZONE}/nodes/nope")
-        lines = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        settings = http_json("GET", f"{url}/emulator/v1/settings")[1]
+        moved = cli("emulator", "clock", "advance", "1h", "--endpoint", url)
+        lines = [json.loads(proc.stdout.readline()) for _ in range(4)]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    assert (settings["capacity"], settings["spot_preempt_after_seconds"], settings["maintenance_seconds"]) == (
+        {ZONE: {"v4": 4}}, 3600, 30)
+    assert moved.code == 0, moved.err
     assert [(e["method"], e["path"], e["query"], e["status"]) for e in lines] == [
         ("GET", f"/v2/projects/p/locations/{ZONE}/nodes", "pageSize=5", 200),
-        ("GET", f"/v2/projects/p/locations/{ZONE}/nodes/nope", "", 404)]
+        ("GET", f"/v2/projects/p/locations/{ZONE}/nodes/nope", "", 404),
+        ("GET", "/emulator/v1/settings", "", 200),
+        ("POST", "/emulator/v1/clock/advance", "", 200)]
     assert all(0 <= e["latency_ms"] < 5000 for e in lines)

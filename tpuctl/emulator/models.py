@@ -9,8 +9,12 @@ timestamps, several processes sharing one state file agree on what the world loo
 Stored records are the API's camelCase JSON plus private keys starting with `_`, which the
 `view()` that formats a reply drops.
 
-The record constants, `WorldSettings` and the pure helpers live in `records`; the
-queued-resource methods are the `queued.QueuedResources` mixin that `World` builds on.
+The record constants, `WorldSettings` and the pure helpers live in `records`. `World` builds
+on mixins, one per responsibility: `queued.QueuedResources`, `maintenance.Maintenance`
+(maintenance events, guest attributes), `node_specs.NodeSpecs` (a create body -> a node),
+`operations.Operations` (long-running operations, cancel and delete) and
+`locations.Locations` (the catalogue as the API lists it). How v2 and v2alpha1 show the same
+records is `alpha.py`'s.
 The names other modules import from here (`World`, `WorldSettings`, `parse_capacity`,
 `new_state`, ...) stay importable from this module.
 """
