@@ -1,7 +1,8 @@
 """What the emulated Cloud TPU offers: zones, accelerator types per zone, runtime versions.
 
 Modelled on the real catalogue (late 2025): which generation lives in which zone, the
-topology of each slice size, and a few runtime versions per generation. Chips and hosts
+topology of each slice size, and the runtime versions of each generation (dated, with
+their source, below). Chips and hosts
 come from `tpuctl.domain.accelerators`, so the emulator and tpuctl agree on sizes.
 """
 
@@ -32,14 +33,29 @@ _TYPES = {
 }
 
 _BASE = "tpu-ubuntu2204-base"
+# Runtime (software) versions per generation. The API descriptions gcloud ships (v2, v2alpha1)
+# leave `runtimeVersion` a free string, so the list comes from Google's "TPU software versions"
+# page (cloud.google.com/tpu/docs/runtimes, last updated 2025-08-11) and the versions Google's
+# Cloud TPU samples use (GoogleCloudPlatform/python-docs-samples, tpu/: tpu-vm-tf-2.17.0-pjrt,
+# v2-tpuv5-litepod). Older names that still work are kept, so existing configs stay valid.
+RUNTIME_VERSIONS_AS_OF = "2025-08-11"
+RUNTIME_VERSIONS_SOURCE = ("https://cloud.google.com/tpu/docs/runtimes; "
+                           "https://github.com/GoogleCloudPlatform/python-docs-samples/tree/main/tpu")
+
+
+def _tf(*versions: str, pod: bool = True) -> list[str]:
+    """TensorFlow PJRT runtimes: `tpu-vm-tf-X.Y.Z-pjrt` and, for slices, `-pod-pjrt`."""
+    return [name for v in versions for name in (f"tpu-vm-tf-{v}-pjrt",) + ((f"tpu-vm-tf-{v}-pod-pjrt",) if pod else ())]
+
+
+_TF = ("2.16.1", "2.17.0", "2.17.1", "2.18.0")
 RUNTIME_VERSIONS = {
-    "v2": [_BASE, "tpu-vm-base", "tpu-vm-tf-2.16.1-pjrt", "tpu-vm-tf-2.16.1-pod-pjrt", "tpu-vm-pt-2.0"],
-    "v3": [_BASE, "tpu-vm-base", "tpu-vm-tf-2.16.1-pjrt", "tpu-vm-tf-2.16.1-pod-pjrt", "tpu-vm-pt-2.0"],
-    "v4": [_BASE, "tpu-vm-v4-base", "tpu-vm-tf-2.16.1-pjrt", "tpu-vm-tf-2.16.1-pod-pjrt",
-           "tpu-vm-v4-pt-2.0"],
-    "v5e": [_BASE, "v2-alpha-tpuv5-lite", "tpu-vm-tf-2.16.1-pjrt"],
-    "v5p": [_BASE, "v2-alpha-tpuv5"],
-    "v6e": [_BASE, "v2-alpha-tpuv6e"],
+    "v2": [_BASE, "tpu-vm-base", *_tf(*_TF), "tpu-vm-pt-2.0"],
+    "v3": [_BASE, "tpu-vm-base", *_tf(*_TF), "tpu-vm-pt-2.0"],
+    "v4": [_BASE, "tpu-vm-v4-base", *_tf(*_TF), "tpu-vm-v4-pt-2.0"],
+    "v5e": [_BASE, "v2-alpha-tpuv5-lite", "v2-tpuv5-litepod", *_tf(*_TF)],
+    "v5p": [_BASE, "v2-alpha-tpuv5", *_tf("2.17.0", "2.17.1", "2.18.0")],
+    "v6e": [_BASE, "v2-alpha-tpuv6e", *_tf("2.17.0", "2.17.1", "2.18.0")],
 }
 
 ZONES = {

@@ -57,6 +57,10 @@ class Internal(ApiError):
     pass
 
 
+class Cancelled(ApiError):
+    http_status, grpc_code, status = 499, 1, "CANCELLED"
+
+
 class Unimplemented(ApiError):
     http_status, grpc_code, status = 501, 12, "UNIMPLEMENTED"
 

@@ -9,8 +9,12 @@ timestamps, several processes sharing one state file agree on what the world loo
 Stored records are the API's camelCase JSON plus private keys starting with `_`, which the
 `view()` that formats a reply drops.
 
-The record constants, `WorldSettings` and the pure helpers live in `records`; the
-queued-resource methods are the `queued.QueuedResources` mixin that `World` builds on.
+The record constants, `WorldSettings` and the pure helpers live in `records`. `World` builds
+on mixins, one per responsibility: `queued.QueuedResources`, `maintenance.Maintenance`
+(maintenance events, guest attributes), `node_specs.NodeSpecs` (a create body -> a node),
+`operations.Operations` (long-running operations, cancel and delete) and
+`locations.Locations` (the catalogue as the API lists it). How v2 and v2alpha1 show the same
+records is `alpha.py`'s.
 The names other modules import from here (`World`, `WorldSettings`, `parse_capacity`,
 `new_state`, ...) stay importable from this module.
 """
@@ -36,6 +40,10 @@ from tpuctl.emulator.exceptions import (
     Unavailable,
     error_for_status,
 )
+from tpuctl.emulator.locations import Locations
+from tpuctl.emulator.maintenance import Maintenance
+from tpuctl.emulator.node_specs import NodeSpecs
+from tpuctl.emulator.operations import Operations
 from tpuctl.emulator.queued import QueuedResources
 from tpuctl.emulator.records import (
     EMPTY_TYPE,
@@ -66,7 +74,7 @@ from tpuctl.emulator.records import (
 __all__ = ["STATE_VERSION", "World", "WorldSettings", "new_state", "parse_capacity", "rfc3339"]
 
 
-class World(QueuedResources):
+class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
     """The state of every emulated project at one instant, and the operations on it.
 
     `events` collects ("ready" | "gone", node view) pairs for the server's hooks, fired
@@ -83,6 +91,7 @@ class World(QueuedResources):
         self.settings = WorldSettings.from_dict(state["settings"])
         self.events: list[tuple[str, dict]] = []
         self._changes = 0  # counts state changes, so `advance` knows when to look again
+        self.api_version = "v2"  # the API version of the request being served (alpha.py)
 
     # ----- settings, faults and time (the control surface) -----
 
@@ -247,6 +256,8 @@ class World(QueuedResources):
         if state == "PREEMPTED" and node.get("queuedResource") in self.state["queuedResources"]:
             self.state["queuedResources"][node["queuedResource"]]["_preempted"] = True  # SERVICE suspends it
         if state == "READY":
+            for done in ("upcomingMaintenance", "healthDescription"):  # a maintenance event is over
+                node.pop(done, None)
             rate = self.settings.spot_preempt_rate_per_hour
             node["_preemptAt"] = (at + self._rng().expovariate(rate / 3600.0)
                                   if rate > 0 and self._preemptible(node) else None)
@@ -371,76 +382,6 @@ class World(QueuedResources):
                                      f"only a {required_state} node can.")
         return node
 
-    def _build_node(self, name: str, zone: str, body: dict, at: float, queued_resource: dict | None = None) -> dict:
-        """A new CREATING node from a create request's body, checked against the zone's catalogue."""
-        accel = self._accelerator(zone, body)
-        self._check_runtime(zone, accel, body)
-        node = {k: body[k] for k in NODE_INPUT_FIELDS if k in body}
-        check_labels(node.setdefault("labels", {}))
-        node.setdefault("metadata", {})
-        project = name.split("/")[1]
-        scheduling = body.get("schedulingConfig") or {}
-        if queued_resource is not None and "spot" in queued_resource:
-            scheduling = {**scheduling, "spot": True}
-        network = {"network": f"projects/{project}/global/networks/default",
-                   "subnetwork": f"projects/{project}/regions/{zone.rsplit('-', 1)[0]}/subnetworks/default",
-                   "enableExternalIps": False, **(body.get("networkConfig") or {})}
-        serial = self._serial()
-        node.update({
-            "name": name,
-            "acceleratorType": accel.name,
-            "acceleratorConfig": {"type": catalog.CONFIG_TYPES[accel.generation], "topology": catalog.topology(accel)},
-            "state": "CREATING",
-            "health": "HEALTH_UNSPECIFIED",
-            "schedulingConfig": {k: bool(scheduling.get(k, False)) for k in ("preemptible", "spot", "reserved")},
-            "networkConfig": network,
-            "networkEndpoints": [self._endpoint(network["enableExternalIps"]) for _ in range(accel.hosts)],
-            "createTime": rfc3339(at),
-            "id": str(random.Random(f"{self.settings.seed}:id:{serial}").getrandbits(62)),
-            "apiVersion": "V2",
-            "_zone": zone, "_gen": accel.generation, "_chips": accel.chips, "_hosts": accel.hosts,
-            "_since": at, "_seq": serial,
-        })
-        if queued_resource is not None:
-            node["queuedResource"] = queued_resource["name"]
-        return node
-
-    @staticmethod
-    def _check_runtime(zone: str, accel, body: dict) -> None:
-        runtime = body.get("runtimeVersion")
-        if not runtime:
-            raise InvalidArgument("runtime_version is required, e.g. tpu-ubuntu2204-base.")
-        if runtime not in catalog.RUNTIME_VERSIONS[accel.generation]:
-            raise InvalidArgument(f"Runtime version '{runtime}' is not supported for {accel.name} in zone {zone}; "
-                                  f"supported: {', '.join(catalog.RUNTIME_VERSIONS[accel.generation])}.")
-
-    def _accelerator(self, zone: str, body: dict):
-        """The accelerator type a create asks for, by name or by acceleratorConfig."""
-        name, config = body.get("acceleratorType"), body.get("acceleratorConfig")
-        if name:
-            accel = catalog.find_type(zone, name)
-            if accel is None:
-                raise InvalidArgument(f"Accelerator type '{name}' is not available in zone {zone}; "
-                                      f"see projects/-/locations/{zone}/acceleratorTypes.")
-            return accel
-        if config:
-            kind = config.get("type")
-            accel = catalog.find_type_by_config(zone, kind, config.get("topology", ""))
-            if accel is None:
-                raise InvalidArgument(
-                    f"Accelerator config {kind} {config.get('topology')} is not available in zone {zone}.")
-            return accel
-        raise InvalidArgument("accelerator_type or accelerator_config is required.")
-
-    def _endpoint(self, external: bool) -> dict:
-        """One worker's addresses, unique within the world."""
-        serial = self._serial()
-        low = f"{serial // 256 % 256}.{serial % 256}"
-        endpoint = {"ipAddress": f"10.{128 + serial // 65536 % 64}.{low}", "port": 8470}
-        if external:
-            endpoint["accessConfig"] = {"externalIp": f"34.{serial // 65536 % 256}.{low}"}
-        return endpoint
-
     @staticmethod
     def _preemptible(node: dict) -> bool:
         scheduling = node.get("schedulingConfig") or {}
@@ -462,123 +403,7 @@ class World(QueuedResources):
             f'There is no more capacity in the zone "{zone}"; you can try in another zone where Cloud TPU '
             "Nodes are offered (see https://cloud.google.com/tpu/docs/regions) [EID: 0xemulator]")
 
-    # ----- operations -----
-
-    def get_operation(self, name: str) -> dict:
-        self._check_zone(zone_of(name))
-        op = self.state["operations"].get(name)
-        if op is None:
-            raise NotFound(f"Operation '{name}' was not found.")
-        return view(op)
-
-    def list_operations(self, parent: str) -> list[dict]:
-        return [view(op) for op in self._in_parent(self.state["operations"], parent)]
-
-    def _new_operation(self, zone: str, verb: str, target: str, awaits: str | None) -> dict:
-        serial = self._serial()
-        suffix = random.Random(f"{self.settings.seed}:op:{serial}").getrandbits(48)
-        project = target.split("/")[1]
-        name = f"projects/{project}/locations/{zone}/operations/operation-{int(self.now * 1000)}-{suffix:012x}"
-        op = {"name": name, "done": False,
-              "metadata": {"@type": METADATA_TYPE, "createTime": rfc3339(self.now), "target": target,
-                           "verb": verb, "cancelRequested": False, "apiVersion": "v2"},
-              "_target": target, "_awaits": awaits, "_seq": serial}
-        self.state["operations"][name] = op
-        self.state["pending"].setdefault(target, []).append(name)
-        return op
-
-    def _finish(self, op: dict, at: float, response: dict | None = None, error: ApiError | None = None) -> dict:
-        op["done"] = True
-        op["metadata"]["endTime"] = rfc3339(at)
-        pending = self.state["pending"].get(op["_target"], [])
-        if op["name"] in pending:
-            pending.remove(op["name"])
-            if not pending:
-                del self.state["pending"][op["_target"]]
-        if error is not None:
-            op["error"] = error.operation_error()
-        else:
-            resource_type = NODE_TYPE if "/nodes/" in op["_target"] else QUEUED_RESOURCE_TYPE
-            op["response"] = response if "@type" in response else {"@type": resource_type, **response}
-        self._prune_operations()
-        return view(op)
-
-    def _pending_operations(self, target: str) -> list[dict]:
-        return [self.state["operations"][name] for name in self.state["pending"].get(target, [])]
-
-    def _prune_operations(self) -> None:
-        """Forget the oldest finished operations once there are clearly too many."""
-        ops = self.state["operations"]
-        if len(ops) <= MAX_DONE_OPERATIONS + 100:
-            return
-        done = [name for name, op in ops.items() if op["done"]]
-        for name in done[: max(0, len(done) - MAX_DONE_OPERATIONS)]:
-            del ops[name]
-
-    def _settle(self, op: dict) -> dict:
-        """Apply what is already due (e.g. a zero boot delay) so the reply shows it."""
-        self.advance()
-        return view(op)
-
-    # ----- catalogue -----
-
-    def list_locations(self, project: str) -> list[dict]:
-        return [self._location(project, zone) for zone in sorted(catalog.ZONES)]
-
-    def get_location(self, name: str) -> dict:
-        project, zone = name.split("/")[1], zone_of(name)
-        if zone not in catalog.ZONES:
-            raise NotFound(f"Location '{name}' was not found.")
-        return self._location(project, zone)
-
-    @staticmethod
-    def _location(project: str, zone: str) -> dict:
-        return {"name": f"projects/{project}/locations/{zone}", "locationId": zone,
-                "labels": {"cloud.googleapis.com/region": zone.rsplit("-", 1)[0]}}
-
-    def list_accelerator_types(self, parent: str) -> list[dict]:
-        zone = self._check_zone(zone_of(parent))
-        return [self._accelerator_type(parent, t) for t in catalog.accelerator_types(zone)]
-
-    def get_accelerator_type(self, name: str) -> dict:
-        parent, _, type_name = name.rpartition("/acceleratorTypes/")
-        accel = catalog.find_type(self._check_zone(zone_of(parent)), type_name)
-        if accel is None:
-            raise NotFound(f"Accelerator type '{name}' was not found.")
-        return self._accelerator_type(parent, accel)
-
-    @staticmethod
-    def _accelerator_type(parent: str, accel) -> dict:
-        return {"name": f"{parent}/acceleratorTypes/{accel.name}", "type": accel.name,
-                "acceleratorConfigs": [{"type": catalog.CONFIG_TYPES[accel.generation],
-                                        "topology": catalog.topology(accel)}]}
-
-    def list_runtime_versions(self, parent: str) -> list[dict]:
-        zone = self._check_zone(zone_of(parent))
-        return [{"name": f"{parent}/runtimeVersions/{v}", "version": v} for v in catalog.runtime_versions(zone)]
-
-    def get_runtime_version(self, name: str) -> dict:
-        parent, _, version = name.rpartition("/runtimeVersions/")
-        if version not in catalog.runtime_versions(self._check_zone(zone_of(parent))):
-            raise NotFound(f"Runtime version '{name}' was not found.")
-        return {"name": name, "version": version}
-
     # ----- helpers -----
-
-    def _check_zone(self, zone: str) -> str:
-        if zone not in catalog.ZONES:
-            raise InvalidArgument(f"Invalid location '{zone}': Cloud TPU is not offered there "
-                                  f"(zones: {', '.join(sorted(catalog.ZONES))}).")
-        return zone
-
-    def _in_parent(self, records: dict, parent: str) -> list[dict]:
-        """Records under `projects/P/locations/Z` (or every zone for `locations/-`), by name."""
-        project, zone = parent.split("/")[1], zone_of(parent)
-        if zone != "-":
-            self._check_zone(zone)
-        prefix = f"projects/{project}/locations/"
-        return sorted((r for r in records.values() if r["name"].startswith(prefix)
-                       and (zone == "-" or zone_of(r["name"]) == zone)), key=lambda r: r["name"])
 
     def _serial(self) -> int:
         self.state["serial"] += 1

@@ -70,13 +70,13 @@ class QueuedResources:
         name = f"{parent}/queuedResources/{qr_id}"
         if name in self.state["queuedResources"]:
             raise AlreadyExists(f"Resource '{name}' already exists.")
-        if "spot" in body and "guaranteed" in body:
-            raise InvalidArgument("Set at most one tier: spot or guaranteed.")
+        if sum(tier in body for tier in ("spot", "guaranteed", "bestEffort")) > 1:
+            raise InvalidArgument("Set at most one tier: spot, guaranteed or best effort.")
         if "guaranteed" in body and (body["guaranteed"] or {}).get("minDuration"):
             parse_duration(body["guaranteed"]["minDuration"])
-        qr = {k: body[k] for k in ("tpu", "spot", "guaranteed", "queueingPolicy", "reservationName") if k in body}
+        qr = {k: body[k] for k in ("tpu", "spot", "guaranteed", "bestEffort", "reservationName") if k in body}
         qr.update({"name": name, "createTime": rfc3339(self.now), "_zone": zone, "_nodes": [], "_seq": self._serial(),
-                   "_queuedAt": self.now})
+                   "_queuedAt": self.now, "_policy": body.get("queueingPolicy") or {}})
         qr["_plan"] = self._plan_nodes(qr, qr_id)
         self._set_validity(qr, self.now)
         self._set_qr_state(qr, "ACCEPTED", self.now)
@@ -128,6 +128,8 @@ class QueuedResources:
         for spec in specs:
             if spec.setdefault("parent", parent) != parent:
                 raise InvalidArgument(f"node_spec.parent {spec['parent']} must be the queued resource's location.")
+            if "multiNodeParams" in spec:                     # v2alpha1's name for it
+                spec["multisliceParams"] = spec.pop("multiNodeParams")
             multislice = spec.get("multisliceParams")
             if multislice and spec.get("nodeId") or not (multislice or spec.get("nodeId")):
                 raise InvalidArgument("Each node_spec needs exactly one of node_id and multislice_params.")
@@ -153,8 +155,9 @@ class QueuedResources:
         return plan
 
     def _set_validity(self, qr: dict, base: float) -> None:
-        """Absolute valid-after / valid-until times from the queueing policy."""
-        policy = qr.get("queueingPolicy") or {}
+        """Absolute valid-after / valid-until times from the queueing policy as asked; the API
+        answers with them as times (`validUntilTime`, `validAfterTime`), durations resolved."""
+        policy = qr["_policy"] if "_policy" in qr else qr.get("queueingPolicy") or {}
         after = until = None
         if policy.get("validAfterDuration"):
             after = base + parse_duration(policy["validAfterDuration"])
@@ -170,6 +173,13 @@ class QueuedResources:
         if interval.get("endTime"):
             until = parse_time(interval["endTime"])
         qr["_validAfter"], qr["_validUntil"] = after, until
+        shown = {"validInterval": interval} if interval else {}
+        if after is not None and not interval.get("startTime"):
+            shown["validAfterTime"] = rfc3339(after)
+        if until is not None and not interval.get("endTime"):
+            shown["validUntilTime"] = rfc3339(until)
+        if shown:
+            qr["queueingPolicy"] = shown
 
     def _set_qr_state(self, qr: dict, state: str, at: float, initiator: str | None = None,
                       error: ApiError | None = None) -> None:

@@ -38,6 +38,7 @@ TIMED_TRANSITIONS = {
     "STARTING": ("READY", "start_seconds"),
     "STOPPING": ("STOPPED", "stop_seconds"),
     "DELETING": (None, "delete_seconds"),
+    "REPAIRING": ("READY", "maintenance_seconds"),   # a maintenance event (maintenance.py)
 }
 GONE = "GONE"  # what a delete operation waits for
 # A request's node in one of these states (or gone) suspends the request.
@@ -49,7 +50,7 @@ _DISK_MODES = {0: "DISK_MODE_UNSPECIFIED", 1: "READ_WRITE", 2: "READ_ONLY"}
 # Node fields a create request may set; everything else is output only.
 NODE_INPUT_FIELDS = ("description", "labels", "metadata", "tags", "networkConfig", "networkConfigs",
                       "serviceAccount", "schedulingConfig", "dataDisks", "shieldedInstanceConfig",
-                      "cidrBlock", "runtimeVersion")
+                      "cidrBlock", "runtimeVersion", "autocheckpointEnabled", "bootDiskConfig")
 # updateMask paths (camelCase or snake_case) -> Node field
 UPDATABLE = {"description": "description", "tags": "tags", "labels": "labels", "metadata": "metadata",
               "networkConfig.enableExternalIps": "networkConfig.enableExternalIps",
@@ -64,6 +65,7 @@ class WorldSettings:
     delete_seconds: float = 0.0        # DELETING -> gone
     stop_seconds: float = 0.0          # STOPPING -> STOPPED
     start_seconds: float = 0.0         # STARTING -> READY
+    maintenance_seconds: float = 0.0   # REPAIRING -> READY during a maintenance event
     latency_ms: float = 0.0            # added to every API reply
     fail_rate: float = 0.0             # fraction of API requests answered 503 or 429 (not applied)
     fail_operations: float = 0.0      # fraction of node creates whose operation ends in an error

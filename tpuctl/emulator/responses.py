@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from tpuctl.emulator.exceptions import InvalidArgument, Unimplemented
+from tpuctl.emulator.alpha import V2, present
+from tpuctl.emulator.exceptions import InvalidArgument
 from tpuctl.emulator.models import World, WorldSettings, rfc3339
 
 # The Cloud TPU API does not document its page sizes; these follow AIP-158 habits and are
@@ -76,10 +77,14 @@ def _decode_token(token: str) -> str:
 
 
 class TpuResponses:
-    """The Cloud TPU v2 REST surface."""
+    """The Cloud TPU REST surface, v2 or v2alpha1 (`alpha.py`): one world, shown as `version` asks."""
 
-    def __init__(self, world: World):
+    def __init__(self, world: World, version: str = V2):
         self.world = world
+        self.version = world.api_version = version
+
+    def call(self, handler: str, req: Request) -> dict:
+        return present(getattr(self, handler)(req), self.version)
 
     def list_locations(self, req: Request) -> dict:
         return paged(self.world.list_locations(req.name.split("/")[1]), req, "locations")
@@ -113,8 +118,16 @@ class TpuResponses:
         return self.world.start_node(req.name)
 
     def get_guest_attributes(self, req: Request) -> dict:
-        self.world.get_node(req.name)
-        return {"guestAttributes": []}
+        return self.world.get_guest_attributes(req.name, req.body.get("queryPath"), req.body.get("workerIds"))
+
+    def simulate_maintenance_event(self, req: Request) -> dict:
+        return self.world.simulate_maintenance_event(req.name, req.body.get("workerIds"))
+
+    def perform_maintenance(self, req: Request) -> dict:
+        return self.world.perform_maintenance(req.name)
+
+    def perform_maintenance_queued_resource(self, req: Request) -> dict:
+        return self.world.perform_maintenance_queued_resource(req.name, req.body.get("nodeNames"))
 
     def list_queued_resources(self, req: Request) -> dict:
         return paged(self.world.list_queued_resources(req.parent), req, "queuedResources")
@@ -138,10 +151,11 @@ class TpuResponses:
     def get_operation(self, req: Request) -> dict:
         return self.world.get_operation(req.name)
 
-    def delete_operation(self, req: Request) -> dict:
-        raise Unimplemented("Deleting operations is not supported by the emulator.")
+    def cancel_operation(self, req: Request) -> dict:
+        return self.world.cancel_operation(req.name)
 
-    cancel_operation = delete_operation
+    def delete_operation(self, req: Request) -> dict:
+        return self.world.delete_operation(req.name)
 
     def list_accelerator_types(self, req: Request) -> dict:
         return paged(self.world.list_accelerator_types(req.parent), req, "acceleratorTypes")
@@ -191,6 +205,16 @@ class ControlResponses:
     def preempt(self, req: Request) -> dict:
         body = self._require(req, ("zone", "node"))
         return {"nodes": self.world.preempt(body["zone"], body["node"], body.get("project"))}
+
+    def maintenance(self, req: Request) -> dict:
+        body = self._require(req, ("zone", "node"))
+        return {"nodes": self.world.maintain(body["zone"], body["node"], body.get("project"))}
+
+    def set_guest_attribute(self, req: Request) -> dict:
+        """`{node: full name, worker, namespace, key, value}`: what that worker publishes."""
+        body = self._require(req, ("node", "namespace", "key", "value"))
+        return self.world.set_guest_attribute(body["node"], body.get("worker", 0), body["namespace"], body["key"],
+                                              body["value"])
 
     def capacity(self, req: Request) -> dict:
         body = self._require(req, ("zone", "chips"))

@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tpuctl.domain.clock import Clock, ManualClock, SystemClock
 from tpuctl.emulator import urls
+from tpuctl.emulator.alpha import version_of
 from tpuctl.emulator.exceptions import ApiError, Internal, InvalidArgument, NotFound
-from tpuctl.emulator.models import STATE_VERSION, World, WorldSettings, new_state
+from tpuctl.emulator.models import STATE_VERSION, World, WorldSettings, new_state, rfc3339
 from tpuctl.emulator.responses import ControlResponses, Request, TextReply, TpuResponses
 
 log = logging.getLogger(__name__)
@@ -87,18 +88,21 @@ class EmulatorServer:
     READY / stops being READY; transitions happen when a request (or `tick()`) looks, so
     give `tick_seconds` to have a background thread look that often. `manual_clock=True`
     freezes time at start (it then moves only by `advance_clock` / `POST .../clock/advance`).
+    `request_log` is called after each reply with {method, path, query, status, latency_ms}.
     """
 
     def __init__(self, state_path: Path | str | None = None, host: str = "127.0.0.1", port: int = 0,
                  settings: WorldSettings | dict | None = None, clock: Clock | None = None,
                  on_node_ready: NodeHook | None = None, on_node_gone: NodeHook | None = None,
-                 manual_clock: bool = False, tick_seconds: float | None = None):
+                 manual_clock: bool = False, tick_seconds: float | None = None,
+                 request_log: Callable[[dict], None] | None = None):
         self.store = FileStore(Path(state_path)) if state_path else MemoryStore()
         self.host, self.port = host, port
         self.clock: Clock = clock or (ManualClock(SystemClock().now()) if manual_clock else SystemClock())
         self.clock_control = isinstance(self.clock, ManualClock)
         self.hooks = {"ready": on_node_ready, "gone": on_node_gone}
         self.request_count = 0
+        self.request_log = request_log
         self._count_lock = threading.Lock()
         self.tick_seconds = tick_seconds
         self._httpd: ThreadingHTTPServer | None = None
@@ -172,6 +176,14 @@ class EmulatorServer:
     def preempt(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
         return self._run(lambda world: world.preempt(zone, node_id, project))
 
+    def maintain(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
+        """A maintenance event now on a READY node: REPAIRING for `maintenance_seconds`, then READY."""
+        return self._run(lambda world: world.maintain(zone, node_id, project))
+
+    def now(self) -> str:
+        """The world's time (RFC 3339), which `advance_clock` moves."""
+        return self._run(lambda world: rfc3339(world.now))
+
     def set_capacity(self, zone: str, generation_or_type: str, chips: int | None) -> None:
         self._run(lambda world: world.set_capacity(zone, generation_or_type, chips))
 
@@ -239,7 +251,7 @@ class EmulatorServer:
                 if fault and not fault[1]:
                     return _reply(fault[0])
                 try:
-                    result = getattr(TpuResponses(world), route[0])(req)
+                    result = TpuResponses(world, version_of(split.path)).call(route[0], req)
                 except ApiError as exc:
                     result = exc
                 return _reply(fault[0] if fault else result)
@@ -283,11 +295,16 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
         timeout = 60  # close idle keep-alive connections
 
         def _serve(self) -> None:
+            started = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             status, data, latency, content_type = server.handle(self.command, self.path, body)
             if latency:
                 time.sleep(latency)
+            if server.request_log is not None:      # before the reply: lines come in the order clients saw
+                split = urlsplit(self.path)
+                server.request_log({"method": self.command, "path": split.path, "query": split.query,
+                                    "status": status, "latency_ms": round((time.monotonic() - started) * 1000, 1)})
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
@@ -304,14 +321,15 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8470, state_path: Path | str | None = None,
                   settings: WorldSettings | dict | None = None, manual_clock: bool = False,
-                  ready: Callable[[EmulatorServer], None] | None = None, tick_seconds: float | None = 1.0) -> None:
+                  ready: Callable[[EmulatorServer], None] | None = None, tick_seconds: float | None = 1.0,
+                  request_log: Callable[[dict], None] | None = None) -> None:
     """Run the emulator in the foreground until interrupted (for `tpuctl emulator serve`).
 
     `settings` as for EmulatorServer (a dict of only the flags given keeps the other stored
     settings). `ready(server)` is called once it listens (e.g. to print the URL).
     """
     server = EmulatorServer(state_path, host, port, settings, manual_clock=manual_clock,
-                            tick_seconds=tick_seconds).start()
+                            tick_seconds=tick_seconds, request_log=request_log).start()
     if ready is not None:
         ready(server)
     try:

@@ -1,0 +1,62 @@
+"""A host maintenance event during a job: the agents get SIGTERM as the TPU goes REPAIRING; a
+`resume: true` job resumes on a new TPU by itself, one without resume ends interrupted, and
+the ledger bills the maintained TPU what the emulator says it ran."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from job_helpers import wait_for, wait_state
+from test_job_resume import checkpointed_step, spot_job  # noqa: F401  (a fixture)
+from tests.conftest import ZONE
+from tpuctl.domain.clock import SystemClock
+from tpuctl.domain.jobs import INDEX_PREFIX, index_job
+
+
+@pytest.fixture
+def real_time(jobs_env):
+    """The emulator on the wall clock, as the ledger is, so their seconds can be compared."""
+    manual, jobs_env.clock = jobs_env.clock, SystemClock()
+    yield jobs_env
+    jobs_env.clock = manual
+
+
+def test_a_followed_job_resumes_after_maintenance_and_the_ledger_bills_what_ran(cli, real_time, store, spot_job,
+                                                                               tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "run", str(spot_job), "--follow"], cwd=tmp_path,
+                            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        job = wait_for(lambda: [index_job(k) for k in store.list(INDEX_PREFIX)], what="the job")[0]
+        wait_for(lambda: checkpointed_step(store, job) >= 3, what="a checkpoint of step 3")
+        [maintained] = real_time.maintain(ZONE, job)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert maintained["state"] == "READY"                # REPAIRING and back (no maintenance delay here)
+    assert proc.returncode == 0, err
+    assert f"[tpuctl] {job}: interrupted.\n[tpuctl] {job}: resumed, attempt 2 on TPU {job}-2.\n" in err
+    assert "resumed from step" in out and "done: total 105 after 2 run(s)\n" in out
+
+    assert cli("sync").code == 0
+    truth = {u["node"].rsplit("/", 1)[1]: u for u in real_time.usage()}
+    assert [s["state"] for s in truth[job]["states"]] == ["CREATING", "READY", "REPAIRING", "READY", "DELETING",
+                                                          "DELETED"]
+    ran = sum(float(i["chipSeconds"]) for i in truth[job]["intervals"]) / truth[job]["chips"]
+    billed = {n["node"]: n for n in cli("spend", "--json").json["nodes"]}
+    assert billed[job]["status"] == "deleted"
+    assert abs(billed[job]["seconds"] - ran) <= 2          # billing is per second; one edge each end
+
+
+def test_a_job_without_resume_ends_interrupted_by_maintenance(cli, jobs_env, store, write_job):
+    path = write_job("name: steady\ntpu: {type: v4-8}\nrun: python -c 'import time; time.sleep(60)'\nhours: 1\n")
+    job = cli("run", str(path)).out.strip()
+    wait_state(cli, job, "running")
+    jobs_env.maintain(ZONE, job)
+    stopped = wait_state(cli, job, "interrupted")
+    assert stopped["resumable"] is False
+    [worker] = stopped["attempts"][0]["workers"]
+    assert (worker["state"], worker["reason"]) == ("interrupted", "its agent was stopped by SIGTERM")
