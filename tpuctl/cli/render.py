@@ -188,3 +188,15 @@ def override_notice(admission: Admission) -> None:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "
              f"{admission.override_reason}", err=True)
+
+
+def profile_written(path, planned, default: str) -> str:
+    """e.g. "Wrote ~/.config/tpuctl/config.toml: profile 'group' (member alice, on the built-in
+    emulator: no cloud account needed), now the default profile."."""
+    values = planned.values
+    endpoint = values["api_endpoint"]
+    where = {"": f"on Google Cloud project {values['project']}",
+             "local": "on the built-in emulator: no cloud account needed"}.get(endpoint, f"on the emulator at {endpoint}")
+    made_default = "now the default profile" if default == "group" else \
+        "not the default (the built-in 'local' is; use --profile group)"
+    return f"Wrote {path}: profile 'group' (member {values['member']}, {where}, store {values['store']}), {made_default}."
