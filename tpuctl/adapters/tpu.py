@@ -28,6 +28,7 @@ from tpuctl.errors import (
 )
 
 Progress = Callable[[str], None]
+RetryProgress = Callable[[TpuctlError, int, int, float], None]   # (why, next attempt, attempts, delay)
 
 
 class NotSent(UnavailableError):
@@ -77,8 +78,10 @@ class TpuApi:
         retry: RetryPolicy = RetryPolicy(),
         poll_interval: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: RetryProgress | None = None,
     ):
         self.project = project
+        self.on_retry = on_retry     # told before each wait between attempts; adapters never print
         self.endpoint = endpoint
         self.retry = retry
         self.poll_interval = poll_interval
@@ -108,6 +111,7 @@ class TpuApi:
         """
         delays = self.retry.delays()
         retried = sent = False
+        attempt = 1
         while True:
             try:
                 with translate_errors(what):
@@ -127,6 +131,9 @@ class TpuApi:
                         final = UnavailableError(final.message, final.hint)
                     final.transient = True
                     raise final from None
+                attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry(exc.final, attempt, self.retry.attempts, delay)
                 self._sleep(delay)
 
     # -- nodes ------------------------------------------------------------------------------

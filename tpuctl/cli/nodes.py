@@ -22,6 +22,7 @@ def create(
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
+    wait_limit: Annotated[str, typer.Option("--wait-limit", metavar="DURATION", help="With --queue: stop waiting after this long (the request stays queued).")] = "1h",
     no_wait: NoWait = False,
     override: OverrideOption = None,
     json_out: JsonFlag = False,
@@ -33,9 +34,12 @@ def create(
     from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import nodes as svc
 
+    from tpuctl.domain.durations import parse_duration
+
     s = session(ctx)
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
+    limit = parse_duration(wait_limit, "--wait-limit")
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)
@@ -50,7 +54,7 @@ def create(
 
         render.echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
         queued = queue_svc.queue_create(s.api, s.books, queue_svc.from_create_request(request), admission)
-        show_queued_result(s, queued, wait=not no_wait, json_out=json_out, cost=(admission, per_hour))
+        show_queued_result(s, queued, wait=not no_wait, json_out=json_out, cost=(admission, per_hour), limit=limit)
         return
     if json_out:
         render.emit_json({**render.node_json(node), "cost": render.cost_json(admission, per_hour)})

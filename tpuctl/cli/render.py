@@ -32,7 +32,8 @@ def is_tty(stream=None) -> bool:
 
 
 def _use_rich(stream) -> bool:
-    return is_tty(stream) and os.environ.get("TERM") != "dumb"
+    """Rich only on a terminal that takes escape codes: NO_COLOR means none at all."""
+    return is_tty(stream) and os.environ.get("TERM") != "dumb" and "NO_COLOR" not in os.environ
 
 
 def _console(stream):
@@ -98,14 +99,52 @@ def fields_list(pairs: Sequence[tuple[str, Any]]) -> None:
         echo(f"{key + ':':<{width + 1}} {'' if value is None else value}")
 
 
+_live: list[Callable[[str], None]] = []     # the status line being shown, if any (retries update it)
+
+
 @contextmanager
-def spinner(message: str) -> Iterator[Callable[[str], None]]:
-    """A live status line on a terminal (stderr); silent otherwise. Yields an updater."""
+def spinner(message: str, *, lines: bool = False) -> Iterator[Callable[[str], None]]:
+    """What a command waits for, on stderr. On a terminal: a live line with the state and the
+    time elapsed. Elsewhere silent, unless `lines`: then one line per state change (for long
+    waits that cron or a pipe should still see). Yields an updater taking the state."""
     if not _use_rich(sys.stderr):
-        yield lambda _state: None
+        last: list[str] = []
+
+        def plain(state: str) -> None:
+            if (lines or is_tty(sys.stderr)) and [state] != last:
+                last[:] = [state]
+                echo(f"{message}: {state}", err=True)
+
+        _live.append(plain)
+        try:
+            yield plain
+        finally:
+            _live.remove(plain)
         return
-    with _console(sys.stderr).status(message) as status:
-        yield lambda state: status.update(f"{message} ({state})")
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=_console(sys.stderr), transient=True) as bar:
+        task = bar.add_task(message)
+
+        def live(state: str) -> None:
+            bar.update(task, description=f"{message} ({state})")
+
+        _live.append(live)
+        try:
+            yield live
+        finally:
+            _live.remove(live)
+
+
+def retry_notice(problem: TpuctlError, attempt: int, attempts: int, delay: float) -> None:
+    """Say why a call is being tried again, e.g. "... unavailable (...); retrying (2/5) in 0.5 s…":
+    in the live status line when one is shown, else as a line on stderr."""
+    text = f"{problem.message.rstrip('.')}; retrying ({attempt}/{attempts}) in {delay:g} s…"
+    if _live and _use_rich(sys.stderr):
+        _live[-1](f"retrying ({attempt}/{attempts})")
+        return
+    echo(text, err=True)
 
 
 def error(exc: TpuctlError, *, as_json: bool) -> None:

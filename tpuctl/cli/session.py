@@ -67,4 +67,6 @@ class Session:
             from tpuctl.adapters.local_emulator import start_local_emulator
 
             endpoint = start_local_emulator(data_dir())
-        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()))
+        from tpuctl.cli.render import retry_notice
+
+        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()), on_retry=retry_notice)

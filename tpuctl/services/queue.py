@@ -143,16 +143,21 @@ def wait_queued(api: TpuApi, queued: QueuedInfo, clock: Clock, *,
                 on_progress: Callable[[str], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep, poll_seconds: float = 5.0,
                 timeout: timedelta | None = None) -> QueuedInfo:
-    """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why."""
+    """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why, and so
+    is still waiting after `timeout`. Polls soon at first, then every `poll_seconds`."""
     started = clock.now()
+    interval = min(api.poll_interval, poll_seconds)
     while queued.state not in DONE_STATES:
         if on_progress:
-            on_progress(f"{queued.state}, waited {format_duration(waited(queued, clock.now()))}")
+            on_progress(queued.state)
         if timeout is not None and clock.now() - started > timeout:
             raise CapacityError(f"Queued resource '{queued.name}' is still {queued.state} after "
-                                f"{format_duration(timeout)}.", hint="It stays queued: check with `tpuctl queue list`.")
-        sleep(poll_seconds)
+                                f"{format_duration(timeout)}.", hint="It stays queued: `tpuctl queue list` shows it; --wait-limit waits longer.")
+        sleep(interval)
+        interval = min(interval * 1.5, poll_seconds)
         queued = api.get_queued_resource(queued.zone, queued.name)
+    if on_progress:
+        on_progress(queued.state)
     if queued.state == "FAILED":
         raise CapacityError(f"Queued resource '{queued.name}' failed: {queued.failure or 'Cloud TPU gave no reason'}.",
                             hint=f"It still holds its place until deleted: `tpuctl queue delete {queued.name}`.")
