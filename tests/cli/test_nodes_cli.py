@@ -160,8 +160,8 @@ def test_types_show_chips_and_the_hourly_price(cli, remote_env):
     by_name = {t["type"]: t for t in result.json}
     # v4 lists at $3.22 (spot $0.92) per chip-hour in the shipped price file; v4-8 has 4 chips.
     assert by_name["v4-8"] == {"type": "v4-8", "generation": "v4", "chips": 4, "hosts": 1, "currency": "USD",
-                               "per_hour": "12.88", "spot_per_hour": "3.68"}
-    assert by_name["v4-32"]["hosts"] == 4 and by_name["v4-32"]["per_hour"] == "51.52"
+                               "per_hour": "12.880000", "spot_per_hour": "3.680000"}
+    assert by_name["v4-32"]["hosts"] == 4 and by_name["v4-32"]["per_hour"] == "51.520000"
     table = cli("types").out
     assert "PER HOUR" in table and "$12.88" in table and "$3.68" in table
 

@@ -195,8 +195,8 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                                [(a.zone, a.node) for a in status.attempts if a.owned])
     if json_out:
         render.emit_json({**status_json(status), "outputs": files,
-                          "cost": {"currency": s.prices.currency, "spent": str(spent.money),
-                                   "chip_hours": str(spent.chip_hours)}})
+                          "cost": {"currency": s.prices.currency, "spent": render.amount(spent.money),
+                                   "chip_hours": render.amount(spent.chip_hours)}})
         return
     render.fields_list([("job", status.id), ("state", status.state), ("member", status.spec["member"]),
                         ("config", status.spec["source"]), ("created", status.spec["created"]),

@@ -207,7 +207,9 @@ def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = Fals
 
 
 def _text(value) -> str | None:
-    return None if value is None else str(value)
+    from tpuctl.cli.render import amount
+
+    return amount(value)
 
 
 def versions(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:

@@ -33,7 +33,8 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
             "price_file": sheet.origin, "as_of": sheet.as_of.isoformat(), "source": sheet.source,
             "currency": sheet.currency, "unit": "chip-hour",
             "prices": [{"generation": r.generation, "region": r.region, "type": r.type, "override": r.override,
-                        "on_demand": str(r.rates.on_demand), "spot": str(r.rates.spot)} for r in sheet.rows],
+                        "on_demand": render.amount(r.rates.on_demand), "spot": render.amount(r.rates.spot)}
+                       for r in sheet.rows],
             "free_quota": [{"zone": f.zone, "type": f.type, "model": f.model} for f in sheet.free]})
         return
     render.fields_list([("Price file", sheet.origin), ("As of", sheet.as_of.isoformat()),

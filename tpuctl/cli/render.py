@@ -68,7 +68,24 @@ def plural(count: int, noun: str) -> str:
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    """Every time tpuctl shows, in the one canonical form (`2026-11-30T12:00:00.000000Z`)."""
+    from tpuctl.domain.times import format_time
+
+    return format_time(value) if value else None
+
+
+def amount(value: Any) -> str | None:
+    """Every amount in --json, money or chip-hours: a decimal string to the millionth, as the
+    ledger keeps costs (`"12.880000"`); a price the price file gives more finely keeps its digits."""
+    if value is None:
+        return None
+    from decimal import Decimal
+
+    from tpuctl.domain.metering import MONEY_QUANTUM
+
+    number = Decimal(str(value))
+    rounded = number.quantize(MONEY_QUANTUM)
+    return f"{rounded:f}" if rounded == number else f"{number.normalize():f}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "Nothing to show.") -> None:
@@ -93,10 +110,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str =
 
 
 def fields_list(pairs: Sequence[tuple[str, Any]]) -> None:
-    """Key: value lines for `describe`-style output."""
+    """Key: value lines for `describe`-style output: yes/no, and `-` for what is not set."""
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
-        echo(f"{key + ':':<{width + 1}} {'' if value is None else value}")
+        shown = ("yes" if value else "no") if isinstance(value, bool) else "-" if value in (None, "") else value
+        echo(f"{key + ':':<{width + 1}} {shown}")
 
 
 _live: list[Callable[[str], None]] = []     # the status line being shown, if any (retries update it)
@@ -203,9 +221,9 @@ def type_json(acc: AcceleratorType, prices: dict[str, Any] | None = None) -> dic
 def cost_json(admission: Admission, per_hour: Decimal) -> dict[str, Any]:
     """What a request costs and what it leaves of the member's month."""
     left = admission.member.left
-    return {"currency": admission.currency, "per_hour": str(per_hour), "lease": str(admission.member.requested.money),
+    return {"currency": admission.currency, "per_hour": amount(per_hour), "lease": amount(admission.member.requested.money),
             "unit": admission.member.unit,
-            "left_after": None if left is None else str(left - admission.member.read(admission.member.requested)),
+            "left_after": None if left is None else amount(left - admission.member.read(admission.member.requested)),
             "overridden_by": admission.overridden_by, "override_reason": admission.override_reason}
 
 
