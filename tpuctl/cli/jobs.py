@@ -53,6 +53,7 @@ def run(
         per_hour = s.books.price_per_hour(tpu.zone, tpu.type, tpu.spot)
         render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
     attempt = status.latest
+    _warn_if_no_agent_can_run(s, status.id)
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
                     "(Ctrl-C stops following, not the job).", err=True)
@@ -63,6 +64,22 @@ def run(
         render.echo(status.id)
         render.echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
                     f"follow it with `tpuctl logs {status.id} -f`.", err=True)
+
+
+def _warn_if_no_agent_can_run(s, job: str) -> None:
+    """A served emulator boots TPUs but starts no agents on them: say so now, not after the
+    startup grace."""
+    from tpuctl.cli import render
+
+    endpoint = s.profile.api_endpoint
+    if not endpoint.startswith("http://"):
+        return
+    from tpuctl.adapters.emulator_control import runs_agents
+
+    if runs_agents(endpoint) is False:
+        render.echo(f"Warning: the emulator at {endpoint} runs no tpuctl agents, so no agent can run job {job} "
+                    "there: it stays pending until its TPU's startup grace ends. Jobs run on the built-in "
+                    "emulator (`--profile local`) or on Cloud TPU.", err=True)
 
 
 def _follow(s, store, job: str, worker: int, *, resume: bool, release: bool, json_out: bool) -> None:
