@@ -110,7 +110,7 @@ def test_free_quota_costs_nothing_but_its_chip_hours_still_count(cli, group):
 def test_a_member_cannot_decide_for_the_group(cli, group, args):
     refused = cli(*args)
     assert refused.code == ExitCode.PERMISSION
-    assert refused.err.startswith("Error: alice is not a treasurer of this group, so cannot record")
+    assert refused.err.startswith("Error: alice is not a treasurer of this group, so cannot ")
     assert per_hour(cli) == "12.880000"
     assert cli("group", "show", "--json").json == {"currency": "USD", "treasurers": ["tess"], "members": ["tess"]}
 

@@ -78,7 +78,7 @@ def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         render.emit_json({"observed": [{"kind": e.kind, "node": e.payload.get("node"), "owner": e.payload.get("owner")}
                                        for e in events]})
         return
-    render.echo(f"Synced; {len(events)} change(s) observed." if events else "Synced; nothing changed.")
+    render.echo(f"Synced; {render.plural(len(events), 'change')} observed." if events else "Synced; nothing changed.")
 
 
 def _standing_json(standing, currency: str) -> dict:
