@@ -90,7 +90,7 @@ def test_free_quota_costs_nothing_but_its_chip_hours_still_count(cli, group):
 
     group("tess")
     missing = cli("prices", "free", "remove", "--zone", "us-central2-b")
-    assert missing.code == ExitCode.USAGE
+    assert missing.code == ExitCode.NOT_FOUND
     assert missing.err.splitlines()[0] == ("Error: There is no free-quota rule for zone us-central2-b, every type, "
                                            "on-demand and spot; the rules are: (zone us-central2-b, type v4, "
                                            "on-demand and spot).")
