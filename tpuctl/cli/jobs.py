@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import complete
 from tpuctl.cli.options import JsonFlag, OverrideOption, session
 
-JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.")]
+JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
 VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
 
@@ -29,7 +30,7 @@ def _timing():
 def run(
     ctx: typer.Context,
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
-    node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
+    node: Annotated[Optional[str], typer.Option("--node", autocompletion=complete.node_names, help="Run on this existing TPU (made by `tpuctl run`).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="With --follow: keep the job's TPU when it ends.")] = False,
     override: OverrideOption = None,

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli import complete
+from tpuctl.cli.options import JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session
 from tpuctl.errors import CapacityError
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
@@ -15,7 +16,7 @@ NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the r
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the new TPU VM.")],
-    accelerator_type: Annotated[str, typer.Option("--type", "-t", help="Accelerator type, e.g. v4-8, v5litepod-8.")],
+    accelerator_type: TypeOption,
     zone: ZoneOption = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot capacity: cheaper, may be preempted.")] = False,
@@ -91,7 +92,7 @@ def list_(
         render.echo(f"Warning: {unreachable} could not be reached; its TPUs are missing above.", err=True)
 
 
-def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def describe(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one TPU VM."""
     from tpuctl.cli import render
@@ -109,7 +110,7 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: Z
 
 def delete(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(help="TPU VMs to delete.")],
+    names: Annotated[list[str], typer.Argument(help="TPU VMs to delete.", autocompletion=complete.node_names)],
     zone: ZoneOption = None,
     yes: YesFlag = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
@@ -149,7 +150,7 @@ def _show(node, json_out: bool) -> None:
         render.echo(f"{node.name}: {node.state}.")
 
 
-def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def stop(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
          json_out: JsonFlag = False) -> None:
     """Stop a single-host TPU VM (stops billing for the TPU; keeps its disk)."""
     from tpuctl.cli import render
@@ -162,7 +163,7 @@ def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneO
     _show(node, json_out)
 
 
-def start(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def start(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
           override: OverrideOption = None, json_out: JsonFlag = False) -> None:
     """Start a stopped TPU VM again.
 

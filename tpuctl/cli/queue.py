@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli import complete
+from tpuctl.cli.options import JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
 
@@ -19,7 +20,7 @@ WaitLimit = Annotated[str, typer.Option("--wait-limit", metavar="DURATION",
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the request (and of its node).")],
-    accelerator_type: Annotated[str, typer.Option("--type", "-t", help="Accelerator type, e.g. v4-8.")],
+    accelerator_type: TypeOption,
     zone: ZoneOption = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot tier: cheaper, may be preempted.")] = False,
@@ -102,7 +103,7 @@ def list_(
 
 
 @app.command("describe")
-def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)], zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one queued resource, and why it failed if it did."""
     from tpuctl.cli import render
@@ -121,7 +122,7 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: Z
 @app.command("delete")
 def delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)],
     zone: ZoneOption = None,
     force: Annotated[bool, typer.Option("--force", help="Also delete the TPUs it created.")] = False,
     yes: YesFlag = False,
