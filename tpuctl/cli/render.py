@@ -196,7 +196,6 @@ def node_json(node: NodeInfo) -> dict[str, Any]:
 
 
 def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
-    waited = (now - queued.create_time).total_seconds() if queued.create_time else 0
     return {
         "name": queued.name,
         "zone": queued.zone,
@@ -206,7 +205,7 @@ def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
         "nodes": list(queued.node_ids),
         "owner": queued.owner,
         "created": iso(queued.create_time),
-        "waited_seconds": int(max(waited, 0)),
+        "waited_seconds": int(queued.waited(now)),
         "valid_until": iso(queued.valid_until),
         "valid_after": iso(queued.valid_after),
         "failure": queued.failure or None,
