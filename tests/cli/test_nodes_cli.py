@@ -169,3 +169,17 @@ def test_types_show_chips_and_the_hourly_price(cli, remote_env):
 def test_versions_and_zones(cli, remote_env):
     assert "tpu-ubuntu2204-base" in cli("versions", "--json").json
     assert ZONE in cli("zones", "--json").json
+
+
+def test_a_type_the_zone_does_not_offer_points_at_tpuctl_types(cli, remote_env):
+    result = cli("create", "zz", "--type", "v5p-8", "--hours", "1")
+    assert result.code == ExitCode.USAGE
+    assert result.err == ("Error: Could not create TPU 'zz' in us-central2-b: Accelerator type 'v5p-8' is not "
+                          "available in zone us-central2-b.\n"
+                          "Hint: `tpuctl types --zone us-central2-b` lists the types it offers.\n")
+
+
+def test_describe_says_yes_or_no_and_dash_for_what_is_not_set(cli, remote_env):
+    assert cli("create", "plain", "--type", "v4-8", "--hours", "1").code == 0
+    lines = dict(line.split(":", 1) for line in cli("describe", "plain").out.splitlines())
+    assert lines["spot"].strip() == "no" and lines["queued_resource"].strip() == "-"
