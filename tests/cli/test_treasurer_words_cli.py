@@ -84,3 +84,12 @@ def test_sync_counts_changes_in_words(cli, treasurer, remote_env):
     made_elsewhere.create_node(ZONE, "gc", accelerator_type="v4-8", runtime_version="tpu-ubuntu2204-base",
                                spot=False, labels={})
     assert cli("sync").out == "Synced; 2 changes observed.\n"
+
+
+def test_member_names_are_checked_where_they_are_typed(cli, remote_env, monkeypatch):
+    refused = cli("group", "init", "--treasurer", "Carol")
+    assert (refused.code, refused.err.splitlines()[0]) == (ExitCode.USAGE, "Error: --treasurer 'Carol' cannot be a member name.")
+    assert cli("group", "init", "--treasurer", "carol").code == 0
+    monkeypatch.setenv("TPUCTL_MEMBER", "carol")
+    refused = cli("budget", "set", "--member", "Bob", "5")
+    assert (refused.code, refused.err.splitlines()[0]) == (ExitCode.USAGE, "Error: --member 'Bob' cannot be a member name.")

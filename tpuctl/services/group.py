@@ -30,8 +30,17 @@ from tpuctl.errors import ConfigError, ConflictError, NotFoundError, PermissionD
 from tpuctl.services.ledger import pricing_for, record, record_event, sync_from_store
 
 
+def check_member_name(name: str, flag: str) -> str:
+    """A member name as labels and the ledger take it, refused where it is typed."""
+    if not MEMBER_RE.match(name):
+        raise UsageError(f"{flag} '{name}' cannot be a member name.",
+                         hint="Use lowercase letters, digits, '_' or '-', starting with a letter.")
+    return name
+
+
 def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
                currency: str = "USD") -> Event:
+    treasurers = [check_member_name(name, "--treasurer") for name in treasurers]
     if currency not in CURRENCIES:
         raise UsageError(f"'{currency}' is not a currency tpuctl knows ({', '.join(CURRENCIES)}).",
                          hint="Pass --currency with one of those codes.")
@@ -64,6 +73,8 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
     """`budget set --group AMOUNT` or `--member M AMOUNT` (member None, group False: the
     default allowance of members not named)."""
     check_amount(amount, "The chip-hour budget" if unit == "chip_hours" else "The budget", "a budget")
+    if member is not None:
+        check_member_name(member, "--member")
     if month != "default":
         check_month(month)
     payload = budget_payload(scope="group" if group else "member", member=None if group else member,
