@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -50,19 +51,24 @@ def test_a_queued_create_prints_a_line_per_state_and_gives_up_at_its_limit(cli, 
 def test_a_queued_create_says_when_it_becomes_active(cli, full_zone):
     from tpuctl.adapters.tpu import TpuApi
 
-    def free_the_zone() -> None:
-        TpuApi(PROJECT, full_zone.url).delete_node(ZONE, "blocker")
+    def free_the_zone_once_queued() -> None:
+        api = TpuApi(PROJECT, full_zone.url)
+        deadline = time.monotonic() + 60
+        while not api.list_queued_resources(ZONE) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        api.delete_node(ZONE, "blocker")
         full_zone.tick()
 
-    timer = threading.Timer(0.3, free_the_zone)
-    timer.start()
+    helper = threading.Thread(target=free_the_zone_once_queued)
+    helper.start()
     try:
         result = cli("create", "eager", "--type", "v4-8", "--queue")
     finally:
-        timer.join()
+        helper.join()
     assert result.code == 0, result.err
-    assert result.err.splitlines()[1:] == ["Waiting for eager (v4-8 in us-central2-b): WAITING_FOR_RESOURCES",
-                                           "Waiting for eager (v4-8 in us-central2-b): ACTIVE"]
+    states = [line.removeprefix("Waiting for eager (v4-8 in us-central2-b): ") for line in result.err.splitlines()[1:]]
+    assert states[0] in ("ACCEPTED", "WAITING_FOR_RESOURCES") and states[-1] == "ACTIVE"
+    assert len(states) == len(set(states))                   # a line per change, not per poll
     assert result.out.startswith("eager: ACTIVE in us-central2-b, v4-8 for eager; $12.88/hour")
 
 
