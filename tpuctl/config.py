@@ -258,37 +258,84 @@ def _check_endpoint(endpoint: str, source: str) -> None:
         raise ConfigError(f"api_endpoint '{endpoint}' ({source}) is not a URL with a host.", hint=hint)
 
 
-CONFIG_TEMPLATE = """\
+CONFIG_HEADER = """\
 # tpuctl configuration. Every key can also be set by an environment variable
 # (TPUCTL_PROJECT, TPUCTL_ZONE, TPUCTL_API_ENDPOINT, TPUCTL_STORE, TPUCTL_MEMBER,
 # TPUCTL_RUNTIME_VERSION, TPUCTL_HOURS), which wins over this file.
 
 # The profile used when neither --profile nor TPUCTL_PROFILE says otherwise.
 # "local" is built in: an emulator inside tpuctl and a local-folder store, no cloud account.
-default_profile = {default}
-
-[profiles.group]
-project = {project}               # the group's Google Cloud project id
-zone = {zone}                     # default zone for create / queue
-store = {store}                   # the group store: gs://BUCKET/PREFIX or a local folder
-member = {member}                 # your name in the ledger (lowercase, label-safe)
-runtime_version = "tpu-ubuntu2204-base"
-hours = 4                           # default lease: nodes are reaped after this many hours
-# api_endpoint = "http://127.0.0.1:8470"   # talk to `tpuctl emulator serve` instead of Google
 """
 
+KEY_COMMENTS = {
+    "project": "the group's Google Cloud project id",
+    "zone": "default zone for create / queue",
+    "api_endpoint": "empty: Google; \"local\": the built-in emulator; http://HOST:PORT: a served one",
+    "store": "the group store: gs://BUCKET/PREFIX or a local folder",
+    "member": "your name in the ledger (lowercase, label-safe)",
+    "runtime_version": "default TPU software version",
+    "hours": "default lease: nodes are reaped after this many hours",
+}
 
-def render_template(project: str, zone: str, store: str, member: str, default: str) -> str:
-    """The config file `config init` writes; refused (UsageError) unless it loads back cleanly."""
-    quoted = {key: json.dumps(value, ensure_ascii=False) for key, value in
-              {"project": project, "zone": zone, "store": store, "member": member, "default": default}.items()}
-    text = CONFIG_TEMPLATE.format(**quoted)
+
+def credentials_found() -> bool:
+    """Whether Application Default Credentials are on this machine, looked for where
+    google.auth looks (the variable, then gcloud's file) without loading it."""
+    named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if named:
+        return Path(named).expanduser().is_file()
+    gcloud = os.environ.get("CLOUDSDK_CONFIG")
+    if not gcloud:
+        base = os.environ.get("APPDATA") if os.name == "nt" else None
+        gcloud = str(Path(base) / "gcloud") if base else str(Path.home() / ".config" / "gcloud")
+    return (Path(gcloud) / "application_default_credentials.json").is_file()
+
+
+@dataclass(frozen=True)
+class NewProfile:
+    """What `config init` writes: the profile's values and why it talks to what it talks to."""
+
+    values: dict[str, object]
+    reason: str            # "asked", "google" or "no-credentials" / "no-project" (so: the emulator)
+
+    @property
+    def on_emulator(self) -> bool:
+        return self.values["api_endpoint"] != ""
+
+
+def plan_profile(*, project: str | None, zone: str, store: str | None, api_endpoint: str | None,
+                 member: str, credentials: bool) -> NewProfile:
+    """The built-in emulator unless a real project is given and credentials exist (or an
+    endpoint is named), so a first `config init` works on a laptop with no account."""
+    if api_endpoint is not None:
+        endpoint, reason = api_endpoint, "asked"
+    elif project is not None and credentials:
+        endpoint, reason = "", "google"
+    else:
+        endpoint, reason = LOCAL_ENDPOINT, "no-credentials" if project is not None else "no-project"
+    if store is None:
+        if endpoint == "":
+            raise UsageError("A profile on Google Cloud needs the group store.",
+                             hint="Pass --store gs://BUCKET/PREFIX (every member uses the same one).")
+        store = str(data_dir() / "store")
+    values = {"project": project or "local-project", "zone": zone, "api_endpoint": endpoint, "store": store,
+              "member": member, "runtime_version": "tpu-ubuntu2204-base", "hours": 4}
+    return NewProfile(values, reason)
+
+
+def render_template(values: dict[str, object], default: str, profile: str = "group") -> str:
+    """The config file `config init` writes, comments in one column; refused (UsageError)
+    unless it loads back cleanly."""
+    lines = [f"{key} = {json.dumps(values[key], ensure_ascii=False)}" for key in SETTINGS]
+    width = max(len(line) for line in lines) + 2
+    body = "\n".join(f"{line:<{width}}# {KEY_COMMENTS[key]}" for line, key in zip(lines, SETTINGS))
+    text = f"{CONFIG_HEADER}default_profile = {json.dumps(default)}\n\n[profiles.{profile}]\n{body}\n"
     try:
+        if default not in (LOCAL_PROFILE, profile):
+            raise ConfigError(f"--default must be '{LOCAL_PROFILE}' or '{profile}', not '{default}'.")
         data = parse_config(text, "being written")
-        if default not in (LOCAL_PROFILE, *data["profiles"]):
-            raise ConfigError(f"--default must be '{LOCAL_PROFILE}' or 'group', not '{default}'.")
-        table = data["profiles"]["group"]
-        _validated(Profile(name="group", api_endpoint="", sources=dict.fromkeys(table, "flag"), **table))
+        table = data["profiles"][profile]
+        _validated(Profile(name=profile, sources=dict.fromkeys(table, "flag"), **table))
     except ConfigError as exc:
         raise UsageError(exc.message, hint=exc.hint) from None
     return text

@@ -21,7 +21,7 @@ def test_create_says_the_hourly_price_and_what_the_lease_leaves(cli, group):
     cost = cli("create", "a2", "--type", "v4-8", "--hours", "1", "--spot", "--json").json["cost"]
     left_after = Decimal(cost.pop("left_after"))     # $60 - $25.76 - $3.68, give or take a running second
     assert abs(left_after - Decimal("30.56")) < Decimal("0.01")
-    assert cost == {"currency": "USD", "per_hour": "3.68", "lease": "3.680000", "unit": "money",
+    assert cost == {"currency": "USD", "per_hour": "3.680000", "lease": "3.680000", "unit": "money",
                     "overridden_by": None, "override_reason": None}
     rows = {line.split()[0]: line.split() for line in cli("spend").out.splitlines()[3:]}
     assert rows["a2"][2:4] == ["v4-8", "(spot)"] and rows["a2"][-1].startswith("$")

@@ -27,13 +27,13 @@ def test_budget_set_is_for_treasurers_and_spend_sees_observed_nodes(cli, remote_
     assert observed == {("stray", "unattributed")}      # bob-v4 was recorded by create itself
 
     mine = cli("spend", "--json").json
-    assert mine["who"] == "bob" and mine["budget"] == "50"
+    assert mine["who"] == "bob" and mine["budget"] == "50.000000"
     assert [n["node"] for n in mine["nodes"]] == ["bob-v4"]
 
     shown = cli("budget", "show", "--json").json
     assert shown["treasurers"] == ["alice"]
     by_who = {x["who"]: x for x in shown["standings"]}
-    assert by_who["group"]["budget"] == "1000"
+    assert by_who["group"]["budget"] == "1000.000000"
     assert "unattributed" in by_who
     assert cli("ledger", "verify").out.endswith("The ledger is consistent.\n")
 

@@ -103,6 +103,11 @@ def test_start_after_the_lease_ended_is_weighed_for_the_profiles_default_hours(c
     assert (over["who"], over["requested"], over["left"]) == ("alice", "12.880000", "4.240000")
 
 
+def error_of(result) -> str:
+    """stderr from the error on (retries are announced before it)."""
+    return result.err[result.err.index("Error: "):]
+
+
 # --- 3. a create that made nothing commits nothing ------------------------------------------
 
 def test_a_create_that_could_not_reach_the_api_commits_nothing(cli, group):
@@ -145,8 +150,9 @@ def test_a_create_that_loses_sight_of_its_tpu_says_it_may_exist_and_the_next_syn
     remote_env.inject_faults(status=503, count=4, method="GET", path_contains="/nodes/a1")
     failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
     assert failed.code == ExitCode.UNAVAILABLE
-    assert failed.err.startswith("Error: TPU 'a1' may exist in us-central2-b: Cloud TPU was asked to create it, "
-                                 "but tpuctl could not find TPU 'a1' in us-central2-b: the Cloud TPU API is unavailable")
+    assert "; retrying (2/2) in 0.5 s…" in failed.err.splitlines()[0]       # the wait said what it waited for
+    assert error_of(failed).startswith("Error: TPU 'a1' may exist in us-central2-b: Cloud TPU was asked to create it, "
+                                       "but tpuctl could not find TPU 'a1' in us-central2-b: the Cloud TPU API is unavailable")
     assert "try again" not in failed.err
     assert [(n["name"], n["state"], n["owner"]) for n in cli("list", "--json").json] == [("a1", "READY", "alice")]
     shared_clock.advance(600)
@@ -160,8 +166,8 @@ def test_a_create_whose_tpu_is_found_after_the_api_failed_says_it_exists_and_bil
     remote_env.inject_faults(status=503, count=3, method="GET", path_contains="/nodes/a1")    # not the last look
     failed = cli("create", "a1", "--type", "v4-8", "--hours", "2")
     assert failed.code == ExitCode.UNAVAILABLE
-    assert failed.err.splitlines()[0].startswith("Error: TPU 'a1' exists in us-central2-b (READY), but tpuctl could "
-                                                 "not find TPU 'a1'")
+    assert error_of(failed).startswith("Error: TPU 'a1' exists in us-central2-b (READY), but tpuctl could "
+                                       "not find TPU 'a1'")
     assert "Hint: It is yours and billed: `tpuctl list` shows it and `tpuctl delete a1` ends it. " \
            "Do not create it again." in failed.err
     shared_clock.advance(600)

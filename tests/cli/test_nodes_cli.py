@@ -160,8 +160,8 @@ def test_types_show_chips_and_the_hourly_price(cli, remote_env):
     by_name = {t["type"]: t for t in result.json}
     # v4 lists at $3.22 (spot $0.92) per chip-hour in the shipped price file; v4-8 has 4 chips.
     assert by_name["v4-8"] == {"type": "v4-8", "generation": "v4", "chips": 4, "hosts": 1, "currency": "USD",
-                               "per_hour": "12.88", "spot_per_hour": "3.68"}
-    assert by_name["v4-32"]["hosts"] == 4 and by_name["v4-32"]["per_hour"] == "51.52"
+                               "per_hour": "12.880000", "spot_per_hour": "3.680000"}
+    assert by_name["v4-32"]["hosts"] == 4 and by_name["v4-32"]["per_hour"] == "51.520000"
     table = cli("types").out
     assert "PER HOUR" in table and "$12.88" in table and "$3.68" in table
 
@@ -169,3 +169,17 @@ def test_types_show_chips_and_the_hourly_price(cli, remote_env):
 def test_versions_and_zones(cli, remote_env):
     assert "tpu-ubuntu2204-base" in cli("versions", "--json").json
     assert ZONE in cli("zones", "--json").json
+
+
+def test_a_type_the_zone_does_not_offer_points_at_tpuctl_types(cli, remote_env):
+    result = cli("create", "zz", "--type", "v5p-8", "--hours", "1")
+    assert result.code == ExitCode.USAGE
+    assert result.err == ("Error: Could not create TPU 'zz' in us-central2-b: Accelerator type 'v5p-8' is not "
+                          "available in zone us-central2-b.\n"
+                          "Hint: `tpuctl types --zone us-central2-b` lists the types it offers.\n")
+
+
+def test_describe_says_yes_or_no_and_dash_for_what_is_not_set(cli, remote_env):
+    assert cli("create", "plain", "--type", "v4-8", "--hours", "1").code == 0
+    lines = dict(line.split(":", 1) for line in cli("describe", "plain").out.splitlines())
+    assert lines["spot"].strip() == "no" and lines["queued_resource"].strip() == "-"

@@ -86,7 +86,7 @@ def test_poison_objects_of_every_kind_are_set_aside_and_named(cli, group_store, 
     assert created.code == 0, created.err
     shown = cli("budget", "show", "--json").json
     group = next(s for s in shown["standings"] if s["who"] == "group")
-    assert group["budget"] == "500"                 # no poisoned budget counted
+    assert group["budget"] == "500.000000"               # no poisoned budget counted
     mine = cli("spend", "--json").json
     assert [n["node"] for n in mine["nodes"]] == ["alice-v4"]       # the forged node bills nobody
 

@@ -45,7 +45,7 @@ def test_a_generation_the_file_does_not_price_shows_no_price_never_zero(cli, rem
     shown = cli("types", "--zone", "us-central1-a", "--json")     # offers v2, v3 and v5e
     assert shown.code == 0
     by_type = {t["type"]: t for t in shown.json}
-    assert by_type["v3-8"]["per_hour"] == "8.00"
+    assert by_type["v3-8"]["per_hour"] == "8.000000"
     unpriced = [t for t in shown.json if t["generation"] != "v3"]
     assert unpriced and all(t["per_hour"] is None and t["spot_per_hour"] is None for t in unpriced)
     table = cli("types", "--zone", "us-central1-a")

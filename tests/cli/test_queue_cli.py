@@ -121,3 +121,15 @@ def test_bad_queue_name(cli, remote_env):
     assert result.code == ExitCode.USAGE
     assert result.err.startswith("Error: 'Not_Valid' is not a valid queued resource name.")
     assert states(cli) == {}
+
+
+def test_waited_stops_counting_once_the_request_is_active(cli, full_zone):
+    assert cli("queue", "create", "patient", "--type", "v4-8").code == 0
+    full_zone.advance_clock(600)
+    assert cli("delete", "blocker", "--yes").code == 0              # capacity frees after ten minutes
+    full_zone.tick()
+    full_zone.advance_clock(3600)                                    # an hour later it still waited ten
+    shown = cli("queue", "describe", "patient", "--json").json
+    assert shown["state"] == "ACTIVE" and 600 <= shown["waited_seconds"] < 660
+    listed = cli("queue", "list").out.splitlines()
+    assert listed[0].split()[5] == "WAITED" and listed[1].split()[5].startswith("10m")

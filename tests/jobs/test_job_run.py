@@ -219,3 +219,18 @@ def test_a_tpu_whose_agents_never_report_fails_the_followed_job_instead_of_hangi
     assert followed.code == ExitCode.JOB_FAILED
     assert "was READY for 0s but no tpuctl agent reported; its startup script failed" in followed.err
     assert cli("list", "--json").json == []                 # its TPU is not left running
+
+
+def test_a_job_on_a_served_emulator_without_agents_says_so_at_once(cli, remote_env, write_job, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)             # remote_env installs no agents, as `tpuctl emulator serve`
+    started = cli("run", str(write_job("name: nowhere\ntpu: {type: v4-8}\nrun: echo hi\n")))
+    assert started.code == 0, started.err
+    job = started.out.strip()
+    assert (f"Warning: the emulator at {remote_env.url} runs no tpuctl agents, so no agent can run job {job} there"
+            in started.err)
+
+
+def test_a_job_where_agents_run_gets_no_warning(cli, jobs_env, write_job):
+    started = cli("run", str(write_job("name: somewhere\ntpu: {type: v4-8}\nrun: echo hi\n")))
+    assert started.code == 0 and "Warning" not in started.err
+    cli("cancel", started.out.strip())

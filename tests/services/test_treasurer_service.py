@@ -12,7 +12,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.prices import FreeQuotaRule, Rates
-from tpuctl.errors import ConflictError, PermissionDeniedError, UsageError
+from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
 from tpuctl.services import ledger as svc
 from tpuctl.services import group as group_svc
 
@@ -75,10 +75,10 @@ def test_free_quota_rules_are_added_and_removed_as_a_whole_list(group):
         group_svc.add_free_quota(store, db, clock, "tess", tpu_v4)
     group_svc.remove_free_quota(store, db, clock, "tess", tpu_v4)
     assert db.rules().price_overrides.free == (FreeQuotaRule("*", "*", "spot"),)
-    with pytest.raises(UsageError, match=r"the rules are: \(every zone, every type, spot only\)\.$"):
+    with pytest.raises(NotFoundError, match=r"the rules are: \(every zone, every type, spot only\)\.$"):
         group_svc.remove_free_quota(store, db, clock, "tess", tpu_v4)
     group_svc.remove_free_quota(store, db, clock, "tess", spot)
-    with pytest.raises(UsageError, match="the rules are: none"):
+    with pytest.raises(NotFoundError, match="the rules are: none"):
         group_svc.remove_free_quota(store, db, clock, "tess", spot)
 
 

@@ -61,6 +61,17 @@ def fetch_billing_export(endpoint: str, month: str | None, timeout: float = 30.0
     return RemoteEmulator(endpoint, timeout).billing_export(month)
 
 
+def runs_agents(endpoint: str, timeout: float = 5.0) -> bool | None:
+    """Whether the emulator at `endpoint` starts tpuctl agents on the TPUs it boots (None: it
+    does not say, e.g. it is not a tpuctl emulator)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/emulator/v1/health", timeout=timeout) as reply:
+            found = json.loads(reply.read()).get("agents")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, bool) else None
+
+
 def _message(body: bytes) -> str:
     try:
         return json.loads(body)["error"]["message"]

@@ -28,6 +28,7 @@ from tpuctl.errors import (
 )
 
 Progress = Callable[[str], None]
+RetryProgress = Callable[[TpuctlError, int, int, float], None]   # (why, next attempt, attempts, delay)
 
 
 class NotSent(UnavailableError):
@@ -77,8 +78,10 @@ class TpuApi:
         retry: RetryPolicy = RetryPolicy(),
         poll_interval: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        on_retry: RetryProgress | None = None,
     ):
         self.project = project
+        self.on_retry = on_retry     # told before each wait between attempts; adapters never print
         self.endpoint = endpoint
         self.retry = retry
         self.poll_interval = poll_interval
@@ -108,6 +111,7 @@ class TpuApi:
         """
         delays = self.retry.delays()
         retried = sent = False
+        attempt = 1
         while True:
             try:
                 with translate_errors(what):
@@ -127,6 +131,9 @@ class TpuApi:
                         final = UnavailableError(final.message, final.hint)
                     final.transient = True
                     raise final from None
+                attempt += 1
+                if self.on_retry is not None:
+                    self.on_retry(exc.final, attempt, self.retry.attempts, delay)
                 self._sleep(delay)
 
     # -- nodes ------------------------------------------------------------------------------
@@ -530,8 +537,22 @@ def _translated(what: str, exc, status: str) -> Exception:
         return _Retryable(UnavailableError(f"Could not {what}: the Cloud TPU API is unavailable ({message}).",
                                            hint="Check your network (or that the emulator is running) and try again."))
     if status == "INVALID_ARGUMENT" or exc.code == 400:
-        return UsageError(f"Could not {what}: {message}.")
+        return _invalid(what, message)
     return TpuctlError(f"Could not {what}: {message}.")
+
+
+def _invalid(what: str, message: str) -> UsageError:
+    """A refused argument; an accelerator type the zone does not offer points at `tpuctl types`,
+    not at the API path the server names."""
+    import re
+
+    if "accelerator type" not in message.lower():
+        return UsageError(f"Could not {what}: {message}.")
+    message = re.sub(r";?\s*see projects/\S*$", "", message).rstrip(".")
+    zone = re.search(r"\bin (?:zone )?([a-z]+-[a-z]+[0-9]+-[a-z])\b", f"{message} {what}")
+    hint = f"`tpuctl types --zone {zone.group(1)}` lists the types it offers." if zone else \
+        "`tpuctl types --zone ZONE` lists the types a zone offers."
+    return UsageError(f"Could not {what}: {message}.", hint=hint)
 
 
 def in_doubt(exc: TpuctlError) -> bool:

@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import complete
 from tpuctl.cli.options import JsonFlag, OverrideOption, session
 
-JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.")]
+JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
 VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
 
@@ -29,7 +30,7 @@ def _timing():
 def run(
     ctx: typer.Context,
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
-    node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
+    node: Annotated[Optional[str], typer.Option("--node", autocompletion=complete.node_names, help="Run on this existing TPU (made by `tpuctl run`).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
@@ -57,6 +58,7 @@ def run(
         per_hour = s.books.price_per_hour(tpu.zone, tpu.type, tpu.spot)
         render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
     attempt = status.latest
+    _warn_if_no_agent_can_run(s, status.id)
     if follow:
         render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
                     "(Ctrl-C stops following, not the job).", err=True)
@@ -67,6 +69,18 @@ def run(
         render.echo(status.id)
         render.echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
                     f"follow it with `tpuctl logs {status.id} -f`.", err=True)
+
+
+def _warn_if_no_agent_can_run(s, job: str) -> None:
+    """A served emulator boots TPUs but starts no agents on them: say so now, not after the
+    startup grace."""
+    from tpuctl.cli import render
+
+    endpoint = s.profile.api_endpoint
+    if endpoint.startswith("http://") and s.emulator_runs_agents() is False:
+        render.echo(f"Warning: the emulator at {endpoint} runs no tpuctl agents, so no agent can run job {job} "
+                    "there: it stays pending until its TPU's startup grace ends. Jobs run on the built-in "
+                    "emulator (`--profile local`) or on Cloud TPU.", err=True)
 
 
 def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool) -> None:
@@ -203,8 +217,8 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                                [(a.zone, a.node) for a in status.attempts if a.owned])
     if json_out:
         render.emit_json({**status_json(status), "outputs": files,
-                          "cost": {"currency": s.prices.currency, "spent": str(spent.money),
-                                   "chip_hours": str(spent.chip_hours)}})
+                          "cost": {"currency": s.prices.currency, "spent": render.amount(spent.money),
+                                   "chip_hours": render.amount(spent.chip_hours)}})
         return
     render.fields_list([("job", status.id), ("state", status.state), ("member", status.spec["member"]),
                         ("config", status.spec["source"]), ("created", status.spec["created"]),

@@ -78,17 +78,14 @@ def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         render.emit_json({"observed": [{"kind": e.kind, "node": e.payload.get("node"), "owner": e.payload.get("owner")}
                                        for e in events]})
         return
-    render.echo(f"Synced; {len(events)} change(s) observed." if events else "Synced; nothing changed.")
+    render.echo(f"Synced; {render.plural(len(events), 'change')} observed." if events else "Synced; nothing changed.")
 
 
 def _standing_json(standing, currency: str) -> dict:
-    from tpuctl.domain.metering import MONEY_QUANTUM
-
-    def text(value) -> str:
-        return str(value.quantize(MONEY_QUANTUM))
+    from tpuctl.cli.render import amount as text
 
     return {"who": standing.who, "unit": standing.unit, "currency": currency,
-            "budget": str(standing.budget.amount) if standing.budget else None,
+            "budget": text(standing.budget.amount) if standing.budget else None,
             "spent": text(standing.spent.money), "spent_chip_hours": text(standing.spent.chip_hours),
             "committed": text(standing.committed.money), "committed_chip_hours": text(standing.committed.chip_hours),
             "left": None if standing.left is None else text(standing.left)}
@@ -123,7 +120,7 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
     if json_out:
         render.emit_json({"month": report.month, **_standing_json(mine.standing, report.currency),
                           "nodes": [{"node": n.node, "zone": n.zone, "type": n.accelerator_type, "spot": n.spot,
-                                     "status": n.status, "seconds": n.seconds, "cost": str(n.spent.money)}
+                                     "status": n.status, "seconds": n.seconds, "cost": render.amount(n.spent.money)}
                                     for n in mine.nodes]})
         return
     render.echo(f"{who}, {report.month}:")

@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli import complete
+from tpuctl.cli.options import JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session
 from tpuctl.errors import CapacityError
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
@@ -15,13 +16,14 @@ NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the r
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the new TPU VM.")],
-    accelerator_type: Annotated[str, typer.Option("--type", "-t", help="Accelerator type, e.g. v4-8, v5litepod-8.")],
+    accelerator_type: TypeOption,
     zone: ZoneOption = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot capacity: cheaper, may be preempted.")] = False,
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
+    wait_limit: Annotated[str, typer.Option("--wait-limit", metavar="DURATION", help="With --queue: stop waiting after this long (the request stays queued).")] = "1h",
     no_wait: NoWait = False,
     override: OverrideOption = None,
     json_out: JsonFlag = False,
@@ -33,9 +35,12 @@ def create(
     from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import nodes as svc
 
+    from tpuctl.domain.durations import parse_duration
+
     s = session(ctx)
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
+    limit = parse_duration(wait_limit, "--wait-limit")
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)
@@ -50,7 +55,7 @@ def create(
 
         render.echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
         queued = queue_svc.queue_create(s.api, s.books, queue_svc.from_create_request(request), admission)
-        show_queued_result(s, queued, wait=not no_wait, json_out=json_out, cost=(admission, per_hour))
+        show_queued_result(s, queued, wait=not no_wait, json_out=json_out, cost=(admission, per_hour), limit=limit)
         return
     if json_out:
         render.emit_json({**render.node_json(node), "cost": render.cost_json(admission, per_hour)})
@@ -87,7 +92,7 @@ def list_(
         render.echo(f"Warning: {unreachable} could not be reached; its TPUs are missing above.", err=True)
 
 
-def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def describe(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one TPU VM."""
     from tpuctl.cli import render
@@ -105,7 +110,7 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: Z
 
 def delete(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(help="TPU VMs to delete.")],
+    names: Annotated[list[str], typer.Argument(help="TPU VMs to delete.", autocompletion=complete.node_names)],
     zone: ZoneOption = None,
     yes: YesFlag = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
@@ -145,7 +150,7 @@ def _show(node, json_out: bool) -> None:
         render.echo(f"{node.name}: {node.state}.")
 
 
-def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def stop(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
          json_out: JsonFlag = False) -> None:
     """Stop a single-host TPU VM (stops billing for the TPU; keeps its disk)."""
     from tpuctl.cli import render
@@ -158,7 +163,7 @@ def stop(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneO
     _show(node, json_out)
 
 
-def start(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def start(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
           override: OverrideOption = None, json_out: JsonFlag = False) -> None:
     """Start a stopped TPU VM again.
 
@@ -203,7 +208,9 @@ def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = Fals
 
 
 def _text(value) -> str | None:
-    return None if value is None else str(value)
+    from tpuctl.cli.render import amount
+
+    return amount(value)
 
 
 def versions(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import complete
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, UsageError
 
@@ -22,8 +23,11 @@ def _checked_zone(zone: Optional[str]) -> Optional[str]:
     return None if zone is None else check_zone(zone, "--zone")
 
 
-ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", callback=_checked_zone,
+ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", callback=_checked_zone, autocompletion=complete.zones,
                                                    help="Zone (default: the profile's zone).")]
+NodeName = Annotated[str, typer.Argument(help="Name of the TPU VM.", autocompletion=complete.node_names)]
+TypeOption = Annotated[str, typer.Option("--type", "-t", autocompletion=complete.accelerator_types,
+                                         help="Accelerator type, e.g. v4-8, v5litepod-8 (`tpuctl types` lists them).")]
 
 
 def session(ctx: typer.Context) -> Session:

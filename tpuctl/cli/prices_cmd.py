@@ -33,7 +33,8 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
             "price_file": sheet.origin, "as_of": sheet.as_of.isoformat(), "source": sheet.source,
             "currency": sheet.currency, "unit": "chip-hour",
             "prices": [{"generation": r.generation, "region": r.region, "type": r.type, "override": r.override,
-                        "on_demand": str(r.rates.on_demand), "spot": str(r.rates.spot)} for r in sheet.rows],
+                        "on_demand": render.amount(r.rates.on_demand), "spot": render.amount(r.rates.spot)}
+                       for r in sheet.rows],
             "free_quota": [{"zone": f.zone, "type": f.type, "model": f.model} for f in sheet.free]})
         return
     render.fields_list([("Price file", sheet.origin), ("As of", sheet.as_of.isoformat()),
@@ -51,19 +52,41 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def set_prices(
     ctx: typer.Context,
     generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
-    on_demand: Annotated[str, typer.Option("--on-demand", help="Price per chip-hour on demand.")],
-    spot: Annotated[str, typer.Option("--spot", help="Price per chip-hour for spot.")],
+    on_demand: Annotated[Optional[str], typer.Option("--on-demand", help="Price per chip-hour on demand (default: as now).")] = None,
+    spot: Annotated[Optional[str], typer.Option("--spot", help="Price per chip-hour for spot (default: as now).")] = None,
     region: Annotated[Optional[str], typer.Option("--region", help="Only in this region, e.g. us-central2.")] = None,
 ) -> None:
-    """Override a generation's price for every member (treasurers only)."""
+    """Override a generation's price for every member (treasurers only); either price alone
+    keeps the other as it is."""
+    from decimal import Decimal
+
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
 
     s = session(ctx)
-    event = group_svc.override_prices(s.store, s.ledger, s.clock, s.profile.member, generation, on_demand, spot, region)
+    event = group_svc.override_prices(s.store, s.ledger, s.clock, s.profile.member, generation, on_demand, spot, region,
+                                      table=s.prices)
     p, currency = event.payload, s.ledger.rules().currency
     render.echo(f"{generation} now costs {p['on_demand']} on demand and {p['spot']} spot ({currency} per chip-hour) "
                 f"in {region or 'every region'}, for every member.")
+    if Decimal(p["spot"]) > Decimal(p["on_demand"]):
+        render.echo(f"Warning: the spot price {p['spot']} is above the on-demand price {p['on_demand']}; "
+                    "spot capacity is normally the cheaper one.", err=True)
+
+
+@app.command("unset")
+def unset_prices(
+    ctx: typer.Context,
+    generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
+    region: Annotated[Optional[str], typer.Option("--region", help="The region the override was set for.")] = None,
+) -> None:
+    """Remove a price override: the price file's price applies again (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    group_svc.unset_prices(s.store, s.ledger, s.clock, s.profile.member, generation, region)
+    render.echo(f"{generation} in {region or 'every region'} costs what the price file says again, for every member.")
 
 
 @free_app.command("add")

@@ -6,18 +6,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli import complete
+from tpuctl.cli.options import JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
 
 WaitFlag = Annotated[bool, typer.Option("--wait", help="Show a live status until ACTIVE or FAILED.")]
+WaitLimit = Annotated[str, typer.Option("--wait-limit", metavar="DURATION",
+                                        help="Stop waiting after this long, e.g. 30m or 6h; the request stays queued.")]
 
 
 @app.command("create")
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the request (and of its node).")],
-    accelerator_type: Annotated[str, typer.Option("--type", "-t", help="Accelerator type, e.g. v4-8.")],
+    accelerator_type: TypeOption,
     zone: ZoneOption = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot tier: cheaper, may be preempted.")] = False,
@@ -28,6 +31,7 @@ def create(
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease of each node, counted from its creation.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     wait: WaitFlag = False,
+    wait_limit: WaitLimit = "1h",
     override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -35,6 +39,7 @@ def create(
 
     The request is weighed against the budgets first; while it waits, its lease counts as committed."""
     from tpuctl.cli import render
+    from tpuctl.domain.durations import parse_duration
     from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import queue as svc
 
@@ -43,21 +48,24 @@ def create(
                                       runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
                                       hours=hours, labels=parse_labels(label), valid_for=valid_for,
                                       start_after=start_after)
+    limit = parse_duration(wait_limit, "--wait-limit")
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = svc.queue_create(s.api, s.books, request, admission)
-    show_queued_result(s, queued, wait=wait, json_out=json_out, cost=(admission, per_hour))
+    show_queued_result(s, queued, wait=wait, json_out=json_out, cost=(admission, per_hour), limit=limit)
 
 
-def show_queued_result(s, queued, *, wait: bool, json_out: bool, cost: tuple) -> None:
-    """Print a new request (and what it will cost), after following it to the end with --wait."""
+def show_queued_result(s, queued, *, wait: bool, json_out: bool, cost: tuple, limit=None) -> None:
+    """Print a new request (and what it will cost), after following it to the end with --wait:
+    a line per state change off a terminal, and at most `limit` of waiting."""
     from tpuctl.cli import render
     from tpuctl.services import queue as svc
 
     if wait:
-        with render.spinner(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})") as update:
-            queued = svc.wait_queued(s.api, queued, s.clock, on_progress=update)
+        with render.spinner(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})",
+                            lines=True) as update:
+            queued = svc.wait_queued(s.api, queued, s.clock, on_progress=update, timeout=limit)
     if json_out:
         render.emit_json({**render.queued_json(queued, s.clock.now()), "cost": render.cost_json(*cost)})
         return
@@ -95,7 +103,7 @@ def list_(
 
 
 @app.command("describe")
-def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: ZoneOption = None,
+def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)], zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one queued resource, and why it failed if it did."""
     from tpuctl.cli import render
@@ -114,7 +122,7 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument()], zone: Z
 @app.command("delete")
 def delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)],
     zone: ZoneOption = None,
     force: Annotated[bool, typer.Option("--force", help="Also delete the TPUs it created.")] = False,
     yes: YesFlag = False,

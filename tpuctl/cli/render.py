@@ -32,7 +32,8 @@ def is_tty(stream=None) -> bool:
 
 
 def _use_rich(stream) -> bool:
-    return is_tty(stream) and os.environ.get("TERM") != "dumb"
+    """Rich only on a terminal that takes escape codes: NO_COLOR means none at all."""
+    return is_tty(stream) and os.environ.get("TERM") != "dumb" and "NO_COLOR" not in os.environ
 
 
 def _console(stream):
@@ -67,7 +68,24 @@ def plural(count: int, noun: str) -> str:
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    """Every time tpuctl shows, in the one canonical form (`2026-11-30T12:00:00.000000Z`)."""
+    from tpuctl.domain.times import format_time
+
+    return format_time(value) if value else None
+
+
+def amount(value: Any) -> str | None:
+    """Every amount in --json, money or chip-hours: a decimal string to the millionth, as the
+    ledger keeps costs (`"12.880000"`); a price the price file gives more finely keeps its digits."""
+    if value is None:
+        return None
+    from decimal import Decimal
+
+    from tpuctl.domain.metering import MONEY_QUANTUM
+
+    number = Decimal(str(value))
+    rounded = number.quantize(MONEY_QUANTUM)
+    return f"{rounded:f}" if rounded == number else f"{number.normalize():f}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "Nothing to show.") -> None:
@@ -92,20 +110,59 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str =
 
 
 def fields_list(pairs: Sequence[tuple[str, Any]]) -> None:
-    """Key: value lines for `describe`-style output."""
+    """Key: value lines for `describe`-style output: yes/no, and `-` for what is not set."""
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
-        echo(f"{key + ':':<{width + 1}} {'' if value is None else value}")
+        shown = ("yes" if value else "no") if isinstance(value, bool) else "-" if value in (None, "") else value
+        echo(f"{key + ':':<{width + 1}} {shown}")
+
+
+_live: list[Callable[[str], None]] = []     # the status line being shown, if any (retries update it)
 
 
 @contextmanager
-def spinner(message: str) -> Iterator[Callable[[str], None]]:
-    """A live status line on a terminal (stderr); silent otherwise. Yields an updater."""
+def spinner(message: str, *, lines: bool = False) -> Iterator[Callable[[str], None]]:
+    """What a command waits for, on stderr. On a terminal: a live line with the state and the
+    time elapsed. Elsewhere silent, unless `lines`: then one line per state change (for long
+    waits that cron or a pipe should still see). Yields an updater taking the state."""
     if not _use_rich(sys.stderr):
-        yield lambda _state: None
+        last: list[str] = []
+
+        def plain(state: str) -> None:
+            if (lines or is_tty(sys.stderr)) and [state] != last:
+                last[:] = [state]
+                echo(f"{message}: {state}", err=True)
+
+        _live.append(plain)
+        try:
+            yield plain
+        finally:
+            _live.remove(plain)
         return
-    with _console(sys.stderr).status(message) as status:
-        yield lambda state: status.update(f"{message} ({state})")
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=_console(sys.stderr), transient=True) as bar:
+        task = bar.add_task(message)
+
+        def live(state: str) -> None:
+            bar.update(task, description=f"{message} ({state})")
+
+        _live.append(live)
+        try:
+            yield live
+        finally:
+            _live.remove(live)
+
+
+def retry_notice(problem: TpuctlError, attempt: int, attempts: int, delay: float) -> None:
+    """Say why a call is being tried again, e.g. "... unavailable (...); retrying (2/5) in 0.5 s…":
+    in the live status line when one is shown, else as a line on stderr."""
+    text = f"{problem.message.rstrip('.')}; retrying ({attempt}/{attempts}) in {delay:g} s…"
+    if _live and _use_rich(sys.stderr):
+        _live[-1](f"retrying ({attempt}/{attempts})")
+        return
+    echo(text, err=True)
 
 
 def error(exc: TpuctlError, *, as_json: bool) -> None:
@@ -139,7 +196,6 @@ def node_json(node: NodeInfo) -> dict[str, Any]:
 
 
 def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
-    waited = (now - queued.create_time).total_seconds() if queued.create_time else 0
     return {
         "name": queued.name,
         "zone": queued.zone,
@@ -149,7 +205,7 @@ def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
         "nodes": list(queued.node_ids),
         "owner": queued.owner,
         "created": iso(queued.create_time),
-        "waited_seconds": int(max(waited, 0)),
+        "waited_seconds": int(queued.waited(now)),
         "valid_until": iso(queued.valid_until),
         "valid_after": iso(queued.valid_after),
         "failure": queued.failure or None,
@@ -164,9 +220,9 @@ def type_json(acc: AcceleratorType, prices: dict[str, Any] | None = None) -> dic
 def cost_json(admission: Admission, per_hour: Decimal) -> dict[str, Any]:
     """What a request costs and what it leaves of the member's month."""
     left = admission.member.left
-    return {"currency": admission.currency, "per_hour": str(per_hour), "lease": str(admission.member.requested.money),
+    return {"currency": admission.currency, "per_hour": amount(per_hour), "lease": amount(admission.member.requested.money),
             "unit": admission.member.unit,
-            "left_after": None if left is None else str(left - admission.member.read(admission.member.requested)),
+            "left_after": None if left is None else amount(left - admission.member.read(admission.member.requested)),
             "overridden_by": admission.overridden_by, "override_reason": admission.override_reason}
 
 
@@ -188,3 +244,15 @@ def override_notice(admission: Admission) -> None:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "
              f"{admission.override_reason}", err=True)
+
+
+def profile_written(path, planned, default: str) -> str:
+    """e.g. "Wrote ~/.config/tpuctl/config.toml: profile 'group' (member alice, on the built-in
+    emulator: no cloud account needed), now the default profile."."""
+    values = planned.values
+    endpoint = values["api_endpoint"]
+    where = {"": f"on Google Cloud project {values['project']}",
+             "local": "on the built-in emulator: no cloud account needed"}.get(endpoint, f"on the emulator at {endpoint}")
+    made_default = "now the default profile" if default == "group" else \
+        "not the default (the built-in 'local' is; use --profile group)"
+    return f"Wrote {path}: profile 'group' (member {values['member']}, {where}, store {values['store']}), {made_default}."

@@ -67,7 +67,15 @@ class Session:
             from tpuctl.adapters.local_emulator import start_local_emulator
 
             endpoint = start_local_emulator(data_dir())
-        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()))
+        from tpuctl.cli.render import retry_notice
+
+        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()), on_retry=retry_notice)
+
+    def emulator_runs_agents(self) -> bool | None:
+        """Whether the served emulator this profile talks to starts tpuctl agents (None: not one)."""
+        from tpuctl.adapters.emulator_control import runs_agents
+
+        return runs_agents(self.profile.api_endpoint)
 
 
 def agent_parts(store_url: str, project: str | None, endpoint: str | None, root):

@@ -181,6 +181,8 @@ class _Replay:
         elif event.kind == BUDGET_SET:
             budget = _budget(event)
             self.budgets[(budget.scope, budget.member, budget.month, budget.unit)] = budget
+        elif event.kind == PRICES_OVERRIDDEN and p["on_demand"] is None and p["spot"] is None:
+            self.rates.pop((p["generation"], p["region"] or "*"), None)     # `prices unset`: the file's price again
         elif event.kind == PRICES_OVERRIDDEN:
             key, rates = _rates(event)
             self.rates[key] = rates

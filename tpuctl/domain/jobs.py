@@ -653,11 +653,16 @@ def outcome(status: JobStatus) -> str:
 
 def status_json(status: JobStatus) -> dict[str, Any]:
     """`--json` of `tpuctl job`, `jobs` and `run` (documented in the README)."""
+    from tpuctl.domain.times import format_time
+
+    def iso(when: datetime | None) -> str | None:       # --json times in the one canonical form
+        return format_time(when) if when else None
+
     spec, latest = status.spec, status.latest
     config = dict(spec["config"], env=shown_env(spec["config"].get("env", {})))
     return {
         "id": status.id, "name": spec["name"], "member": spec["member"], "state": status.state,
-        "created": spec["created"], "source": spec["source"], "node": latest.node if latest else None,
+        "created": iso(parse_iso(spec["created"])), "source": spec["source"], "node": latest.node if latest else None,
         "zone": latest.zone if latest else None, "attempt": latest.attempt if latest else 0,
         "resumable": status.resumable, "cancelled_by": status.cancelled_by, "config": config,
         "keep_node": status.keep_node,

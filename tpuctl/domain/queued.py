@@ -26,6 +26,13 @@ class QueuedInfo:
     valid_after: datetime | None = None
     failure: str = ""                # why it FAILED, in the API's words
     initiator: str = ""              # USER or SERVICE (e.g. a spot preemption suspends it)
+    provisioned: datetime | None = None   # when its first TPU was made: its wait ended then
+
+    def waited(self, now: datetime) -> float:
+        """Seconds it waited: until its first TPU was made, or until now while it waits."""
+        if self.create_time is None:
+            return 0.0
+        return max(((self.provisioned or now) - self.create_time).total_seconds(), 0.0)
 
     @property
     def owner(self) -> str | None:

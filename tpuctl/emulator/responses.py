@@ -181,7 +181,8 @@ class ControlResponses:
         self.clock_control = clock_control
 
     def health(self, req: Request) -> dict:
-        return {"ok": True, "time": rfc3339(self.world.now)}
+        # "agents": whether booted nodes start tpuctl agents here (only the built-in local emulator's do)
+        return {"ok": True, "time": rfc3339(self.world.now), "agents": bool(self.world.record_events)}
 
     def get_settings(self, req: Request) -> dict:
         return self.world.settings.to_dict()

@@ -22,16 +22,25 @@ from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.metering import check_month
 from tpuctl.domain.events import (
-    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, PRICES_OVERRIDDEN, TREASURER_ADDED,
-    Event, budget_payload, new_event,
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, OVERRIDE_GRANTED, PRICES_OVERRIDDEN,
+    TREASURER_ADDED, Event, budget_payload, new_event,
 )
 from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceTable, Rates, region_of
-from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
+from tpuctl.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, UsageError
 from tpuctl.services.ledger import pricing_for, record, record_event, sync_from_store
+
+
+def check_member_name(name: str, flag: str) -> str:
+    """A member name as labels and the ledger take it, refused where it is typed."""
+    if not MEMBER_RE.match(name):
+        raise UsageError(f"{flag} '{name}' cannot be a member name.",
+                         hint="Use lowercase letters, digits, '_' or '-', starting with a letter.")
+    return name
 
 
 def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
                currency: str = "USD") -> Event:
+    treasurers = [check_member_name(name, "--treasurer") for name in treasurers]
     if currency not in CURRENCIES:
         raise UsageError(f"'{currency}' is not a currency tpuctl knows ({', '.join(CURRENCIES)}).",
                          hint="Pass --currency with one of those codes.")
@@ -64,11 +73,17 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
     """`budget set --group AMOUNT` or `--member M AMOUNT` (member None, group False: the
     default allowance of members not named)."""
     check_amount(amount, "The chip-hour budget" if unit == "chip_hours" else "The budget", "a budget")
+    if member is not None:
+        check_member_name(member, "--member")
     if month != "default":
         check_month(month)
     payload = budget_payload(scope="group" if group else "member", member=None if group else member,
                              amount=amount, unit=unit, month=month)
     return record_decision(store, db, clock, actor, BUDGET_SET, payload)
+
+
+DECISIONS = {BUDGET_SET: "set budgets", PRICES_OVERRIDDEN: "set prices", FREE_QUOTA_SET: "change the free quota",
+             MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets"}
 
 
 def _decider_rules(store: GroupStore, db: LedgerDB, actor: str, kind: str) -> GroupRules:
@@ -77,7 +92,8 @@ def _decider_rules(store: GroupStore, db: LedgerDB, actor: str, kind: str) -> Gr
     sync_from_store(store, db)
     rules = db.rules()
     if not rules.is_treasurer(actor):
-        raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot record {kind}.",
+        raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot "
+                                    f"{DECISIONS.get(kind, 'decide that')}.",
                                     hint="Ask a treasurer; `tpuctl group show` lists them.")
     return rules
 
@@ -104,18 +120,54 @@ def _price_arg(value: Decimal | str, model: str) -> Decimal:
     return check_amount(value, f"The {model} price", "a price")
 
 
-def override_prices(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, generation: str,
-                    on_demand: Decimal | str, spot: Decimal | str, region: str | None = None) -> Event:
-    """`prices set`: the group's price per chip-hour for a generation in one region (None:
-    every region). It is an event, so every member prices with it, ahead of the price file."""
+def _check_place(generation: str, region: str | None) -> None:
     if generation not in GENERATIONS:
         raise UsageError(f"'{generation}' is not a TPU generation ({', '.join(GENERATIONS)}).")
     if region is not None and not _REGION_RE.match(region):
         hint = (f"{region} is a zone; its region is {region_of(region)}." if region_of(region) != region
                 else "Leave out --region to set the price in every region.")
         raise UsageError(f"'{region}' is not a region like us-central2.", hint=hint)
-    payload = {"generation": generation, "region": region,
-               "on_demand": f"{_price_arg(on_demand, 'on-demand'):f}", "spot": f"{_price_arg(spot, 'spot'):f}"}
+
+
+def current_rates(db: LedgerDB, table: PriceTable, generation: str, region: str | None) -> Rates | None:
+    """The price a generation has now in `region` (None: every region), most specific first."""
+    overrides = pricing_for(db.rules(), table).overrides.rates
+    found = [overrides.get((generation, region or "*")), overrides.get((generation, "*")) if region else None,
+             table.regions.get((generation, region)) if region else None, table.defaults.get(generation)]
+    return next((rates for rates in found if rates is not None), None)
+
+
+def override_prices(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, generation: str,
+                    on_demand: Decimal | str | None, spot: Decimal | str | None, region: str | None = None,
+                    table: PriceTable | None = None) -> Event:
+    """`prices set`: the group's price per chip-hour for a generation in one region (None:
+    every region). It is an event, so every member prices with it, ahead of the price file.
+    A price left out keeps the one in force now (from `table` and the overrides)."""
+    _check_place(generation, region)
+    if on_demand is None and spot is None:
+        raise UsageError("Give the new price: --on-demand, --spot or both.")
+    on_demand = None if on_demand is None else _price_arg(on_demand, "on-demand")
+    spot = None if spot is None else _price_arg(spot, "spot")
+    if on_demand is None or spot is None:
+        _decider_rules(store, db, actor, PRICES_OVERRIDDEN)
+        now = current_rates(db, table, generation, region) if table is not None else None
+        if now is None:
+            missing = "--on-demand" if on_demand is None else "--spot"
+            raise UsageError(f"{generation} has no price yet in {region or 'every region'}, so {missing} is needed too.")
+        on_demand, spot = (now.on_demand if on_demand is None else on_demand), (now.spot if spot is None else spot)
+    payload = {"generation": generation, "region": region, "on_demand": f"{on_demand:f}", "spot": f"{spot:f}"}
+    return record_decision(store, db, clock, actor, PRICES_OVERRIDDEN, payload)
+
+
+def unset_prices(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, generation: str,
+                 region: str | None = None) -> Event:
+    """`prices unset`: remove the group's override, so the price file's price is used again."""
+    _check_place(generation, region)
+    rules = _decider_rules(store, db, actor, PRICES_OVERRIDDEN)
+    if (generation, region or "*") not in rules.price_overrides.rates:
+        raise NotFoundError(f"No price override for {generation} in {region or 'every region'} to remove.",
+                            hint="`tpuctl prices show` lists the overrides (SET BY treasurer).")
+    payload = {"generation": generation, "region": region, "on_demand": None, "spot": None}
     return record_decision(store, db, clock, actor, PRICES_OVERRIDDEN, payload)
 
 
@@ -162,7 +214,7 @@ def remove_free_quota(store: GroupStore, db: LedgerDB, clock: Clock, actor: str,
     rules = list(_decider_rules(store, db, actor, FREE_QUOTA_SET).price_overrides.free)
     if rule not in rules:
         listed = "; ".join(f"({describe_rule(r)})" for r in rules) or "none"
-        raise UsageError(f"There is no free-quota rule for {describe_rule(rule)}; the rules are: {listed}.",
+        raise NotFoundError(f"There is no free-quota rule for {describe_rule(rule)}; the rules are: {listed}.",
                          hint="Pass the --zone, --type and --model the rule was added with.")
     return set_free_quota(store, db, clock, actor, [r for r in rules if r != rule])
 

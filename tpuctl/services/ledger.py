@@ -365,7 +365,9 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
     spent = _spent(db, month, now, open_nodes)
     committed = committed_usage(open_nodes, db.waiting_queued(), now) if current else {}
     running = {state.spec.owner for state in open_nodes} if current else set()     # even before a second accrues
-    names = sorted(({member} if member else set(rules.members) | set(spent) | set(committed) | running) - {None})
+    budgeted = {b.member for b in rules.budgets.values() if b.scope == "member" and b.month in (month, "default")}
+    names = sorted(({member} if member else set(rules.members) | budgeted | set(spent) | set(committed) | running)
+                   - {None})
     open_states = {state.subject: state for state in open_nodes if state.spec.owner == member}
     members = []
     for name in names:

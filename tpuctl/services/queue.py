@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from tpuctl.adapters.tpu import TpuApi
@@ -136,23 +136,40 @@ def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Ad
 
 
 def waited(queued: QueuedInfo, now: datetime) -> timedelta:
-    return now - queued.create_time if queued.create_time else timedelta(0)
+    return timedelta(seconds=queued.waited(now))
+
+
+def with_wait_ends(api: TpuApi, found: list[QueuedInfo], zone: str | None) -> list[QueuedInfo]:
+    """Requests whose TPUs exist, with when the first was made, so their wait stops counting then."""
+    if not any(q.state == "ACTIVE" for q in found):
+        return found
+    made = {(node.zone, node.name): node.create_time for node in api.list_nodes(zone) if node.create_time}
+    ended = []
+    for queued in found:
+        times = [made[(queued.zone, n)] for n in queued.node_ids if (queued.zone, n) in made]
+        ended.append(replace(queued, provisioned=min(times)) if queued.state == "ACTIVE" and times else queued)
+    return ended
 
 
 def wait_queued(api: TpuApi, queued: QueuedInfo, clock: Clock, *,
                 on_progress: Callable[[str], None] | None = None,
                 sleep: Callable[[float], None] = time.sleep, poll_seconds: float = 5.0,
                 timeout: timedelta | None = None) -> QueuedInfo:
-    """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why."""
+    """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why, and so
+    is still waiting after `timeout`. Polls soon at first, then every `poll_seconds`."""
     started = clock.now()
+    interval = min(api.poll_interval, poll_seconds)
     while queued.state not in DONE_STATES:
         if on_progress:
-            on_progress(f"{queued.state}, waited {format_duration(waited(queued, clock.now()))}")
+            on_progress(queued.state)
         if timeout is not None and clock.now() - started > timeout:
             raise CapacityError(f"Queued resource '{queued.name}' is still {queued.state} after "
-                                f"{format_duration(timeout)}.", hint="It stays queued: check with `tpuctl queue list`.")
-        sleep(poll_seconds)
+                                f"{format_duration(timeout)}.", hint="It stays queued: `tpuctl queue list` shows it; --wait-limit waits longer.")
+        sleep(interval)
+        interval = min(interval * 1.5, poll_seconds)
         queued = api.get_queued_resource(queued.zone, queued.name)
+    if on_progress:
+        on_progress(queued.state)
     if queued.state == "FAILED":
         raise CapacityError(f"Queued resource '{queued.name}' failed: {queued.failure or 'Cloud TPU gave no reason'}.",
                             hint=f"It still holds its place until deleted: `tpuctl queue delete {queued.name}`.")
@@ -166,13 +183,14 @@ def queue_list(api: TpuApi, zone: str | None, *, member: str | None = None) -> l
     found = api.list_queued_resources(zone)
     if member is not None:
         found = [q for q in found if q.owner == member]
-    return sorted(found, key=lambda q: (q.zone, q.name))
+    return sorted(with_wait_ends(api, found, zone), key=lambda q: (q.zone, q.name))
 
 
 def locate_queued(api: TpuApi, name: str, zone: str | None, default_zone: str) -> QueuedInfo:
     check_resource_id(name, "queued resource name")
-    return locate(api.get_queued_resource, lambda: api.list_queued_resources(None), name, zone, default_zone,
-                  "queued resource", "`tpuctl queue list --all-zones` shows the project's requests.")
+    found = locate(api.get_queued_resource, lambda: api.list_queued_resources(None), name, zone, default_zone,
+                   "queued resource", "`tpuctl queue list --all-zones` shows the project's requests.")
+    return with_wait_ends(api, [found], found.zone)[0]
 
 
 def nodes_of(api: TpuApi, queued: QueuedInfo) -> list[NodeInfo]:
