@@ -19,10 +19,11 @@ run: python -c "print('hi')"
 
 
 @pytest.fixture
-def group(cli, remote_env, monkeypatch):
+def group(cli, remote_env, monkeypatch, join):
     """Treasurer tess; alice may spend $60 a month."""
     monkeypatch.setenv("TPUCTL_MEMBER", "tess")
     assert cli("group", "init", "--treasurer", "tess").code == 0
+    join("alice", by="tess")
     assert cli("budget", "set", "--member", "alice", "60").code == 0
     monkeypatch.setenv("TPUCTL_MEMBER", "alice")
     return monkeypatch

@@ -30,6 +30,9 @@ class Session:
 
     @cached_property
     def profile(self) -> Profile:
+        from tpuctl.adapters import keys
+
+        keys.use_config(self.config_flag)          # members' keys live beside the config file
         return resolve_profile(self.config_flag, self.profile_flag)
 
     @cached_property
