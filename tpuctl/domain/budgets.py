@@ -155,6 +155,9 @@ def _free_rules(event: Event) -> tuple[FreeQuotaRule, ...]:
 _FIRST = datetime(1970, 1, 1, tzinfo=timezone.utc)     # a first key holds for all earlier events
 
 
+_ROSTER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, KEY_ROTATED, MEMBER_REMOVED})
+
+
 class _Replay:
     """The control events' replay state; `apply` returns why an event is ignored, or None."""
 
@@ -205,7 +208,8 @@ class _Replay:
         problem = self.trust.signature_problem(event, self.holds)
         if problem:
             return problem
-        if event.actor not in self.treasurers:
+        signed = self.trust.signed and event.sig is not None
+        if not (self.trust.is_treasurer(event.actor, id_time(event.id)) if signed else event.actor in self.treasurers):
             return f"{event.actor} is not a treasurer"
         if event.kind in (MEMBER_ADDED, TREASURER_ADDED):
             self.members.add(p["member"])
@@ -248,9 +252,12 @@ def group_rules(events: Iterable[Event], genesis: Event | None = None, holds: Ho
         reason = state.start(genesis)
         if reason:
             ignored.append(Ignored(genesis.id, genesis.kind, genesis.actor, reason))
-    for event in sorted((e for e in unique(events) if e.kind in CONTROL_KINDS), key=lambda e: e.order):
-        if genesis is not None and event.id == genesis.id:
-            continue
+    control = sorted((e for e in unique(events) if e.kind in CONTROL_KINDS and not (genesis and e.id == genesis.id)),
+                     key=lambda e: e.order)
+    if genesis is not None:       # who holds which key first, in recording order; then the decisions
+        control = sorted((e for e in control if e.kind in _ROSTER_KINDS), key=lambda e: e.id) + \
+                  [e for e in control if e.kind not in _ROSTER_KINDS]
+    for event in control:
         try:
             reason = state.apply(event)
         except (ValueError, TypeError, AttributeError) as exc:

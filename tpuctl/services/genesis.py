@@ -60,6 +60,26 @@ def sealed_ids(genesis: Event, ids: list[str]) -> list[str]:
     return ids
 
 
+def uncounted(store: GroupStore, db: LedgerDB) -> list:
+    """`ledger verify`'s word on signatures: usage events that do not count, each with its key
+    and why, and a genesis object that is no longer the one this view started from."""
+    from tpuctl.domain.events import event_key
+    from tpuctl.services.ledger import Problem
+
+    problems = [Problem(f"{event_key(event_id)}: {kind} by {actor} does not count: {reason}.", event_key(event_id),
+                        event_id) for event_id, actor, kind, reason in db.rejected.reasons()]
+    known = db.genesis()
+    if known is not None:
+        try:
+            stored = store.read(GENESIS_KEY)
+        except ObjectNotFound:
+            stored = None
+        if stored != known.to_json():
+            problems.append(Problem(f"{GENESIS_KEY} is not the genesis this view started from ({known.id}): "
+                                    "someone replaced or deleted it.", GENESIS_KEY, known.id))
+    return problems
+
+
 def sign_event(event: Event, db: LedgerDB) -> Event:
     """The event signed with its actor's key on this machine, for this group."""
     if event.sig is not None:

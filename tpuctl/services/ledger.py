@@ -38,7 +38,7 @@ from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError
 from tpuctl.services.admission import admit_logged
-from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis
+from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis, uncounted
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
@@ -425,5 +425,11 @@ def verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
                                 event_key(event_id), event_id))
     for ignored in db.rules().ignored:
         problems.append(Problem(f"Ignored {ignored.kind} event {ignored.event_id} by {ignored.actor}: "
-                                f"{ignored.reason}.", None, ignored.event_id))
-    return problems
+                                f"{ignored.reason}.", None if ignored.event_id == _genesis_id(db) else
+                                event_key(ignored.event_id), ignored.event_id))
+    return problems + uncounted(store, db)
+
+
+def _genesis_id(db: LedgerDB) -> str | None:
+    genesis = db.genesis()
+    return genesis.id if genesis else None
