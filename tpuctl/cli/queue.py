@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli.options import ForOption, JsonFlag, OverrideOption, YesFlag, ZoneOption, confirm_or_abort, session
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
 
@@ -29,6 +29,7 @@ def create(
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     wait: WaitFlag = False,
     override: OverrideOption = None,
+    for_member: ForOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Queue a request for TPUs; Cloud TPU creates them when capacity frees.
@@ -43,7 +44,9 @@ def create(
                                       runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
                                       hours=hours, labels=parse_labels(label), valid_for=valid_for,
                                       start_after=start_after)
-    admission = svc.admit(s.books, request, override)
+    from tpuctl.services.roles import acting_for
+
+    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = svc.queue_create(s.api, s.books, request, admission)

@@ -273,14 +273,21 @@ class Books:
         self.sync()
         check_own_key(self.db.rules(), self.actor)
         try:
+            try:
+                return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
+                                 sync=False)
+            except RequestRefused as refused:
+                stale = any(standing.committed.chip_seconds for standing in refused.admission.over)
+                if self.lister is None or not stale or not observe_and_record(self.lister(), self.store, self.db,
+                                                                              self.clock, self.actor):
+                    raise
             return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
                              sync=False)
         except RequestRefused as refused:
-            stale = any(standing.committed.chip_seconds for standing in refused.admission.over)
-            if self.lister is None or not stale or not observe_and_record(self.lister(), self.store, self.db,
-                                                                          self.clock, self.actor):
-                raise
-        return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason, sync=False)
+            if override_reason is None and self.db.rules().is_treasurer(self.actor):
+                refused.hint = (f"You are a treasurer: raise the budget (`tpuctl budget set --member "
+                                f"{request.member} AMOUNT`) or pass --override \"reason\".")
+            raise
 
     def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
         """Bring the ledger in line with these nodes as the API shows them, as a sync would:
