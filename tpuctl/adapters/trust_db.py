@@ -31,11 +31,13 @@ class Signatures:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self._held: dict[str, tuple[bytes, str]] = {}
+        self._ok: set[tuple[str, str]] = set()         # (id, key) found to hold in this batch
 
     def prefetch(self, wanted: Iterable[tuple[Event, str]]) -> None:
         """Check a batch of (event, key) pairs at once: the cache first, then the rest."""
         if len(self._held) > 50_000:          # a batch at a time: a first sync of a million stays small
             self._held.clear()
+            self._ok.clear()
         pairs = [(event, key) for event, key in wanted if event.sig is not None and event.id not in self._held]
         ids = [event.id for event, _ in pairs]
         for start in range(0, len(ids), _CHUNK):
@@ -48,12 +50,16 @@ class Signatures:
         for event, key in pairs:
             if self.holds(event, key, check=False) is None and _check(event, key):
                 fresh.append((event.id, digest(event.to_json()), key))
+                self._ok.add((event.id, key))
         self._remember(fresh)
 
     def holds(self, event: Event, key: str, check: bool = True) -> bool | None:
         """Does `event`'s signature verify with `key`? (None with check=False: not known yet.)"""
+        if (event.id, key) in self._ok:
+            return True
         known = self._held.get(event.id)
         if known is not None and known[1] == key and known[0] == digest(event.to_json()):
+            self._ok.add((event.id, key))
             return True
         if not check:
             return None
