@@ -265,10 +265,8 @@ class LedgerDB:
         return len(fresh)
 
     def _judged(self, events: list[Event], trust: Trust, keep: bool = True) -> list[Event]:
-        """The events that count; the rest are kept aside (keep) with the reason."""
-        counted, aside = trust_db.judge(events, trust, self.signatures)
-        if keep:
-            self.rejected.add(aside)
+        counted, aside = trust_db.judge(events, trust, self.signatures)      # the rest kept aside with why
+        self.rejected.add(aside if keep else [])
         return counted
 
     def _insert(self, events: list[Event]) -> dict[str, str | None]:
@@ -363,11 +361,6 @@ class LedgerDB:
         """Control events, and any event that could not be tied to a node or request."""
         return [Event.from_trusted_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
 
-    def rules(self) -> GroupRules:
-        """Roles, keys, budgets, price overrides: replayed from the (few) control events,
-        cached until this or another process writes to the database."""
-        return self._rules_now()
-
     def _rules_now(self, fresh: bool = False) -> GroupRules:
         token = (self._query("PRAGMA data_version")[0][0], self._writes)
         if fresh or self._rules is None or self._rules[0] != token:
@@ -375,6 +368,10 @@ class LedgerDB:
                                 trust_db.sealed_ids(self.conn))
             self._rules = (None if fresh else token, rules)
         return self._rules[1]
+
+    def rules(self) -> GroupRules:
+        """Roles, keys, budgets, prices: replayed from the (few) control events, cached until written."""
+        return self._rules_now()
 
     def genesis(self) -> Event | None:
         """The group's first event as read from `ledger/genesis.json` (None: a legacy group)."""
