@@ -8,6 +8,7 @@ scanning every interval row of the month (no pre-summed table, no index).
     python benchmarks/ledger_bench.py              # full size (about a minute or two)
     python benchmarks/ledger_bench.py --quick      # 50,000 events
     python benchmarks/ledger_bench.py --events N
+    python benchmarks/ledger_bench.py --signatures [--events N]   # unsigned vs signed, same run
 """
 
 from __future__ import annotations
@@ -116,12 +117,69 @@ def admission_latency(db: LedgerDB, store: LocalStore, table, clock) -> tuple[fl
     return statistics.median(timings), timings[int(len(timings) * 0.95) - 1], result
 
 
+def signed_copies(events: list) -> tuple[bytes, list[bytes]]:
+    """The genesis and every event signed by its actor, each member given a key by member00."""
+    from tpuctl.domain.events import MEMBER_ADDED
+    from tpuctl.domain.signing import SigningKey
+
+    keys = {member: SigningKey.generate() for member in MEMBERS}
+    genesis = new_event(GROUP_INITIALIZED, "member00", {"treasurers": ["member00"], "currency": "USD",
+                                                        "keys": {"member00": keys["member00"].public}},
+                        MONTH_START - timedelta(seconds=1))
+    genesis = genesis.signed(keys["member00"], genesis.id)
+    added = [new_event(MEMBER_ADDED, "member00", {"member": m, "key": keys[m].public}, MONTH_START)
+             for m in MEMBERS[1:]]
+    body = [e for e in events if e.kind != GROUP_INITIALIZED]
+    return genesis.to_json(), [e.signed(keys[e.actor], genesis.id).to_json() for e in added + body]
+
+
+def admission_p(db: LedgerDB, folder: str, name: str, table, clock) -> tuple[float, float]:
+    median, p95, _ = admission_latency(db, LocalStore(Path(folder) / name), table, clock)
+    return median, p95
+
+
+def compare_signatures(n_events: int) -> int:
+    """Before (an unsigned legacy group) and after (a signed group): a first sync, a rebuild
+    that finds every signature in the view's cache, and admission, in one run."""
+    events = generate(n_events)
+    plain = [event.to_json() for event in events]
+    t = time.perf_counter()
+    genesis, signed = signed_copies(events)
+    print(f"signed {len(signed):,} events in {time.perf_counter() - t:.1f} s")
+    del events
+    table = svc.load_price_table()
+    clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
+    with tempfile.TemporaryDirectory() as folder:
+        with LedgerDB(Path(folder) / "before.db") as db:
+            before = materialise(db, plain)
+            before_admit = admission_p(db, folder, "s1", table, clock)
+        del plain
+        gc.collect()
+        with LedgerDB(Path(folder) / "after.db") as db:
+            db.set_genesis(genesis)
+            first = materialise(db, signed)
+            counted, aside = db.event_count(), len(db.rejected.reasons())
+            db.reset()
+            db.set_genesis(genesis)
+            rebuilt = materialise(db, signed)
+            after_admit = admission_p(db, folder, "s2", table, clock)
+    print(f"first sync, unsigned (before): {before:.1f} s ({len(signed) / before:,.0f} events/s)")
+    print(f"first sync, signed (after):    {first:.1f} s ({first / before:.2f}x); {counted:,} counted, {aside} aside")
+    print(f"rebuild, signed (after, signatures cached): {rebuilt:.1f} s ({rebuilt / before:.2f}x before)")
+    print(f"admission median/p95: before {before_admit[0]:.2f}/{before_admit[1]:.2f} ms, "
+          f"after {after_admit[0]:.2f}/{after_admit[1]:.2f} ms")
+    return 0 if rebuilt <= 1.5 * before and aside == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1,000,000)")
     parser.add_argument("--quick", action="store_true", help="a quick run: 50,000 events")
+    parser.add_argument("--signatures", action="store_true", help="compare an unsigned and a signed group")
     args = parser.parse_args(argv)
     n_events = 50_000 if args.quick else args.events
+    if args.signatures:
+        return compare_signatures(n_events)
 
     t = time.perf_counter()
     objects = [event.to_json() for event in generate(n_events)]

@@ -31,6 +31,9 @@ def isolated_env(tmp_path, monkeypatch):
         if key.startswith(("TPUCTL_", "CLOUDSDK_")) or key in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("TPUCTL_CONFIG", str(tmp_path / "config.toml"))
+    from tpuctl.adapters import keys
+
+    keys.use_config(None)            # a --config from an earlier in-process command must not leak in
     monkeypatch.setenv("TPUCTL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
@@ -187,3 +190,29 @@ def gcs_bucket(gcs_server, gcs_admin, monkeypatch) -> str:
     name = f"tpuctl-test-{uuid.uuid4().hex[:12]}"
     gcs_admin.create_bucket(name)
     return name
+
+
+# --- members with keys (a signed group counts only what its members' keys sign) -----------
+
+@pytest.fixture
+def join(cli, monkeypatch):
+    """Add a member with the key `tpuctl whoami` prints for them, as treasurer `by` does;
+    leaves TPUCTL_MEMBER set to `by`. Returns the member's public key."""
+    def run(member: str, by: str, treasurer: bool = False) -> str:
+        monkeypatch.setenv("TPUCTL_MEMBER", member)
+        key = cli("whoami", "--json").json["key"]
+        monkeypatch.setenv("TPUCTL_MEMBER", by)
+        added = cli("group", "add", member, "--key", key, *(["--treasurer"] if treasurer else []))
+        assert added.code == 0, added.err
+        return key
+
+    return run
+
+
+def enrol(store, db, clock, *members: str, by: str = "tess", treasurer: bool = False) -> None:
+    """The service-level `join`: treasurer `by` adds each member with their key on this machine."""
+    from tpuctl.adapters import keys
+    from tpuctl.services import group
+
+    for member in members:
+        group.add_member(store, db, clock, by, member, treasurer=treasurer, key=keys.signing_key(member).public)

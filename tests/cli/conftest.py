@@ -13,16 +13,18 @@ run: python -c "print('hi')"
 """
 
 
-def start_group(cli, monkeypatch, allowance: str) -> None:
-    """Treasurer tess starts the group and gives alice `allowance`; then alice acts."""
+def start_group(cli, monkeypatch, join, allowance: str) -> None:
+    """Treasurer tess starts the group, adds alice with her key and gives her `allowance`;
+    then alice acts."""
     monkeypatch.setenv("TPUCTL_MEMBER", "tess")
     assert cli("group", "init", "--treasurer", "tess").code == 0
+    join("alice", by="tess")
     assert cli("budget", "set", "--member", "alice", allowance).code == 0
     monkeypatch.setenv("TPUCTL_MEMBER", "alice")
 
 
 @pytest.fixture
-def group(cli, remote_env, monkeypatch):
+def group(cli, remote_env, monkeypatch, join):
     """Treasurer tess; alice may spend $60 a month."""
-    start_group(cli, monkeypatch, "60")
+    start_group(cli, monkeypatch, join, "60")
     return monkeypatch

@@ -41,7 +41,7 @@ def shape(value: Any, key: str = "") -> Any:
 
 
 @pytest.fixture
-def shapes(cli, remote_env, monkeypatch, tmp_path):
+def shapes(cli, remote_env, monkeypatch, tmp_path, join):
     """Every command that takes --json, run once on a small group: {what: shape}."""
     found: dict[str, Any] = {}
 
@@ -57,7 +57,7 @@ def shapes(cli, remote_env, monkeypatch, tmp_path):
     as_("tess")
     assert cli("group", "init", "--treasurer", "tess").code == 0
     assert cli("budget", "set", "--member", "alice", "60").code == 0
-    assert cli("group", "add", "alice").code == 0
+    join("alice", by="tess")
     as_("alice")
     take("config show", "config", "show")
     take("types", "types")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from tpuctl.errors import ExitCode
 
 
-def test_budget_set_is_for_treasurers_and_spend_sees_observed_nodes(cli, remote_env, monkeypatch, api):
+def test_budget_set_is_for_treasurers_and_spend_sees_observed_nodes(cli, remote_env, monkeypatch, api, join):
     assert cli("group", "init", "--treasurer", "alice").code == 0
+    join("bob", by="alice")
     assert cli("budget", "set", "--group", "1000").code == 0
     assert cli("budget", "set", "--member", "bob", "50").code == 0
 

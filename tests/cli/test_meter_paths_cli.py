@@ -28,9 +28,9 @@ def shared_clock(remote_env, monkeypatch):
 
 
 @pytest.fixture
-def group(cli, shared_clock, monkeypatch):
+def group(cli, shared_clock, monkeypatch, join):
     """Treasurer tess; alice may spend $30 a month."""
-    start_group(cli, monkeypatch, "30")
+    start_group(cli, monkeypatch, join, "30")
     return monkeypatch
 
 
@@ -245,9 +245,10 @@ def test_creates_under_injected_503s_never_claim_failure_for_a_tpu_that_exists(c
      "the group's budget for {month} is $20.00: spent $0.00, committed $0.00, requested $25.76, left $20.00"),
 ], ids=["member-money-and-chip-hours", "default-money-and-member-chip-hours", "group-money-and-chip-hours"])
 def test_a_member_with_a_chip_hour_budget_is_still_held_to_the_money_budgets(cli, shared_clock, monkeypatch,
-                                                                            budgets, refused_by):
+                                                                            budgets, refused_by, join):
     monkeypatch.setenv("TPUCTL_MEMBER", "tess")
     assert cli("group", "init", "--treasurer", "tess").code == 0
+    join("alice", by="tess")
     for args in budgets:
         assert cli("budget", "set", *args).code == 0
     monkeypatch.setenv("TPUCTL_MEMBER", "alice")

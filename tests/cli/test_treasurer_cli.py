@@ -11,13 +11,14 @@ from tpuctl.errors import ExitCode
 
 
 @pytest.fixture
-def group(cli, remote_env, monkeypatch):
+def group(cli, remote_env, monkeypatch, join):
     """Treasurer tess; alice may spend $60 a month. Returns a function to act as a member."""
     def act_as(member: str) -> None:
         monkeypatch.setenv("TPUCTL_MEMBER", member)
 
     act_as("tess")
     assert cli("group", "init", "--treasurer", "tess").code == 0
+    join("alice", by="tess")
     assert cli("budget", "set", "--member", "alice", "60").code == 0
     act_as("alice")
     return act_as
@@ -112,16 +113,26 @@ def test_a_member_cannot_decide_for_the_group(cli, group, args):
     assert refused.code == ExitCode.PERMISSION
     assert refused.err.startswith("Error: alice is not a treasurer of this group, so cannot ")
     assert per_hour(cli) == "12.880000"
-    assert cli("group", "show", "--json").json == {"currency": "USD", "treasurers": ["tess"], "members": ["tess"]}
+    assert cli("group", "show", "--json").json == {"currency": "USD", "treasurers": ["tess"],
+                                                   "members": ["alice", "tess"]}
 
 
 def test_a_treasurer_adds_members_and_treasurers_who_can_then_decide(cli, group):
+    keys = {}
+    for member in ("carol", "bob"):
+        group(member)
+        keys[member] = cli("whoami", "--json").json["key"]
     group("tess")
-    assert cli("group", "add", "alice").out == "alice is now a member of the group.\n"
-    assert cli("group", "add", "bob", "--treasurer").out == "bob is now a treasurer of the group.\n"
-    again = cli("group", "add", "alice")
+    keyless = cli("group", "add", "carol")             # listed (budgets, reports), but nothing she signs counts yet
+    assert (keyless.code, keyless.err) == (0, "Note: nothing carol signs counts until a treasurer gives their key: "
+                                              "`tpuctl group add carol --key KEY` (they print it with `tpuctl whoami`).\n")
+    added = cli("group", "add", "carol", "--key", keys["carol"])
+    assert added.out == f"carol is now a member of the group with key {keys['carol']}.\n"
+    added = cli("group", "add", "bob", "--treasurer", "--key", keys["bob"])
+    assert added.out == f"bob is now a treasurer of the group with key {keys['bob']}.\n"
+    again = cli("group", "add", "carol", "--key", keys["carol"])
     assert (again.code, again.err.splitlines()[0]) == (ExitCode.CONFLICT,
-                                                       "Error: alice is already a member of this group.")
+                                                       "Error: carol is already a member of this group.")
 
     group("bob")
     assert cli("budget", "set", "--member", "alice", "5").code == 0
@@ -129,9 +140,9 @@ def test_a_treasurer_adds_members_and_treasurers_who_can_then_decide(cli, group)
     refused = cli("create", "a1", "--type", "v4-8", "--hours", "1")
     assert refused.code == ExitCode.BUDGET and "left $5.00" in refused.err
     assert cli("group", "show", "--json").json == {"currency": "USD", "treasurers": ["bob", "tess"],
-                                                   "members": ["alice", "bob", "tess"]}
+                                                   "members": ["alice", "bob", "carol", "tess"]}
     shown = cli("group", "show").out
-    assert "Treasurers: bob, tess" in shown and "Members:    alice, bob, tess" in shown
+    assert "Treasurers: bob, tess" in shown and "Members:    alice, bob, carol, tess" in shown
     assert cli("ledger", "verify").out.endswith("The ledger is consistent.\n")
 
 
@@ -160,4 +171,4 @@ def test_bad_input_is_one_sentence_and_records_nothing(cli, group, args, sentenc
     assert (refused.code, refused.err.splitlines()[0]) == (ExitCode.USAGE, f"Error: {sentence}")
     shown = cli("prices", "show", "--json").json
     assert shown["free_quota"] == [] and not any(p["override"] for p in shown["prices"])
-    assert cli("group", "show", "--json").json["members"] == ["tess"]
+    assert cli("group", "show", "--json").json["members"] == ["alice", "tess"]

@@ -87,9 +87,9 @@ def test_sync_counts_changes_in_words(cli, treasurer, remote_env):
 
 
 def test_member_names_are_checked_where_they_are_typed(cli, remote_env, monkeypatch):
+    monkeypatch.setenv("TPUCTL_MEMBER", "carol")
     refused = cli("group", "init", "--treasurer", "Carol")
     assert (refused.code, refused.err.splitlines()[0]) == (ExitCode.USAGE, "Error: --treasurer 'Carol' cannot be a member name.")
     assert cli("group", "init", "--treasurer", "carol").code == 0
-    monkeypatch.setenv("TPUCTL_MEMBER", "carol")
     refused = cli("budget", "set", "--member", "Bob", "5")
     assert (refused.code, refused.err.splitlines()[0]) == (ExitCode.USAGE, "Error: --member 'Bob' cannot be a member name.")

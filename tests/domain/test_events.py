@@ -24,7 +24,7 @@ def test_an_event_survives_json_exactly():
     again = Event.from_json(event.to_json())
     assert again == event
     assert again.time == T0 and again.payload["lease_until"] == "2026-06-01T03:59:59.250000Z"
-    assert b'"v":1' in event.to_json()
+    assert b'"v":2' in event.to_json()
 
 
 def test_ids_sort_by_recording_time_and_name_their_month_folder():
@@ -61,7 +61,7 @@ def test_the_schema_names_what_is_wrong_with_an_event():
     check_event(a_node_event())
     assert "unknown kind \"node.teleported\"" in why(new_event("node.teleported", "alice", {}, T0))
     assert why(a_node_event(source="gcloud")) == "field 'source' is \"gcloud\", not one of tpuctl, observed"
-    newer = Event(new_event_id(T0), T0, "alice", BUDGET_SET, budget_payload(scope="group", amount=1), version=2)
-    assert "schema version 2" in why(newer)
+    newer = Event(new_event_id(T0), T0, "alice", BUDGET_SET, budget_payload(scope="group", amount=1), version=3)
+    assert "schema version 3" in why(newer)
     partial = new_event(BUDGET_SET, "tess", {"scope": "group"}, T0)
     assert why(partial) == "lacks the field 'member'"

@@ -25,7 +25,7 @@ def test_the_month_by_member_gives_the_hand_checked_totals(month):
     assert [(j.job, j.member, j.estimate) for j in r.top_jobs] == [("digits-k3x9q2", "alice", Decimal("22.08"))]
     assert [(p.node, p.member, p.estimate) for p in r.preemptions] == [("bob-v5e", "bob", Decimal("9.384"))]
     assert [(e.node, e.member, e.by, e.reason) for e in r.ended] == [
-        ("carol-v6e", "carol", "cron", "its lease ended at 2026-05-10 10:00 UTC")]
+        ("carol-v6e", "carol", "tess", "its lease ended at 2026-05-10 10:00 UTC")]
 
 
 def test_by_day_type_zone_and_job_add_up_to_the_same_total(month):

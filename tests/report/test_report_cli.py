@@ -29,7 +29,7 @@ def test_table_shows_members_the_total_bars_and_the_sections(month_env, cli):
     assert "total         90.00       44.00            0.00             $173.34   $500.00  35%   $173.34" in out
     assert "alice         ██████████████████████████████  $73.60" in out
     assert "bob-v5e  us-west4-a  bob     2026-05-05 12:30  $9.38" in out
-    assert "carol-v6e  us-east1-d  carol   2026-05-10 11:00  cron  its lease ended at 2026-05-10 10:00 UTC" in out
+    assert "carol-v6e  us-east1-d  carol   2026-05-10 11:00  tess  its lease ended at 2026-05-10 10:00 UTC" in out
     assert "digits-k3x9q2  alice   24.000000   $22.08" in out
 
 

@@ -32,7 +32,7 @@ def race(tmp_path: Path, store: str, emulator_url: str) -> dict[str, subprocess.
     procs = {}
     for member in MEMBERS:
         home = tmp_path / member
-        home.mkdir()
+        home.mkdir(exist_ok=True)
         env = {**os.environ, "TPUCTL_CONFIG": str(home / "config.toml"), "TPUCTL_DATA_DIR": str(home / "data"),
                "TPUCTL_API_ENDPOINT": emulator_url, "TPUCTL_PROJECT": PROJECT, "TPUCTL_ZONE": ZONE,
                "TPUCTL_STORE": store, "TPUCTL_MEMBER": member}
@@ -73,14 +73,22 @@ def check(results: dict[str, subprocess.CompletedProcess], cli) -> None:
 
 
 @pytest.fixture
-def treasurer(cli, emulator, monkeypatch):
-    """As treasurer tess: a group whose whole budget is $10 a month."""
+def treasurer(cli, emulator, monkeypatch, tmp_path):
+    """As treasurer tess: a group whose whole budget is $10 a month, every member added with
+    the key made in their own config dir."""
+    from tpuctl.adapters import keys
+
     def setup(store: str) -> None:
         for name, value in [("TPUCTL_API_ENDPOINT", emulator.url), ("TPUCTL_PROJECT", PROJECT),
                             ("TPUCTL_ZONE", ZONE), ("TPUCTL_STORE", store), ("TPUCTL_MEMBER", "tess")]:
             monkeypatch.setenv(name, value)
         assert cli("group", "init", "--treasurer", "tess").code == 0
         assert cli("budget", "set", "--group", "10").code == 0
+        for member in MEMBERS:
+            keys.use_config(tmp_path / member / "config.toml")
+            public = keys.signing_key(member).public
+            keys.use_config(None)
+            assert cli("group", "add", member, "--key", public).code == 0
     return setup
 
 

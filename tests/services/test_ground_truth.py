@@ -26,6 +26,7 @@ from tpuctl.domain.events import UNATTRIBUTED
 from tpuctl.domain.nodes import OWNER_LABEL
 from tpuctl.emulator.models import WorldSettings
 from tpuctl.errors import TpuctlError
+from tests.conftest import enrol
 from tpuctl.services import ledger, nodes
 from tpuctl.services import group as group_svc
 
@@ -52,6 +53,7 @@ class World:
         self.store, self.db = LocalStore(root / "store"), LedgerDB(root / "ledger.db")
         self.table = ledger.load_price_table()
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
+        enrol(self.store, self.db, self.clock, "alice", "bob", "cron")
         self.unseen: list[datetime] = []           # when nodes stopped accruing without tpuctl
         self.born: dict[str, datetime] = {}        # made without tpuctl since the last sync
         self.late = 0                              # chip-seconds the ledger may be off by for those

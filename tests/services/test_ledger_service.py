@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from tpuctl.adapters import keys
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.budgets import RequestRefused, UsageRequest
@@ -21,6 +22,7 @@ from tpuctl.domain.nodes import LEASE_LABEL, OWNER_LABEL, REQUEST_LABEL, NodeInf
 from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
 from tpuctl.services import ledger as svc
 from tpuctl.services import group as group_svc
+from tests.conftest import enrol
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
 ZONE = "us-central2-b"
@@ -51,6 +53,7 @@ class Group:
         self.table = svc.load_price_table()
         self.api = Lister()
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
+        enrol(self.store, self.db, self.clock, "alice", "bob", "cron")
         group_svc.set_budget(self.store, self.db, self.clock, "tess", "100", member="alice")
         group_svc.set_budget(self.store, self.db, self.clock, "tess", "50", member=None)      # default allowance
         group_svc.set_budget(self.store, self.db, self.clock, "tess", "1000", group=True)
@@ -112,7 +115,8 @@ def test_create_stop_start_delete_is_billed_to_the_second(group):
 def test_the_store_is_written_first_and_a_database_that_missed_it_catches_up(group, tmp_path):
     event = group.tpuctl(NODE_CREATED)
     assert Event.from_json(group.store.read(event.key)) == event
-    other = new_event(BUDGET_SET, "tess", budget_payload(scope="member", member="bob", amount="75"), group.clock.now())
+    other = new_event(BUDGET_SET, "tess", budget_payload(scope="member", member="bob", amount="75"),
+                      group.clock.now()).signed(keys.signing_key("tess"), group.db.genesis().id)
     group.store.create(other.key, other.to_json())                   # written by another terminal
     assert svc.sync_from_store(group.store, group.db).new_events == 1
     assert group.db.rules().budget_for("2026-05", "bob").amount == Decimal("75")
@@ -129,15 +133,16 @@ def test_an_event_written_again_after_a_lost_reply_is_one_event_but_a_clash_is_a
 
 def test_sync_reads_only_new_events_yet_catches_a_writer_whose_clock_is_behind(group):
     first = svc.sync_from_store(group.store, group.db)
-    assert (first.listed, first.new_events) == (4, 0)           # listed once, already ingested when recorded
+    assert (first.listed, first.new_events) == (6, 0)           # listed once, already ingested when recorded
     group.later(hours=1)
     group.tpuctl(NODE_CREATED)
     late = new_event(BUDGET_SET, "tess", budget_payload(scope="group", amount="900"),
-                     group.clock.now() - timedelta(minutes=5))   # its id sorts before the cursor
+                     group.clock.now() - timedelta(minutes=5)    # its id sorts before the cursor
+                     ).signed(keys.signing_key("tess"), group.db.genesis().id)
     group.store.create(late.key, late.to_json())
     result = svc.sync_from_store(group.store, group.db)
-    # listed: the 2 new keys, and the 4 recorded within the lookback before the cursor (not read again)
-    assert (result.listed, result.new_events) == (6, 1)
+    # listed: the 2 new keys, and the 6 recorded within the lookback before the cursor (not read again)
+    assert (result.listed, result.new_events) == (8, 1)
     assert group.db.rules().budget_for("2026-05").amount == Decimal("900")
     group.later(hours=1)
     group.tpuctl(NODE_READY)
@@ -235,7 +240,8 @@ def test_verify_reports_corrupt_objects_unknown_kinds_and_unauthorised_events(gr
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)).",
         f"{strange.key} is set aside: it has unknown kind \"node.teleported\".",
         "ledger/events/2026/05/notes.txt is not named like a ledger event (<event-id>.json).",
-        f"Ignored budget.set event {rogue.id} by mallory: mallory is not a treasurer."]
+        f"Ignored budget.set event {rogue.id} by mallory: it is not signed (the group's history is signed "
+        "since its genesis)."]
     assert group.db.rules().budget_for("2026-05", "mallory").amount == Decimal("50")     # the default allowance
 
 

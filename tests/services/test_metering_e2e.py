@@ -20,6 +20,7 @@ from tpuctl.domain.budgets import RequestRefused
 from tpuctl.domain.events import EVENTS_PREFIX, NODE_CREATED, NODE_DELETED, OVERRIDE_GRANTED, Event
 from tpuctl.domain.metering import cost
 from tpuctl.errors import CapacityError
+from tests.conftest import enrol
 from tpuctl.services import ledger, nodes, queue
 from tpuctl.services import group as group_svc
 
@@ -38,6 +39,7 @@ class Group:
         self.db = LedgerDB(tmp_path / "ledger.db")
         self.table = ledger.load_price_table()
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
+        enrol(self.store, self.db, self.clock, "alice", "cron")
 
     def books(self, member: str) -> ledger.Books:
         return ledger.Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)

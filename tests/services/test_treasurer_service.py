@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from tpuctl.adapters import keys
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.clock import ManualClock
@@ -87,7 +88,7 @@ def test_a_member_is_refused_before_their_decision_is_looked_at(group):
     rule = group_svc.free_quota_rule("us-central2-b")
     with pytest.raises(PermissionDeniedError, match="^alice is not a treasurer"):
         group_svc.remove_free_quota(store, db, clock, "alice", rule)        # not there, but alice may not decide anyway
-    group_svc.add_member(store, db, clock, "tess", "alice")
+    group_svc.add_member(store, db, clock, "tess", "alice", key=keys.signing_key("alice").public)
     with pytest.raises(PermissionDeniedError, match="^alice is not a treasurer"):
         group_svc.add_member(store, db, clock, "alice", "alice")           # already a member, still not hers to say
     with pytest.raises(PermissionDeniedError):
@@ -97,7 +98,7 @@ def test_a_member_is_refused_before_their_decision_is_looked_at(group):
 
 def test_a_treasurer_can_be_promoted_from_member_once(group):
     store, db, clock = group
-    group_svc.add_member(store, db, clock, "tess", "bob")
+    group_svc.add_member(store, db, clock, "tess", "bob", key=keys.signing_key("bob").public)
     group_svc.add_member(store, db, clock, "tess", "bob", treasurer=True)
     with pytest.raises(ConflictError, match="bob is already a treasurer of this group"):
         group_svc.add_member(store, db, clock, "tess", "bob", treasurer=True)

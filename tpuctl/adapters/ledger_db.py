@@ -18,8 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from tpuctl.adapters import trust_db
 from tpuctl.domain.budgets import GroupRules, group_rules
-from tpuctl.domain.events import NODE_KINDS, Event
+from tpuctl.domain.events import CONTROL_KINDS, NODE_KINDS, Event
+from tpuctl.domain.trust import Trust
 from tpuctl.domain.intervals import (
     NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
 )
@@ -32,7 +34,7 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 6      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 7      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -83,7 +85,7 @@ def _open_schema(conn: sqlite3.Connection, store_url: str | None) -> bool:
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-        for statement in _SCHEMA.split(";"):
+        for statement in (_SCHEMA + trust_db.TRUST_SCHEMA).split(";"):
             if statement.strip():
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -212,6 +214,8 @@ class LedgerDB:
                               hint="It is only a cache: delete it and run `tpuctl sync` to rebuild it.") from None
         self._rules: tuple[tuple, GroupRules] | None = None
         self._writes = 0
+        self.signatures = trust_db.Signatures(self.conn)
+        self.rejected = trust_db.Rejected(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -233,31 +237,57 @@ class LedgerDB:
     # --- ingest ---------------------------------------------------------------------------
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        return {row[0] for row in self._in("SELECT id FROM events WHERE id IN ({})", list(ids))}
+        """Ids already in the view, counted or not."""
+        ids = list(ids)
+        return {row[0] for row in self._in("SELECT id FROM events WHERE id IN ({})", ids)} | self.rejected.known(ids)
 
     def ingest(self, events: Iterable[Event]) -> int:
-        """Add events not seen before and bring every derived table up to date.
-        Returns how many were new."""
+        """Add events not seen before and bring every derived table up to date. Usage events
+        that do not count (tpuctl/domain/trust.py) are kept aside with the reason, and judged
+        again when a control event changes the keys. Returns how many were new."""
         batch = {event.id: event for event in events}
         with _transaction(self.conn):
             known = self.known_ids(batch)
-            new = [event for event_id, event in batch.items() if event_id not in known]
-            if not new:
+            fresh = [event for event_id, event in batch.items() if event_id not in known]
+            if not fresh:
                 return 0
-            subjects = {event.id: subject_of(event) for event in new}
-            self.conn.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                ((e.id, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in new))
-            nodes: dict[str, list[Event]] = {}
-            queued: dict[str, list[Event]] = {}
-            for event in new:
-                subject = subjects[event.id]
-                if subject is not None:
-                    (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
-            self._apply_nodes(nodes)
-            self._apply_queued(queued)
+            control = [event for event in fresh if event.kind in CONTROL_KINDS]
+            if control:
+                self._insert(control)
+            trust = self._rules_now(fresh=bool(control)).trust
+            new = self._judged([event for event in fresh if event.kind not in CONTROL_KINDS], trust)
+            if control and trust.signed:
+                again = self.rejected.all()
+                counted = self._judged(again, trust, keep=False)
+                self.rejected.forget([event.id for event in counted])
+                new += counted
+            self._apply(new)
             self._writes += 1
-        return len(new)
+        return len(fresh)
+
+    def _judged(self, events: list[Event], trust: Trust, keep: bool = True) -> list[Event]:
+        counted, aside = trust_db.judge(events, trust, self.signatures)      # the rest kept aside with why
+        self.rejected.add(aside if keep else [])
+        return counted
+
+    def _insert(self, events: list[Event]) -> dict[str, str | None]:
+        subjects = {event.id: subject_of(event) for event in events}
+        self.conn.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+            ((e.id, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events))
+        return subjects
+
+    def _apply(self, new: list[Event]) -> None:
+        """Insert counted usage events and bring the derived tables up to date."""
+        subjects = self._insert(new)
+        nodes: dict[str, list[Event]] = {}
+        queued: dict[str, list[Event]] = {}
+        for event in new:
+            subject = subjects[event.id]
+            if subject is not None:
+                (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
+        self._apply_nodes(nodes)
+        self._apply_queued(queued)
 
     def _apply_nodes(self, groups: dict[str, list[Event]]) -> None:
         states = {row[0]: _node_state(row) for row in
@@ -332,13 +362,29 @@ class LedgerDB:
         """Control events, and any event that could not be tied to a node or request."""
         return [Event.from_trusted_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
 
-    def rules(self) -> GroupRules:
-        """Roles, budgets, price overrides: replayed from the (few) control events, cached
-        until this or another process writes to the database."""
+    def _rules_now(self, fresh: bool = False) -> GroupRules:
         token = (self._query("PRAGMA data_version")[0][0], self._writes)
-        if self._rules is None or self._rules[0] != token:
-            self._rules = (token, group_rules(self.group_level_events()))
+        if fresh or self._rules is None or self._rules[0] != token:
+            rules = group_rules(self.group_level_events(), self.genesis(), self.signatures.holds,
+                                trust_db.sealed_ids(self.conn))
+            self._rules = (None if fresh else token, rules)
         return self._rules[1]
+
+    def rules(self) -> GroupRules:
+        """Roles, keys, budgets, prices: replayed from the (few) control events, cached until written."""
+        return self._rules_now()
+
+    def genesis(self) -> Event | None:
+        """The group's first event as read from `ledger/genesis.json` (None: a legacy group)."""
+        return trust_db.read_genesis(self.conn)
+
+    def set_genesis(self, data: bytes, sealed: Iterable[str] = ()) -> None:
+        """Remember the genesis (checked by the caller) and judge every event again by it."""
+        with _transaction(self.conn):
+            trust_db.write_genesis(self.conn, data)
+            trust_db.write_sealed(self.conn, sealed)
+            self._writes += 1
+        self._rules = None
 
     def month_usage(self, month: str, owner: str | None = None) -> dict[str, Counter]:
         """Closed usage in a month: chip-seconds per member and pricing key."""
@@ -408,8 +454,9 @@ class LedgerDB:
         """Forget everything (the store is the truth); the next sync rebuilds."""
         with _transaction(self.conn):
             for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects",
-                          "admission_log", "admission_log_read"):
-                self.conn.execute(f"DELETE FROM {table}")
+                          "admission_log", "admission_log_read", "rejected", "sealed"):
+                self.conn.execute(f"DELETE FROM {table}")       # not `verified`: what held still holds
+            self.conn.execute("DELETE FROM meta WHERE name = 'genesis'")
             self._writes += 1
 
 

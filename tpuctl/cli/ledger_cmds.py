@@ -34,16 +34,60 @@ def group_init(ctx: typer.Context,
     render.echo(f"Group started with treasurers {', '.join(sorted(set(treasurer)))} ({currency}).")
 
 
+KeyOption = Annotated[Optional[str], typer.Option("--key", help="Their public key, as `tpuctl whoami` prints it.")]
+
+
 @group_app.command("add")
 def group_add(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Their member name (TPUCTL_MEMBER).")],
+              key: KeyOption = None,
               treasurer: Annotated[bool, typer.Option("--treasurer", help="Also a treasurer.")] = False) -> None:
-    """Add a member or another treasurer (treasurers only)."""
+    """Add a member or another treasurer with their key (treasurers only)."""
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
 
     s = session(ctx)
-    group_svc.add_member(s.store, s.ledger, s.clock, s.profile.member, member, treasurer=treasurer)
-    render.echo(f"{member} is now a {'treasurer' if treasurer else 'member'} of the group.")
+    group_svc.add_member(s.store, s.ledger, s.clock, s.profile.member, member, treasurer=treasurer, key=key)
+    render.echo(f"{member} is now a {'treasurer' if treasurer else 'member'} of the group"
+                f"{' with key ' + key if key else ''}.")
+    if key is None and s.ledger.rules().key_of(member) is None:
+        render.echo(f"Note: nothing {member} signs counts until a treasurer gives their key: "
+                    f"`tpuctl group add {member} --key KEY` (they print it with `tpuctl whoami`).", err=True)
+
+
+@group_app.command("rekey")
+def group_rekey(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Whose key to replace.")],
+                key: Annotated[str, typer.Option("--key", help="Their new public key (`tpuctl whoami`).")]) -> None:
+    """Replace a member's key: what the old key signs from now on does not count (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    group_svc.rekey_member(s.store, s.ledger, s.clock, s.profile.member, member, key)
+    render.echo(f"{member}'s key is now {key}.")
+
+
+@group_app.command("remove")
+def group_remove(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Who leaves the group.")]) -> None:
+    """Remove a member: nothing they sign from now on counts; their history stays (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services import group as group_svc
+
+    s = session(ctx)
+    group_svc.remove_member(s.store, s.ledger, s.clock, s.profile.member, member)
+    render.echo(f"{member} is no longer a member of the group.")
+
+
+def whoami(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Your member name and public key (a treasurer adds you with it: `group add NAME --key KEY`)."""
+    from tpuctl.cli import render
+
+    s = session(ctx)
+    member = s.profile.member
+    public, key_file = s.member_key()
+    if json_out:
+        render.emit_json({"member": member, "key": public, "key_file": str(key_file)})
+        return
+    render.echo(f"{member} {public}")
 
 
 @group_app.command("show")
@@ -210,6 +254,7 @@ def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def register(app: typer.Typer) -> None:
     app.command("sync")(sync)
     app.command("spend")(spend)
+    app.command("whoami")(whoami)
     app.add_typer(group_app, name="group")
     app.add_typer(budget_app, name="budget")
     app.add_typer(ledger_app, name="ledger")

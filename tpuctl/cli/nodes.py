@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli.options import (
+    ForceFlag, ForOption, JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort,
+    session,
+)
 from tpuctl.errors import CapacityError
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
@@ -26,6 +29,7 @@ def create(
     wait_limit: Annotated[str, typer.Option("--wait-limit", metavar="DURATION", help="With --queue: stop waiting after this long (the request stays queued).")] = "1h",
     no_wait: NoWait = False,
     override: OverrideOption = None,
+    for_member: ForOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Create a TPU VM labelled with its owner and lease, and wait until it is READY.
@@ -34,6 +38,7 @@ def create(
     from tpuctl.cli import render
     from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import nodes as svc
+    from tpuctl.services.roles import acting_for
 
     from tpuctl.domain.durations import parse_duration
 
@@ -41,7 +46,7 @@ def create(
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
     limit = parse_duration(wait_limit, "--wait-limit")
-    admission = svc.admit(s.books, request, override)
+    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)
     try:
@@ -115,14 +120,18 @@ def delete(
     yes: YesFlag = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted, delete nothing.")] = False,
     no_wait: NoWait = False,
+    force: ForceFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Delete TPU VMs (asks first on a terminal; --yes to skip)."""
     from tpuctl.cli import render
     from tpuctl.services import nodes as svc
+    from tpuctl.services.roles import check_owner
 
     s = session(ctx)
     targets = [svc.locate_node(s.api, name, zone, s.profile.zone) for name in dict.fromkeys(names)]
+    for node in targets if not dry_run else ():
+        check_owner(s.books, node, force, "delete")
     summary = ", ".join(f"{n.name} ({n.accelerator_type} in {n.zone}, owner {n.owner or 'unattributed'})" for n in targets)
     if dry_run:
         if json_out:
@@ -151,20 +160,22 @@ def _show(node, json_out: bool) -> None:
 
 
 def stop(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
-         json_out: JsonFlag = False) -> None:
+         force: ForceFlag = False, json_out: JsonFlag = False) -> None:
     """Stop a single-host TPU VM (stops billing for the TPU; keeps its disk)."""
     from tpuctl.cli import render
     from tpuctl.services import nodes as svc
+    from tpuctl.services.roles import check_owner
 
     s = session(ctx)
     node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    check_owner(s.books, node, force, "stop")
     with render.spinner(f"Stopping {node.name}") as update:
         node = svc.stop_node(s.api, s.books, node, on_progress=update)
     _show(node, json_out)
 
 
 def start(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
-          override: OverrideOption = None, json_out: JsonFlag = False) -> None:
+          override: OverrideOption = None, force: ForceFlag = False, json_out: JsonFlag = False) -> None:
     """Start a stopped TPU VM again.
 
     It spends again, so it is weighed against the budgets first, for what is left of its lease
@@ -172,8 +183,11 @@ def start(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
     from tpuctl.cli import render
     from tpuctl.services import nodes as svc
 
+    from tpuctl.services.roles import check_owner
+
     s = session(ctx)
     node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    check_owner(s.books, node, force, "start")
     admission = svc.admit_start(s.books, node, s.profile.hours, override)
     render.override_notice(admission)
     with render.spinner(f"Starting {node.name}") as update:

@@ -13,6 +13,9 @@ from tpuctl.errors import Aborted, UsageError
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (stable; see the README).")]
 YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ForceFlag = Annotated[bool, typer.Option("--force", help="Act on a TPU another member owns (recorded with your name).")]
+ForOption = Annotated[Optional[str], typer.Option(
+    "--for", metavar="MEMBER", help="Treasurers only: act for this member, who owns and pays for the TPU.")]
 OverrideOption = Annotated[Optional[str], typer.Option(
     "--override", metavar="REASON", help="Treasurers only: let an over-budget request through; the reason is recorded.")]
 

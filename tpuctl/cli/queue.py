@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session
+from tpuctl.cli.options import (
+    ForOption, JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
 
@@ -33,6 +35,7 @@ def create(
     wait: WaitFlag = False,
     wait_limit: WaitLimit = "1h",
     override: OverrideOption = None,
+    for_member: ForOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Queue a request for TPUs; Cloud TPU creates them when capacity frees.
@@ -49,7 +52,9 @@ def create(
                                       hours=hours, labels=parse_labels(label), valid_for=valid_for,
                                       start_after=start_after)
     limit = parse_duration(wait_limit, "--wait-limit")
-    admission = svc.admit(s.books, request, override)
+    from tpuctl.services.roles import acting_for
+
+    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = svc.queue_create(s.api, s.books, request, admission)

@@ -30,6 +30,9 @@ class Session:
 
     @cached_property
     def profile(self) -> Profile:
+        from tpuctl.adapters import keys
+
+        keys.use_config(self.config_flag)          # members' keys live beside the config file
         return resolve_profile(self.config_flag, self.profile_flag)
 
     @cached_property
@@ -70,6 +73,13 @@ class Session:
         from tpuctl.cli.render import retry_notice
 
         return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()), on_retry=retry_notice)
+
+    def member_key(self):
+        """This member's public key (made on first use) and the file that holds the private half."""
+        from tpuctl.adapters import keys
+
+        member = self.profile.member
+        return keys.signing_key(member).public, keys.key_path(member)
 
     def emulator_runs_agents(self) -> bool | None:
         """Whether the served emulator this profile talks to starts tpuctl agents (None: not one)."""

@@ -11,15 +11,15 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.amounts import MAX_AMOUNT, amount_problem, check_amount  # noqa: F401 - one bound for budgets
 from tpuctl.domain.events import (
-    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, OVERRIDE_GRANTED,
-    PRICES_OVERRIDDEN, TREASURER_ADDED, Event,
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED, MEMBER_REMOVED,
+    OVERRIDE_GRANTED, PRICES_OVERRIDDEN, TREASURER_ADDED, Event, id_time,
 )
 from tpuctl.domain.intervals import unique
 from tpuctl.domain.metering import MONEY_QUANTUM, SECONDS_PER_HOUR, Amount, PriceKey, price_usage
@@ -27,6 +27,7 @@ from tpuctl.domain.prices import (
     CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates,
 )
 from tpuctl.domain.settlement import DEFAULT_RULE, SETTLEMENT_KINDS, Closing, Contribution, Treasury
+from tpuctl.domain.trust import Holds, Roster, Trust
 from tpuctl.errors import BudgetRefused
 
 UNITS = ("money", "chip_hours")
@@ -76,9 +77,15 @@ class GroupRules:
     contributions: tuple[Contribution, ...] = ()            # the pot (domain/settlement.py)
     closings: Mapping[str, Closing] = field(default_factory=dict)
     settlement_rule: str = DEFAULT_RULE
+    trust: Trust = Trust()
 
     def is_treasurer(self, name: str) -> bool:
         return name in self.treasurers
+
+    def key_of(self, name: str) -> str | None:
+        """The member's current public key in the signed history (None: none given)."""
+        standing = self.trust.roster.now(name)
+        return standing.key if standing else None
 
     def budget_for(self, month: str, member: str | None = None, unit: str | None = None) -> Budget | None:
         """The group's budget (member None) or a member's in `unit` (None: money if there is
@@ -149,10 +156,17 @@ def _free_rules(event: Event) -> tuple[FreeQuotaRule, ...]:
     return tuple(parsed)
 
 
+_FIRST = datetime(1970, 1, 1, tzinfo=timezone.utc)     # a first key holds for all earlier events
+
+
+_ROSTER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, KEY_ROTATED, MEMBER_REMOVED})
+
+
 class _Replay:
     """The control events' replay state; `apply` returns why an event is ignored, or None."""
 
-    def __init__(self) -> None:
+    def __init__(self, genesis: Event | None = None, holds: Holds | None = None,
+                 sealed: frozenset[str] = frozenset()) -> None:
         self.currency: str | None = None
         self.treasurers: set[str] = set()
         self.members: set[str] = set()
@@ -161,23 +175,64 @@ class _Replay:
         self.free: tuple[FreeQuotaRule, ...] = ()
         self.grants: list[OverrideGrant] = []
         self.treasury = Treasury()
+        self.roster = Roster()
+        self.genesis = genesis
+        self.trust = Trust(genesis.id if genesis else None, self.roster, sealed)
+        self.holds = holds or (lambda event, key: False)
+
+    def start(self, event: Event) -> str | None:
+        p = event.payload
+        if p["currency"] not in CURRENCIES or not p["treasurers"]:
+            return "a group needs a known currency and at least one treasurer"
+        keys = p.get("keys") or {}
+        if self.genesis is not None and event.id == self.genesis.id and event.sig is not None:
+            if event.group != event.id:
+                return "the genesis names another group than itself"
+            if keys.get(event.actor) is None or not self.holds(event, keys[event.actor]):
+                return f"the genesis is not signed with the key it gives {event.actor}"
+        self.currency = p["currency"]
+        self.treasurers |= set(p["treasurers"])
+        self.members |= self.treasurers
+        for name in p["treasurers"]:
+            self.roster.give(name, _FIRST, keys.get(name), treasurer=True)
+        return None
+
+    def _give_key(self, name: str, key: str | None, event: Event, treasurer: bool | None = None) -> None:
+        first = self.roster.now(name) is None or self.roster.now(name).key is None
+        since = _FIRST if first and key else id_time(event.id)
+        self.roster.give(name, since, key if key else ..., treasurer=treasurer)
 
     def apply(self, event: Event) -> str | None:
         p = event.payload
         if event.kind == GROUP_INITIALIZED:
+            if self.genesis is not None and event.id != self.genesis.id:
+                return "the group's genesis is ledger/genesis.json; a group.initialized anywhere else does not count"
             if self.currency is not None:
                 return "the group was already initialised"
-            if p["currency"] not in CURRENCIES or not p["treasurers"]:
-                return "a group needs a known currency and at least one treasurer"
-            self.currency = p["currency"]
-            self.treasurers |= set(p["treasurers"])
-            self.members |= self.treasurers
-        elif event.actor not in self.treasurers:
+            return self.start(event)
+        problem = self.trust.signature_problem(event, self.holds)
+        if problem:
+            return problem
+        signed = self.trust.signed and event.sig is not None
+        if not (self.trust.is_treasurer(event.actor, id_time(event.id)) if signed else event.actor in self.treasurers):
             return f"{event.actor} is not a treasurer"
-        elif event.kind in (MEMBER_ADDED, TREASURER_ADDED):
+        if event.kind in (MEMBER_ADDED, TREASURER_ADDED):
             self.members.add(p["member"])
             if event.kind == TREASURER_ADDED:
                 self.treasurers.add(p["member"])
+            self._give_key(p["member"], p.get("key"), event, True if event.kind == TREASURER_ADDED else None)
+        elif event.kind == KEY_ROTATED:
+            if p["member"] not in self.members:
+                return f"{p['member']} is not a member of the group"
+            self.roster.give(p["member"], id_time(event.id), p["key"])
+        elif event.kind == MEMBER_REMOVED:
+            if p["member"] not in self.members:
+                return f"{p['member']} is not a member of the group"
+            if self.treasurers == {p["member"]}:
+                return "the group's last treasurer cannot be removed"
+            self.members.discard(p["member"])
+            self.treasurers.discard(p["member"])
+            self.roster.give(p["member"], id_time(event.id), None, treasurer=False)
         elif event.kind == BUDGET_SET:
             budget = _budget(event)
             self.budgets[(budget.scope, budget.member, budget.month, budget.unit)] = budget
@@ -195,10 +250,23 @@ class _Replay:
         return None
 
 
-def group_rules(events: Iterable[Event]) -> GroupRules:
-    """Replay the control events (the first group.initialized wins) into the group's rules."""
-    state, ignored = _Replay(), []
-    for event in sorted((e for e in unique(events) if e.kind in CONTROL_KINDS), key=lambda e: e.order):
+def group_rules(events: Iterable[Event], genesis: Event | None = None, holds: Holds | None = None,
+                sealed: frozenset[str] = frozenset()) -> GroupRules:
+    """Replay the control events into the group's rules. With a `genesis` (the group's one
+    create-only first event) only it starts the group and every decision must be signed by
+    a treasurer (`holds` checks a signature); without one the first group.initialized wins
+    and roles go by the `actor` field, as in groups made before signatures."""
+    state, ignored = _Replay(genesis, holds, sealed), []
+    if genesis is not None:
+        reason = state.start(genesis)
+        if reason:
+            ignored.append(Ignored(genesis.id, genesis.kind, genesis.actor, reason))
+    control = sorted((e for e in unique(events) if e.kind in CONTROL_KINDS and not (genesis and e.id == genesis.id)),
+                     key=lambda e: e.order)
+    if genesis is not None:       # who holds which key first, in recording order; then the decisions
+        control = sorted((e for e in control if e.kind in _ROSTER_KINDS), key=lambda e: e.id) + \
+                  [e for e in control if e.kind not in _ROSTER_KINDS]
+    for event in control:
         try:
             reason = state.apply(event)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -207,7 +275,8 @@ def group_rules(events: Iterable[Event]) -> GroupRules:
             ignored.append(Ignored(event.id, event.kind, event.actor, reason))
     return GroupRules(state.currency, frozenset(state.treasurers), frozenset(state.members), state.budgets,
                       PriceOverrides(state.rates, state.free), tuple(state.grants), tuple(ignored),
-                      tuple(state.treasury.contributions), dict(state.treasury.closings), state.treasury.rule)
+                      tuple(state.treasury.contributions), dict(state.treasury.closings), state.treasury.rule,
+                      state.trust)
 
 
 # --- admission ---------------------------------------------------------------------------

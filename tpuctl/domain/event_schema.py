@@ -194,6 +194,30 @@ def amounts_by_member(value: Any) -> dict:
     return {owner(k) if k != "group" else k: decimal(-MAX_AMOUNT, MAX_AMOUNT)(v) for k, v in value.items()}
 
 
+def public_key(value: Any) -> str:
+    from tpuctl.domain.signing import is_public_key
+
+    if not is_public_key(value):
+        raise Invalid(f"is {_show(value)}, not a public key like ed25519:<base64>")
+    return value
+
+
+def keys_by_member(value: Any) -> dict:
+    if not isinstance(value, dict) or len(value) > 100:
+        raise Invalid(f"is {_show(value)}, not public keys by member")
+    return {member(k): public_key(v) for k, v in value.items()}
+
+
+def sealed_history(value: Any) -> dict:
+    """What `group seal` says the unsigned history was: how many events, and a digest of them."""
+    if (not isinstance(value, dict) or set(value) != {"events", "digest", "last"} or type(value["events"]) is not int
+            or not 0 <= value["events"] <= 10**9 or not isinstance(value["digest"], str)
+            or not re.match(r"^[0-9a-f]{64}$", value["digest"])
+            or not (value["last"] is None or (isinstance(value["last"], str) and ev.is_event_id(value["last"])))):
+        raise Invalid(f"is {_show(value)}, not a statement of history (events, digest, last)")
+    return value
+
+
 def _show(value: Any) -> str:
     shown = json.dumps(value) if not isinstance(value, (Decimal, datetime)) else str(value)
     return shown if len(shown) <= 40 else shown[:37] + "..."
@@ -209,9 +233,12 @@ _PRICE = optional(decimal(Decimal(0), MAX_PRICE))
 
 # kind -> (required fields, optional fields), each with its check
 SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
-    ev.GROUP_INITIALIZED: ({"treasurers": listing(member, 1), "currency": lambda v: _str(v, CURRENCY_RE, "a currency")}, {}),
-    ev.MEMBER_ADDED: ({"member": member}, {}),
-    ev.TREASURER_ADDED: ({"member": member}, {}),
+    ev.GROUP_INITIALIZED: ({"treasurers": listing(member, 1), "currency": lambda v: _str(v, CURRENCY_RE, "a currency")},
+                           {"keys": keys_by_member, "sealed": sealed_history}),
+    ev.MEMBER_ADDED: ({"member": member}, {"key": public_key}),
+    ev.TREASURER_ADDED: ({"member": member}, {"key": public_key}),
+    ev.KEY_ROTATED: ({"member": member, "key": public_key}, {}),
+    ev.MEMBER_REMOVED: ({"member": member}, {}),
     **{kind: (_NODE, {"reason": text}) for kind in ev.NODE_KINDS},      # why tpuctl ended it, if it did
     **{kind: (_QUEUED, {"source": one_of(*ev.SOURCES)}) for kind in ev.QUEUED_KINDS},
     ev.BUDGET_SET: ({"scope": one_of("group", "member"), "member": optional(member), "month": month_or_default,
@@ -285,6 +312,13 @@ def check_event(event: ev.Event) -> None:
         member(event.actor)
     except Invalid as exc:
         raise Invalid(f"actor {exc}") from None
+    if event.group is not None and not (isinstance(event.group, str) and ev.is_event_id(event.group)):
+        raise Invalid(f"has a group {_show(event.group)}, not a group id")
+    if event.sig is not None:
+        from tpuctl.domain.signing import SIG_RE
+
+        if not isinstance(event.sig, str) or not SIG_RE.match(event.sig):
+            raise Invalid(f"has a signature {_show(event.sig)}, not an Ed25519 signature in base64")
     check_payload(event.kind, event.payload)
 
 
@@ -300,7 +334,8 @@ def parse_event(cls: type, data: bytes, origin: str) -> ev.Event:
         if missing:
             raise Invalid(f"lacks {', '.join(missing)}")
         event = cls(id=body["id"], time=time(body["time"]), actor=body["actor"], kind=body["kind"],
-                    payload=body["payload"], version=body["v"], raw=bytes(data))
+                    payload=body["payload"], version=body["v"], group=body.get("group"), sig=body.get("sig"),
+                    raw=bytes(data))
         check_event(event)
     except Invalid as exc:
         raise ev.EventFormatError(f"{origin} is set aside: it {exc}.") from None

@@ -14,7 +14,7 @@ import json
 import re
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -22,8 +22,9 @@ from typing import Any, Mapping
 from tpuctl.domain.times import format_time, parse_time
 from tpuctl.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2         # 2: events may carry the group id and the actor's signature
 EVENTS_PREFIX = "ledger/events/"
+GENESIS_KEY = "ledger/genesis.json"      # the group's one create-only first event
 UNATTRIBUTED = "unattributed"
 
 GROUP_INITIALIZED = "group.initialized"
@@ -47,6 +48,8 @@ POT_CONTRIBUTED = "pot.contributed"          # money a member paid into the grou
 MONTH_CLOSED = "month.closed"                # the month's settled figures, from the real bill
 MONTH_REOPENED = "month.reopened"            # a closed month is open again (with a reason)
 SETTLEMENT_RULE_SET = "settlement.rule_set"  # how shared costs are split
+KEY_ROTATED = "key.rotated"
+MEMBER_REMOVED = "member.removed"
 
 SOURCES = ("tpuctl", "observed")
 _NODE_FIELDS = ("zone", "node", "accelerator_type", "chips", "spot", "owner",
@@ -58,7 +61,7 @@ QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUE
 # Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
 TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
                              FREE_QUOTA_SET, OVERRIDE_GRANTED, POT_CONTRIBUTED, MONTH_CLOSED, MONTH_REOPENED,
-                             SETTLEMENT_RULE_SET})
+                             SETTLEMENT_RULE_SET, KEY_ROTATED, MEMBER_REMOVED})
 CONTROL_KINDS = TREASURER_KINDS | {GROUP_INITIALIZED}
 
 # kind -> payload fields it must carry (values may be null where the field allows it)
@@ -76,6 +79,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     MONTH_CLOSED: ("month", "currency", "actual", "estimate", "members"),
     MONTH_REOPENED: ("month", "reason"),
     SETTLEMENT_RULE_SET: ("rule",),
+    KEY_ROTATED: ("member", "key"),
+    MEMBER_REMOVED: ("member",),
 }
 KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
 
@@ -166,6 +171,8 @@ class Event:
     kind: str
     payload: Mapping[str, Any] = field(default_factory=dict, hash=False)
     version: int = SCHEMA_VERSION
+    group: str | None = None       # the group's id (its genesis event's id); None before signing
+    sig: str | None = None         # the actor's Ed25519 signature over the rest (tpuctl/domain/signing.py)
     raw: bytes | None = field(default=None, compare=False, hash=False, repr=False)   # as read from the store
 
     @property
@@ -181,12 +188,24 @@ class Event:
         """Deterministic replay order: by time, ties broken by id."""
         return (self.time, self.id)
 
+    def body(self) -> dict[str, Any]:
+        body = {"v": self.version, "id": self.id, "time": format_time(self.time),
+                "actor": self.actor, "kind": self.kind, "payload": dict(self.payload)}
+        if self.group is not None:
+            body["group"] = self.group
+        if self.sig is not None:
+            body["sig"] = self.sig
+        return body
+
     def to_json(self) -> bytes:
         if self.raw is not None:
             return self.raw
-        body = {"v": self.version, "id": self.id, "time": format_time(self.time),
-                "actor": self.actor, "kind": self.kind, "payload": dict(self.payload)}
-        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+        return json.dumps(self.body(), separators=(",", ":"), sort_keys=True).encode()
+
+    def signed(self, key: Any, group: str | None) -> Event:
+        """This event for `group`, signed with `key` (a signing.SigningKey of the actor)."""
+        unsigned = replace(self, version=SCHEMA_VERSION, group=group, sig=None, raw=None)
+        return replace(unsigned, sig=key.sign(unsigned.body()))
 
     @classmethod
     def from_json(cls, data: bytes, origin: str = "event") -> Event:
@@ -200,7 +219,8 @@ class Event:
         """An event the local view already checked on its way in (no second check)."""
         body = json.loads(data)
         return cls(id=body["id"], time=parse_time(body["time"]), actor=body["actor"], kind=body["kind"],
-                   payload=body["payload"], version=body["v"], raw=bytes(data))
+                   payload=body["payload"], version=body["v"], group=body.get("group"), sig=body.get("sig"),
+                   raw=bytes(data))
 
 
 def _reason(exc: Exception) -> str:

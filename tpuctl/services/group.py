@@ -22,12 +22,18 @@ from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.metering import check_month
 from tpuctl.domain.events import (
-    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, MEMBER_ADDED, OVERRIDE_GRANTED, PRICES_OVERRIDDEN,
-    TREASURER_ADDED, Event, budget_payload, new_event,
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GENESIS_KEY, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED,
+    MEMBER_REMOVED, OVERRIDE_GRANTED, PRICES_OVERRIDDEN, TREASURER_ADDED, Event, budget_payload, new_event,
 )
+from tpuctl.adapters import keys
+from tpuctl.adapters.store import ObjectExists
+from tpuctl.adapters.trust_db import sealed_ids
+from tpuctl.domain.signing import is_public_key
+from tpuctl.domain.trust import short_key
+from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis
 from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceTable, Rates, region_of
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, UsageError
-from tpuctl.services.ledger import pricing_for, record, record_event, sync_from_store
+from tpuctl.services.ledger import check_own_event, pricing_for, record_event, sync_from_store
 
 
 def check_member_name(name: str, flag: str) -> str:
@@ -40,16 +46,38 @@ def check_member_name(name: str, flag: str) -> str:
 
 def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasurers: Iterable[str],
                currency: str = "USD") -> Event:
+    """`group init`: write the group's genesis (create-only, at a fixed name) with the first
+    treasurers and the starting treasurer's key, signed by them."""
     treasurers = [check_member_name(name, "--treasurer") for name in treasurers]
     if currency not in CURRENCIES:
         raise UsageError(f"'{currency}' is not a currency tpuctl knows ({', '.join(CURRENCIES)}).",
                          hint="Pass --currency with one of those codes.")
+    treasurers = sorted(set(treasurers))
+    if actor not in treasurers:
+        raise UsageError(f"{actor} starts the group, so must be one of its treasurers (--treasurer {actor}).",
+                         hint="The genesis is signed by its first treasurer; other treasurers are added with their keys.")
     sync_from_store(store, db)
     rules = db.rules()
     if rules.currency is not None:
         raise ConflictError(f"The group is already initialised (treasurers: {', '.join(sorted(rules.treasurers))}).")
-    return record(store, db, clock, actor, GROUP_INITIALIZED,
-                  {"treasurers": sorted(set(treasurers)), "currency": currency})
+    return write_genesis(store, db, clock, actor, {"treasurers": treasurers, "currency": currency})
+
+
+def write_genesis(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, payload: Mapping[str, Any]) -> Event:
+    """Create ledger/genesis.json; whoever wrote it first started the group."""
+    payload = {**payload, "keys": {actor: keys.signing_key(actor).public}}
+    unsigned = new_event(GROUP_INITIALIZED, actor, payload, clock.now())
+    genesis = unsigned.signed(keys.signing_key(actor), group=unsigned.id)
+    check_own_event(genesis)
+    try:
+        store.create(GENESIS_KEY, genesis.to_json())
+    except ObjectExists:
+        sync_genesis(store, db)
+        first = db.genesis()
+        who = f" by {first.actor} on {first.time:%Y-%m-%d}" if first else ""
+        raise ConflictError(f"The group was already started{who}; its genesis cannot be replaced.") from None
+    sync_genesis(store, db)
+    return genesis
 
 
 def record_decision(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
@@ -59,8 +87,9 @@ def record_decision(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, k
     if kind not in CONTROL_KINDS - {GROUP_INITIALIZED}:
         raise ValueError(f"{kind} is not a treasurer decision")
     _decider_rules(store, db, actor, kind)
-    event = new_event(kind, actor, payload, clock.now())
-    preview = group_rules([*db.group_level_events(), event])       # would every terminal accept it?
+    event = sign_event(new_event(kind, actor, payload, clock.now()), db)
+    preview = group_rules([*db.group_level_events(), event], db.genesis(), db.signatures.holds,
+                          sealed_ids(db.conn))       # would every terminal accept it?
     ignored = [i.reason for i in preview.ignored if i.event_id == event.id]
     if ignored:
         raise ConfigError(f"Not recorded: {ignored[0]}.")
@@ -95,22 +124,53 @@ def _decider_rules(store: GroupStore, db: LedgerDB, actor: str, kind: str) -> Gr
         raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot "
                                     f"{DECISIONS.get(kind, 'decide that')}.",
                                     hint="Ask a treasurer; `tpuctl group show` lists them.")
+    check_own_key(rules, actor)
     return rules
 
 
 def add_member(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, member: str,
-               treasurer: bool = False) -> Event:
-    """`group add`: a member is listed in every report; a treasurer can also decide budgets,
-    prices, free quota and who else is in the group."""
-    if not MEMBER_RE.match(member):
-        raise UsageError(f"'{member}' cannot be a member name.",
-                         hint="Use lowercase letters, digits, '_' or '-', starting with a letter.")
+               treasurer: bool = False, key: str | None = None) -> Event:
+    """`group add`: a member is listed in every report and, with their public key, what they
+    sign counts; a treasurer can also decide budgets, prices, free quota and who is in the group.
+    A member already listed without a key (or a treasurer's first key) can be given one."""
+    _check_name(member)
+    if key is not None and not is_public_key(key):
+        raise UsageError(f"'{key}' is not a public key like ed25519:<base64>.",
+                         hint=f"{member} prints theirs with `tpuctl whoami`.")
     kind = TREASURER_ADDED if treasurer else MEMBER_ADDED
     rules = _decider_rules(store, db, actor, kind)
     role = "treasurer" if treasurer else "member"
-    if member in (rules.treasurers if treasurer else rules.members):
+    known = rules.key_of(member)
+    if known is not None and key is not None and key != known:
+        raise ConflictError(f"{member} already has another key ({short_key(known)}).",
+                            hint=f"Replace it with `tpuctl group rekey {member} --key {key}`.")
+    if member in (rules.treasurers if treasurer else rules.members) and (key is None or known == key):
         raise ConflictError(f"{member} is already a {role} of this group.")
-    return record_decision(store, db, clock, actor, kind, {"member": member})
+    return record_decision(store, db, clock, actor, kind, {"member": member, **({"key": key} if key else {})})
+
+
+def rekey_member(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, member: str, key: str) -> Event:
+    """`group rekey`: from now on only `key` signs for `member` (a lost or leaked key)."""
+    if not is_public_key(key):
+        raise UsageError(f"'{key}' is not a public key like ed25519:<base64>.")
+    rules = _decider_rules(store, db, actor, KEY_ROTATED)
+    if member not in rules.members:
+        raise NotFoundError(f"{member} is not a member of this group.")
+    return record_decision(store, db, clock, actor, KEY_ROTATED, {"member": member, "key": key})
+
+
+def remove_member(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, member: str) -> Event:
+    """`group remove`: nothing `member` signs from now on counts; their history stays."""
+    rules = _decider_rules(store, db, actor, MEMBER_REMOVED)
+    if member not in rules.members:
+        raise NotFoundError(f"{member} is not a member of this group.")
+    return record_decision(store, db, clock, actor, MEMBER_REMOVED, {"member": member})
+
+
+def _check_name(member: str) -> None:
+    if not MEMBER_RE.match(member):
+        raise UsageError(f"'{member}' cannot be a member name.",
+                         hint="Use lowercase letters, digits, '_' or '-', starting with a letter.")
 
 
 _REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")

@@ -38,6 +38,7 @@ from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError
 from tpuctl.services.admission import admit_logged
+from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis, uncounted
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
@@ -77,7 +78,9 @@ def pricing_for(rules: GroupRules, table: PriceTable) -> Pricing:
 
 def record_event(store: GroupStore, db: LedgerDB, event: Event) -> Event:
     """Write the event to the group store (create-only), then into the local view. An event
-    already there with the same bytes is ours (a retried write whose first reply was lost)."""
+    already there with the same bytes is ours (a retried write whose first reply was lost).
+    It is signed with the actor's key on this machine first."""
+    event = sign_event(event, db)
     data = event.to_json()
     check_own_event(event)
     try:
@@ -148,6 +151,7 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
     """Bring the database up to date with the store, reading only events it has not seen
     (`readers` at once: by default as many as the store says are worth it)."""
     readers = readers or store.parallel_reads
+    sync_genesis(store, db)
     last = db.cursor(EVENTS_PREFIX)
     last_id = key_event_id(last) if last else None
     start_after = listing_bound(id_time(last_id) - lookback) if last_id else last
@@ -263,17 +267,27 @@ class Books:
 
     def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
         """Admission; before refusing on committed spend, look at the project as `sync` does:
-        a node preempted or deleted since the last sync no longer holds its lease."""
+        a node preempted or deleted since the last sync no longer holds its lease. In a signed
+        group, someone whose key the group does not know is refused first: nothing they
+        recorded would count."""
         self.sync()
+        check_own_key(self.db.rules(), self.actor)
         try:
+            try:
+                return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
+                                 sync=False)
+            except RequestRefused as refused:
+                stale = any(standing.committed.chip_seconds for standing in refused.admission.over)
+                if self.lister is None or not stale or not observe_and_record(self.lister(), self.store, self.db,
+                                                                              self.clock, self.actor):
+                    raise
             return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
                              sync=False)
         except RequestRefused as refused:
-            stale = any(standing.committed.chip_seconds for standing in refused.admission.over)
-            if self.lister is None or not stale or not observe_and_record(self.lister(), self.store, self.db,
-                                                                          self.clock, self.actor):
-                raise
-        return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason, sync=False)
+            if override_reason is None and self.db.rules().is_treasurer(self.actor):
+                refused.hint = (f"You are a treasurer: raise the budget (`tpuctl budget set --member "
+                                f"{request.member} AMOUNT`) or pass --override \"reason\".")
+            raise
 
     def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
         """Bring the ledger in line with these nodes as the API shows them, as a sync would:
@@ -420,5 +434,11 @@ def verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
                                 event_key(event_id), event_id))
     for ignored in db.rules().ignored:
         problems.append(Problem(f"Ignored {ignored.kind} event {ignored.event_id} by {ignored.actor}: "
-                                f"{ignored.reason}.", None, ignored.event_id))
-    return problems
+                                f"{ignored.reason}.", None if ignored.event_id == _genesis_id(db) else
+                                event_key(ignored.event_id), ignored.event_id))
+    return problems + uncounted(store, db)
+
+
+def _genesis_id(db: LedgerDB) -> str | None:
+    genesis = db.genesis()
+    return genesis.id if genesis else None

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from tpuctl.adapters import keys
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore
 from tpuctl.adapters.tpu import TpuApi
@@ -71,7 +72,7 @@ class Month:
         nodes.delete_node(self.api, self.books(actor), self.api.get_node(zone, name))
 
     def sync(self) -> None:
-        observe_and_record(self.api, self.store, self.db, self.clock, "cron")
+        observe_and_record(self.api, self.store, self.db, self.clock, TREASURER)     # cron runs as the treasurer
 
 
 def play(month: Month) -> None:
@@ -80,7 +81,7 @@ def play(month: Month) -> None:
     m.clock.set(START)
     group_svc.init_group(m.store, m.db, m.clock, TREASURER, [TREASURER])
     for member in MEMBERS:
-        group_svc.add_member(m.store, m.db, m.clock, TREASURER, member)
+        group_svc.add_member(m.store, m.db, m.clock, TREASURER, member, key=keys.signing_key(member).public)
     group_svc.set_budget(m.store, m.db, m.clock, TREASURER, "500", group=True)
     group_svc.set_budget(m.store, m.db, m.clock, TREASURER, "100")
     group_svc.set_budget(m.store, m.db, m.clock, TREASURER, "150", member="alice")
@@ -104,7 +105,7 @@ def play(month: Month) -> None:
     m.at(10, 8)
     m.create("carol", "carol-v6e", "v6e-4", "us-east1-d", spot=False, hours=2)
     m.at(10, 11)                                  # the lease ended at 10:00: the reaper deletes it
-    m.delete("cron", "carol-v6e", "us-east1-d")
+    m.delete(TREASURER, "carol-v6e", "us-east1-d")
 
     m.at(12, 14)
     m.api.create_node("us-central2-b", "stray-v4", accelerator_type="v4-8", runtime_version=RUNTIME, spot=False,

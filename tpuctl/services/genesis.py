@@ -1,0 +1,105 @@
+"""The group's genesis and the signing of what tpuctl records.
+
+The genesis is one create-only object at a fixed name, `ledger/genesis.json`: a signed
+group.initialized event naming the first treasurers and their keys. Its id is the group's
+id, which every later event carries under its signature. Whoever creates it first started
+the group; a backdated group.initialized written anywhere else never competes with it.
+"""
+
+from __future__ import annotations
+
+from tpuctl.adapters import keys
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import GroupStore, ObjectNotFound
+from tpuctl.domain.budgets import GroupRules
+from tpuctl.domain.events import GENESIS_KEY, GROUP_INITIALIZED, Event, EventFormatError
+from tpuctl.domain.trust import short_key
+from tpuctl.errors import PermissionDeniedError
+
+SEALED_KEY = "ledger/sealed.txt"      # the ids of the unsigned history `group seal` kept
+
+
+def sync_genesis(store: GroupStore, db: LedgerDB) -> Event | None:
+    """The group's genesis, read once from the store (it can never change); None for a group
+    started before signatures and not sealed yet."""
+    known = db.genesis()
+    if known is not None:
+        return known
+    try:
+        data = store.read(GENESIS_KEY)
+    except ObjectNotFound:
+        return None
+    genesis = parse_genesis(data)
+    sealed: list[str] = []
+    if genesis.payload.get("sealed"):
+        try:
+            sealed = store.read(SEALED_KEY).decode().split()
+        except ObjectNotFound:
+            sealed = []
+    db.set_genesis(genesis.to_json(), sealed_ids(genesis, sealed))
+    return db.genesis()
+
+
+def parse_genesis(data: bytes) -> Event:
+    genesis = Event.from_json(data, origin=GENESIS_KEY)
+    if genesis.kind != GROUP_INITIALIZED or genesis.group != genesis.id or genesis.sig is None:
+        raise EventFormatError(f"{GENESIS_KEY} is not a signed group.initialized event naming itself as the group.",
+                               hint="A group's genesis cannot be replaced: start a new group store.")
+    return genesis
+
+
+def sealed_ids(genesis: Event, ids: list[str]) -> list[str]:
+    """The ids a seal kept, if the list is the one the genesis states (else none)."""
+    from tpuctl.domain.signing import digest
+
+    statement = genesis.payload.get("sealed")
+    if not statement:
+        return []
+    if len(ids) != statement["events"] or digest("\n".join(ids).encode()).hex() != statement["digest"]:
+        return []
+    return ids
+
+
+def uncounted(store: GroupStore, db: LedgerDB) -> list:
+    """`ledger verify`'s word on signatures: usage events that do not count, each with its key
+    and why, and a genesis object that is no longer the one this view started from."""
+    from tpuctl.domain.events import event_key
+    from tpuctl.services.ledger import Problem
+
+    problems = [Problem(f"{event_key(event_id)}: {kind} by {actor} does not count: {reason}.", event_key(event_id),
+                        event_id) for event_id, actor, kind, reason in db.rejected.reasons()]
+    known = db.genesis()
+    if known is not None:
+        try:
+            stored = store.read(GENESIS_KEY)
+        except ObjectNotFound:
+            stored = None
+        if stored != known.to_json():
+            problems.append(Problem(f"{GENESIS_KEY} is not the genesis this view started from ({known.id}): "
+                                    "someone replaced or deleted it.", GENESIS_KEY, known.id))
+    return problems
+
+
+def sign_event(event: Event, db: LedgerDB) -> Event:
+    """The event signed with its actor's key on this machine, for this group."""
+    if event.sig is not None:
+        return event
+    genesis = db.genesis()
+    return event.signed(keys.signing_key(event.actor), genesis.id if genesis else None)
+
+
+def check_own_key(rules: GroupRules, actor: str) -> None:
+    """In a signed group, refuse up front what every terminal would ignore: events signed
+    with a key the group does not know for `actor`."""
+    if not rules.trust.signed:
+        return
+    known, mine = rules.key_of(actor), keys.signing_key(actor).public
+    if known is None:
+        raise PermissionDeniedError(
+            f"The group knows no key for {actor}, so nothing {actor} records would count.",
+            hint=f"A treasurer adds it: `tpuctl group add {actor} --key {mine}` (`tpuctl whoami` prints it).")
+    if known != mine:
+        raise PermissionDeniedError(
+            f"Your key on this machine ({short_key(mine)}) is not the one the group knows for {actor} "
+            f"({short_key(known)}), so nothing you record would count.",
+            hint=f"Use the machine that holds {actor}'s key, or ask a treasurer: `tpuctl group rekey {actor} --key {mine}`.")

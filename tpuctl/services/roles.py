@@ -1,0 +1,39 @@
+"""Who may act for whom, and on whose TPUs.
+
+A treasurer may create, queue or run for a member (`--for`): the TPU carries that member's
+owner label and is billed to them, and the ledger records the treasurer as the one who did
+it. A member acting on a TPU another member owns must say so with `--force`; what they did
+is recorded under their own name. A treasurer may act on any TPU.
+"""
+
+from __future__ import annotations
+
+from tpuctl.domain.nodes import NodeInfo
+from tpuctl.errors import NotFoundError, PermissionDeniedError
+from tpuctl.services.ledger import Books
+
+
+def acting_for(books: Books, member: str | None) -> str:
+    """Whose bill a request goes on: `member` if the actor is a treasurer, else the actor."""
+    actor = books.actor
+    if member is None or member == actor:
+        return actor
+    rules = books.sync().db.rules()
+    if not rules.is_treasurer(actor):
+        raise PermissionDeniedError(f"{actor} is not a treasurer, so cannot act for {member}.",
+                                    hint=f"Leave out --for to act as yourself; a treasurer can act for {member}.")
+    if rules.currency is not None and member not in rules.members:
+        raise NotFoundError(f"{member} is not a member of this group.",
+                            hint=f"Add them first: `tpuctl group add {member} --key KEY`.")
+    return member
+
+
+def check_owner(books: Books, node: NodeInfo, force: bool, verb: str) -> None:
+    """Refuse to act on another member's TPU without --force (treasurers need none)."""
+    owner = node.owner
+    if owner is None or owner == books.actor or force:
+        return
+    if books.sync().db.rules().is_treasurer(books.actor):
+        return
+    raise PermissionDeniedError(f"TPU '{node.name}' is {owner}'s, not yours, so tpuctl will not {verb} it.",
+                                hint=f"Pass --force to {verb} it anyway; the ledger records that {books.actor} did.")
