@@ -29,7 +29,7 @@ def _timing():
 def run(
     ctx: typer.Context,
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
-    node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (made by `tpuctl run`).")] = None,
+    node: Annotated[Optional[str], typer.Option("--node", help="Run on this existing TPU (one tpuctl made with its agent).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
@@ -370,10 +370,10 @@ def configs_pull(
 
 
 def register(app: typer.Typer) -> None:
-    from tpuctl.cli.agent_cmd import agent
+    from tpuctl.cli.agent_cmd import agent, touch
 
     for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
-                     ("agent", agent)]:
+                     ("agent", agent), ("touch", touch)]:
         app.command(name)(fn)
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(configs_app, name="configs")

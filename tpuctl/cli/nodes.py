@@ -22,6 +22,7 @@ def create(
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start tpuctl's agent on it (then no job runs on it and it reports no activity).")] = False,
     no_wait: NoWait = False,
     override: OverrideOption = None,
     json_out: JsonFlag = False,
@@ -36,6 +37,10 @@ def create(
     s = session(ctx)
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
+    if not no_agent:
+        from tpuctl.services import agents
+
+        request = agents.with_agent(s.store, s.profile, request, agents.timing_from_env())
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)

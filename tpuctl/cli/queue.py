@@ -28,6 +28,7 @@ def create(
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease of each node, counted from its creation.")] = None,
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     wait: WaitFlag = False,
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start tpuctl's agent on its TPUs.")] = False,
     override: OverrideOption = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -43,6 +44,10 @@ def create(
                                       runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
                                       hours=hours, labels=parse_labels(label), valid_for=valid_for,
                                       start_after=start_after)
+    if not no_agent:
+        from tpuctl.services import agents
+
+        request = agents.queue_with_agent(s.store, s.profile, request, agents.timing_from_env())
     admission = svc.admit(s.books, request, override)
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)

@@ -441,6 +441,15 @@ def agent_beat_key(zone: str, node: str, worker: int) -> str:
     return f"{node_prefix(zone, node)}beat/w{worker}.json"
 
 
+def touch_prefix(zone: str, node: str) -> str:
+    return f"{node_prefix(zone, node)}touch/"
+
+
+def touch_key(zone: str, node: str, member: str) -> str:
+    """`tpuctl touch`: one record per member, overwritten by their next touch."""
+    return f"{touch_prefix(zone, node)}{member}.json"
+
+
 def bundle_key(kind: str, digest: str) -> str:
     return f"bundles/{kind}/{digest}.tar.gz"
 

@@ -26,8 +26,9 @@ from tpuctl.domain import jobs as layout
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.jobs import FORMAT, JobConfig, JobStatus, JobTiming, iso
-from tpuctl.domain.nodes import JOB_LABEL
+from tpuctl.domain.nodes import AGENT_LABEL, JOB_LABEL
 from tpuctl.errors import ConflictError, TpuctlError, UsageError
+from tpuctl.services.agents import probe_settings
 from tpuctl.services.jobs.status import problem, read_status
 from tpuctl.services.ledger import Books
 
@@ -63,7 +64,8 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
     spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
             "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
             "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
-            "timing": timing.format(), "control": {"project": profile.project, "api_endpoint": profile.api_endpoint}}
+            "timing": timing.format(), "control": {"project": profile.project, "api_endpoint": profile.api_endpoint,
+                                                  **probe_settings(profile)}}
     spec = _create_spec(store, clock, spec)
     if target is not None:
         _start_attempt(books, api, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
@@ -85,9 +87,10 @@ def _existing_node(store: GroupStore, api: TpuApi, name: str, default_zone: str)
     from tpuctl.services.nodes import locate_node
 
     node = locate_node(api, name, None, default_zone)
-    if not list(store.list(layout.node_prefix(node.zone, node.name) + "beat/")):
-        raise UsageError(f"TPU '{node.name}' runs no tpuctl agent: only TPUs that `tpuctl run` created do.",
-                         hint="Leave out --node (and `node:`) to let the job create its TPU.")
+    if node.labels.get(AGENT_LABEL) != "true" and not list(store.list(layout.node_prefix(node.zone, node.name) + "beat/")):
+        raise UsageError(f"TPU '{node.name}' runs no tpuctl agent: it was created with --no-agent or outside tpuctl.",
+                         hint=f"`tpuctl create` makes TPUs with the agent; or leave out --node (and `node:`) "
+                              "to let the job create its TPU.")
     if node.state != "READY":
         raise ConflictError(f"TPU '{node.name}' is {node.state}, not READY, so its agent cannot take the job.")
     return node
@@ -140,9 +143,10 @@ def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConf
     control = spec.get("control") or {}      # how worker 0's agent reaches Cloud TPU to release the TPU
     boot = AgentBoot(store=books.store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
                      timing=spec["timing"], version=spec["version"], project=control.get("project", ""),
-                     api_endpoint=control.get("api_endpoint"))
+                     api_endpoint=control.get("api_endpoint"), devices=control.get("devices", ""),
+                     utmp=control.get("utmp", ""))
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
-                                  spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"]},
+                                  spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"], AGENT_LABEL: "true"},
                                   metadata=node_metadata(boot),
                                   request_id=admission.request_id or nodes.new_request_id())
     if tpu.queue:
