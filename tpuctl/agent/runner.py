@@ -177,7 +177,7 @@ class JobRun:
         self.workdir = agent.root / f"{self.job}.{attempt}"
         self.outputs = self.workdir / self.config.outputs if self.config.outputs else None
         self.log = LogStream(self.store, lambda seq: layout.log_key(self.job, attempt, self.worker, seq),
-                             secret_values(self.config.env))
+                             secret_values(self.config.env, self.config.secrets))
         self.phase = "setup"
         self.stop: tuple[str, str] | None = None        # (status, reason) once it must stop
         self.done = threading.Event()

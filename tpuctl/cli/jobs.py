@@ -1,4 +1,4 @@
-"""Job commands: run, jobs, job, logs, cancel, outputs, configs (and, registered here, the agent)."""
+"""Job commands: run, jobs, job, logs, cancel, outputs (and, registered here, configs, the agent and touch)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ from tpuctl.cli.options import JsonFlag, OverrideOption, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.")]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
-VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
 
 jobs_app = typer.Typer(help="The group's jobs: list them, resume interrupted ones.")
-configs_app = typer.Typer(no_args_is_help=True, help="The group's stored job configs, with versions.")
 
 
 def _timing():
@@ -44,13 +42,13 @@ def run(
 
     s = session(ctx)
     store, timing = s.store, _timing()
-    job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
-    if keep_node:
-        job_config = replace(job_config, keep_node=True)
+    loaded = svc.load_config(config, s.profile, store, Path.cwd())
+    job_config = replace(loaded.config, keep_node=True) if keep_node else loaded.config
     admitted: list = []
     with render.spinner(f"Starting job {job_config.name}") as update:
-        status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
-                            override_reason=override, on_admitted=admitted.append, on_progress=update)
+        status = svc.submit(s.books, s.api, s.profile, job_config, loaded.base, loaded.label, node=node,
+                            timing=timing, override_reason=override, on_admitted=admitted.append,
+                            on_progress=update, code=loaded.code, environ=dict(os.environ))
     for admission in admitted:                    # (a job on an existing TPU asks for none)
         tpu = job_config.tpu
         render.override_notice(admission)
@@ -302,75 +300,9 @@ def outputs(
     render.echo(f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''} to {dest}.")
 
 
-@configs_app.command("push")
-def configs_push(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The job config file.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Store it under this name (default: its `name`).")] = None,
-    from_version: Annotated[Optional[int], typer.Option("--from-version", min=0, help="The version your file started from (default: its `# tpuctl-config:` line).")] = None,
-) -> None:
-    """Store a checked config as a new version (refused if it would replace a version you never pulled)."""
-    from tpuctl.cli import render
-    from tpuctl.services import jobs as svc
-
-    s = session(ctx)
-    stored = svc.push_config(s.store, s.profile, s.clock, file, name, from_version)
-    note = ""
-    try:
-        file.write_text(stored.text, encoding="utf-8")   # the file now says it starts from this version
-    except OSError:
-        note = f" ({file} could not be updated: pull before your next push)"
-    render.echo(f"Pushed {stored.name}@v{stored.version}{note}.")
-
-
-@configs_app.command("list")
-def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """The group's stored configs, each at its newest version."""
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import pushed_by
-    from tpuctl.services import jobs as svc
-
-    found = [(c, *pushed_by(c.text)) for c in svc.list_configs(session(ctx).store)]
-    if json_out:
-        render.emit_json([{"name": c.name, "version": c.version, "pushed_by": who, "pushed_at": when}
-                          for c, who, when in found])
-        return
-    render.table(["NAME", "VERSION", "PUSHED BY", "PUSHED AT"], [[c.name, f"v{c.version}", who, when] for c, who, when in found],
-                 empty="No stored configs yet: `tpuctl configs push FILE` stores one.")
-
-
-@configs_app.command("show")
-def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], version: VersionOption = None) -> None:
-    """Print a stored config (its first line names its version)."""
-    from tpuctl.services import jobs as svc
-
-    sys.stdout.write(svc.read_config(session(ctx).store, name, version).text)
-
-
-@configs_app.command("pull")
-def configs_pull(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument()],
-    version: VersionOption = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default ./NAME.yaml).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite a different file of that name.")] = False,
-) -> None:
-    """Write a stored config to a file to edit; `configs push` then knows which version you started from."""
-    from tpuctl.cli import render
-    from tpuctl.errors import UsageError
-    from tpuctl.services import jobs as svc
-
-    stored = svc.read_config(session(ctx).store, name, version)
-    path = output or Path(f"{name}.yaml")
-    if path.exists() and not force and path.read_text(encoding="utf-8", errors="replace") != stored.text:
-        raise UsageError(f"{path} exists and differs from {name}@v{stored.version}.",
-                         hint="Pass --force to overwrite it, or -o another file.")
-    path.write_text(stored.text, encoding="utf-8")
-    render.echo(f"Wrote {name}@v{stored.version} to {path}.")
-
-
 def register(app: typer.Typer) -> None:
     from tpuctl.cli.agent_cmd import agent, touch
+    from tpuctl.cli.configs_cmd import configs_app
 
     for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
                      ("agent", agent), ("touch", touch)]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,31 +25,28 @@ from tpuctl.config import Profile
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.jobs import FORMAT, JobConfig, JobStatus, JobTiming, iso
+from tpuctl.domain.jobs import FORMAT, JobConfig, JobStatus, JobTiming, iso, with_secrets
 from tpuctl.domain.nodes import AGENT_LABEL, JOB_LABEL
 from tpuctl.errors import ConflictError, TpuctlError, UsageError
 from tpuctl.services.agents import probe_settings
+from tpuctl.services.jobs.configs import pack_code
 from tpuctl.services.jobs.status import problem, read_status
 from tpuctl.services.ledger import Books
 
 
 def stage_workdir(store: GroupStore, config: JobConfig, base: Path) -> str:
-    folder = (base / config.workdir).resolve()
-    if not folder.is_dir():
-        raise config.error("workdir", f"is {folder}, which is not a folder")
-    try:
-        data = bundles.pack(folder, skip=frozenset({config.outputs} if config.outputs else ()))
-    except bundles.BundleTooBig as exc:
-        raise config.error("workdir", f"is too big to ship ({exc.message})") from None
-    return bundles.upload(store, "workdir", data)
+    return bundles.upload(store, "workdir", pack_code(config, base))
 
 
 def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base: Path, source: str, *,
            node: str | None = None, timing: JobTiming = JobTiming(), override_reason: str | None = None,
-           on_admitted: Callable[[Admission], None] | None = None, on_progress: Progress | None = None) -> JobStatus:
+           on_admitted: Callable[[Admission], None] | None = None, on_progress: Progress | None = None,
+           code: str | None = None, environ: Mapping[str, str] | None = None) -> JobStatus:
     """Admit the job's TPU against the budgets, stage the job, write it down, then create (or
-    queue) its TPU, or queue the job on `node`."""
+    queue) its TPU, or queue the job on `node`. `code`: a stored config's bundle, run as it is
+    (else the workdir under `base` is shipped); `environ`: where named secrets not in `env` come from."""
     store, clock = books.store, books.clock
+    config = with_secrets(config, dict(environ or {}))
     if node is not None:
         if config.resume:
             raise UsageError(f"Job '{config.name}' resumes on new TPUs (resume: true), so it cannot run on --node {node}.")
@@ -62,7 +59,7 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
         if on_admitted:
             on_admitted(admission)
     spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
-            "config": config.to_dict(), "workdir_bundle": stage_workdir(store, config, base),
+            "config": config.to_dict(), "workdir_bundle": code or stage_workdir(store, config, base),
             "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
             "timing": timing.format(), "control": {"project": profile.project, "api_endpoint": profile.api_endpoint,
                                                   **probe_settings(profile)}}
