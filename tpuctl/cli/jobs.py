@@ -67,7 +67,8 @@ def run(
                     f"follow it with `tpuctl logs {status.id} -f`.", err=True)
 
 
-def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool) -> None:
+def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool,
+            only_new: bool = False) -> None:
     """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running.
     `release` (how this follower is named in the job's record) releases the job's TPU if the
     job wants that; without it, only a release someone else began is finished."""
@@ -78,7 +79,7 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | Non
     out = sys.stderr if json_out else sys.stdout
     status, began = None, s.clock.now()
     try:
-        for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume):
+        for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume, only_new=only_new):
             status = event.status
             if event.kind == "log":
                 out.write(event.text)
@@ -145,10 +146,10 @@ def jobs(
     if json_out:
         render.emit_json([status_json(j) for j in found])
         return
-    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED"],
+    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED", "TPU RELEASED"],
                  [[j.id, j.spec["member"], j.state, j.latest.node if j.latest else "-",
                    len(j.latest.workers) if j.latest else 0, j.latest.attempt if j.latest else 0,
-                   j.spec["created"]] for j in found],
+                   j.spec["created"], _released_short(j)] for j in found],
                  empty="No jobs yet: `tpuctl run CONFIG` starts one.")
 
 
@@ -220,6 +221,19 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
             _show_tail(store, status, attempt.failing.worker)
 
 
+def _released_short(status) -> str:
+    """`jobs`' column: when and by whom the TPU was released, or why not."""
+    attempt = status.latest
+    release = attempt.release if attempt else None
+    if release is not None:
+        from tpuctl.domain.times import shown_time
+
+        return f"{shown_time(release.time)} by {release.by} ({release.via})" if release.done else "pending"
+    if attempt is None or not status.final:
+        return "-"
+    return "no (not its own)" if not attempt.owned else "no (kept)" if status.keep_node else "no"
+
+
 def _released(status) -> str:
     """When and by whom the job's TPU was released, or why it was not (yet)."""
     attempt = status.latest
@@ -237,8 +251,9 @@ def logs(
     job_id: JobArg,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
     worker: WorkerOption = 0,
+    tail: Annotated[Optional[int], typer.Option("--tail", "-n", min=1, help="Only the last N lines (of the latest attempt), then -f follows.")] = None,
 ) -> None:
-    """Print a worker's log (every attempt of it); -f follows it live."""
+    """Print a worker's log (every attempt of it); -f follows it live; --tail N its end."""
     from tpuctl.cli import render
     from tpuctl.errors import UsageError
     from tpuctl.services import jobs as svc
@@ -249,8 +264,14 @@ def logs(
     workers = len(status.latest.workers) if status.latest else 1
     if worker >= workers:
         raise UsageError(f"Job {job_id} has {workers} worker{'s' if workers > 1 else ''} (0 to {workers - 1}), not {worker}.")
+    if tail is not None and status.latest is not None:
+        for line in svc.last_lines(store, job_id, status.latest.attempt, worker, tail):
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     if follow:
-        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False)
+        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False, only_new=tail is not None)
+        return
+    if tail is not None:
         return
     for attempt in status.attempts:
         if len(status.attempts) > 1:

@@ -104,11 +104,16 @@ class FollowEvent:
 
 
 def follow(books: Books, api: TpuApi, job: str, worker: int, timing: JobTiming, *,
-           resume: bool = False, sleep: Callable[[float], None] = time.sleep) -> Iterator[FollowEvent]:
+           resume: bool = False, sleep: Callable[[float], None] = time.sleep,
+           only_new: bool = False) -> Iterator[FollowEvent]:
     """Log text and state changes until the job ends and its workers have stopped (a job fails
-    as soon as one worker fails; the others' last lines follow); with `resume`, resume it."""
+    as soon as one worker fails; the others' last lines follow); with `resume`, resume it.
+    `only_new`: leave out the log written so far (`logs --tail N -f` has shown its end)."""
     store, clock = books.store, books.clock
     cursors: dict[int, str | None] = {}
+    if only_new:
+        for attempt in read_status(store, job, clock).attempts:
+            cursors[attempt.attempt] = max(store.list(layout.log_prefix(job, attempt.attempt, worker)), default=None)
     last_state, ended, ready_seen = None, None, None
     for polls in itertools.count():
         status = read_status(store, job, clock)         # before the logs: an exit follows its last chunk
