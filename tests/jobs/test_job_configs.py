@@ -129,3 +129,14 @@ def test_a_stale_push_is_refused_with_or_without_the_header_line(cli, digits, is
         "Error: Config 'digits' is at v2 in the store, but bob.yaml says it started from v2, which you never "
         "pulled (you last pulled or pushed v1 here)."))
     assert [c["version"] for c in cli("configs", "list", "--json").json] == [2]
+
+
+def test_configs_show_masks_secret_values_and_pull_keeps_them(cli, digits):
+    digits.write_text(digits.read_text().replace("  SEED: 0\n", "  SEED: 0\n  WANDB_KEY: wandb-value-42\n")
+                      + "secrets: [WANDB_KEY]\n")
+    assert cli("configs", "push", "digits.yaml").out == "Pushed digits@v1.\n"
+    shown = cli("configs", "show", "digits")
+    assert "WANDB_KEY: ***\n" in shown.out and "wandb-value-42" not in shown.out + shown.err
+    assert "wandb-value-42" not in cli("configs", "show", "digits", "--json").out
+    cli("configs", "pull", "digits", "-o", "mine.yaml")
+    assert "WANDB_KEY: wandb-value-42\n" in (digits.parent / "mine.yaml").read_text()

@@ -72,15 +72,16 @@ def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], ver
     from tpuctl.domain.jobs import shown_size
     from tpuctl.services import jobs as svc
 
-    store = session(ctx).store
-    stored = svc.read_config(store, name, version)
-    code = svc.config_code(store, stored)
+    s = session(ctx)
+    stored = svc.read_config(s.store, name, version)
+    code = svc.config_code(s.store, stored)
+    text = svc.shown_text(stored, s.profile)             # secrets masked; `configs pull` writes them as stored
     if json_out:
-        render.emit_json({"name": stored.name, "version": stored.version, "text": stored.text,
+        render.emit_json({"name": stored.name, "version": stored.version, "text": text,
                           "code": None if code is None else {"digest": f"sha256:{code.digest}",
                                                              "files": [{"path": p, "bytes": n} for p, n in code.files]}})
         return
-    sys.stdout.write(stored.text)
+    sys.stdout.write(text)
     if code is None:
         render.echo(f"{name}@v{stored.version} was pushed without its code: `run {name}` ships the current folder.", err=True)
         return

@@ -8,7 +8,7 @@ never print. One module per responsibility; this package names them all, so call
 
 from tpuctl.services.jobs.configs import (
     CodeListing, LoadedConfig, SeenVersions, StoredConfig, config_code, config_versions, list_configs, load_config,
-    pull_config, push_config, read_config, unpack_code,
+    pull_config, push_config, read_config, shown_text, unpack_code,
 )
 from tpuctl.services.jobs.resume import ResumePass, resume_all, resume_job, resume_one
 from tpuctl.services.jobs.status import (
@@ -19,7 +19,7 @@ from tpuctl.services.jobs.submit import stage_workdir, submit
 
 __all__ = [
     "CodeListing", "FollowEvent", "LoadedConfig", "ResumePass", "SeenVersions", "StoredConfig", "config_code",
-    "pull_config", "unpack_code", "cancel_job", "config_versions", "download_outputs", "follow",
+    "pull_config", "shown_text", "unpack_code", "cancel_job", "config_versions", "download_outputs", "follow",
     "has_ended", "last_lines", "list_configs", "list_jobs", "load_config", "log_chunks", "note_lost_node",
     "outputs", "push_config", "read_config", "read_spec", "read_status", "resume_all", "resume_job", "resume_one",
     "settle", "settle_seconds", "stage_workdir", "submit",

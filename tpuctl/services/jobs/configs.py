@@ -23,7 +23,7 @@ from tpuctl.config import Profile
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.jobs import (
     JobConfig, bundle_key, check_name, code_line, config_header, config_key, config_version, parse_job_config,
-    read_code, read_header, strip_header,
+    read_code, read_header, redact, secret_values, strip_header,
 )
 from tpuctl.domain.textfiles import decode_text
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, UsageError
@@ -89,6 +89,14 @@ def read_config(store: GroupStore, name: str, version: int | None = None) -> Sto
     if version not in versions:
         raise NotFoundError(f"Config '{name}' has no version v{version} (it has v1 to v{versions[-1]}).")
     return StoredConfig(name, version, decode_text(store.read(config_key(name, version)), f"Stored config {name}@v{version}"))
+
+
+def shown_text(stored: StoredConfig, profile: Profile) -> str:
+    """A stored config as `configs show` prints it: secret values (named in `secrets`, or
+    named like secrets) masked."""
+    config = parse_job_config(stored.text, f"stored config {stored.name}@v{stored.version}", zone=profile.zone,
+                              runtime=profile.runtime_version, hours=profile.hours)
+    return redact(stored.text, secret_values(config.env, config.secrets))
 
 
 def list_configs(store: GroupStore) -> list[StoredConfig]:
