@@ -25,9 +25,13 @@ WIRING = "tpuctl/cli/session.py"        # the one CLI module that builds adapter
 KNOWN = {
     ("tpuctl/adapters/local_agents.py", "tpuctl.agent.bootstrap"),
     ("tpuctl/adapters/local_agents.py", "tpuctl.agent.bundles"),
-    ("tpuctl/services/jobs.py", "tpuctl.agent"),
-    ("tpuctl/services/jobs.py", "tpuctl.agent.bootstrap"),
-    ("tpuctl/services/jobs.py", "tpuctl.agent.runner"),
+    ("tpuctl/services/agents.py", "tpuctl.agent"),
+    ("tpuctl/services/agents.py", "tpuctl.agent.bootstrap"),
+    ("tpuctl/services/jobs/configs.py", "tpuctl.agent"),
+    ("tpuctl/services/jobs/status.py", "tpuctl.agent.runner"),
+    ("tpuctl/services/jobs/submit.py", "tpuctl.agent"),
+    ("tpuctl/services/jobs/submit.py", "tpuctl.agent.bootstrap"),
+    ("tpuctl/services/jobs/submit.py", "tpuctl.agent.runner"),
 }
 
 

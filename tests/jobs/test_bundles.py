@@ -46,3 +46,31 @@ def test_a_member_that_could_leave_the_folder_is_refused_and_nothing_is_written(
         unpack(_bundle(_file("ok.py"), member), tmp_path / "out")
     assert not (tmp_path / "escape.py").exists()
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_bundle_that_unpacks_to_gigabytes_is_refused_early_in_one_sentence(tmp_path):
+    import gzip
+    import time
+
+    header = _file("big.bin", b"")
+    header.size = 2 * 2**30
+    zeros = gzip.compress(bytes(2**24), compresslevel=9)      # gzip members may follow one another
+    data = gzip.compress(header.tobuf(format=tarfile.PAX_FORMAT)) + zeros * 128     # 2 GB of zeros
+    assert len(data) < 3 * 2**20
+    began = time.monotonic()
+    with pytest.raises(UnsafeBundle) as refused:
+        unpack(data, tmp_path / "out")
+    assert refused.value.message == "The bundle unpacks to more than 512 MB, the most tpuctl unpacks."
+    assert time.monotonic() - began < 10
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize("name, sentence", [
+    ("a" * 256 + ".py", f"Bundle member '{'a' * 57}...' has a name longer than 255 bytes, which no file system takes."),
+    (".", "Bundle member '.' is not a file name."),
+], ids=["long", "dot"])
+def test_names_no_file_system_takes_give_one_sentence(tmp_path, name, sentence):
+    with pytest.raises(UnsafeBundle) as refused:
+        unpack(_bundle(_file("ok.py"), _file(name)), tmp_path / "out")
+    assert refused.value.message == sentence
+    assert list((tmp_path / "out").iterdir()) == []

@@ -147,10 +147,11 @@ def test_an_unchanged_workdir_is_not_uploaded_again_and_a_job_can_use_an_existin
     assert list(store.list("bundles/workdir/")) == bundles and len(bundles) == 1
     assert [n["name"] for n in cli("list", "--json").json] == [first["node"]]   # not the second job's to delete
 
-    assert cli("create", "plain", "--type", "v4-8").code == 0
+    assert cli("create", "plain", "--type", "v4-8", "--no-agent").code == 0
     refused = cli("run", str(path), "--node", "plain")
     assert refused.code == ExitCode.USAGE
-    assert refused.err.startswith("Error: TPU 'plain' runs no tpuctl agent: only TPUs that `tpuctl run` created do.\n")
+    assert refused.err.startswith("Error: TPU 'plain' runs no tpuctl agent: it was created with --no-agent or "
+                                  "outside tpuctl.\n")
 
 
 def test_a_stored_config_runs_by_name_from_the_current_folder(cli, jobs_env, tmp_path):

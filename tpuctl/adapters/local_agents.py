@@ -41,7 +41,7 @@ class LocalAgents:
     def on_node_ready(self, node: dict) -> None:
         raw = (node.get("metadata") or {}).get(AGENT_METADATA_KEY)
         if not raw:
-            return                               # not made by `tpuctl run`: no agent to start
+            return                               # made with --no-agent or outside tpuctl: no agent to start
         boot = AgentBoot.from_json(raw)
         source = self._unpacked(boot)
         here = self._node_dir(node)

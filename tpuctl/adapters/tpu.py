@@ -315,15 +315,21 @@ class TpuApi:
         metadata: dict[str, str] | None = None,
         valid_until: datetime | None = None,
         valid_after: datetime | None = None,
+        node_metadata: dict[str, dict[str, str]] | None = None,
     ) -> QueuedInfo:
-        """Ask for capacity; the request id makes a retried create idempotent server-side."""
+        """Ask for capacity; the request id makes a retried create idempotent server-side.
+        `node_metadata` gives a node its own metadata (its agent's startup script names it)."""
         from google.cloud import tpu_v2
 
         QR = tpu_v2.QueuedResource
-        node = tpu_v2.Node(accelerator_type=accelerator_type, runtime_version=runtime_version, labels=labels,
-                           metadata=metadata or {}, scheduling_config=tpu_v2.SchedulingConfig(spot=spot))
-        resource = QR(tpu=QR.Tpu(node_spec=[QR.Tpu.NodeSpec(parent=self._parent(zone), node_id=node_id, node=node)
-                                            for node_id in node_ids]))
+
+        def node(node_id: str):
+            return tpu_v2.Node(accelerator_type=accelerator_type, runtime_version=runtime_version, labels=labels,
+                               metadata=(node_metadata or {}).get(node_id, metadata or {}),
+                               scheduling_config=tpu_v2.SchedulingConfig(spot=spot))
+
+        resource = QR(tpu=QR.Tpu(node_spec=[QR.Tpu.NodeSpec(parent=self._parent(zone), node_id=node_id,
+                                                             node=node(node_id)) for node_id in node_ids]))
         if spot:
             resource.spot = QR.Spot()
         elif guaranteed:

@@ -1,4 +1,4 @@
-"""What a TPU VM needs to start its agents: the node metadata `run` writes.
+"""What a TPU VM needs to start its agents: the node metadata tpuctl writes on every TPU it makes.
 
 Two keys: `startup-script`, the shell script Cloud TPU runs on every worker at boot (it
 fetches tpuctl's bundle from the group store, installs its requirements and starts the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 AGENT_METADATA_KEY = "tpuctl-agent"
 WORKER_NUMBER_URL = "http://metadata.google.internal/computeMetadata/v1/instance/attributes/agent-worker-number"
@@ -28,14 +28,17 @@ class AgentBoot:
     timing: str         # JobTiming.format()
     version: str
     project: str = ""
-    api_endpoint: str | None = None     # None: an older `run` that did not say, so the agent never deletes
+    api_endpoint: str | None = None     # None: the agent never deletes its TPU (`tpuctl create` made it)
+    devices: str = ""   # comma-separated globs of the TPU device files; "" = the TPU VM's own (local profile: a test's)
+    utmp: str = ""      # the login records the SSH probe reads; "" = /var/run/utmp
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> AgentBoot:
-        return cls(**json.loads(text))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
     def agent_args(self, **options: object) -> list[str]:
         """`-m tpuctl agent ...`: the interpreter's arguments; options add `--worker 2` etc."""
@@ -43,6 +46,10 @@ class AgentBoot:
                 "--timing", self.timing]
         if self.project and self.api_endpoint is not None:
             args += ["--project", self.project, "--api-endpoint", self.api_endpoint]
+        if self.devices:
+            args += ["--devices", self.devices]
+        if self.utmp:
+            args += ["--utmp", self.utmp]
         for name, value in options.items():
             args += [f"--{name}", str(value)]
         return args

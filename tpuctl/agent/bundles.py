@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import tarfile
+import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,10 +38,10 @@ def pack(folder: Path, *, skip: frozenset[str] = frozenset(), prefix: str = "",
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as zipped, \
             tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, rel in _files(folder, skip):
-            data = path.read_bytes()
-            total += len(data)
+            total += path.stat().st_size          # before reading: a huge file stops the scan at once
             if total > MAX_BYTES:
                 raise BundleTooBig(f"{folder} holds more than {MAX_BYTES // 2**20} MB to ship.")
+            data = path.read_bytes()
             _add(tar, prefix + rel, data, executable=os.access(path, os.X_OK))
         for name, data in sorted((extra or {}).items()):
             _add(tar, prefix + name, data, executable=False)
@@ -53,7 +54,7 @@ def _files(folder: Path, skip: frozenset[str]):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and _rel(here / d, folder) not in skip)
         for name in sorted(files):
             path = here / name
-            if name.endswith(".pyc") or not path.is_file():
+            if name.endswith(".pyc") or not path.is_file() or _rel(path, folder) in skip:
                 continue
             yield path, _rel(path, folder)
 
@@ -83,24 +84,89 @@ def upload(store: GroupStore, kind: str, data: bytes) -> str:
     return key
 
 
-class UnsafeBundle(ValueError):
-    """A bundle member that would land outside the folder, or is not a plain file or folder."""
+class UnsafeBundle(ConfigError):
+    """A bundle that cannot be unpacked as it is: a member that would land outside the folder,
+    is not a plain file or folder, has a name no file system takes, or too much data."""
 
 
-def unpack(data: bytes, dest: Path) -> None:
+MAX_UNPACKED = 2 * MAX_BYTES        # tar stream (data plus headers) a bundle may unpack to
+MAX_MEMBERS = 200_000
+MAX_NAME_PART = 255                  # bytes in one file or folder name (Linux, macOS)
+
+
+class _Limited(io.RawIOBase):
+    """A reader that refuses to give more than `limit` bytes: a small gzip that unpacks to
+    gigabytes stops here, at the limit, before anything is written."""
+
+    def __init__(self, raw, limit: int):
+        self.raw, self.limit, self.count = raw, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(min(len(buffer), 1 << 20))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise UnsafeBundle(f"The bundle unpacks to more than {MAX_UNPACKED // 2**20} MB, the most tpuctl unpacks.")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def members(data: bytes) -> list[tarfile.TarInfo]:
+    """The bundle's members, each checked, read through the size limit; nothing is written."""
+    found = []
+    try:
+        with tarfile.open(fileobj=_Limited(gzip.GzipFile(fileobj=io.BytesIO(data)), MAX_UNPACKED), mode="r|") as tar:
+            for member in tar:
+                _check_member(member)
+                found.append(member)
+                if len(found) > MAX_MEMBERS:
+                    raise UnsafeBundle(f"The bundle holds more than {MAX_MEMBERS} files, the most tpuctl unpacks.")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise UnsafeBundle(f"The bundle is not a readable tar.gz ({type(exc).__name__}).") from None
+    return found
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    shown = name if len(name) <= 60 else name[:57] + "..."
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeBundle(f"Bundle member '{shown}' is not a plain file or folder.")
+    parts = [p for p in name.split("/") if p]
+    if member.isfile() and (not parts or parts[-1] in (".", "..")):
+        raise UnsafeBundle(f"Bundle member '{shown}' is not a file name.")
+    for part in parts:
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_PART:
+            raise UnsafeBundle(f"Bundle member '{shown}' has a name longer than {MAX_NAME_PART} bytes, "
+                               "which no file system takes.")
+    if "\0" in name:
+        raise UnsafeBundle(f"Bundle member '{shown}' has a NUL character in its name.")
+
+
+def unpack(data: bytes, dest: Path) -> int:
     """Extract safely: only plain files and folders, all inside `dest` (bundles hold nothing
-    else), and the data filter on Pythons that have it (3.10.12+, 3.11.4+)."""
+    else), within the size limit, with names file systems take; the data filter on Pythons
+    that have it (3.10.12+, 3.11.4+). Everything is checked before anything is written.
+    Returns how many files it wrote."""
     dest.mkdir(parents=True, exist_ok=True)
+    checked = members(data)
     root = dest.resolve()
+    for member in checked:
+        inside = (root / member.name).resolve()
+        if inside != root and root not in inside.parents:
+            raise UnsafeBundle(f"Bundle member '{member.name[:60]}' would land outside the folder.")
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            inside = (root / member.name).resolve()
-            if not (member.isfile() or member.isdir()) or (inside != root and root not in inside.parents):
-                raise UnsafeBundle(f"bundle member '{member.name}' is not a plain file or folder inside the bundle")
         if hasattr(tarfile, "data_filter"):
             tar.extractall(dest, filter="data")
         else:
             tar.extractall(dest)
+    return sum(1 for m in checked if m.isfile())
+
+
+def listing(data: bytes) -> list[tuple[str, int]]:
+    """(path, bytes) of each file in a bundle, as `configs show` lists them."""
+    return sorted((m.name, m.size) for m in members(data) if m.isfile())
 
 
 @lru_cache(maxsize=1)

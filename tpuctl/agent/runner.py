@@ -3,8 +3,10 @@
 It needs nothing but the group store. Protocol, per job attempt and worker (keys in
 tpuctl/domain/jobs.py): `start` (create-only: the claim), a heartbeat every few seconds,
 log chunks (create-only, numbered), outputs (uploaded while it runs and at the end), then
-`exit` (create-only) with the status. A node-level heartbeat says idle or busy, which is
-how the reaper will know a TPU is idle. SIGTERM (a preemption notice, a deleted node)
+`exit` (create-only) with the status. A node-level heartbeat (the schema of
+tpuctl/domain/activity.py) says busy, with every reason (its job, a process holding the TPU
+device, an SSH login, a `tpuctl touch`, a probe that failed), or idle since when: that is how
+the reaper knows a TPU is idle. SIGTERM (a preemption notice, a deleted node)
 stops the job, uploads its outputs and records it as interrupted, so a resume continues.
 On worker 0, `release` (given when the agent knows how to reach Cloud TPU) is asked after
 each job, and then every heartbeat until the job has ended, to delete the TPU the job made.
@@ -21,12 +23,15 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
 from tpuctl import __version__
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound, check_key
 from tpuctl.agent.bundles import unpack
+from tpuctl.agent.probes import Probes, touches
+from tpuctl.domain.activity import BEAT_VERSION, Busy
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.clock import Clock, SystemClock
 from tpuctl.domain.jobs import FORMAT, JobConfig, JobTiming, iso, redact, secret_values
@@ -54,14 +59,15 @@ class Agent:
 
     def __init__(self, store: GroupStore, zone: str, node: str, worker: int, root: Path,
                  timing: JobTiming = JobTiming(), clock: Clock = SystemClock(), pidfile: Path | None = None,
-                 release: Callable[[str, int], bool] | None = None):
+                 release: Callable[[str, int], bool] | None = None, probes: Probes | None = None):
         self.store, self.zone, self.node, self.worker = store, zone, node, worker
         self.root, self.timing, self.clock, self.pidfile = root, timing, clock, pidfile
         self.release = release if worker == 0 else None
         self.ran: dict[tuple[str, int], float] = {}      # (job, attempt) -> when to ask `release` next
         self.stopping = threading.Event()
-        self.idle_since = clock.now()
-        self._last_beat: tuple[str, float] = ("", 0.0)
+        self.probes = probes or Probes()
+        self.idle_since: datetime | None = None
+        self._last_beat: tuple[str | None, float] = ("", -1e9)
 
     def request_stop(self, *_args) -> None:
         self.stopping.set()
@@ -75,7 +81,7 @@ class Agent:
         while not self._should_stop():
             try:
                 self.release_ended()
-                self.beat("idle")
+                self.beat()
                 for key in [k for k in self.store.list(prefix) if k not in seen]:
                     seen.add(key)
                     self.take(read_json(self.store, key) or {})
@@ -84,7 +90,7 @@ class Agent:
             except Exception as exc:  # a store hiccup must not end the agent: try again next poll
                 complain(exc)
             self.stopping.wait(self.timing.poll)
-        self.beat("stopped", force=True)
+        self.beat(state="stopped", force=True)
 
     def release_ended(self) -> None:
         """Ask `release` about each job this worker ran until it says nothing is left to do."""
@@ -110,18 +116,34 @@ class Agent:
                 self.stopping.set()
         return self.stopping.is_set()
 
-    def beat(self, state: str, job: str | None = None, force: bool = False) -> None:
-        """The node-level heartbeat: written when the state changes, else every heartbeat interval."""
+    def beat(self, job: str | None = None, *, state: str | None = None, force: bool = False) -> None:
+        """The node-level heartbeat (tpuctl/domain/activity.py): written when the job changes, else
+        every heartbeat interval, each time with what the probes see then."""
         now = time.monotonic()
-        if not force and self._last_beat[0] == f"{state}:{job}" and now - self._last_beat[1] < self.timing.heartbeat:
+        if not force and self._last_beat[0] == job and now - self._last_beat[1] < self.timing.heartbeat:
             return
-        if state == "idle" and not self._last_beat[0].startswith("idle"):
-            self.idle_since = self.clock.now()
-        self._last_beat = (f"{state}:{job}", now)
+        self._last_beat = (job, now)
+        reasons = ([Busy("job", job)] if job else []) + ([] if state == "stopped" else self.activity())
+        when = self.clock.now()
+        if reasons:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = when
         self.store.write(layout.agent_beat_key(self.zone, self.node, self.worker), dump({
-            "node": self.node, "zone": self.zone, "worker": self.worker, "state": state, "job": job,
-            "time": iso(self.clock.now()), "idle_since": iso(self.idle_since) if state == "idle" else None,
-            "interval": self.timing.heartbeat, "version": __version__, "pid": os.getpid()}))
+            "v": BEAT_VERSION, "node": self.node, "zone": self.zone, "worker": self.worker,
+            "state": state or ("busy" if reasons else "idle"), "job": job, "time": iso(when),
+            "busy": [{"kind": r.kind, "detail": r.detail} for r in reasons],
+            "idle_since": iso(self.idle_since), "interval": self.timing.heartbeat, "version": __version__,
+            "pid": os.getpid()}))
+
+    def activity(self) -> list[Busy]:
+        """What besides a tpuctl job keeps the VM in use; a probe that fails is a reason too."""
+        reasons = self.probes.busy(os.getpid())
+        try:
+            reasons += touches(self.store, self.zone, self.node, self.clock.now())
+        except Exception as exc:  # the store away: not knowing is never idle
+            reasons.append(Busy("probe", f"the touch probe failed: {type(exc).__name__}: {exc}"))
+        return reasons
 
     def take(self, assignment: dict[str, Any]) -> None:
         """Run one queued job attempt, unless it was cancelled or superseded meanwhile."""
@@ -137,8 +159,9 @@ class Agent:
             self.store.create(layout.worker_key(job, attempt, "exit", self.worker), dump({
                 "status": "failed", "exit_code": None, "phase": "setup", "reason": reason, "time": iso(self.clock.now())}))
             return
-        self.beat("busy", job, force=True)
+        self.beat(job, force=True)
         JobRun(self, spec, attempt).run()
+        self.beat(force=True)
         if self.release is not None:
             self.ran[(job, attempt)] = 0.0
 
@@ -154,7 +177,7 @@ class JobRun:
         self.workdir = agent.root / f"{self.job}.{attempt}"
         self.outputs = self.workdir / self.config.outputs if self.config.outputs else None
         self.log = LogStream(self.store, lambda seq: layout.log_key(self.job, attempt, self.worker, seq),
-                             secret_values(self.config.env))
+                             secret_values(self.config.env, self.config.secrets))
         self.phase = "setup"
         self.stop: tuple[str, str] | None = None        # (status, reason) once it must stop
         self.done = threading.Event()
@@ -279,7 +302,7 @@ class JobRun:
             last["heartbeat"] = now
             self.store.write(self.key("beat"), dump({"time": iso(self.agent.clock.now()), "phase": self.phase,
                                                      "interval": self.timing.heartbeat}))
-            self.agent.beat("busy", self.job)
+            self.agent.beat(self.job)
         if self.outputs is not None and now - last["sync"] >= self.timing.sync:
             last["sync"] = now
             self.sync_outputs()

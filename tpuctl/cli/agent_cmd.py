@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli.options import ZoneOption, session
+
 
 def agent(
     store: Annotated[str, typer.Option("--store", help="The group store's URL.")],
@@ -22,8 +24,11 @@ def agent(
     pidfile: Annotated[Optional[Path], typer.Option("--pidfile", help="Stop when this file no longer names this process.")] = None,
     project: Annotated[Optional[str], typer.Option("--project", help="The project, for deleting this TPU when its job ends.")] = None,
     api_endpoint: Annotated[Optional[str], typer.Option("--api-endpoint", help="Cloud TPU's endpoint: empty for Google's, `local`, or http://HOST:PORT.")] = None,
+    devices: Annotated[Optional[str], typer.Option("--devices", help="Globs of the TPU device files (default /dev/accel*,/dev/vfio/*).")] = None,
+    utmp: Annotated[Optional[str], typer.Option("--utmp", help="The login records the SSH probe reads (default /var/run/utmp).")] = None,
 ) -> None:
     """Run this TPU VM worker's jobs, one at a time (the node's startup script starts it)."""
+    from tpuctl.agent.probes import Probes
     from tpuctl.agent.runner import Agent
     from tpuctl.cli.session import agent_parts
     from tpuctl.domain.jobs import JobTiming
@@ -31,4 +36,20 @@ def agent(
     root = root.resolve()
     group_store, release = agent_parts(store, project, api_endpoint, root)
     Agent(group_store, zone, node, worker, root, JobTiming.parse(timing, "--timing"), pidfile=pidfile,
-          release=release).serve()
+          release=release, probes=Probes.from_options(devices, utmp)).serve()
+
+
+def touch(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The TPU to mark in use.")],
+    minutes: Annotated[float, typer.Option("--minutes", help="For how long (default 60).")] = 60,
+    zone: ZoneOption = None,
+) -> None:
+    """Mark a TPU in use for a while (a notebook, a debugging session): its agent reports it busy."""
+    from tpuctl.cli import render
+    from tpuctl.domain.times import shown_time
+    from tpuctl.services import agents
+
+    s = session(ctx)
+    done = agents.touch(s.api, s.store, s.clock, s.profile.member, name, zone, s.profile.zone, minutes)
+    render.echo(f"Touched {done.node}: its agent reports it busy until {shown_time(done.until)}.")

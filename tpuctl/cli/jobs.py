@@ -1,4 +1,4 @@
-"""Job commands: run, jobs, job, logs, cancel, outputs, configs (and, registered here, the agent)."""
+"""Job commands: run, jobs, job, logs, cancel, outputs (and, registered here, configs, the agent and touch)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from tpuctl.cli.options import JsonFlag, OverrideOption, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
-VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
 
 jobs_app = typer.Typer(help="The group's jobs: list them, resume interrupted ones.")
-configs_app = typer.Typer(no_args_is_help=True, help="The group's stored job configs, with versions.")
 
 
 def _timing():
@@ -30,7 +28,7 @@ def _timing():
 def run(
     ctx: typer.Context,
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
-    node: Annotated[Optional[str], typer.Option("--node", autocompletion=complete.node_names, help="Run on this existing TPU (made by `tpuctl run`).")] = None,
+    node: Annotated[Optional[str], typer.Option("--node", autocompletion=complete.node_names, help="Run on this existing TPU (one tpuctl made with its agent).")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
@@ -45,13 +43,13 @@ def run(
 
     s = session(ctx)
     store, timing = s.store, _timing()
-    job_config, base, label = svc.load_config(config, s.profile, store, Path.cwd())
-    if keep_node:
-        job_config = replace(job_config, keep_node=True)
+    loaded = svc.load_config(config, s.profile, store, Path.cwd())
+    job_config = replace(loaded.config, keep_node=True) if keep_node else loaded.config
     admitted: list = []
     with render.spinner(f"Starting job {job_config.name}") as update:
-        status = svc.submit(s.books, s.api, s.profile, job_config, base, label, node=node, timing=timing,
-                            override_reason=override, on_admitted=admitted.append, on_progress=update)
+        status = svc.submit(s.books, s.api, s.profile, job_config, loaded.base, loaded.label, node=node,
+                            timing=timing, override_reason=override, on_admitted=admitted.append,
+                            on_progress=update, code=loaded.code, environ=dict(os.environ))
     for admission in admitted:                    # (a job on an existing TPU asks for none)
         tpu = job_config.tpu
         render.override_notice(admission)
@@ -83,7 +81,8 @@ def _warn_if_no_agent_can_run(s, job: str) -> None:
                     "emulator (`--profile local`) or on Cloud TPU.", err=True)
 
 
-def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool) -> None:
+def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool,
+            only_new: bool = False) -> None:
     """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running.
     `release` (how this follower is named in the job's record) releases the job's TPU if the
     job wants that; without it, only a release someone else began is finished."""
@@ -94,7 +93,7 @@ def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | Non
     out = sys.stderr if json_out else sys.stdout
     status, began = None, s.clock.now()
     try:
-        for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume):
+        for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume, only_new=only_new):
             status = event.status
             if event.kind == "log":
                 out.write(event.text)
@@ -161,10 +160,10 @@ def jobs(
     if json_out:
         render.emit_json([status_json(j) for j in found])
         return
-    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED"],
+    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED", "TPU RELEASED"],
                  [[j.id, j.spec["member"], j.state, j.latest.node if j.latest else "-",
                    len(j.latest.workers) if j.latest else 0, j.latest.attempt if j.latest else 0,
-                   j.spec["created"]] for j in found],
+                   j.spec["created"], _released_short(j)] for j in found],
                  empty="No jobs yet: `tpuctl run CONFIG` starts one.")
 
 
@@ -236,6 +235,19 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
             _show_tail(store, status, attempt.failing.worker)
 
 
+def _released_short(status) -> str:
+    """`jobs`' column: when and by whom the TPU was released, or why not."""
+    attempt = status.latest
+    release = attempt.release if attempt else None
+    if release is not None:
+        from tpuctl.domain.times import shown_time
+
+        return f"{shown_time(release.time)} by {release.by} ({release.via})" if release.done else "pending"
+    if attempt is None or not status.final:
+        return "-"
+    return "no (not its own)" if not attempt.owned else "no (kept)" if status.keep_node else "no"
+
+
 def _released(status) -> str:
     """When and by whom the job's TPU was released, or why it was not (yet)."""
     attempt = status.latest
@@ -253,8 +265,9 @@ def logs(
     job_id: JobArg,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")] = False,
     worker: WorkerOption = 0,
+    tail: Annotated[Optional[int], typer.Option("--tail", "-n", min=1, help="Only the last N lines (of the latest attempt), then -f follows.")] = None,
 ) -> None:
-    """Print a worker's log (every attempt of it); -f follows it live."""
+    """Print a worker's log (every attempt of it); -f follows it live; --tail N its end."""
     from tpuctl.cli import render
     from tpuctl.errors import UsageError
     from tpuctl.services import jobs as svc
@@ -265,8 +278,14 @@ def logs(
     workers = len(status.latest.workers) if status.latest else 1
     if worker >= workers:
         raise UsageError(f"Job {job_id} has {workers} worker{'s' if workers > 1 else ''} (0 to {workers - 1}), not {worker}.")
+    if tail is not None and status.latest is not None:
+        for line in svc.last_lines(store, job_id, status.latest.attempt, worker, tail):
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
     if follow:
-        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False)
+        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False, only_new=tail is not None)
+        return
+    if tail is not None:
         return
     for attempt in status.attempts:
         if len(status.attempts) > 1:
@@ -316,78 +335,12 @@ def outputs(
     render.echo(f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''} to {dest}.")
 
 
-@configs_app.command("push")
-def configs_push(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The job config file.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Store it under this name (default: its `name`).")] = None,
-    from_version: Annotated[Optional[int], typer.Option("--from-version", min=0, help="The version your file started from (default: its `# tpuctl-config:` line).")] = None,
-) -> None:
-    """Store a checked config as a new version (refused if it would replace a version you never pulled)."""
-    from tpuctl.cli import render
-    from tpuctl.services import jobs as svc
-
-    s = session(ctx)
-    stored = svc.push_config(s.store, s.profile, s.clock, file, name, from_version)
-    note = ""
-    try:
-        file.write_text(stored.text, encoding="utf-8")   # the file now says it starts from this version
-    except OSError:
-        note = f" ({file} could not be updated: pull before your next push)"
-    render.echo(f"Pushed {stored.name}@v{stored.version}{note}.")
-
-
-@configs_app.command("list")
-def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """The group's stored configs, each at its newest version."""
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import pushed_by
-    from tpuctl.services import jobs as svc
-
-    found = [(c, *pushed_by(c.text)) for c in svc.list_configs(session(ctx).store)]
-    if json_out:
-        render.emit_json([{"name": c.name, "version": c.version, "pushed_by": who, "pushed_at": when}
-                          for c, who, when in found])
-        return
-    render.table(["NAME", "VERSION", "PUSHED BY", "PUSHED AT"], [[c.name, f"v{c.version}", who, when] for c, who, when in found],
-                 empty="No stored configs yet: `tpuctl configs push FILE` stores one.")
-
-
-@configs_app.command("show")
-def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], version: VersionOption = None) -> None:
-    """Print a stored config (its first line names its version)."""
-    from tpuctl.services import jobs as svc
-
-    sys.stdout.write(svc.read_config(session(ctx).store, name, version).text)
-
-
-@configs_app.command("pull")
-def configs_pull(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument()],
-    version: VersionOption = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default ./NAME.yaml).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite a different file of that name.")] = False,
-) -> None:
-    """Write a stored config to a file to edit; `configs push` then knows which version you started from."""
-    from tpuctl.cli import render
-    from tpuctl.errors import UsageError
-    from tpuctl.services import jobs as svc
-
-    stored = svc.read_config(session(ctx).store, name, version)
-    path = output or Path(f"{name}.yaml")
-    if path.exists() and not force and path.read_text(encoding="utf-8", errors="replace") != stored.text:
-        raise UsageError(f"{path} exists and differs from {name}@v{stored.version}.",
-                         hint="Pass --force to overwrite it, or -o another file.")
-    path.write_text(stored.text, encoding="utf-8")
-    render.echo(f"Wrote {name}@v{stored.version} to {path}.")
-
-
 def register(app: typer.Typer) -> None:
-    from tpuctl.cli.agent_cmd import agent
+    from tpuctl.cli.agent_cmd import agent, touch
+    from tpuctl.cli.configs_cmd import configs_app
 
     for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
-                     ("agent", agent)]:
+                     ("agent", agent), ("touch", touch)]:
         app.command(name)(fn)
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(configs_app, name="configs")

@@ -27,6 +27,7 @@ def create(
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
     wait_limit: Annotated[str, typer.Option("--wait-limit", metavar="DURATION", help="With --queue: stop waiting after this long (the request stays queued).")] = "1h",
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start tpuctl's agent on it (then no job runs on it and it reports no activity).")] = False,
     no_wait: NoWait = False,
     override: OverrideOption = None,
     for_member: ForOption = None,
@@ -46,6 +47,10 @@ def create(
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
     limit = parse_duration(wait_limit, "--wait-limit")
+    if not no_agent:
+        from tpuctl.services import agents
+
+        request = agents.with_agent(s.store, s.profile, request, agents.timing_from_env())
     admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)

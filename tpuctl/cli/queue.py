@@ -34,6 +34,7 @@ def create(
     label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
     wait: WaitFlag = False,
     wait_limit: WaitLimit = "1h",
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start tpuctl's agent on its TPUs.")] = False,
     override: OverrideOption = None,
     for_member: ForOption = None,
     json_out: JsonFlag = False,
@@ -54,6 +55,10 @@ def create(
     limit = parse_duration(wait_limit, "--wait-limit")
     from tpuctl.services.roles import acting_for
 
+    if not no_agent:
+        from tpuctl.services import agents
+
+        request = agents.queue_with_agent(s.store, s.profile, request, agents.timing_from_env())
     admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)

@@ -64,6 +64,7 @@ class JobConfig:
     outputs: str | None = None
     resume: bool = False
     keep_node: bool = False          # keep the TPU the job creates when the job ends
+    secrets: tuple[str, ...] = ()    # env names whose values are masked everywhere (from env, else the member's shell)
     source: str = field(default="", compare=False)
     lines: dict[str, int] = field(default_factory=dict, compare=False)
 
@@ -72,20 +73,23 @@ class JobConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("source", "lines")}
-        data.update(tpu=asdict(self.tpu) if self.tpu else None, run=list(self.run), setup=list(self.setup))
+        data.update(tpu=asdict(self.tpu) if self.tpu else None, run=list(self.run), setup=list(self.setup),
+                    secrets=list(self.secrets))
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobConfig:
         """A config as stored in a job's spec (written by tpuctl, so already checked)."""
         tpu = TpuSpec(**data["tpu"]) if data.get("tpu") else None
-        return cls(**{**data, "tpu": tpu, "run": tuple(data["run"]), "setup": tuple(data.get("setup", ()))})
+        return cls(**{**data, "tpu": tpu, "run": tuple(data["run"]), "setup": tuple(data.get("setup", ())),
+                      "secrets": tuple(data.get("secrets", ()))})
 
 
 _FIELDS = {"name": "the job's name", "tpu": "the TPU to create", "node": "an existing TPU to run on",
            "workdir": "the folder to ship", "setup": "commands run once per worker", "run": "the command the job runs",
            "env": "environment variables", "hours": "the TPU's lease", "outputs": "the results folder",
-           "resume": "run again after a preemption", "keep_node": "keep the TPU when the job ends"}
+           "resume": "run again after a preemption", "keep_node": "keep the TPU when the job ends",
+           "secrets": "env variables whose values never show"}
 _TPU_FIELDS = ("type", "zone", "runtime", "spot", "queue")
 
 
@@ -212,6 +216,8 @@ class _Reader:
             values["outputs"] = self.outputs(top["outputs"])
         if "keep_node" in top:
             values["keep_node"] = self.flag(top["keep_node"], "keep_node")
+        if "secrets" in top:
+            values["secrets"] = self.secrets(top["secrets"])
         if "resume" in top:
             values["resume"] = self.flag(top["resume"], "resume")
             if values["resume"] and "node" in values:
@@ -260,6 +266,20 @@ class _Reader:
                 raise self.fail(value_node, f"env.{key}", "must not contain a NUL character")
             env[key] = str(value)
         return env
+
+    def secrets(self, node) -> tuple[str, ...]:
+        value = self.value(node)
+        if not isinstance(value, list):
+            raise self.fail(node, "secrets", f"must be a list of env variable names, not {_describe(value)}")
+        names = []
+        for item in node.value:
+            name = self.value(item)
+            if not isinstance(name, str) or not ENV_KEY_RE.match(name):
+                raise self.fail(item, "secrets", f"must list env variable names, not {_describe(name)}")
+            if RESERVED_ENV.match(name):
+                raise self.fail(item, "secrets", f"names {name}, which tpuctl sets itself")
+            names.append(name)
+        return tuple(dict.fromkeys(names))
 
     def hours(self, node) -> float:
         value = self.value(node)
@@ -320,8 +340,32 @@ def pushed_by(text: str) -> tuple[str, str] | tuple[None, None]:
     return (match.group(3), match.group(4)) if match and match.group(3) else (None, None)
 
 
+CODE_RE = re.compile(r"^# tpuctl-code: sha256:([0-9a-f]{64})\b.*\n?")
+
+
+def code_line(digest: str, files: int, size: int) -> str:
+    """The stored config's second line: the content-addressed bundle of its workdir."""
+    return f"# tpuctl-code: sha256:{digest} ({files} file{'s' if files != 1 else ''}, {shown_size(size)})\n"
+
+
+def read_code(text: str) -> str | None:
+    """The digest of a stored config's code, if it was pushed with it."""
+    match = CODE_RE.match(text.partition("\n")[2] if HEADER_RE.match(text) else text)
+    return match.group(1) if match else None
+
+
 def strip_header(text: str) -> str:
-    return text.partition("\n")[2] if HEADER_RE.match(text) else text
+    """The config as the member wrote it: without the header line and the code line tpuctl adds."""
+    text = text.partition("\n")[2] if HEADER_RE.match(text) else text
+    match = CODE_RE.match(text)
+    return text[match.end():] if match else text
+
+
+def shown_size(size: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def config_key(name: str, version: int) -> str:
@@ -441,6 +485,15 @@ def agent_beat_key(zone: str, node: str, worker: int) -> str:
     return f"{node_prefix(zone, node)}beat/w{worker}.json"
 
 
+def touch_prefix(zone: str, node: str) -> str:
+    return f"{node_prefix(zone, node)}touch/"
+
+
+def touch_key(zone: str, node: str, member: str) -> str:
+    """`tpuctl touch`: one record per member, overwritten by their next touch."""
+    return f"{touch_prefix(zone, node)}{member}.json"
+
+
 def bundle_key(kind: str, digest: str) -> str:
     return f"bundles/{kind}/{digest}.tar.gz"
 
@@ -484,8 +537,13 @@ def stale_after(interval: float) -> timedelta:
 
 
 # -- secrets: env values that look secret never show in logs or output -------------------------
-def secret_values(env: dict[str, str]) -> list[str]:
-    return sorted((v for k, v in env.items() if SECRET_KEY_RE.search(k) and len(v) >= 4), key=len, reverse=True)
+def is_secret(key: str, named: tuple[str, ...] | list[str] = ()) -> bool:
+    """Named in the config's `secrets`, or named like a secret (TOKEN, API_KEY, ...)."""
+    return key in named or bool(SECRET_KEY_RE.search(key))
+
+
+def secret_values(env: dict[str, str], named: tuple[str, ...] | list[str] = ()) -> list[str]:
+    return sorted((v for k, v in env.items() if is_secret(k, named) and len(v) >= 4), key=len, reverse=True)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -494,8 +552,17 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-def shown_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: "***" if SECRET_KEY_RE.search(k) else v for k, v in env.items()}
+def shown_env(env: dict[str, str], named: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    return {k: "***" if is_secret(k, named) else v for k, v in env.items()}
+
+
+def with_secrets(config: JobConfig, environ: dict[str, str]) -> JobConfig:
+    """The config with each named secret's value: from its `env`, else from `environ` (the
+    member's shell at `run`, so a stored config need not hold it)."""
+    missing = [name for name in config.secrets if name not in config.env and name not in environ]
+    if missing:
+        raise config.error("secrets", f"names {missing[0]}, which is neither in 'env' nor set in your environment")
+    return replace(config, env={**config.env, **{n: environ[n] for n in config.secrets if n not in config.env}})
 
 
 # -- state, derived from the store -----------------------------------------------------------
@@ -659,7 +726,7 @@ def status_json(status: JobStatus) -> dict[str, Any]:
         return format_time(when) if when else None
 
     spec, latest = status.spec, status.latest
-    config = dict(spec["config"], env=shown_env(spec["config"].get("env", {})))
+    config = dict(spec["config"], env=shown_env(spec["config"].get("env", {}), spec["config"].get("secrets", ())))
     return {
         "id": status.id, "name": spec["name"], "member": spec["member"], "state": status.state,
         "created": iso(parse_iso(spec["created"])), "source": spec["source"], "node": latest.node if latest else None,

@@ -47,6 +47,7 @@ class QueueRequest:
     hours: float = 4.0
     labels: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    node_metadata: dict[str, dict[str, str]] = field(default_factory=dict)   # per node: its agent's script
     valid_until: datetime | None = None
     valid_after: datetime | None = None
     request_id: str = field(default_factory=lambda: new_request_id())
@@ -129,6 +130,7 @@ def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Ad
             runtime_version=request.runtime_version, spot=request.spot, guaranteed=request.guaranteed,
             labels=labels, request_id=request.request_id, metadata=request.metadata,
             valid_until=request.valid_until, valid_after=request.valid_after,
+            node_metadata=request.node_metadata or None,
         )
     except TpuctlError:
         close_if_never_made(api.get_queued_resource, books, QUEUED_DELETED, planned, request.zone, request.name)
