@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from tpuctl.domain.budgets import GroupRules, group_rules
-from tpuctl.domain.events import NODE_KINDS, Event
+from tpuctl.domain.events import NODE_KINDS, REAP_KINDS, Event
 from tpuctl.domain.intervals import (
     NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
 )
@@ -329,8 +329,9 @@ class LedgerDB:
                 self._query("SELECT body FROM events WHERE subject = ?", (subject,))]
 
     def group_level_events(self) -> list[Event]:
-        """Control events, and any event that could not be tied to a node or request."""
-        return [Event.from_trusted_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
+        """Control events (not the reaper's notes, which grow with every run and decide nothing)."""
+        return [Event.from_trusted_json(body) for (body,) in
+                self._in("SELECT body FROM events WHERE subject IS NULL AND kind NOT IN ({})", sorted(REAP_KINDS))]
 
     def rules(self) -> GroupRules:
         """Roles, budgets, price overrides: replayed from the (few) control events, cached

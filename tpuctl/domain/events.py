@@ -35,6 +35,7 @@ NODE_STOPPED = "node.stopped"
 NODE_STARTED = "node.started"
 NODE_PREEMPTED = "node.preempted"
 NODE_DELETED = "node.deleted"
+NODE_LEASE_EXTENDED = "node.lease_extended"  # `tpuctl extend`: a later lease_until, admitted
 QUEUED_CREATED = "queued.created"
 QUEUED_PROVISIONED = "queued.provisioned"
 QUEUED_FAILED = "queued.failed"
@@ -47,13 +48,19 @@ POT_CONTRIBUTED = "pot.contributed"          # money a member paid into the grou
 MONTH_CLOSED = "month.closed"                # the month's settled figures, from the real bill
 MONTH_REOPENED = "month.reopened"            # a closed month is open again (with a reason)
 SETTLEMENT_RULE_SET = "settlement.rule_set"  # how shared costs are split
+REAP_WARNED = "reap.warned"                  # the reaper warned an owner: what follows, when, why
+REAP_ACTED = "reap.acted"                    # the reaper stopped or deleted a TPU or queued request
+REAP_RAN = "reap.ran"                        # a reaper run that planned anything: its counts
+KEEP_SET = "keep.set"                        # `tpuctl keep`: idle and budget rules spare a TPU until then
+REAP_KINDS = frozenset({REAP_WARNED, REAP_ACTED, REAP_RAN, KEEP_SET})
 
 SOURCES = ("tpuctl", "observed")
 _NODE_FIELDS = ("zone", "node", "accelerator_type", "chips", "spot", "owner",
                 "lease_until", "request_id", "create_time", "source")
 _QUEUED_FIELDS = ("zone", "name", "node", "accelerator_type", "chips", "spot", "owner",
                   "lease_hours", "request_id")
-NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NODE_PREEMPTED, NODE_DELETED})
+NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NODE_PREEMPTED, NODE_DELETED,
+                        NODE_LEASE_EXTENDED})
 QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUEUED_DELETED})
 # Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
 TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
@@ -76,6 +83,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     MONTH_CLOSED: ("month", "currency", "actual", "estimate", "members"),
     MONTH_REOPENED: ("month", "reason"),
     SETTLEMENT_RULE_SET: ("rule",),
+    REAP_WARNED: ("zone", "node", "owner", "rule", "then", "act_at", "reason"),
+    REAP_ACTED: ("zone", "node", "owner", "rule", "action", "reason"),
+    REAP_RAN: ("run", "planned", "acted", "warned", "failed", "capped", "unreachable"),
+    KEEP_SET: ("zone", "node", "owner", "until"),
 }
 KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
 
