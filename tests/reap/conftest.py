@@ -19,6 +19,15 @@ def shared_clock(remote_env, monkeypatch):
 
 
 @pytest.fixture
+def group(cli, shared_clock, monkeypatch):
+    """Treasurer tess; alice may spend $30 a month."""
+    from tests.cli.conftest import start_group
+
+    start_group(cli, monkeypatch, "30")
+    return monkeypatch
+
+
+@pytest.fixture
 def store(tmp_path):
     from tpuctl.adapters.store import LocalStore
 

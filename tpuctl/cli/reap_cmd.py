@@ -186,3 +186,57 @@ def register(app: typer.Typer) -> None:
     app.command("reap")(reap)
     app.command("extend")(extend)
     app.command("keep")(keep)
+
+
+# -- what other commands show about the reaper ---------------------------------------------------
+
+def warn_overdue(s) -> None:
+    """`list`, `spend`, `budget show`: say so when cron stopped running the reaper."""
+    from tpuctl.cli import render
+    from tpuctl.services.reap_lock import overdue_warning
+
+    found = overdue_warning(s.store, s.clock)
+    if found:
+        render.echo(f"Warning: {found}", err=True)
+
+
+def warn_nodes(nodes) -> None:
+    """`list`: each TPU the reaper has warned about, and when it acts."""
+    from tpuctl.cli import render
+    from tpuctl.domain.reaping import warning_of
+
+    for node in nodes:
+        warning = warning_of(node)
+        if warning is not None:
+            render.echo(f"Warning: {node.name} will be {warning.sentence()}"
+                        + (f" (`tpuctl extend {node.name} --hours H` renews it)." if warning.rule == "lease" else "."),
+                        err=True)
+
+
+def describe_pairs(node) -> list[tuple[str, str]]:
+    """`describe`: the reaper's warning and the keep date, when there are any."""
+    from tpuctl.cli import render
+    from tpuctl.domain.reaping import keep_until, warning_of
+
+    pairs = []
+    warning, kept = warning_of(node), keep_until(node)
+    if warning is not None:
+        pairs.append(("reaper", f"will be {warning.sentence()}" if warning.then else warning.sentence()))
+    if kept is not None:
+        pairs.append(("kept_until", render.iso(kept)))
+    return pairs
+
+
+def spend_notes(s, who: str, month: str) -> list:
+    from tpuctl.domain.metering import month_bounds
+    from tpuctl.services.leases import reaper_notes
+
+    start, end = month_bounds(month)
+    return reaper_notes(s.ledger, who, start, end)
+
+
+def note_json(note) -> dict:
+    from tpuctl.cli import render
+
+    return {"node": note.node, "zone": note.zone, "kind": note.kind, "action": note.action, "rule": note.rule,
+            "time": render.iso(note.time), "act_at": render.iso(note.act_at), "reason": note.reason}

@@ -63,3 +63,42 @@ def keep(api: TpuApi, books: Books, node: NodeInfo, until: datetime, reason: str
     payload = {"zone": node.zone, "node": node.name, "owner": node.owner, "until": format_time(until)}
     books.record(KEEP_SET, {**payload, **({"reason": reason[:500]} if reason else {})})
     return after
+
+
+@dataclass(frozen=True)
+class ReaperNote:
+    """A line of `spend`: what the reaper warned about or did to one of the member's TPUs."""
+
+    time: datetime
+    zone: str
+    node: str
+    kind: str                 # warned | acted
+    action: str               # warn's follow-up (delete, stop, warn) or what was done
+    rule: str
+    reason: str
+    act_at: datetime | None = None
+
+    def sentence(self) -> str:
+        if self.kind == "warned":
+            if self.act_at is None or self.action == "warn":
+                return f"{self.node}: warned at {self.time:%H:%M} UTC: {self.reason}"
+            done = "deleted" if self.action == "delete" else "stopped"
+            return f"{self.node}: {done} at {self.act_at:%Y-%m-%d %H:%M} UTC unless acted on: {self.reason}"
+        done = {"delete": "deleted", "stop": "stopped", "delete_queued": "deleted", "resume": "resumed"}[self.action]
+        return f"{self.node}: {done} by the reaper at {self.time:%Y-%m-%d %H:%M} UTC: {self.reason}"
+
+
+def reaper_notes(db, who: str, start: datetime, end: datetime) -> list[ReaperNote]:
+    """The reaper's warnings and actions on `who`'s TPUs in [start, end), oldest first."""
+    from tpuctl.domain.events import REAP_ACTED, REAP_WARNED, optional_time
+
+    notes = []
+    for event in db.events_between({REAP_WARNED, REAP_ACTED}, start, end):
+        p = event.payload
+        if p.get("owner") != who:
+            continue
+        warned = event.kind == REAP_WARNED
+        notes.append(ReaperNote(event.time, p["zone"], p["node"], "warned" if warned else "acted",
+                                (p.get("then") or "warn") if warned else p["action"], p["rule"], p["reason"],
+                                optional_time(p.get("act_at"))))
+    return sorted(notes, key=lambda n: n.time)
