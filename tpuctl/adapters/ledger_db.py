@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 
 from tpuctl.adapters import trust_db
 from tpuctl.domain.budgets import GroupRules, group_rules
-from tpuctl.domain.events import CONTROL_KINDS, NODE_KINDS, Event
+from tpuctl.domain.events import CONTROL_KINDS, NODE_KINDS, REAP_KINDS, Event
 from tpuctl.domain.trust import Trust
 from tpuctl.domain.intervals import (
     NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
@@ -359,8 +359,9 @@ class LedgerDB:
                 self._query("SELECT body FROM events WHERE subject = ?", (subject,))]
 
     def group_level_events(self) -> list[Event]:
-        """Control events, and any event that could not be tied to a node or request."""
-        return [Event.from_trusted_json(body) for (body,) in self._query("SELECT body FROM events WHERE subject IS NULL")]
+        """Control events (not the reaper's notes, which grow with every run and decide nothing)."""
+        return [Event.from_trusted_json(body) for (body,) in
+                self._in("SELECT body FROM events WHERE subject IS NULL AND kind NOT IN ({})", sorted(REAP_KINDS))]
 
     def _rules_now(self, fresh: bool = False) -> GroupRules:
         token = (self._query("PRAGMA data_version")[0][0], self._writes)

@@ -235,6 +235,19 @@ class TpuApi:
             return None
         return self.get_node(zone, name)
 
+    def set_labels(self, zone: str, name: str, labels: dict[str, str]) -> NodeInfo:
+        """Replace a node's labels (update_node with the mask 'labels'); the same labels twice is a no-op."""
+        from google.cloud import tpu_v2
+        from google.protobuf import field_mask_pb2
+
+        request = tpu_v2.UpdateNodeRequest(node=tpu_v2.Node(name=self._node_path(zone, name), labels=labels),
+                                           update_mask=field_mask_pb2.FieldMask(paths=["labels"]))
+        what = f"relabel TPU '{name}' in {zone}"
+        operation = self._call(what, lambda: self.client.update_node(request=request))
+        if operation is not None:
+            self._wait_operation(what, operation, None, timeout=600)
+        return self.get_node(zone, name)
+
     def wait_for_state(
         self, zone: str, name: str, states: set[str], *, on_progress: Progress | None = None, timeout: float = 3600
     ) -> NodeInfo:

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl import __version__
-from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, report_cmd
+from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd, report_cmd
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
@@ -74,6 +74,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(report_cmd.app, name="report")
 jobs_cmd.register(app)
+reap_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

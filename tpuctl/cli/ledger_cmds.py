@@ -151,7 +151,7 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
     """A member's month: spent, committed, left, and each node with its cost."""
     from datetime import timedelta
 
-    from tpuctl.cli import render
+    from tpuctl.cli import reap_cmd, render
     from tpuctl.domain.budgets import format_amount
     from tpuctl.domain.durations import format_duration
     from tpuctl.services import ledger as svc
@@ -161,11 +161,14 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
     who = member or s.profile.member
     report = svc.month_report(s.ledger, s.clock, s.prices, month, member=who)
     mine = report.members[0]
+    notes = reap_cmd.spend_notes(s, who, report.month)
+    reap_cmd.warn_overdue(s)
     if json_out:
         render.emit_json({"month": report.month, **_standing_json(mine.standing, report.currency),
                           "nodes": [{"node": n.node, "zone": n.zone, "type": n.accelerator_type, "spot": n.spot,
                                      "status": n.status, "seconds": n.seconds, "cost": render.amount(n.spent.money)}
-                                    for n in mine.nodes]})
+                                    for n in mine.nodes],
+                          "reaper": [reap_cmd.note_json(note) for note in notes]})
         return
     render.echo(f"{who}, {report.month}:")
     render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(mine.standing, report.currency)])
@@ -173,18 +176,21 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
                  [[n.node, n.zone, n.accelerator_type + (" (spot)" if n.spot else ""), n.status,
                    format_duration(timedelta(seconds=n.seconds)), format_amount(n.spent.money, "money", report.currency)]
                   for n in mine.nodes], empty="No TPU usage this month.")
+    for note in notes:
+        render.echo(f"Reaper: {note.sentence()}")
 
 
 @budget_app.command("show")
 def budget_show(ctx: typer.Context, month: MonthOption = None, json_out: JsonFlag = False) -> None:
     """The group's and every member's budget, spent, committed and left."""
-    from tpuctl.cli import render
+    from tpuctl.cli import reap_cmd, render
     from tpuctl.services import ledger as svc
 
     s = session(ctx)
     svc.sync_from_store(s.store, s.ledger)
     report = svc.month_report(s.ledger, s.clock, s.prices, month)
     standings = [report.group, *(m.standing for m in report.members)]
+    reap_cmd.warn_overdue(s)
     if json_out:
         render.emit_json({"month": report.month, "treasurers": list(report.treasurers),
                           "standings": [_standing_json(x, report.currency) for x in standings]})

@@ -83,7 +83,7 @@ def list_(
     json_out: JsonFlag = False,
 ) -> None:
     """List TPU VMs with their owner, state and lease."""
-    from tpuctl.cli import render
+    from tpuctl.cli import reap_cmd, render
     from tpuctl.services import nodes as svc
 
     s = session(ctx)
@@ -91,6 +91,7 @@ def list_(
     found = svc.list_nodes(s.api, scope, member=s.profile.member if mine else None)
     if json_out:
         render.emit_json([render.node_json(n) for n in found])
+        reap_cmd.warn_overdue(s)
         return
     render.table(
         ["NAME", "ZONE", "TYPE", "CHIPS", "STATE", "SPOT", "OWNER", "LEASE UNTIL"],
@@ -100,12 +101,14 @@ def list_(
     )
     for unreachable in s.api.unreachable:
         render.echo(f"Warning: {unreachable} could not be reached; its TPUs are missing above.", err=True)
+    reap_cmd.warn_nodes(found)
+    reap_cmd.warn_overdue(s)
 
 
 def describe(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one TPU VM."""
-    from tpuctl.cli import render
+    from tpuctl.cli import reap_cmd, render
     from tpuctl.services import nodes as svc
 
     s = session(ctx)
@@ -115,7 +118,8 @@ def describe(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
         return
     data = render.node_json(node)
     labels = data.pop("labels")
-    render.fields_list([*data.items(), ("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))])
+    render.fields_list([*data.items(), *reap_cmd.describe_pairs(node),
+                        ("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))])
 
 
 def delete(

@@ -258,6 +258,16 @@ SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
                        "source": text, "rows": lambda v: _count(v), "credits": decimal(-MAX_AMOUNT, MAX_AMOUNT)}),
     ev.MONTH_REOPENED: ({"month": month_only, "reason": text}, {}),
     ev.SETTLEMENT_RULE_SET: ({"rule": one_of("chip_hours", "even", "pot")}, {}),
+    ev.REAP_WARNED: ({"zone": zone, "node": resource, "owner": optional(owner), "rule": one_of("lease", "budget"),
+                      "then": optional(one_of("delete", "stop")), "act_at": optional(time), "reason": text}, {}),
+    ev.REAP_ACTED: ({"zone": zone, "node": resource, "owner": optional(owner),
+                     "rule": one_of("preempted", "queued", "lease", "idle", "budget"),
+                     "action": one_of("delete", "stop", "delete_queued", "resume"), "reason": text},
+                    {"job": text}),
+    ev.REAP_RAN: ({"run": lambda v: _str(v, re.compile(r"^[a-z0-9]{1,40}$"), "a run id"), "planned": lambda v: _count(v),
+                   "acted": lambda v: _count(v), "warned": lambda v: _count(v), "failed": lambda v: _count(v),
+                   "capped": boolean, "unreachable": listing(zone, 0, 200)}, {"max_actions": lambda v: _count(v)}),
+    ev.KEEP_SET: ({"zone": zone, "node": resource, "owner": optional(owner), "until": time}, {"reason": text}),
 }
 
 

@@ -36,6 +36,7 @@ NODE_STOPPED = "node.stopped"
 NODE_STARTED = "node.started"
 NODE_PREEMPTED = "node.preempted"
 NODE_DELETED = "node.deleted"
+NODE_LEASE_EXTENDED = "node.lease_extended"  # `tpuctl extend`: a later lease_until, admitted
 QUEUED_CREATED = "queued.created"
 QUEUED_PROVISIONED = "queued.provisioned"
 QUEUED_FAILED = "queued.failed"
@@ -50,13 +51,19 @@ MONTH_REOPENED = "month.reopened"            # a closed month is open again (wit
 SETTLEMENT_RULE_SET = "settlement.rule_set"  # how shared costs are split
 KEY_ROTATED = "key.rotated"
 MEMBER_REMOVED = "member.removed"
+REAP_WARNED = "reap.warned"                  # the reaper warned an owner: what follows, when, why
+REAP_ACTED = "reap.acted"                    # the reaper stopped or deleted a TPU or queued request
+REAP_RAN = "reap.ran"                        # a reaper run that planned anything: its counts
+KEEP_SET = "keep.set"                        # `tpuctl keep`: idle and budget rules spare a TPU until then
+REAP_KINDS = frozenset({REAP_WARNED, REAP_ACTED, REAP_RAN, KEEP_SET})
 
 SOURCES = ("tpuctl", "observed")
 _NODE_FIELDS = ("zone", "node", "accelerator_type", "chips", "spot", "owner",
                 "lease_until", "request_id", "create_time", "source")
 _QUEUED_FIELDS = ("zone", "name", "node", "accelerator_type", "chips", "spot", "owner",
                   "lease_hours", "request_id")
-NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NODE_PREEMPTED, NODE_DELETED})
+NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NODE_PREEMPTED, NODE_DELETED,
+                        NODE_LEASE_EXTENDED})
 QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUEUED_DELETED})
 # Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
 TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
@@ -81,6 +88,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     SETTLEMENT_RULE_SET: ("rule",),
     KEY_ROTATED: ("member", "key"),
     MEMBER_REMOVED: ("member",),
+    REAP_WARNED: ("zone", "node", "owner", "rule", "then", "act_at", "reason"),
+    REAP_ACTED: ("zone", "node", "owner", "rule", "action", "reason"),
+    REAP_RAN: ("run", "planned", "acted", "warned", "failed", "capped", "unreachable"),
+    KEEP_SET: ("zone", "node", "owner", "until"),
 }
 KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
 

@@ -64,5 +64,13 @@ class Locations:
         if zone != "-":
             self._check_zone(zone)
         prefix = f"projects/{project}/locations/"
+        lost = set(self.settings.unreachable_zones) if zone == "-" else set()
         return sorted((r for r in records.values() if r["name"].startswith(prefix)
-                       and (zone == "-" or zone_of(r["name"]) == zone)), key=lambda r: r["name"])
+                       and (zone == "-" or zone_of(r["name"]) == zone) and zone_of(r["name"]) not in lost),
+                      key=lambda r: r["name"])
+
+    def unreachable(self, parent: str) -> list[str]:
+        """The locations a `locations/-` listing could not reach (the `unreachable_zones` setting)."""
+        project = parent.split("/")[1]
+        zones = self.settings.unreachable_zones if zone_of(parent) == "-" else []
+        return [f"projects/{project}/locations/{zone}" for zone in sorted(zones)]

@@ -73,6 +73,7 @@ class WorldSettings:
     spot_preempt_rate_per_hour: float = 0.0           # or at random (exponential, seeded)
     seed: int = 0
     capacity: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> generation -> chips
+    unreachable_zones: list[str] = field(default_factory=list)   # left out of `locations/-` lists, named in `unreachable`
 
     @classmethod
     def from_dict(cls, data: dict) -> WorldSettings:

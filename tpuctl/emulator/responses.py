@@ -69,6 +69,12 @@ def paged(items: list[dict], req: Request, key: str) -> dict:
     return reply
 
 
+def _with_unreachable(reply: dict, world: World, req: Request) -> dict:
+    """A wildcard listing names the zones it could not reach (on its first page)."""
+    lost = [] if req.query.get("pageToken") else world.unreachable(req.parent)
+    return {**reply, "unreachable": lost} if lost else reply
+
+
 def _decode_token(token: str) -> str:
     try:
         return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
@@ -97,7 +103,7 @@ class TpuResponses:
         return {"identity": {"email": f"service-{project}@cloud-tpu.iam.gserviceaccount.com"}}
 
     def list_nodes(self, req: Request) -> dict:
-        return paged(self.world.list_nodes(req.parent), req, "nodes")
+        return _with_unreachable(paged(self.world.list_nodes(req.parent), req, "nodes"), self.world, req)
 
     def get_node(self, req: Request) -> dict:
         return self.world.get_node(req.name)
@@ -130,7 +136,8 @@ class TpuResponses:
         return self.world.perform_maintenance_queued_resource(req.name, req.body.get("nodeNames"))
 
     def list_queued_resources(self, req: Request) -> dict:
-        return paged(self.world.list_queued_resources(req.parent), req, "queuedResources")
+        return _with_unreachable(paged(self.world.list_queued_resources(req.parent), req, "queuedResources"),
+                                 self.world, req)
 
     def get_queued_resource(self, req: Request) -> dict:
         return self.world.get_queued_resource(req.name)

@@ -181,7 +181,7 @@ def rebuild(store: GroupStore, db: LedgerDB) -> SyncResult:
     return sync_from_store(store, db)
 
 
-def _zones(locations: Iterable[str]) -> set[str]:
+def zones_of(locations: Iterable[str]) -> set[str]:
     return {location.rsplit("/", 1)[-1] for location in locations}
 
 
@@ -190,9 +190,15 @@ def observe_and_record(api: Lister, store: GroupStore, db: LedgerDB, clock: Cloc
     tpuctl. Zones the API could not reach are left as they were."""
     sync_from_store(store, db)
     nodes = api.list_nodes(zone=None)
-    lost = _zones(api.unreachable)
+    lost = zones_of(api.unreachable)
     queued = api.list_queued_resources(zone=None)
-    lost |= _zones(api.unreachable)
+    lost |= zones_of(api.unreachable)
+    return record_observed(store, db, clock, actor, nodes, queued, lost)
+
+
+def record_observed(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, nodes: list[NodeInfo],
+                    queued: list[QueuedInfo], lost: set[str]) -> list[Event]:
+    """Record what changed without tpuctl, from listings already made (`lost`: zones not reached)."""
     now = clock.now()
     known = {state.subject: state for state in db.open_nodes()}
     for state in db.node_states(info_subject(info) for info in nodes):

@@ -1,0 +1,242 @@
+"""The reaper's commands: reap (what cron runs), extend (renew a lease), keep (spare a TPU)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tpuctl.cli.options import JsonFlag, OverrideOption, ZoneOption, session
+
+
+def _duration(text: str, flag: str):
+    from datetime import timedelta
+
+    from tpuctl.domain.durations import parse_duration
+
+    if text.strip().lower().rstrip("smhd") in ("0", "0.0"):
+        return timedelta(0)
+    return parse_duration(text, flag)
+
+
+def reap(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    warn: Annotated[str, typer.Option("--warn", help="Warning window before an expired lease (or a spent budget) is acted on; 0 acts at once.")] = "1h",
+    idle: Annotated[str, typer.Option("--idle", help="How long a TPU may sit idle (after a grace from creation).")] = "30m",
+    idle_action: Annotated[str, typer.Option("--idle-action", help="auto (delete spot, stop on-demand), stop or delete.")] = "auto",
+    over_budget: Annotated[str, typer.Option("--over-budget", help="For TPUs of a member whose month is spent: warn, stop or delete.")] = "warn",
+    max_actions: Annotated[int, typer.Option("--max-actions", help="Act on nothing (and exit 10) if the plan is larger.")] = 20,
+    include_unmanaged: Annotated[bool, typer.Option("--include-unmanaged", help="Also TPUs tpuctl did not create.")] = False,
+    every: Annotated[str, typer.Option("--every", help="How often cron runs the reaper (for --cron-line and the overdue warning).")] = "5m",
+    cron_line: Annotated[bool, typer.Option("--cron-line", help="Print a crontab entry that runs the reaper, and exit.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Tear down preempted, failed, expired, idle and over-budget TPUs (what cron runs).
+
+    One line per action; a second reaper exits 0 naming the one running; over --max-actions
+    nothing is done and the exit code is 10."""
+    from tpuctl.cli import render
+    from tpuctl.domain.reaping import BUDGET_ACTIONS, IDLE_ACTIONS, ReapPolicy
+    from tpuctl.errors import Aborted, UsageError
+    from tpuctl.services import reap as svc
+
+    interval = _duration(every, "--every")
+    if interval.total_seconds() < 60:
+        raise UsageError("--every must be at least 1m (cron runs once a minute at most).")
+    s = session(ctx)
+    if cron_line:
+        render.echo(crontab_entry(s, interval))
+        return
+    if idle_action not in IDLE_ACTIONS or over_budget not in BUDGET_ACTIONS:
+        raise UsageError(f"--idle-action is one of {', '.join(IDLE_ACTIONS)}; --over-budget one of "
+                         f"{', '.join(BUDGET_ACTIONS)}.")
+    if not 0 <= max_actions <= 10_000:
+        raise UsageError("--max-actions must be from 0 to 10000.")
+    policy = ReapPolicy(warn=_duration(warn, "--warn"), idle=_duration(idle, "--idle"), idle_action=idle_action,
+                        over_budget=over_budget, include_unmanaged=include_unmanaged)
+    result = svc.reap(s.api, s.books, policy, dry_run=dry_run, max_actions=max_actions, every=interval)
+    if json_out:
+        render.emit_json(result_json(result))
+    else:
+        show(result)
+    if result.capped:
+        raise Aborted(f"The reaper planned {len(result.planned)} actions, more than --max-actions {max_actions}; "
+                      "it did nothing.",
+                      hint="Look at `tpuctl reap --dry-run`; if the plan is right, run it with a larger --max-actions.")
+    if result.failed:
+        raise typer.Exit(result.failed[0].code)
+
+
+def show(result) -> None:
+    from tpuctl.cli import render
+
+    if result.held_by is not None:
+        render.echo(f"Another reaper is running: {result.held_by.sentence()}; nothing done.")
+        return
+    for zone in result.unreachable:
+        render.echo(f"Warning: {zone} could not be listed; nothing there was touched.", err=True)
+    stamp = render.iso(result.at)
+    if result.dry_run or result.capped:
+        for a in result.planned:
+            render.echo(f"{stamp} would {a.verb.replace('_', ' ')} {a.zone}/{a.name} "
+                        f"(owner {a.owner or 'unattributed'}): {a.reason}")
+    for o in result.outcomes:
+        a, tail = o.action, f" ({o.detail})" if o.detail else ""
+        render.echo(f"{stamp} {o.status} {a.verb.replace('_', ' ')} {a.zone}/{a.name} "
+                    f"(owner {a.owner or 'unattributed'}): {a.reason}{tail}", err=o.status == "failed")
+    if not result.planned:
+        render.echo(f"{stamp} nothing to reap.")
+
+
+def action_json(a) -> dict:
+    from tpuctl.cli import render
+
+    return {"action": a.verb, "rule": a.rule, "zone": a.zone, "name": a.name, "owner": a.owner, "reason": a.reason,
+            "then": a.then, "act_at": render.iso(a.act_at), "job": a.job}
+
+
+def result_json(result) -> dict:
+    from tpuctl.cli import render
+
+    held = result.held_by
+    return {"run": result.run, "at": render.iso(result.at), "dry_run": result.dry_run, "capped": result.capped,
+            "max_actions": result.max_actions, "unreachable": result.unreachable,
+            "held_by": None if held is None else {"who": held.who, "run": held.run, "until": render.iso(held.until)},
+            "planned": [action_json(a) for a in result.planned],
+            "outcomes": [{**action_json(o.action), "status": o.status, "detail": o.detail} for o in result.outcomes],
+            "counts": {status: result.count(status) for status in ("done", "gone", "skipped", "failed")}}
+
+
+def crontab_entry(s, interval) -> str:
+    """A crontab line: the PATH this tpuctl runs with, its profile and config, a log file."""
+    import os
+    import shlex
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from tpuctl.config import data_dir
+    from tpuctl.domain.durations import format_duration
+
+    minutes = max(1, int(interval.total_seconds() // 60))
+    schedule = f"*/{minutes} * * * *" if minutes < 60 else f"0 */{max(1, minutes // 60)} * * *"
+    found = shutil.which("tpuctl")
+    command = shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m tpuctl"
+    path = os.pathsep.join(dict.fromkeys([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
+    env = [f"PATH={shlex.quote(path)}", f"TPUCTL_PROFILE={shlex.quote(s.profile.name)}"]
+    for name in ("TPUCTL_CONFIG", "TPUCTL_DATA_DIR"):
+        if os.environ.get(name):
+            env.append(f"{name}={shlex.quote(os.environ[name])}")
+    log = shlex.quote(str(data_dir() / "reap.log"))
+    every = format_duration(interval).replace("m00s", "m")
+    return f"{schedule} {' '.join(env)} {command} reap --every {every} >> {log} 2>&1"
+
+
+def extend(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The TPU whose lease to extend.")],
+    hours: Annotated[float, typer.Option("--hours", help="Hours to add (from now if the lease has ended).")],
+    zone: ZoneOption = None,
+    override: OverrideOption = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Extend a TPU's lease (weighed against the budget like a create); clears the reaper's warning."""
+    from tpuctl.cli import render
+    from tpuctl.services import leases
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    done = leases.extend(s.api, s.books, node, hours, override)
+    render.override_notice(done.admission)
+    if json_out:
+        render.emit_json({**render.node_json(done.node), "cleared_warning": done.cleared.sentence() if done.cleared else None})
+        return
+    cleared = f"; the reaper's warning ({done.cleared.sentence()}) is cleared" if done.cleared else ""
+    render.echo(f"{node.name}: lease until {render.iso(done.until)}{cleared}.")
+
+
+def keep(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The TPU to keep.")],
+    until: Annotated[str, typer.Option("--until", help="A date (2026-12-01, UTC midnight) or a time; or a duration like 3d.")],
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why, for the ledger.")] = None,
+    zone: ZoneOption = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Spare a TPU from the reaper's idle and budget rules until a date (never from its lease)."""
+    from tpuctl.cli import render
+    from tpuctl.domain.durations import parse_time_or_duration
+    from tpuctl.services import leases
+    from tpuctl.services import nodes as svc
+
+    s = session(ctx)
+    when = parse_time_or_duration(until, "--until", s.clock.now())
+    node = svc.locate_node(s.api, name, zone, s.profile.zone)
+    after = leases.keep(s.api, s.books, node, when, reason)
+    if json_out:
+        render.emit_json(render.node_json(after))
+        return
+    render.echo(f"{node.name}: kept from the idle and budget rules until {render.iso(when)} "
+                f"(its lease still ends at {render.iso(after.lease_until) or 'no time'}).")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("reap")(reap)
+    app.command("extend")(extend)
+    app.command("keep")(keep)
+
+
+# -- what other commands show about the reaper ---------------------------------------------------
+
+def warn_overdue(s) -> None:
+    """`list`, `spend`, `budget show`: say so when cron stopped running the reaper."""
+    from tpuctl.cli import render
+    from tpuctl.services.reap_lock import overdue_warning
+
+    found = overdue_warning(s.store, s.clock)
+    if found:
+        render.echo(f"Warning: {found}", err=True)
+
+
+def warn_nodes(nodes) -> None:
+    """`list`: each TPU the reaper has warned about, and when it acts."""
+    from tpuctl.cli import render
+    from tpuctl.domain.reaping import warning_of
+
+    for node in nodes:
+        warning = warning_of(node)
+        if warning is not None:
+            render.echo(f"Warning: {node.name} will be {warning.sentence()}"
+                        + (f" (`tpuctl extend {node.name} --hours H` renews it)." if warning.rule == "lease" else "."),
+                        err=True)
+
+
+def describe_pairs(node) -> list[tuple[str, str]]:
+    """`describe`: the reaper's warning and the keep date, when there are any."""
+    from tpuctl.cli import render
+    from tpuctl.domain.reaping import keep_until, warning_of
+
+    pairs = []
+    warning, kept = warning_of(node), keep_until(node)
+    if warning is not None:
+        pairs.append(("reaper", f"will be {warning.sentence()}" if warning.then else warning.sentence()))
+    if kept is not None:
+        pairs.append(("kept_until", render.iso(kept)))
+    return pairs
+
+
+def spend_notes(s, who: str, month: str) -> list:
+    from tpuctl.domain.metering import month_bounds
+    from tpuctl.services.leases import reaper_notes
+
+    start, end = month_bounds(month)
+    return reaper_notes(s.ledger, who, start, end)
+
+
+def note_json(note) -> dict:
+    from tpuctl.cli import render
+
+    return {"node": note.node, "zone": note.zone, "kind": note.kind, "action": note.action, "rule": note.rule,
+            "time": render.iso(note.time), "act_at": render.iso(note.act_at), "reason": note.reason}
