@@ -80,6 +80,16 @@ def remote_env(emulator, monkeypatch, tmp_path):
     return emulator
 
 
+@pytest.fixture
+def shared_clock(remote_env, monkeypatch):
+    """tpuctl reads the emulator's clock, so a test moves time for both at once."""
+    from datetime import datetime, timezone
+
+    remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))
+    monkeypatch.setattr("tpuctl.cli.session.SystemClock", lambda: remote_env.clock)
+    return remote_env.clock
+
+
 @dataclass
 class Result:
     code: int

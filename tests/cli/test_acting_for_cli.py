@@ -3,7 +3,6 @@ End to end against the emulator, with a signed group."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest

@@ -7,7 +7,6 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 
 from tests.cli.conftest import TWO_HOUR_JOB
 from tpuctl.domain.nodes import REQUEST_LABEL

@@ -12,19 +12,11 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import PROJECT, ZONE
+from tests.conftest import ZONE
 from tests.cli.conftest import start_group
 from tpuctl.errors import ExitCode
 
 HOURLY = Decimal("12.88")
-
-
-@pytest.fixture
-def shared_clock(remote_env, monkeypatch):
-    """tpuctl reads the emulator's clock, so a test moves time for both at once."""
-    remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))
-    monkeypatch.setattr("tpuctl.cli.session.SystemClock", lambda: remote_env.clock)
-    return remote_env.clock
 
 
 @pytest.fixture

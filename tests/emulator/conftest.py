@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -78,3 +80,25 @@ def http_call():
 def emulator_raw(emulator):
     """emulator_raw(method, path, body=None) -> (status, JSON) against the emulator."""
     return lambda method, path, body=None: http_json(method, emulator.url + path, body)
+
+
+def gcloud_runner(emulator, config_dir, *command: str, zone: str | None = None):
+    """run(*args) -> parsed JSON of `gcloud COMMAND ARGS` against the emulator, with no account;
+    run(*args, ok=False) -> the CompletedProcess."""
+    env = {**os.environ,
+           "CLOUDSDK_CONFIG": str(config_dir),
+           "CLOUDSDK_API_ENDPOINT_OVERRIDES_TPU": emulator.url + "/",
+           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
+           "CLOUDSDK_CORE_PROJECT": "p",
+           "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
+    where = [f"--zone={zone}"] if zone else []
+
+    def run(*args, ok=True):
+        proc = subprocess.run(["gcloud", *command, *args, *where, "--format=json"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        if not ok:
+            return proc
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout or "null")
+
+    return run

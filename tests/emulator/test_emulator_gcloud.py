@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 
 import pytest
+
+from tests.emulator.conftest import gcloud_runner
 
 pytestmark = pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed")
 ZONE = "us-central2-b"
@@ -16,22 +15,7 @@ ZONE = "us-central2-b"
 @pytest.fixture
 def gcloud(emulator, tmp_path_factory):
     """gcloud(*args) -> parsed JSON output; gcloud(*args, ok=False) -> the CompletedProcess."""
-    env = {**os.environ,
-           "CLOUDSDK_CONFIG": str(tmp_path_factory.mktemp("gcloud")),
-           "CLOUDSDK_API_ENDPOINT_OVERRIDES_TPU": emulator.url + "/",
-           "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
-           "CLOUDSDK_CORE_PROJECT": "p",
-           "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
-
-    def run(*args, ok=True):
-        proc = subprocess.run(["gcloud", "compute", "tpus", *args, "--format=json"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
-        if not ok:
-            return proc
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout or "null")
-
-    return run
+    return gcloud_runner(emulator, tmp_path_factory.mktemp("gcloud"), "compute", "tpus")
 
 
 def test_tpu_vm_lifecycle(gcloud):

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 
 ZONE = "us-central2-b"
-
-
-@pytest.fixture
-def shared_clock(remote_env, monkeypatch):
-    """tpuctl reads the emulator's clock, so a test moves time for both at once."""
-    remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))
-    monkeypatch.setattr("tpuctl.cli.session.SystemClock", lambda: remote_env.clock)
-    return remote_env.clock
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ def test_a_second_reaper_does_nothing_and_names_the_holder(cli, shared_clock, re
     assert other.acquire() is None
     result = cli("reap")
     assert result.code == 0
-    assert result.out.startswith(f"Another reaper is running: bob@")
+    assert result.out.startswith("Another reaper is running: bob@")
     assert names(cli) == {"a1": "PREEMPTED"}
     shared_clock.advance(16 * 60)                              # bob's reaper died: its lease ran out
     assert " done delete us-central2-b/a1 " in cli("reap").out

@@ -25,7 +25,7 @@ from tpuctl.domain.budgets import (
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.event_schema import Invalid, check_event
 from tpuctl.domain.events import (
-    CONTROL_KINDS, EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
+    EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
     key_event_id, listing_bound, new_event,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval

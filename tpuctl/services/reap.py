@@ -29,7 +29,7 @@ from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.reaping import Action, ReapPolicy, capped, plan, still_holds, warning_for, warning_labels
 from tpuctl.domain.times import format_time
 from tpuctl.errors import NotFoundError, TpuctlError
-from tpuctl.services.ledger import Books, check_own_event, month_report, record_observed, sync_from_store, zones_of
+from tpuctl.services.ledger import Books, check_own_event, month_report, record_observed, zones_of
 from tpuctl.services.nodes import deleted_payload, info_payload
 from tpuctl.services.reap_lock import DEFAULT_EVERY, Holder, ReaperLock, record_last_run
 

@@ -86,7 +86,7 @@ def _existing_node(store: GroupStore, api: TpuApi, name: str, default_zone: str)
     node = locate_node(api, name, None, default_zone)
     if node.labels.get(AGENT_LABEL) != "true" and not list(store.list(layout.node_prefix(node.zone, node.name) + "beat/")):
         raise UsageError(f"TPU '{node.name}' runs no tpuctl agent: it was created with --no-agent or outside tpuctl.",
-                         hint=f"`tpuctl create` makes TPUs with the agent; or leave out --node (and `node:`) "
+                         hint="`tpuctl create` makes TPUs with the agent; or leave out --node (and `node:`) "
                               "to let the job create its TPU.")
     if node.state != "READY":
         raise ConflictError(f"TPU '{node.name}' is {node.state}, not READY, so its agent cannot take the job.")
