@@ -12,6 +12,8 @@ Contract (the GCS backend must match it exactly):
   current generation is N. PreconditionFailed otherwise. Returns the new generation.
 - list(prefix, start_after=None): keys in lexical (byte) order, strictly after start_after.
 - delete(key); ObjectNotFound if missing.
+- written_at(key) -> datetime: when the store wrote the object, by the store's own clock
+  (what `tpuctl doctor` and the sealer measure a member's clock against).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import os
 import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Protocol
 from urllib.parse import unquote, urlparse
@@ -51,6 +54,7 @@ class GroupStore(Protocol):
     def write(self, key: str, data: bytes, if_generation: int | None = None) -> int: ...
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
+    def written_at(self, key: str) -> datetime: ...
 
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=@+-]*$")
@@ -178,6 +182,12 @@ class LocalStore:
 
     def write(self, key: str, data: bytes, if_generation: int | None = None) -> int:
         return self._put(key, data, if_generation, PreconditionFailed)
+
+    def written_at(self, key: str) -> datetime:
+        try:
+            return datetime.fromtimestamp(self._path(key).stat().st_mtime, timezone.utc)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(f"{key} is not in the group store.") from None
 
     def delete(self, key: str) -> None:
         path = self._path(key)
