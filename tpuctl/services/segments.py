@@ -130,8 +130,10 @@ def _range_keys(store: GroupStore, start: datetime, end: datetime) -> list[str]:
     return keys
 
 
-def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None = None) -> CompactResult:
-    """Seal every run of events old enough (SEAL_HORIZON) into segments, oldest first."""
+def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None = None,
+            min_events: int = MIN_SEGMENT) -> CompactResult:
+    """Seal every run of events old enough (SEAL_HORIZON) into segments, oldest first; a run
+    of fewer than `min_events` waits unless its month has ended."""
     from tpuctl.services.ledger import read_all, sync_from_store
 
     readers = readers or store.parallel_reads
@@ -153,7 +155,7 @@ def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None =
         if len(keys) > MAX_SEGMENT:
             end = id_time(key_event_id(keys[MAX_SEGMENT]))
             keys = [key for key in keys if key < key_bound(end)]
-        if end <= start or (len(keys) < MIN_SEGMENT and end < month_end(start)):
+        if end <= start or (len(keys) < min_events and end < month_end(start)):
             return CompactResult(tuple(sealed), raced, len(keys))
         entries = []
         for key, raw in zip(keys, read_all(store, keys, readers)):
