@@ -36,7 +36,7 @@ from tpuctl.domain.metering import (
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
-from tpuctl.errors import ConfigError
+from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
@@ -150,8 +150,10 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
     (`readers` at once: by default as many as the store says are worth it): first the sealed
     segments it lacks, then the event keys after max(cursor, newest segment's end) - lookback
     (tpuctl/domain/segments.py says why no late event is missed). Nothing new: two listings."""
+    from tpuctl.services.outbox import push
     from tpuctl.services.segments import read_new_segments
 
+    push(store, db)                 # events kept while the store was away go first
     readers = readers or store.parallel_reads
     new, bad = read_new_segments(store, db, readers)
     last = db.cursor(EVENTS_PREFIX)
@@ -250,14 +252,31 @@ class Books:
     command, so admission sees every member's latest events."""
 
     def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, actor: str,
-                 lister: Callable[[], Lister] | None = None):
+                 lister: Callable[[], Lister] | None = None, notify: Callable[[str], None] | None = None):
         self.store, self.db, self.clock, self.table, self.actor = store, db, clock, table, actor
         self.lister = lister        # the Cloud TPU adapter, made only when a refusal needs a fresh look
+        self.notify = notify        # told once when events go to the outbox
         self._synced = False
+        self._offline_ok = False    # this command only stops spending: it may act without the store
+        self._away = False          # the store could not be reached during this command
+        self.kept = 0               # events kept in the outbox by this command
+
+    def allow_offline(self) -> Books:
+        """This command stops spending (delete, stop, queued delete): if the store is away it
+        still acts, and its events wait in the local outbox (services/outbox.py)."""
+        self._offline_ok = True
+        return self
 
     def sync(self) -> Books:
         if not self._synced:
-            sync_from_store(self.store, self.db)
+            try:
+                sync_from_store(self.store, self.db)
+            except UnavailableError as exc:
+                if not self._offline_ok:
+                    exc.hint = ("Creating, starting, queueing and running need the group store, since admission "
+                                "reads every member's spend; nothing was changed. Try again once it is back.")
+                    raise
+                self._away = True       # acting on the local view; events go to the outbox
             self._synced = True
         return self
 
@@ -289,12 +308,29 @@ class Books:
         self.sync()
         events = observe(nodes, self.db.node_states(info_subject(node) for node in nodes), self.clock.now(), self.actor)
         for event in events:
-            record_event(self.store, self.db, event)
+            self.record(event.kind, event.payload, event.time)
         return events
 
-    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None) -> Event:
-        """Write an event of tpuctl's own doing (store first, then the local view)."""
-        return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
+    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None,
+               keep_if_away: bool = False) -> Event | None:
+        """Write an event of tpuctl's own doing (store first, then the local view). When the
+        store is away and this command may act without it (or `keep_if_away`), the event is
+        kept in the outbox instead (None), and the user is told once."""
+        if not self._away:
+            try:
+                return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
+            except UnavailableError:
+                if not (self._offline_ok or keep_if_away):
+                    raise
+                self._away = True
+        from tpuctl.services.outbox import keep
+
+        keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
+        self.kept += 1
+        if self.kept == 1 and self.notify:
+            self.notify("The group store cannot be reached: tpuctl acted, and keeps its ledger events in the local "
+                        "outbox until the next command that reaches the store writes them.")
+        return None
 
 
 # --- reports --------------------------------------------------------------------------------
