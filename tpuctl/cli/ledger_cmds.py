@@ -233,7 +233,26 @@ def ledger_compact(ctx: typer.Context, json_out: JsonFlag = False) -> None:
                     "of them wait, or their month has ended.")
 
 
+def doctor(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Check credentials, the Cloud TPU API, the group store, membership, clock and outbox."""
+    from tpuctl.cli import render
+    from tpuctl.errors import ConfigError
+    from tpuctl.services.doctor import run_checks
+
+    s = session(ctx)
+    checks = run_checks(lambda: s.api, s.reachable_store(), s.ledger, s.clock, s.profile.member, s.profile.zone)
+    failed = [c for c in checks if not c.ok]
+    if json_out:
+        render.emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for c in checks:
+            render.echo(f"{'ok  ' if c.ok else 'FIX '} {c.name}: {c.detail}")
+    if failed:
+        raise ConfigError(f"{render.plural(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}.")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)
     app.command("sync")(sync)
     app.command("spend")(spend)
     app.add_typer(group_app, name="group")
