@@ -9,7 +9,6 @@ that missed it catches up at the next sync.
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -38,6 +37,8 @@ from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
+from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep
+from tpuctl.services.segments import read_all
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
@@ -111,15 +112,6 @@ class SyncResult:
     bad_objects: int
 
 
-def read_all(store: GroupStore, keys: list[str], readers: int) -> list[bytes]:
-    """The objects at `keys`, in order, read by up to `readers` threads (one GET each on GCS,
-    so a first sync of thousands of events would otherwise take minutes)."""
-    if readers <= 1 or len(keys) < 2 * readers:
-        return [store.read(key) for key in keys]
-    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="tpuctl-read") as pool:
-        return list(pool.map(store.read, keys))
-
-
 def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int = 1) -> tuple[int, int]:
     """Read the keys whose events the database lacks; returns (new events, bad objects)."""
     ids = {key: key_event_id(key) for key in keys}
@@ -149,11 +141,12 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
     """Bring the database up to date with the store, reading only events it has not seen
     (`readers` at once: by default as many as the store says are worth it): first the sealed
     segments it lacks, then the event keys after max(cursor, newest segment's end) - lookback
-    (tpuctl/domain/segments.py says why no late event is missed). Nothing new: two listings."""
+    (tpuctl/domain/segments.py says why no late event is missed). Nothing new: two listings.
+    Events kept in the outbox while the store was away are written first."""
     from tpuctl.services.outbox import push
     from tpuctl.services.segments import read_new_segments
 
-    push(store, db)                 # events kept while the store was away go first
+    push(store, db)
     readers = readers or store.parallel_reads
     new, bad = read_new_segments(store, db, readers)
     last = db.cursor(EVENTS_PREFIX)
@@ -257,13 +250,11 @@ class Books:
         self.lister = lister        # the Cloud TPU adapter, made only when a refusal needs a fresh look
         self.notify = notify        # told once when events go to the outbox
         self._synced = False
-        self._offline_ok = False    # this command only stops spending: it may act without the store
-        self._away = False          # the store could not be reached during this command
+        self._offline_ok = self._away = False    # may act without the store; the store was away
         self.kept = 0               # events kept in the outbox by this command
 
     def allow_offline(self) -> Books:
-        """This command stops spending (delete, stop, queued delete): if the store is away it
-        still acts, and its events wait in the local outbox (services/outbox.py)."""
+        """This command stops spending: with the store away it acts, its events wait in the outbox."""
         self._offline_ok = True
         return self
 
@@ -273,8 +264,7 @@ class Books:
                 sync_from_store(self.store, self.db)
             except UnavailableError as exc:
                 if not self._offline_ok:
-                    exc.hint = ("Creating, starting, queueing and running need the group store, since admission "
-                                "reads every member's spend; nothing was changed. Try again once it is back.")
+                    exc.hint = STORE_NEEDED
                     raise
                 self._away = True       # acting on the local view; events go to the outbox
             self._synced = True
@@ -302,9 +292,8 @@ class Books:
         return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason, sync=False)
 
     def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
-        """Bring the ledger in line with these nodes as the API shows them, as a sync would:
-        a node made without tpuctl and never synced is recorded from its createTime before
-        tpuctl stops or deletes it, so its usage so far is not lost."""
+        """Record these nodes as the API shows them, as a sync would: one never synced is recorded
+        from its createTime before tpuctl stops or deletes it, so its usage so far is kept."""
         self.sync()
         events = observe(nodes, self.db.node_states(info_subject(node) for node in nodes), self.clock.now(), self.actor)
         for event in events:
@@ -313,9 +302,8 @@ class Books:
 
     def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None,
                keep_if_away: bool = False) -> Event | None:
-        """Write an event of tpuctl's own doing (store first, then the local view). When the
-        store is away and this command may act without it (or `keep_if_away`), the event is
-        kept in the outbox instead (None), and the user is told once."""
+        """Write an event of tpuctl's own doing (store first, then the local view); with the store
+        away and offline allowed (or `keep_if_away`), keep it in the outbox (None), saying so once."""
         if not self._away:
             try:
                 return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
@@ -323,13 +311,10 @@ class Books:
                 if not (self._offline_ok or keep_if_away):
                     raise
                 self._away = True
-        from tpuctl.services.outbox import keep
-
         keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
         self.kept += 1
         if self.kept == 1 and self.notify:
-            self.notify("The group store cannot be reached: tpuctl acted, and keeps its ledger events in the local "
-                        "outbox until the next command that reaches the store writes them.")
+            self.notify(KEPT_NOTICE)
         return None
 
 

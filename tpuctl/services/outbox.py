@@ -31,6 +31,12 @@ from tpuctl.domain.events import Event, new_event
 from tpuctl.domain.times import format_time, parse_time
 
 
+KEPT_NOTICE = ("The group store cannot be reached: tpuctl acted, and keeps its ledger events in the local outbox "
+               "until the next command that reaches the store writes them.")
+STORE_NEEDED = ("Creating, starting, queueing and running need the group store, since admission reads every "
+                "member's spend; nothing was changed. Try again once it is back.")
+
+
 def outbox_dir(db: LedgerDB) -> Path:
     return db.path.with_name(db.path.stem + ".outbox")
 
