@@ -4,7 +4,6 @@ outbox; creates are refused; the next command that reaches the store writes the 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -41,6 +40,7 @@ def start_members(cli, names):
 
 def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refused_code):
     start_members(cli, ["n1", "n2", "n3"])
+    time.sleep(1.1)                          # each TPU runs a billed second before it is deleted
     go_away()
     first = cli("delete", "n1", "--yes")
     assert first.code == 0, first.err
@@ -58,7 +58,7 @@ def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refu
     assert third.code == 0 and NOTICE not in third.err
     assert deleted_events(store) == ["n1", "n2", "n3"]                 # each written once
     assert outbox_files(tmp_path) == []
-    assert cli("ledger", "rebuild").code == 0
+    assert cli("ledger", "rebuild").code == 0 and cli("ledger", "verify").code == 0
     spend = cli("spend", "--json").json
     assert sorted((n["node"], n["status"]) for n in spend["nodes"]) == [("n1", "deleted"), ("n2", "deleted"),
                                                                         ("n3", "deleted")]
