@@ -101,13 +101,13 @@ def as_segments(objects: list[bytes], size: int = 100_000) -> list[tuple[str, by
 def materialise_segments(db: LedgerDB, sealed: list[tuple[str, bytes]]) -> float:
     """What a first sync does with segments it has read: decode, check every event, ingest."""
     from tpuctl.domain.segments import decode
-    from tpuctl.services.segments import _parse_entries
+    from tpuctl.services.segments import SEGMENT_BATCH, _parse_entries
 
     start = time.perf_counter()
     for key, data in sealed:
         entries = decode(key, data).entries
-        for offset in range(0, len(entries), svc.SYNC_BATCH):
-            events, again, _ = _parse_entries(key, entries[offset:offset + svc.SYNC_BATCH])
+        for offset in range(0, len(entries), SEGMENT_BATCH):
+            events, again, _ = _parse_entries(key, entries[offset:offset + SEGMENT_BATCH])
             assert not again
             db.ingest(events)
     return time.perf_counter() - start

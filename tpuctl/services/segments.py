@@ -24,6 +24,9 @@ from tpuctl.domain.segments import (
 from tpuctl.errors import ConfigError
 
 CLOCK_PROBES = "tmp/clock/"        # short-lived objects whose store timestamps tell the store's time
+# Events of a segment come in id order, so large batches replay each node once: a fresh view
+# fills about twice as fast with 50,000 a transaction as with a sync's 10,000.
+SEGMENT_BATCH = 50_000
 
 
 def read_all(store: GroupStore, keys: list[str], readers: int) -> list[bytes]:
@@ -71,7 +74,7 @@ def _parse_entries(segment_key_: str, entries) -> tuple[list[Event], list[str], 
 
 def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[int, int]:
     """Read the segments the database lacks; returns (new events, bad objects)."""
-    from tpuctl.services.ledger import SYNC_BATCH, _ingest_keys
+    from tpuctl.services.ledger import _ingest_keys
 
     keys = list(store.list(SEGMENTS_PREFIX, start_after=db.cursor(SEGMENTS_PREFIX)))
     new = bad = 0
@@ -86,8 +89,8 @@ def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[in
                     db.add_segment(key, start, None, 0)
                 bad += 1
                 continue
-            for first in range(0, len(segment.entries), SYNC_BATCH):
-                events, again, problem = _parse_entries(key, segment.entries[first:first + SYNC_BATCH])
+            for first in range(0, len(segment.entries), SEGMENT_BATCH):
+                events, again, problem = _parse_entries(key, segment.entries[first:first + SEGMENT_BATCH])
                 new += db.ingest(events)
                 if again:
                     db.record_bad_object(key, problem)
