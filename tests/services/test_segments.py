@@ -178,6 +178,9 @@ def test_a_first_sync_from_a_bucket_reads_segments(gcs_bucket, tmp_path, now):
     last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     write_usage(store, last_month + timedelta(hours=3), 100)
     assert [s.events for s in compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now)).sealed] == [200]
-    counted = Counting(store)
-    assert svc.sync_from_store(counted, LedgerDB(tmp_path / "fresh.db")).new_events == 200
+    counted, fresh = Counting(store), LedgerDB(tmp_path / "fresh.db")
+    assert svc.sync_from_store(counted, fresh).new_events == 200
     assert [call for call, _ in counted.calls] == ["list", "read", "list"]
+    counted.calls.clear()
+    assert svc.sync_from_store(counted, fresh).new_events == 0
+    assert [call for call, _ in counted.calls] == ["list", "list"]          # nothing new: two round trips
