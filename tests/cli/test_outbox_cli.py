@@ -17,11 +17,11 @@ from tpuctl.adapters.store import open_store
 NOTICE = "keeps its ledger events in the local outbox"
 
 
-def deleted_events(store) -> list[str]:
+def events_of(store, kind) -> list[str]:
     found = []
     for key in store.list("ledger/events/"):
         body = json.loads(store.read(key))
-        if body["kind"] == "node.deleted":
+        if body["kind"] == kind:
             found.append(body["payload"]["node"])
     return sorted(found)
 
@@ -47,7 +47,9 @@ def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refu
     assert first.err.count(NOTICE) == 1
     second = cli("delete", "n2", "--yes")
     assert second.code == 0 and second.err.count(NOTICE) == 1
-    assert {n.name for n in api.list_nodes(ZONE)} == {"n3"}            # spending stopped
+    stopped = cli("stop", "n3")
+    assert stopped.code == 0 and stopped.err.count(NOTICE) == 1, stopped.err
+    assert [(n.name, n.state) for n in api.list_nodes(ZONE)] == [("n3", "STOPPED")]     # spending stopped
     refused = cli("create", "n4", "--type", "v4-8")
     assert refused.code == refused_code
     assert len(refused.err.splitlines()) == 2 and "admission reads every member's spend" in refused.err
@@ -56,7 +58,8 @@ def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refu
     come_back()
     third = cli("delete", "n3", "--yes")
     assert third.code == 0 and NOTICE not in third.err
-    assert deleted_events(store) == ["n1", "n2", "n3"]                 # each written once
+    assert events_of(store, "node.deleted") == ["n1", "n2", "n3"]       # each written once
+    assert events_of(store, "node.stopped") == ["n3"]
     assert outbox_files(tmp_path) == []
     assert cli("ledger", "rebuild").code == 0 and cli("ledger", "verify").code == 0
     spend = cli("spend", "--json").json
