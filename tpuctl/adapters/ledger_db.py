@@ -34,7 +34,7 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 7      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 8      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -62,6 +62,8 @@ CREATE TABLE queued (subject TEXT PRIMARY KEY, zone TEXT, name TEXT, node TEXT, 
 CREATE INDEX queued_waiting ON queued (owner) WHERE status = 'waiting';
 CREATE TABLE cursors (prefix TEXT PRIMARY KEY, last_key TEXT NOT NULL);
 CREATE TABLE bad_objects (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE segments (key TEXT PRIMARY KEY, start_us INTEGER NOT NULL, end_us INTEGER, events INTEGER NOT NULL,
+    trusted INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE admission_log (month TEXT, seq INTEGER, member TEXT, request_id TEXT, actor TEXT,
     time_us INTEGER NOT NULL, zone TEXT, generation TEXT, accelerator_type TEXT, spot INTEGER, chips INTEGER,
@@ -346,6 +348,24 @@ class LedgerDB:
     def bad_objects(self) -> list[tuple[str, str]]:
         return self._query("SELECT key, reason FROM bad_objects ORDER BY key")
 
+    # --- sealed segments (tpuctl/domain/segments.py) ----------------------------------------
+
+    def add_segment(self, key: str, start: datetime, end: datetime | None, events: int) -> None:
+        """A segment read: `end` None when it was set aside (its range then counts as unsealed)."""
+        self.conn.execute("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?)",
+                          (key, _us(start), _us_opt(end), events, int(end is not None)))
+
+    def segment_horizon(self) -> datetime | None:
+        """Up to when segments were read and trusted: the end of the newest good one, or the
+        start of the earliest one set aside (events after it must be read one by one)."""
+        bad, good = self._query("SELECT (SELECT min(start_us) FROM segments WHERE trusted = 0), "
+                                "(SELECT max(end_us) FROM segments WHERE trusted = 1)")[0]
+        return _dt_us_opt(bad if bad is not None else good)
+
+    def segments(self) -> list[tuple[str, datetime, datetime | None, int]]:
+        return [(key, _dt_us(start), _dt_us_opt(end), events) for key, start, end, events in
+                self._query("SELECT key, start_us, end_us, events FROM segments ORDER BY key")]
+
     # --- answers --------------------------------------------------------------------------
 
     def event_ids(self) -> set[str]:
@@ -378,6 +398,15 @@ class LedgerDB:
     def genesis(self) -> Event | None:
         """The group's first event as read from `ledger/genesis.json` (None: a legacy group)."""
         return trust_db.read_genesis(self.conn)
+
+    def note(self, name: str) -> str | None:
+        """A small fact the view keeps about its store (e.g. how far it looked for a genesis)."""
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_note(self, name: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+                          (name, value))
 
     def set_genesis(self, data: bytes, sealed: Iterable[str] = ()) -> None:
         """Remember the genesis (checked by the caller) and judge every event again by it."""
@@ -455,7 +484,7 @@ class LedgerDB:
         """Forget everything (the store is the truth); the next sync rebuilds."""
         with _transaction(self.conn):
             for table in ("events", "nodes", "intervals", "usage_month", "queued", "cursors", "bad_objects",
-                          "admission_log", "admission_log_read", "rejected", "sealed"):
+                          "segments", "admission_log", "admission_log_read", "rejected", "sealed"):
                 self.conn.execute(f"DELETE FROM {table}")       # not `verified`: what held still holds
             self.conn.execute("DELETE FROM meta WHERE name = 'genesis'")
             self._writes += 1

@@ -12,6 +12,8 @@ Contract (the GCS backend must match it exactly):
   current generation is N. PreconditionFailed otherwise. Returns the new generation.
 - list(prefix, start_after=None): keys in lexical (byte) order, strictly after start_after.
 - delete(key); ObjectNotFound if missing.
+- written_at(key) -> datetime: when the store wrote the object, by the store's own clock
+  (what `tpuctl doctor` and the sealer measure a member's clock against).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import os
 import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Protocol
 from urllib.parse import unquote, urlparse
@@ -51,6 +54,7 @@ class GroupStore(Protocol):
     def write(self, key: str, data: bytes, if_generation: int | None = None) -> int: ...
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
+    def written_at(self, key: str) -> datetime: ...
 
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=@+-]*$")
@@ -179,6 +183,12 @@ class LocalStore:
     def write(self, key: str, data: bytes, if_generation: int | None = None) -> int:
         return self._put(key, data, if_generation, PreconditionFailed)
 
+    def written_at(self, key: str) -> datetime:
+        try:
+            return datetime.fromtimestamp(self._path(key).stat().st_mtime, timezone.utc)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(f"{key} is not in the group store.") from None
+
     def delete(self, key: str) -> None:
         path = self._path(key)
         with self._lock(key):
@@ -217,6 +227,34 @@ class LocalStore:
                 yield key
 
 
+class UnreachableStore:
+    """A store that could not be opened (a folder gone or not a folder): every request says
+    why, as an unreachable bucket does, so commands that stop spending can still act."""
+
+    parallel_reads = 1
+
+    def __init__(self, url: str, why: str, exit_code: int | None = None):
+        self.url, self.why, self.exit_code = url, why, exit_code
+
+    def _away(self, *args, **kwargs):
+        raise UnavailableError(self.why, hint="Check that the group store folder is there, then run the command again.",
+                               exit_code=self.exit_code)
+
+    create = read = read_versioned = write = delete = written_at = _away
+
+    def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]:
+        self._away()
+        yield from ()
+
+
+def store_retry_seconds() -> float:
+    """TPUCTL_STORE_RETRY_SECONDS: how long one bucket request is retried (default 30)."""
+    raw = os.environ.get("TPUCTL_STORE_RETRY_SECONDS", "30")
+    if not re.fullmatch(r"[0-9]{1,4}(\.[0-9]+)?", raw) or not 0 < float(raw) <= 3600:
+        raise ConfigError(f"TPUCTL_STORE_RETRY_SECONDS must be a number of seconds from 0 to 3600, not '{raw[:20]}'.")
+    return float(raw)
+
+
 def open_store(url: str) -> GroupStore:
     """A store from its address: gs://BUCKET[/PREFIX], a local folder path or a file:// URL."""
     try:
@@ -226,7 +264,7 @@ def open_store(url: str) -> GroupStore:
     if parsed.scheme == "gs":
         from tpuctl.adapters.gcs_store import GcsStore     # imports google only on first request
 
-        return GcsStore(url)
+        return GcsStore(url, retry_deadline=store_retry_seconds())
     if parsed.scheme == "file":
         return LocalStore(unquote(parsed.path))
     if parsed.scheme and len(parsed.scheme) > 1:     # (a Windows drive letter is not a scheme)

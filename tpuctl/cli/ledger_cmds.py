@@ -257,7 +257,49 @@ def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     render.echo(f"Rebuilt the ledger view from {s.store.url}: {render.plural(result.new_events, 'event')}{aside}.")
 
 
+@ledger_app.command("compact")
+def ledger_compact(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Seal older events into segments, so first syncs read a month in a few requests."""
+    from tpuctl.cli import render
+    from tpuctl.services import segments as seg
+
+    s = session(ctx)
+    result = seg.compact(s.store, s.ledger, s.clock)
+    if json_out:
+        render.emit_json({"sealed": [{"key": x.key, "start": render.iso(x.start), "end": render.iso(x.end),
+                                      "events": x.events} for x in result.sealed],
+                          "raced": result.raced, "waiting": result.waiting})
+        return
+    for x in result.sealed:
+        render.echo(f"Sealed {render.plural(x.events, 'event')} recorded {render.iso(x.start)} to {render.iso(x.end)} "
+                    f"into {x.key}.")
+    if result.raced:
+        render.echo(f"{render.plural(result.raced, 'segment')} had just been sealed by another member; theirs is kept.")
+    if not result.sealed:
+        render.echo("Nothing to seal yet: events are sealed once they are two hours old and a thousand "
+                    "of them wait, or their month has ended.")
+
+
+def doctor(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Check credentials, the Cloud TPU API, the group store, membership, clock and outbox."""
+    from tpuctl.cli import render
+    from tpuctl.errors import ConfigError
+    from tpuctl.services.doctor import run_checks
+
+    s = session(ctx)
+    checks = run_checks(lambda: s.api, s.reachable_store(), s.ledger, s.clock, s.profile.member, s.profile.zone)
+    failed = [c for c in checks if not c.ok]
+    if json_out:
+        render.emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for c in checks:
+            render.echo(f"{'ok  ' if c.ok else 'FIX '} {c.name}: {c.detail}")
+    if failed:
+        raise ConfigError(f"{render.plural(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}.")
+
+
 def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)
     app.command("sync")(sync)
     app.command("spend")(spend)
     app.command("whoami")(whoami)

@@ -47,11 +47,11 @@ def create(
     request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
                                        spot=spot, hours=hours, labels=parse_labels(label))
     limit = parse_duration(wait_limit, "--wait-limit")
+    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     if not no_agent:
         from tpuctl.services import agents
 
         request = agents.with_agent(s.store, s.profile, request, agents.timing_from_env())
-    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)
     try:

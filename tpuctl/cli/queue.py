@@ -55,11 +55,11 @@ def create(
     limit = parse_duration(wait_limit, "--wait-limit")
     from tpuctl.services.roles import acting_for
 
+    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     if not no_agent:
         from tpuctl.services import agents
 
         request = agents.queue_with_agent(s.store, s.profile, request, agents.timing_from_env())
-    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
     render.override_notice(admission)
     per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = svc.queue_create(s.api, s.books, request, admission)

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from tpuctl.config import Profile, data_dir, resolve_profile
 from tpuctl.domain.clock import Clock, SystemClock
-from tpuctl.errors import ConfigError
+from tpuctl.errors import ConfigError, TpuctlError
 
 MAX_RETRIES = 100
 
@@ -41,12 +41,27 @@ class Session:
 
         return open_store(self.profile.store)
 
+    def reachable_store(self):
+        """The store, or for a folder that cannot be opened one whose every request says why
+        (so a delete can still act and keep its events in the outbox)."""
+        from pathlib import Path
+
+        from tpuctl.adapters.store import UnreachableStore
+
+        try:
+            return self.store
+        except TpuctlError as exc:
+            if "://" in self.profile.store and not self.profile.store.startswith("file:"):
+                raise
+            return UnreachableStore(Path(self.profile.store.removeprefix("file://")).expanduser().resolve().as_uri(),
+                                    exc.message, exc.exit_code)
+
     @cached_property
     def ledger(self):
         """The local SQLite view of the group's ledger (a cache: the store is the truth)."""
         from tpuctl.adapters.ledger_db import LedgerDB
 
-        return LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite", store_url=self.store.url)
+        return LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite", store_url=self.reachable_store().url)
 
     @cached_property
     def prices(self):
@@ -59,7 +74,10 @@ class Session:
         """Admission and recording for the commands that spend (create, queue, run, delete)."""
         from tpuctl.services.ledger import Books
 
-        return Books(self.store, self.ledger, self.clock, self.prices, self.profile.member, lister=lambda: self.api)
+        from tpuctl.cli import render
+
+        return Books(self.reachable_store(), self.ledger, self.clock, self.prices, self.profile.member,
+                     lister=lambda: self.api, notify=lambda text: render.echo(text, err=True))
 
     @cached_property
     def api(self):

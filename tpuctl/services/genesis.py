@@ -12,19 +12,40 @@ from tpuctl.adapters import keys
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectNotFound
 from tpuctl.domain.budgets import GroupRules
-from tpuctl.domain.events import GENESIS_KEY, GROUP_INITIALIZED, Event, EventFormatError
+from tpuctl.domain.events import EVENTS_PREFIX, GENESIS_KEY, GROUP_INITIALIZED, Event, EventFormatError
 from tpuctl.domain.trust import short_key
 from tpuctl.errors import PermissionDeniedError
 
 SEALED_KEY = "ledger/sealed.txt"      # the ids of the unsigned history `group seal` kept
 
 
-def sync_genesis(store: GroupStore, db: LedgerDB) -> Event | None:
+# A legacy group (events, but no genesis) is looked at again only when new events arrived
+# since the last look, so a sync with nothing new still costs two listings; sealing a group
+# must therefore also write an event. An empty store is looked at every time (`group init`).
+NO_GENESIS_NOTE = "no_genesis_through"
+
+
+def note_no_genesis(db: LedgerDB) -> None:
+    """After a sync of a group without genesis: remember how far that was known to hold."""
+    if db.genesis() is None:
+        db.set_note(NO_GENESIS_NOTE, _progress(db))
+
+
+def _progress(db: LedgerDB) -> str:
+    """How far the view has read the ledger: its events cursor and its sealed segments."""
+    horizon = db.segment_horizon()
+    return f"{db.cursor(EVENTS_PREFIX) or ''}|{horizon.isoformat() if horizon else ''}"
+
+
+def sync_genesis(store: GroupStore, db: LedgerDB, may_skip: bool = False) -> Event | None:
     """The group's genesis, read once from the store (it can never change); None for a group
     started before signatures and not sealed yet."""
     known = db.genesis()
     if known is not None:
         return known
+    progress = _progress(db)
+    if may_skip and progress != "|" and db.note(NO_GENESIS_NOTE) == progress:
+        return None             # a legacy group: looked at the end of the last sync, and no event came since
     try:
         data = store.read(GENESIS_KEY)
     except ObjectNotFound:

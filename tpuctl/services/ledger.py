@@ -9,7 +9,6 @@ that missed it catches up at the next sync.
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,13 +35,16 @@ from tpuctl.domain.metering import (
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
-from tpuctl.errors import ConfigError
+from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
-from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis, uncounted
+from tpuctl.services.genesis import check_own_key, note_no_genesis, sign_event, sync_genesis, uncounted
+from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep
+from tpuctl.services.segments import read_all
 
 # Events recorded by a machine whose clock runs behind can land just before the cursor;
 # every sync lists again from this far back (ids already ingested are not read again).
-SYNC_LOOKBACK = timedelta(minutes=10)
+# Segments seal only events far older than this (tpuctl/domain/segments.py).
+SYNC_LOOKBACK = timedelta(minutes=30)
 SYNC_BATCH = 10_000     # events read and ingested per transaction
 
 
@@ -113,15 +115,6 @@ class SyncResult:
     bad_objects: int
 
 
-def read_all(store: GroupStore, keys: list[str], readers: int) -> list[bytes]:
-    """The objects at `keys`, in order, read by up to `readers` threads (one GET each on GCS,
-    so a first sync of thousands of events would otherwise take minutes)."""
-    if readers <= 1 or len(keys) < 2 * readers:
-        return [store.read(key) for key in keys]
-    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="tpuctl-read") as pool:
-        return list(pool.map(store.read, keys))
-
-
 def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int = 1) -> tuple[int, int]:
     """Read the keys whose events the database lacks; returns (new events, bad objects)."""
     ids = {key: key_event_id(key) for key in keys}
@@ -149,13 +142,22 @@ def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int 
 def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_LOOKBACK,
                     readers: int | None = None) -> SyncResult:
     """Bring the database up to date with the store, reading only events it has not seen
-    (`readers` at once: by default as many as the store says are worth it)."""
+    (`readers` at once: by default as many as the store says are worth it): first the sealed
+    segments it lacks, then the event keys after max(cursor, newest segment's end) - lookback
+    (tpuctl/domain/segments.py says why no late event is missed). Nothing new: two listings.
+    Events kept in the outbox while the store was away are written first."""
+    from tpuctl.services.outbox import push
+    from tpuctl.services.segments import read_new_segments
+
+    push(store, db)
     readers = readers or store.parallel_reads
-    sync_genesis(store, db)
+    sync_genesis(store, db, may_skip=True)
+    new, bad = read_new_segments(store, db, readers)
     last = db.cursor(EVENTS_PREFIX)
     last_id = key_event_id(last) if last else None
-    start_after = listing_bound(id_time(last_id) - lookback) if last_id else last
-    listed = new = bad = 0
+    since = [when for when in (id_time(last_id) if last_id else None, db.segment_horizon()) if when is not None]
+    start_after = listing_bound(max(since) - lookback) if since else last
+    listed = 0
     batch: list[str] = []
 
     def flush() -> None:
@@ -172,6 +174,7 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
             flush()
     if batch:
         flush()
+    note_no_genesis(db)
     return SyncResult(listed, new, bad)
 
 
@@ -253,14 +256,28 @@ class Books:
     command, so admission sees every member's latest events."""
 
     def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, actor: str,
-                 lister: Callable[[], Lister] | None = None):
+                 lister: Callable[[], Lister] | None = None, notify: Callable[[str], None] | None = None):
         self.store, self.db, self.clock, self.table, self.actor = store, db, clock, table, actor
         self.lister = lister        # the Cloud TPU adapter, made only when a refusal needs a fresh look
+        self.notify = notify        # told once when events go to the outbox
         self._synced = False
+        self._offline_ok = self._away = False    # may act without the store; the store was away
+        self.kept = 0               # events kept in the outbox by this command
+
+    def allow_offline(self) -> Books:
+        """This command stops spending: with the store away it acts, its events wait in the outbox."""
+        self._offline_ok = True
+        return self
 
     def sync(self) -> Books:
         if not self._synced:
-            sync_from_store(self.store, self.db)
+            try:
+                sync_from_store(self.store, self.db)
+            except UnavailableError as exc:
+                if not self._offline_ok:
+                    exc.hint = STORE_NEEDED
+                    raise
+                self._away = True       # acting on the local view; events go to the outbox
             self._synced = True
         return self
 
@@ -296,18 +313,30 @@ class Books:
             raise
 
     def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
-        """Bring the ledger in line with these nodes as the API shows them, as a sync would:
-        a node made without tpuctl and never synced is recorded from its createTime before
-        tpuctl stops or deletes it, so its usage so far is not lost."""
+        """Record these nodes as the API shows them, as a sync would: one never synced is recorded
+        from its createTime before tpuctl stops or deletes it, so its usage so far is kept."""
         self.sync()
         events = observe(nodes, self.db.node_states(info_subject(node) for node in nodes), self.clock.now(), self.actor)
         for event in events:
-            record_event(self.store, self.db, event)
+            self.record(event.kind, event.payload, event.time)
         return events
 
-    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None) -> Event:
-        """Write an event of tpuctl's own doing (store first, then the local view)."""
-        return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
+    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None,
+               keep_if_away: bool = False) -> Event | None:
+        """Write an event of tpuctl's own doing (store first, then the local view); with the store
+        away and offline allowed (or `keep_if_away`), keep it in the outbox (None), saying so once."""
+        if not self._away:
+            try:
+                return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
+            except UnavailableError:
+                if not (self._offline_ok or keep_if_away):
+                    raise
+                self._away = True
+        keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
+        self.kept += 1
+        if self.kept == 1 and self.notify:
+            self.notify(KEPT_NOTICE)
+        return None
 
 
 # --- reports --------------------------------------------------------------------------------

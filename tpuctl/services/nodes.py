@@ -159,7 +159,7 @@ def create_node(api: TpuApi, books: Books, request: CreateRequest, admission: Ad
         raise _failed_create(api, books, planned, request, exc) from None
     if node.state in ACCRUING_STATES:
         try:
-            books.record(NODE_READY, info_payload(node))
+            books.record(NODE_READY, info_payload(node), keep_if_away=True)   # the store went away: outbox
         except TpuctlError as exc:
             raise UnavailableError(
                 f"TPU '{node.name}' was created ({node.state} in {node.zone}) but the ledger could not record "
@@ -254,7 +254,8 @@ def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> 
 
 def delete_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
                 on_progress: Progress | None = None) -> None:
-    """Delete, then record it; a node DELETING no longer accrues (sync reads it the same way)."""
+    """Delete, then record it; a node DELETING no longer accrues (sync reads it the same way).
+    It stops spending, so it acts even when the store is away (its events wait in the outbox)."""
     ask_delete(api, books, node, wait=wait, on_progress=on_progress)
     books.record(NODE_DELETED, deleted_payload(node))
 
@@ -263,7 +264,7 @@ def ask_delete(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
                on_progress: Progress | None = None) -> None:
     """Bring the ledger in line with the node as listed, then have Cloud TPU delete it; the
     caller records node.deleted (`deleted_payload`) once Cloud TPU has accepted."""
-    books.observe_nodes([node])
+    books.allow_offline().observe_nodes([node])
     api.delete_node(node.zone, node.name, wait=wait, on_progress=on_progress)
 
 
@@ -277,7 +278,7 @@ def stop_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
     if node.accelerator.multi_host:
         raise UsageError(f"TPU '{node.name}' is a multi-host slice ({node.accelerator_type}); Cloud TPU cannot stop those.",
                          hint="Delete it instead, or keep it running.")
-    return _change(api, books, node, api.stop_node, NODE_STOPPED, wait, on_progress)
+    return _change(api, books.allow_offline(), node, api.stop_node, NODE_STOPPED, wait, on_progress)
 
 
 def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS,

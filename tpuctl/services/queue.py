@@ -209,7 +209,7 @@ def queue_delete(api: TpuApi, books: Books, queued: QueuedInfo, *, force: bool, 
     confirms, as `delete` closes a node's (a node no sync has seen yet is recorded first,
     from its createTime, so none of its bill is lost)."""
     ending = nodes_of(api, queued) if force and queued.node_ids else []
-    books.observe_nodes(ending)
+    books.allow_offline().observe_nodes(ending)        # it stops spending: acts with the store away
     try:
         api.delete_queued_resource(queued.zone, queued.name, force=force, wait=wait, on_progress=on_progress)
     except ConflictError as exc:

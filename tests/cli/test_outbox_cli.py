@@ -1,0 +1,117 @@
+"""With the group store away, deletes still stop spending and keep their events in the local
+outbox; creates are refused; the next command that reaches the store writes the outbox once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ZONE, _binary, _free_port, _wait_ready
+from tpuctl.adapters.store import open_store
+
+NOTICE = "keeps its ledger events in the local outbox"
+
+
+def events_of(store, kind) -> list[str]:
+    found = []
+    for key in store.list("ledger/events/"):
+        body = json.loads(store.read(key))
+        if body["kind"] == kind:
+            found.append(body["payload"]["node"])
+    return sorted(found)
+
+
+def outbox_files(tmp_path: Path) -> list[Path]:
+    return list(tmp_path.rglob("*.outbox/*.json"))
+
+
+def start_members(cli, names):
+    assert cli("group", "init", "--treasurer", "alice").code == 0
+    assert cli("budget", "set", "--member", "alice", "1000").code == 0
+    for name in names:
+        made = cli("create", name, "--type", "v4-8", "--hours", "1")
+        assert made.code == 0, made.err
+
+
+def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refused_code):
+    start_members(cli, ["n1", "n2", "n3"])
+    time.sleep(1.1)                          # each TPU runs a billed second before it is deleted
+    go_away()
+    first = cli("delete", "n1", "--yes")
+    assert first.code == 0, first.err
+    assert first.err.count(NOTICE) == 1
+    second = cli("delete", "n2", "--yes")
+    assert second.code == 0 and second.err.count(NOTICE) == 1
+    stopped = cli("stop", "n3")
+    assert stopped.code == 0 and stopped.err.count(NOTICE) == 1, stopped.err
+    assert [(n.name, n.state) for n in api.list_nodes(ZONE)] == [("n3", "STOPPED")]     # spending stopped
+    refused = cli("create", "n4", "--type", "v4-8")
+    assert refused.code == refused_code
+    assert len(refused.err.splitlines()) == 2 and "admission reads every member's spend" in refused.err
+    assert "n4" not in {n.name for n in api.list_nodes(ZONE)}
+    assert len(outbox_files(tmp_path)) >= 2
+    come_back()
+    third = cli("delete", "n3", "--yes")
+    assert third.code == 0 and NOTICE not in third.err
+    assert events_of(store, "node.deleted") == ["n1", "n2", "n3"]       # each written once
+    assert events_of(store, "node.stopped") == ["n3"]
+    assert outbox_files(tmp_path) == []
+    assert cli("ledger", "rebuild").code == 0 and cli("ledger", "verify").code == 0
+    spend = cli("spend", "--json").json
+    assert sorted((n["node"], n["status"]) for n in spend["nodes"]) == [("n1", "deleted"), ("n2", "deleted"),
+                                                                        ("n3", "deleted")]
+
+
+def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, api, tmp_path):
+    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
+
+    def go_away():
+        folder.rename(aside)
+        folder.write_text("the mount is gone")
+
+    def come_back():
+        folder.unlink()
+        aside.rename(folder)
+
+    deletes_across_an_outage(cli, api, tmp_path, open_store(str(folder)), go_away, come_back,
+                             refused_code=3)        # a folder that is not one is a config error
+
+
+@pytest.fixture
+def restartable_gcs(tmp_path, monkeypatch):
+    """A fake-gcs-server of this test's own, on a fixed port, keeping objects on disk across restarts."""
+    port, root, log = _free_port(), tmp_path / "gcs-data", tmp_path / "gcs.log"
+    root.mkdir()
+    url = f"http://127.0.0.1:{port}"
+    command = [_binary(), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root), "-host",
+               "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"]
+    running = {}
+
+    def start():
+        running["p"] = subprocess.Popen(command, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        _wait_ready(running["p"], url, log)
+
+    def stop():
+        running["p"].terminate()
+        running["p"].wait(timeout=10)
+
+    start()
+    urllib.request.urlopen(urllib.request.Request(f"{url}/storage/v1/b?project=test", method="POST",
+                                                  data=b'{"name": "group-bucket"}',
+                                                  headers={"Content-Type": "application/json"})).read()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    monkeypatch.setenv("TPUCTL_STORE", "gs://group-bucket/tpuctl")
+    monkeypatch.setenv("TPUCTL_STORE_RETRY_SECONDS", "1")
+    yield start, stop
+    stop()
+
+
+def test_a_bucket_that_stops_mid_way_through_deletes(cli, remote_env, api, tmp_path, restartable_gcs):
+    start, stop = restartable_gcs
+    deletes_across_an_outage(cli, api, tmp_path, open_store("gs://group-bucket/tpuctl"), stop, start,
+                             refused_code=8)

@@ -1,0 +1,187 @@
+"""Sealed segments: a first sync reads a month in a few requests, and no event is missed,
+counted twice or trusted unchecked (late writers, racing sealers, tampered segments)."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from datetime import timedelta
+
+import pytest
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import LocalStore, open_store
+from tpuctl.domain.clock import ManualClock, utcnow
+from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, new_event, node_payload
+from tpuctl.domain.segments import SEGMENTS_PREFIX
+from tpuctl.errors import ConfigError
+from tpuctl.services import ledger as svc
+from tpuctl.services.segments import compact
+
+
+class Counting:
+    """A real store whose requests are counted (reads, listings, creates)."""
+
+    def __init__(self, store, before_create=None):
+        self.store, self.calls, self.before_create = store, [], before_create
+        self.url, self.parallel_reads = store.url, store.parallel_reads
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def read(self, key):
+        self.calls.append(("read", key))
+        return self.store.read(key)
+
+    def list(self, prefix="", start_after=None):
+        self.calls.append(("list", prefix))
+        return self.store.list(prefix, start_after)
+
+    def create(self, key, data):
+        if self.before_create and key.startswith(SEGMENTS_PREFIX):
+            self.before_create()
+        self.calls.append(("create", key))
+        return self.store.create(key, data)
+
+
+def write_usage(store, start, count, step=timedelta(minutes=1), prefix="n"):
+    """`count` nodes created and deleted, one pair per `step`, recorded as they happened."""
+    for i in range(count):
+        when = start + i * step
+        payload = node_payload(zone="us-central2-b", node=f"{prefix}{i}", accelerator_type="v4-8", chips=4, spot=False,
+                               owner="alice", lease_until=when + timedelta(hours=4), request_id=f"{prefix}{i}")
+        for kind, at in ((NODE_CREATED, when), (NODE_DELETED, when + step / 2)):
+            event = new_event(kind, "alice", payload, at)
+            store.create(event.key, event.to_json())
+
+
+def same_view(a: LedgerDB, b: LedgerDB) -> None:
+    assert a.event_ids() == b.event_ids()
+    for month in set(a.months()) | set(b.months()):
+        assert a.month_usage(month) == b.month_usage(month)
+
+
+@pytest.fixture
+def now():
+    return utcnow()
+
+
+def test_a_first_sync_reads_the_segments_and_only_the_newest_events(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, last_month + timedelta(hours=1), 150, prefix="old")            # 300 events, month closed
+    write_usage(store, now - timedelta(minutes=40), 5, prefix="new")                  # too young to seal
+    result = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now))
+    assert [s.events for s in result.sealed] == [300]
+
+    counted, fresh = Counting(store), LedgerDB(tmp_path / "fresh.db")
+    synced = svc.sync_from_store(counted, fresh)
+    reads = [key for call, key in counted.calls if call == "read"]
+    assert reads[0] == "ledger/genesis.json"                # is the group signed? (a legacy one is not)
+    assert reads[1].startswith(SEGMENTS_PREFIX) and len(reads) == 2 + 10    # one segment + the 10 young events
+    assert synced.new_events == 310
+    slow = LedgerDB(tmp_path / "event-by-event.db")
+    for key in store.list("ledger/events/"):
+        svc._ingest_keys(store, slow, [key])
+    same_view(fresh, slow)
+
+    counted.calls.clear()
+    assert svc.sync_from_store(counted, fresh).new_events == 0
+    assert len(counted.calls) <= 2 and all(call == "list" for call, _ in counted.calls)
+
+
+def test_a_writer_whose_clock_is_ten_minutes_behind_is_never_missed(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    start = (now - timedelta(hours=40)).replace(minute=0, second=0, microsecond=0)
+    write_usage(store, start, 110, step=timedelta(minutes=20))      # 220 events up to about now - 3 h
+    write_usage(store, now - timedelta(minutes=5), 3, step=timedelta(minutes=1), prefix="fresh")
+    reader = LedgerDB(tmp_path / "reader.db")
+    svc.sync_from_store(store, reader)
+    assert len(compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now), min_events=100).sealed) == 1
+
+    late = new_event(NODE_CREATED, "bob", node_payload(
+        zone="us-central2-b", node="late", accelerator_type="v4-8", chips=4, spot=False, owner="bob",
+        lease_until=now + timedelta(hours=4), request_id="late"), now - timedelta(minutes=10))
+    store.create(late.key, late.to_json())           # written now, by a clock 10 minutes slow
+
+    assert svc.sync_from_store(store, reader).new_events == 1
+    fresh = LedgerDB(tmp_path / "fresh.db")
+    assert svc.sync_from_store(store, fresh).new_events == 220 + 6 + 1
+    same_view(reader, fresh)
+    assert late.id in fresh.event_ids()
+
+
+def test_two_members_compacting_at_once_seal_each_run_once(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    first = (now.replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, first + timedelta(days=2), 100)                       # a closed month
+    write_usage(store, first + timedelta(days=33), 100, prefix="m")          # the next, closed too
+    both_ready = threading.Barrier(2, timeout=30)
+
+    results = {}
+
+    def member(name):
+        results[name] = compact(Counting(store, before_create=both_ready.wait), LedgerDB(tmp_path / f"{name}.db"),
+                                ManualClock(now))
+
+    threads = [threading.Thread(target=member, args=(name,)) for name in ("ann", "ben")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    segments = list(store.list(SEGMENTS_PREFIX))
+    assert len(segments) == 2
+    assert sum(len(r.sealed) for r in results.values()) == 2 and sum(r.raced for r in results.values()) == 2
+    fresh = LedgerDB(tmp_path / "fresh.db")
+    assert svc.sync_from_store(store, fresh).new_events == 400
+    assert fresh.event_count() == 400
+    assert not fresh.bad_objects()
+
+
+def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, last_month, 150)
+    sealed = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now)).sealed[0]
+    honest = LedgerDB(tmp_path / "honest.db")
+    svc.sync_from_store(store, honest)
+
+    text = gzip.decompress(store.read(sealed.key)).decode()
+    forged = text.replace('\\"chips\\":4', '\\"chips\\":\\"abc\\"', 1)          # one event's copy broken
+    path = store.root / sealed.key
+    path.write_bytes(gzip.compress(forged.encode()))
+    one_bad = LedgerDB(tmp_path / "one-bad.db")
+    svc.sync_from_store(store, one_bad)
+    same_view(one_bad, honest)                                      # that event read from its own object
+    problems = [p.message for p in svc.verify(store, one_bad)]
+    assert any(sealed.key in m and "set aside" in m for m in problems)
+
+    path.write_bytes(b"not gzip at all")
+    garbage = LedgerDB(tmp_path / "garbage.db")
+    result = svc.sync_from_store(store, garbage)
+    same_view(garbage, honest)                                      # every event read one by one
+    assert result.bad_objects == 1
+    assert [p.message for p in svc.verify(store, garbage)] == [
+        f"{sealed.key} is set aside: it is not a gzip'd JSON-lines segment (Error -3 while decompressing data: "
+        "incorrect header check)."]
+
+
+def test_a_member_whose_clock_is_off_does_not_seal(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    write_usage(store, now - timedelta(days=40), 10)
+    with pytest.raises(ConfigError, match=r"^Your clock is 6\d\d s ahead of the group store's"):
+        compact(store, LedgerDB(tmp_path / "db"), ManualClock(now + timedelta(minutes=10)))
+    assert list(store.list(SEGMENTS_PREFIX)) == []
+
+
+def test_a_first_sync_from_a_bucket_reads_segments(gcs_bucket, tmp_path, now):
+    store = open_store(f"gs://{gcs_bucket}/group")
+    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, last_month + timedelta(hours=3), 100)
+    assert [s.events for s in compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now)).sealed] == [200]
+    counted, fresh = Counting(store), LedgerDB(tmp_path / "fresh.db")
+    assert svc.sync_from_store(counted, fresh).new_events == 200
+    assert [call for call, _ in counted.calls] == ["read", "list", "read", "list"]      # genesis, segments, events
+    counted.calls.clear()
+    assert svc.sync_from_store(counted, fresh).new_events == 0
+    assert [call for call, _ in counted.calls] == ["list", "list"]          # nothing new: two round trips

@@ -1,0 +1,187 @@
+"""Sealing older ledger events into segments (`tpuctl ledger compact`) and reading them back.
+
+The format, and the rule that keeps a late event from ever being missed, are in
+tpuctl/domain/segments.py. A segment is a copy, never the only home of an event: the event
+objects stay, so a segment set aside costs only speed, and every event read from a segment
+goes through the same `Event.from_json` check as a lone event object.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import GroupStore, ObjectExists
+from tpuctl.domain.clock import Clock
+from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id
+from tpuctl.domain.segments import (
+    MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, SegmentError, decode, encode, key_bound, key_start,
+    month_end, seal_end, segment_key,
+)
+from tpuctl.errors import ConfigError
+
+CLOCK_PROBES = "tmp/clock/"        # short-lived objects whose store timestamps tell the store's time
+# Events of a segment come in id order, so large batches replay each node once: a fresh view
+# fills about twice as fast with 50,000 a transaction as with a sync's 10,000.
+SEGMENT_BATCH = 50_000
+
+
+def read_all(store: GroupStore, keys: list[str], readers: int) -> list[bytes]:
+    """The objects at `keys`, in order, read by up to `readers` threads (one GET each on GCS,
+    so a first sync of thousands of events would otherwise take minutes)."""
+    if readers <= 1 or len(keys) < 2 * readers:
+        return [store.read(key) for key in keys]
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="tpuctl-read") as pool:
+        return list(pool.map(store.read, keys))
+
+
+# --- the store's clock -------------------------------------------------------------------------
+
+def store_skew(store: GroupStore, clock: Clock) -> timedelta:
+    """How far the store's clock is ahead of ours (negative: behind), from one object written
+    and removed; the round trip's half is taken as the error."""
+    key = f"{CLOCK_PROBES}{uuid.uuid4().hex}"
+    before = clock.now()
+    store.create(key, b"")
+    after = clock.now()
+    try:
+        written = store.written_at(key)
+    finally:
+        store.delete(key)
+    return written - (before + (after - before) / 2)
+
+
+# --- reading segments during a sync ----------------------------------------------------------
+
+def _parse_entries(segment_key_: str, entries) -> tuple[list[Event], list[str], str | None]:
+    """(good events, keys to read from their own objects, the first problem met)."""
+    events, again, problem = [], [], None
+    for key, raw in entries:
+        try:
+            event = Event.from_json(raw, origin=key)
+            if event.id != key_event_id(key):
+                raise EventFormatError(f"{key} holds event {event.id}, not the one its name says.")
+        except EventFormatError as exc:
+            again.append(key)
+            problem = problem or f"{segment_key_} holds a copy of {key} that is set aside: {exc.message}"
+            continue
+        events.append(event)
+    return events, again, problem
+
+
+def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[int, int]:
+    """Read the segments the database lacks; returns (new events, bad objects)."""
+    from tpuctl.services.ledger import _ingest_keys
+
+    keys = list(store.list(SEGMENTS_PREFIX, start_after=db.cursor(SEGMENTS_PREFIX)))
+    new = bad = 0
+    for offset in range(0, len(keys), max(readers, 1)):
+        chunk = keys[offset:offset + max(readers, 1)]
+        for key, body in zip(chunk, read_all(store, chunk, readers if len(chunk) > 1 else 1)):
+            try:
+                segment = decode(key, body)
+            except SegmentError as exc:
+                db.record_bad_object(key, f"{key} is set aside: it {exc}.")
+                if (start := key_start(key)) is not None:
+                    db.add_segment(key, start, None, 0)
+                bad += 1
+                continue
+            for first in range(0, len(segment.entries), SEGMENT_BATCH):
+                events, again, problem = _parse_entries(key, segment.entries[first:first + SEGMENT_BATCH])
+                new += db.ingest(events)
+                if again:
+                    db.record_bad_object(key, problem)
+                    added, broken = _ingest_keys(store, db, again, readers)
+                    new, bad = new + added, bad + broken + 1
+            db.add_segment(key, segment.start, segment.end, len(segment.entries))
+        db.set_cursor(SEGMENTS_PREFIX, chunk[-1])
+    return new, bad
+
+
+# --- sealing -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sealed:
+    key: str
+    start: datetime
+    end: datetime
+    events: int
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    sealed: tuple[Sealed, ...]
+    raced: int                   # segments another member sealed first (theirs is kept)
+    waiting: int                 # unsealed events not yet old or many enough to seal
+
+
+def _next_start(store: GroupStore, db: LedgerDB) -> datetime | None:
+    """Where the next segment starts: the newest segment's end, else the first event's time."""
+    segments = db.segments()
+    if segments:
+        key, start, end, _ = segments[-1]
+        if end is None:
+            raise ConfigError(f"The newest segment {key} is set aside, so nothing can be sealed after it.",
+                              hint="`tpuctl ledger verify` says why; remove that object from the store to seal again.")
+        return end
+    for key in store.list(EVENTS_PREFIX):
+        if (event_id := key_event_id(key)) is not None:
+            return id_time(event_id)
+    return None
+
+
+def _range_keys(store: GroupStore, start: datetime, end: datetime) -> list[str]:
+    high, keys = key_bound(end), []
+    for key in store.list(EVENTS_PREFIX, start_after=key_bound(start)):
+        if key >= high:
+            break
+        if key_event_id(key) is not None:
+            keys.append(key)
+    return keys
+
+
+def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None = None,
+            min_events: int = MIN_SEGMENT) -> CompactResult:
+    """Seal every run of events old enough (SEAL_HORIZON) into segments, oldest first; a run
+    of fewer than `min_events` waits unless its month has ended."""
+    from tpuctl.services.ledger import sync_from_store
+
+    readers = readers or store.parallel_reads
+    skew = store_skew(store, clock)
+    if abs(skew) > MAX_SEAL_SKEW:
+        raise ConfigError(f"Your clock is {abs(skew).total_seconds():.0f} s {'behind' if skew > timedelta() else 'ahead of'} "
+                          "the group store's, so tpuctl will not seal events.",
+                          hint="Set your clock right (NTP), then run `tpuctl ledger compact` again.")
+    now = clock.now()
+    sealed, raced, tried = [], 0, set()
+    while True:
+        sync_from_store(store, db, readers=readers)
+        start = _next_start(store, db)
+        if start is None or start in tried:
+            break
+        tried.add(start)
+        end = seal_end(start, now)
+        keys = _range_keys(store, start, end) if end > start else []
+        if len(keys) > MAX_SEGMENT:
+            end = id_time(key_event_id(keys[MAX_SEGMENT]))
+            keys = [key for key in keys if key < key_bound(end)]
+        if end <= start or (len(keys) < min_events and end < month_end(start)):
+            return CompactResult(tuple(sealed), raced, len(keys))
+        entries = []
+        for key, raw in zip(keys, read_all(store, keys, readers)):
+            try:
+                if Event.from_json(raw, origin=key).id == key_event_id(key):
+                    entries.append((key, raw))      # anything set aside stays a lone object, for verify
+            except EventFormatError:
+                pass
+        key = segment_key(start)
+        try:
+            store.create(key, encode(start, end, entries))
+        except ObjectExists:
+            raced += 1                  # another member sealed this run first: read theirs, go on
+            continue
+        sealed.append(Sealed(key, start, end, len(entries)))
+    return CompactResult(tuple(sealed), raced, 0)
