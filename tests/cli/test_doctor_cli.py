@@ -19,7 +19,25 @@ def test_doctor_says_ok_to_every_line_when_all_hold(cli, remote_env):
     assert cli("group", "init", "--treasurer", "alice").code == 0
     result = cli("doctor")
     assert result.code == 0, result.out + result.err
-    assert lines(result) == {"Cloud TPU API": "ok", "group store": "ok", "member": "ok", "clock": "ok", "outbox": "ok"}
+    assert lines(result) == {"Cloud TPU API": "ok", "group store": "ok", "member": "ok", "clock": "ok", "reaper": "ok",
+                             "outbox": "ok"}
+
+
+def test_doctor_names_a_key_the_group_does_not_know_and_a_reaper_that_stopped(cli, remote_env, monkeypatch, tmp_path):
+    from tpuctl.adapters.store import open_store
+    from tpuctl.services.reap_lock import record_last_run
+
+    assert cli("group", "init", "--treasurer", "alice").code == 0
+    assert cli("group", "add", "bob").code == 0                     # listed, but no key given
+    monkeypatch.setenv("TPUCTL_MEMBER", "bob")
+    keyless = cli("doctor")
+    assert keyless.code == 3 and lines(keyless)["member"] == "FIX"
+    bobs = cli("whoami", "--json").json["key"]
+    assert f"the group knows no key for them, so nothing they record counts: a treasurer runs " \
+           f"`tpuctl group add bob --key {bobs}`." in keyless.out
+    record_last_run(open_store(str(tmp_path / "store")), utcnow() - timedelta(hours=1), timedelta(minutes=5), "r1")
+    stale = cli("doctor")
+    assert lines(stale)["reaper"] == "FIX" and "The reaper has not run for 1h" in stale.out
 
 
 def test_doctor_against_a_bucket(cli, remote_env, gcs_bucket, monkeypatch):

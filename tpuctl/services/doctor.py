@@ -53,9 +53,15 @@ def run_checks(api: Callable[[], object], store: GroupStore, db: LedgerDB, clock
         checks.append(Check("group store", False, _fix(exc)))
     if skew is not None:
         rules = db.rules()
-        if member in rules.members or member in rules.treasurers:
+        known, mine = rules.key_of(member), _own_key(member)
+        if (member in rules.members or member in rules.treasurers) and rules.trust.signed and known != mine:
+            checks.append(Check("member", False, f"{member} is in the group, but the group knows "
+                                                 f"{'no key' if known is None else 'another key'} for them, so nothing "
+                                                 f"they record counts: a treasurer runs `tpuctl group "
+                                                 f"{'add' if known is None else 'rekey'} {member} --key {mine}`."))
+        elif member in rules.members or member in rules.treasurers:
             checks.append(Check("member", True, f"{member} is {'a treasurer' if member in rules.treasurers else 'a member'} "
-                                                "of the group"))
+                                                f"of the group{' with this machine' + chr(39) + 's key' if known else ''}"))
         else:
             checks.append(Check("member", False, f"{member} is not in the group: ask a treasurer to run "
                                                  f"`tpuctl group add {member}`." if rules.currency else
@@ -65,8 +71,27 @@ def run_checks(api: Callable[[], object], store: GroupStore, db: LedgerDB, clock
         checks.append(Check("clock", abs(skew) <= SKEW_OK,
                             f"{off:.1f} s {way} the store's" if abs(skew) <= SKEW_OK else
                             f"This machine's clock is {off:.0f} s {way} the store's: set it right (NTP)."))
+        checks.append(_reaper_check(store, clock))
     kept = waiting(db)
     checks.append(Check("outbox", not kept, "empty" if not kept else
                         f"{len(kept)} ledger event(s) wait in the local outbox: run `tpuctl sync` once the store "
                         "is reachable."))
     return checks
+
+
+def _own_key(member: str) -> str:
+    from tpuctl.adapters import keys
+
+    return keys.signing_key(member).public
+
+
+def _reaper_check(store: GroupStore, clock: Clock) -> Check:
+    """When the reaper last ran (cron dies silently); never run is not a failure of this machine."""
+    from tpuctl.services.reap_lock import last_run
+
+    found = last_run(store)
+    if found is None:
+        return Check("reaper", True, "has never run for this group (`tpuctl reap --cron-line` sets up cron)")
+    late = found.overdue(clock.now())
+    return Check("reaper", late is None, late[0].upper() + late[1:] if late else
+                 f"last ran {found.at:%Y-%m-%d %H:%M} UTC (every {int(found.every.total_seconds() // 60)} min)")
