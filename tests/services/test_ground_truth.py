@@ -23,6 +23,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.config import resolve_profile
 from tpuctl.domain.events import UNATTRIBUTED
+from tpuctl.domain.intervals import FREE_PREEMPTION
 from tpuctl.domain.nodes import OWNER_LABEL
 from tpuctl.emulator.models import WorldSettings
 from tpuctl.errors import TpuctlError
@@ -93,15 +94,19 @@ class World:
             self.outside_end(found)
             self.api.delete_node(ZONE, name)
         elif action == "preempt" and found.spot and found.state == "READY":
-            self.outside_end(found)
+            self.outside_end(found, preempted=True)
             self.emulator.preempt(ZONE, name)
         elif action == "sync":
             self.sync()
         if action == "wait":
             self.clock.advance(name)
 
-    def outside_end(self, node) -> None:
-        if node.state == "READY":
+    def outside_end(self, node, preempted: bool = False) -> None:
+        if node.state == "READY" and preempted and self.clock.now() - node.create_time <= FREE_PREEMPTION:
+            # Free on the bill, but Cloud TPU gives no preemption time: a ledger that learns of it
+            # at the next sync cannot tell it fell in the first minute, and bills from READY.
+            self.unseen.append(node.create_time)
+        elif node.state == "READY":
             self.unseen.append(self.clock.now())
         if node.name in self.born:                 # its whole life fell between two syncs
             self.late += 4 * int((self.clock.now() - self.born.pop(node.name)).total_seconds() + 1)
