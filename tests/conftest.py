@@ -31,9 +31,6 @@ def isolated_env(tmp_path, monkeypatch):
         if key.startswith(("TPUCTL_", "CLOUDSDK_")) or key in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("TPUCTL_CONFIG", str(tmp_path / "config.toml"))
-    from tpuctl.adapters import keys
-
-    keys.use_config(None)            # a --config from an earlier in-process command must not leak in
     monkeypatch.setenv("TPUCTL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")

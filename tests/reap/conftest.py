@@ -36,3 +36,13 @@ def beat(store, node: str, *, busy=(), at: datetime, idle_since: datetime | None
             "state": "busy" if busy else "idle", "busy": [{"kind": k, "detail": d} for k, d in busy],
             "idle_since": format_time(idle_since) if idle_since else None, "interval": interval}
     store.write(agent_beat_key(zone, node, worker), json.dumps(body).encode())
+
+
+def ledger_payloads(store, kind: str) -> list[dict]:
+    """The payloads of every ledger event of `kind` in the store, in key order."""
+    found = []
+    for key in store.list("ledger/events/"):
+        body = json.loads(store.read(key))
+        if body["kind"] == kind:
+            found.append(body["payload"])
+    return found

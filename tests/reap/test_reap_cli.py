@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
-from tests.reap.conftest import ZONE, beat
+from tests.reap.conftest import ZONE, beat, ledger_payloads
 from tpuctl.errors import ExitCode
 
 HOUR = 3600
@@ -15,13 +14,6 @@ def names(cli) -> dict[str, str]:
     return {n["name"]: n["state"] for n in cli("list", "--json").json}
 
 
-def ledger_kinds(store, kind: str) -> list[dict]:
-    found = []
-    for key in store.list("ledger/events/"):
-        body = json.loads(store.read(key))
-        if body["kind"] == kind:
-            found.append(body["payload"])
-    return found
 
 
 def create(cli, name: str, *extra: str, type_: str = "v4-8") -> None:
@@ -58,7 +50,7 @@ def test_an_expired_lease_is_warned_then_deleted_and_the_owner_sees_why(cli, sha
     assert [(n["kind"], n["action"], n["rule"]) for n in spent["reaper"]] == [("warned", "delete", "lease"),
                                                                              ("acted", "delete", "lease")]
     assert "a1: deleted by the reaper at " in cli("spend").out
-    deleted = ledger_kinds(store, "node.deleted")
+    deleted = ledger_payloads(store, "node.deleted")
     assert [d["reason"][:26] for d in deleted] == ["reaper: lease ended at 202"]
 
 
@@ -87,7 +79,7 @@ def test_extend_renews_through_admission_and_clears_the_warning(cli, group, shar
     beat(store, "a1", busy=[("ssh", "alice")], at=shared_clock.now())
     assert " done warn " in cli("reap").out
     assert names(cli) == {"a1": "READY"}
-    assert len(ledger_kinds(store, "node.lease_extended")) == 1
+    assert len(ledger_payloads(store, "node.lease_extended")) == 1
 
 
 def test_idle_comes_from_the_heartbeats(cli, shared_clock, store):
@@ -125,7 +117,7 @@ def test_a_kept_tpu_survives_idleness_until_its_date_but_never_its_lease(cli, sh
     out = cli("reap").out
     assert " done warn us-central2-b/a2 " in out and "a1" not in out
     assert names(cli) == {"a1": "READY", "a2": "READY"}
-    assert ledger_kinds(store, "keep.set")[0]["node"] == "a1"
+    assert ledger_payloads(store, "keep.set")[0]["node"] == "a1"
     shared_clock.advance(22 * HOUR)
     cli("reap")
     assert names(cli) == {"a1": "STOPPED"}
@@ -201,7 +193,7 @@ def test_dry_run_changes_nothing(cli, shared_clock, remote_env, store):
     assert result.code == 0
     assert " would delete us-central2-b/p1 (owner alice): preempted; it holds quota and its name" in result.out
     assert names(cli) == {"p1": "PREEMPTED"}
-    assert ledger_kinds(store, "reap.acted") == [] and ledger_kinds(store, "reap.ran") == []
+    assert ledger_payloads(store, "reap.acted") == [] and ledger_payloads(store, "reap.ran") == []
 
 
 def test_list_spend_and_budget_show_warn_when_the_reaper_stopped_running(cli, group, shared_clock):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import sys
 import time
 from collections import Counter
 
-from tests.reap.conftest import ZONE
+from tests.reap.conftest import ZONE, ledger_payloads
 from tpuctl.services.nodes import owner_labels
 
 
@@ -25,13 +24,6 @@ def preempted_fleet(api, emulator, shared_clock, count: int) -> list[str]:
     return names
 
 
-def events(store, kind: str) -> list[dict]:
-    found = []
-    for key in store.list("ledger/events/"):
-        body = json.loads(store.read(key))
-        if body["kind"] == kind:
-            found.append(body["payload"])
-    return found
 
 
 def test_with_a_fifth_of_calls_failing_every_decided_action_happens_once(cli, shared_clock, api, remote_env, store,
@@ -46,8 +38,8 @@ def test_with_a_fifth_of_calls_failing_every_decided_action_happens_once(cli, sh
     assert result.json["counts"] == {"done": 15, "gone": 0, "skipped": 0, "failed": 0}
     assert remote_env.request_count - before > 2 * 15                 # retries happened
     assert api.list_nodes(None) == []
-    assert sorted(Counter(e["node"] for e in events(store, "reap.acted")).items()) == [(n, 1) for n in names]
-    reaped = [e["node"] for e in events(store, "node.deleted") if (e.get("reason") or "").startswith("reaper:")]
+    assert sorted(Counter(e["node"] for e in ledger_payloads(store, "reap.acted")).items()) == [(n, 1) for n in names]
+    reaped = [e["node"] for e in ledger_payloads(store, "node.deleted") if (e.get("reason") or "").startswith("reaper:")]
     assert sorted(reaped) == names
 
 
@@ -59,12 +51,12 @@ def test_a_reaper_killed_mid_run_is_completed_by_the_next_with_nothing_done_twic
     killed = subprocess.Popen([sys.executable, "-m", "tpuctl", "reap", "--max-actions", "100"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
-    while not events(store, "reap.acted") and time.monotonic() < deadline and killed.poll() is None:
+    while not ledger_payloads(store, "reap.acted") and time.monotonic() < deadline and killed.poll() is None:
         time.sleep(0.05)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     remote_env.configure(latency_ms=0)
-    first = Counter(e["node"] for e in events(store, "reap.acted"))
+    first = Counter(e["node"] for e in ledger_payloads(store, "reap.acted"))
     left = {n.name for n in api.list_nodes(None)}
     assert first and left, "the kill should land mid-run"
 
@@ -74,7 +66,7 @@ def test_a_reaper_killed_mid_run_is_completed_by_the_next_with_nothing_done_twic
     second = cli("reap", "--max-actions", "100")
     assert second.code == 0, second.err
     assert api.list_nodes(None) == []
-    acted = Counter(e["node"] for e in events(store, "reap.acted"))
+    acted = Counter(e["node"] for e in ledger_payloads(store, "reap.acted"))
     assert max(acted.values()) == 1                             # nothing done twice
     assert set(acted) <= set(names) and set(acted) >= left      # what was left, the second run did
     assert "nothing to reap" in cli("reap").out

@@ -85,9 +85,9 @@ def treasurer(cli, emulator, monkeypatch, tmp_path):
         assert cli("group", "init", "--treasurer", "tess").code == 0
         assert cli("budget", "set", "--group", "10").code == 0
         for member in MEMBERS:
-            keys.use_config(tmp_path / member / "config.toml")
-            public = keys.signing_key(member).public
-            keys.use_config(None)
+            with monkeypatch.context() as own_machine:
+                own_machine.setenv("TPUCTL_CONFIG", str(tmp_path / member / "config.toml"))
+                public = keys.signing_key(member).public
             assert cli("group", "add", member, "--key", public).code == 0
     return setup
 

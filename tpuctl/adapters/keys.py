@@ -14,17 +14,12 @@ from tpuctl.config import config_path
 from tpuctl.domain.signing import SigningKey
 from tpuctl.errors import ConfigError
 
-_dir_override: list[Path] = []
 _loaded: dict[Path, SigningKey] = {}
 
 
-def use_config(path: str | Path | None) -> None:
-    """Keep keys beside this config file (the --config flag) instead of the default one."""
-    _dir_override[:] = [Path(path).parent / "keys"] if path else []
-
-
 def keys_dir() -> Path:
-    return _dir_override[0] if _dir_override else config_path().parent / "keys"
+    """Beside the config file this process uses (TPUCTL_CONFIG, which --config sets)."""
+    return config_path().parent / "keys"
 
 
 def key_path(member: str) -> Path:

@@ -30,9 +30,8 @@ class Session:
 
     @cached_property
     def profile(self) -> Profile:
-        from tpuctl.adapters import keys
-
-        keys.use_config(self.config_flag)          # members' keys live beside the config file
+        if self.config_flag:        # one config for this command and all it runs (keys live beside it)
+            os.environ["TPUCTL_CONFIG"] = str(self.config_flag)
         return resolve_profile(self.config_flag, self.profile_flag)
 
     @cached_property

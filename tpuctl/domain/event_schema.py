@@ -56,14 +56,7 @@ def _str(value: Any, pattern: re.Pattern, what: str) -> str:
     return value
 
 
-@lru_cache(maxsize=1024)
-def _known_member(value: str) -> bool:
-    return bool(MEMBER_RE.match(value))
-
-
 def member(value: Any) -> str:
-    if isinstance(value, str) and _known_member(value):       # a group has few members: cached
-        return value
     return _str(value, MEMBER_RE, "a member name")
 
 

@@ -16,7 +16,7 @@ control surface) sets them; `getGuestAttributes` serves them per worker.
 
 from __future__ import annotations
 
-from tpuctl.emulator.exceptions import FailedPrecondition, InvalidArgument, NotFound
+from tpuctl.emulator.exceptions import FailedPrecondition, InvalidArgument
 from tpuctl.emulator.records import rfc3339, snapshot, view, zone_of
 
 
@@ -55,11 +55,7 @@ class Maintenance:
 
     def maintain(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
         """A maintenance event now on a READY node (any project unless one is given): the control surface."""
-        matches = [n for n in self.state["nodes"].values()
-                   if n["_zone"] == zone and n["name"].rsplit("/", 1)[1] == node_id
-                   and (project is None or n["name"].split("/")[1] == project)]
-        if not matches:
-            raise NotFound(f"No node {node_id} in zone {zone}.")
+        matches = self.nodes_named(zone, node_id, project)
         for node in matches:
             self.simulate_maintenance_event(node["name"])
         return [view(n) for n in matches if n["name"] in self.state["nodes"]]

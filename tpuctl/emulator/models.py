@@ -353,13 +353,18 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
         op = self._new_operation(zone_of(name), "update", name, awaits=None)
         return self._finish(op, self.now, response=snapshot(node))
 
-    def preempt(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
-        """Preempt a READY spot/preemptible node now (any project unless one is given)."""
+    def nodes_named(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
+        """The nodes called `node_id` in `zone` (in any project unless one is given); NotFound if none."""
         matches = [n for n in self.state["nodes"].values()
                    if n["_zone"] == zone and n["name"].rsplit("/", 1)[1] == node_id
                    and (project is None or n["name"].split("/")[1] == project)]
         if not matches:
             raise NotFound(f"No node {node_id} in zone {zone}.")
+        return matches
+
+    def preempt(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
+        """Preempt a READY spot/preemptible node now (any project unless one is given)."""
+        matches = self.nodes_named(zone, node_id, project)
         for node in matches:
             if not self._preemptible(node) or node["state"] != "READY":
                 raise FailedPrecondition(f"Node {node['name']} is not a READY spot or preemptible node.")
