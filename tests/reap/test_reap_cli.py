@@ -54,6 +54,31 @@ def test_an_expired_lease_is_warned_then_deleted_and_the_owner_sees_why(cli, sha
     assert [d["reason"][:26] for d in deleted] == ["reaper: lease ended at 202"]
 
 
+def test_what_the_reaper_ends_is_billed_as_the_emulator_ran_it(cli, shared_clock, remote_env, store):
+    create(cli, "a1", "--hours", "1")
+    shared_clock.advance(HOUR + 90)
+    assert " done delete us-central2-b/a1 " in cli("reap", "--warn", "0").out
+    [ran] = [u for u in remote_env.usage() if u["node"].endswith("/a1")]
+    ran_seconds = sum(float(i["chipSeconds"]) for i in ran["intervals"]) / ran["chips"]
+    [billed] = cli("spend", "--json").json["nodes"]
+    assert billed["status"] == "deleted" and abs(billed["seconds"] - ran_seconds) <= 1
+
+
+def test_a_heartbeat_a_member_wrote_by_hand_says_nothing(cli, shared_clock, store):
+    """Garbage, or a report from the future, neither crashes the reaper nor keeps a TPU alive;
+    the TPU counts as silent, so idle only after the grace from creation."""
+    create(cli, "junk", "--hours", "24")
+    create(cli, "future", "--hours", "24")
+    shared_clock.advance(20 * 60)
+    store.write(f"agents/{ZONE}/junk/beat/w0.json", b"{not json")
+    beat(store, "future", busy=[("job", "j1")], at=shared_clock.now() + timedelta(days=30))
+    assert "nothing to reap" in cli("reap").out                  # inside the grace and --idle: kept
+    shared_clock.advance(30 * 60)
+    result = cli("reap")
+    assert result.code == 0, result.err
+    assert names(cli) == {"junk": "STOPPED", "future": "STOPPED"}
+
+
 def test_warn_0_deletes_an_expired_lease_at_once(cli, shared_clock, store):
     create(cli, "a1", "--hours", "0.002")
     shared_clock.advance(60)
