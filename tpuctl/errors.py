@@ -36,52 +36,50 @@ class TpuctlError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
-
-class UsageError(TpuctlError):
-    exit_code = ExitCode.USAGE
-    code = "usage"
-
-
-class ConfigError(TpuctlError):
-    exit_code = ExitCode.CONFIG
-    code = "config"
+    def __init_subclass__(cls, exit_code: int | None = None, code: str | None = None, **kwargs):
+        """Each kind of error names its exit code and --json code in its class line."""
+        super().__init_subclass__(**kwargs)
+        if exit_code is not None:
+            cls.exit_code = exit_code
+        if code is not None:
+            cls.code = code
 
 
-class NotFoundError(TpuctlError):
-    exit_code = ExitCode.NOT_FOUND
-    code = "not_found"
+class UsageError(TpuctlError, exit_code=ExitCode.USAGE, code="usage"):
+    """A bad flag or argument."""
 
 
-class ConflictError(TpuctlError):
-    exit_code = ExitCode.CONFLICT
-    code = "conflict"
+class ConfigError(TpuctlError, exit_code=ExitCode.CONFIG, code="config"):
+    """A bad or missing config, profile, price file or job file."""
 
 
-class PermissionDeniedError(TpuctlError):
-    exit_code = ExitCode.PERMISSION
-    code = "permission"
+class NotFoundError(TpuctlError, exit_code=ExitCode.NOT_FOUND, code="not_found"):
+    """No such node, queued resource, job or zone."""
 
 
-class CapacityError(TpuctlError):
-    exit_code = ExitCode.CAPACITY
-    code = "capacity"
+class ConflictError(TpuctlError, exit_code=ExitCode.CONFLICT, code="conflict"):
+    """The name is taken, or the resource is in the wrong state."""
 
 
-class UnavailableError(TpuctlError):
-    exit_code = ExitCode.UNAVAILABLE
-    code = "unavailable"
+class PermissionDeniedError(TpuctlError, exit_code=ExitCode.PERMISSION, code="permission"):
+    """Credentials are missing, or the caller may not do this."""
 
 
-class BudgetRefused(TpuctlError):
-    exit_code = ExitCode.BUDGET
-    code = "budget"
+class CapacityError(TpuctlError, exit_code=ExitCode.CAPACITY, code="capacity"):
+    """Quota or the zone's capacity is exhausted."""
 
 
-class Aborted(TpuctlError):
-    exit_code = ExitCode.ABORTED
-    code = "aborted"
+class UnavailableError(TpuctlError, exit_code=ExitCode.UNAVAILABLE, code="unavailable"):
+    """The API or the store could not be reached after retries."""
 
 
-class JobFailed(TpuctlError):
-    exit_code = ExitCode.JOB_FAILED
-    code = "job_failed"
+class BudgetRefused(TpuctlError, exit_code=ExitCode.BUDGET, code="budget"):
+    """Budget admission refused the request."""
+
+
+class Aborted(TpuctlError, exit_code=ExitCode.ABORTED, code="aborted"):
+    """The user said no at a confirmation prompt."""
+
+
+class JobFailed(TpuctlError, exit_code=ExitCode.JOB_FAILED, code="job_failed"):
+    """A followed job ended in failure."""
