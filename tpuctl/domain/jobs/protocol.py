@@ -1,0 +1,1 @@
+FORMAT = 1                                   # spec format; an agent refuses a newer one
