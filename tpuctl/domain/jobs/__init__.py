@@ -5,7 +5,8 @@
 - stored: the lines tpuctl adds to a stored (pushed) config, and its keys
 - layout: where a job lives in the group store
 - timing: how often agents and followers act
-- protocol: every object the agents and tpuctl exchange through the store, versioned
+- protocol: every object the agents and tpuctl exchange through the store, versioned, and
+  the one place they are parsed (fields: the checks of single fields it uses)
 - state: a job's state, derived from those objects (pure)
 No I/O in any of them.
 """

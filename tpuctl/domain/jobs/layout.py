@@ -64,8 +64,10 @@ def attempt_key(job: str, attempt: int) -> str:
     return f"{attempts_prefix(job)}{attempt:04d}.json"
 
 
-def key_attempt(key: str) -> int:
-    return int(key.rsplit("/", 1)[1].split(".")[0])
+def key_attempt(key: str) -> int | None:
+    """The attempt an attempt's key names (None: a key tpuctl did not write)."""
+    match = re.fullmatch(r".*/(\d{1,9})\.json", key)
+    return int(match.group(1)) if match else None
 
 
 def cancel_key(job: str) -> str:
@@ -87,8 +89,10 @@ def worker_key(job: str, attempt: int, kind: str, worker: int) -> str:
     return f"{worker_prefix(job, attempt, kind)}w{worker}.json"
 
 
-def key_worker(key: str) -> int:
-    return int(key.rsplit("/w", 1)[1].split(".")[0])
+def key_worker(key: str) -> int | None:
+    """The worker a per-worker key names (None: a key tpuctl did not write)."""
+    match = re.fullmatch(r".*/w(\d{1,4})\.json", key)
+    return int(match.group(1)) if match else None
 
 
 def log_prefix(job: str, attempt: int, worker: int) -> str:

@@ -9,8 +9,8 @@ from typing import Any
 
 from tpuctl.domain.durations import format_duration
 from tpuctl.domain.jobs.config import shown_env
-from tpuctl.domain.jobs.layout import parse_iso
-from tpuctl.domain.jobs.timing import JobTiming, stale_after
+from tpuctl.domain.jobs.protocol import Attempt, Cancel, Exit, Problem, ReleaseDone, ReleaseIntent, Spec, Start, WorkerBeat
+from tpuctl.domain.jobs.timing import stale_after
 from tpuctl.domain.releases import Release
 
 FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "interrupted"})
@@ -57,15 +57,16 @@ class AttemptStatus:
 
 @dataclass(frozen=True)
 class JobStatus:
-    spec: dict[str, Any]
+    spec: Spec
     state: str
     attempts: tuple[AttemptStatus, ...]
     cancelled_by: str | None = None
     keep_node: bool = False          # the job (or its cancel) asked to keep the TPU it created
+    ignored: tuple[str, ...] = ()    # its store objects that were ignored, each with why
 
     @property
     def id(self) -> str:
-        return self.spec["id"]
+        return self.spec.id
 
     @property
     def latest(self) -> AttemptStatus | None:
@@ -73,7 +74,7 @@ class JobStatus:
 
     @property
     def resumable(self) -> bool:
-        return self.state == "interrupted" and bool(self.spec["config"].get("resume")) and not self.cancelled_by
+        return self.state == "interrupted" and self.spec.config.resume and not self.cancelled_by
 
     @property
     def final(self) -> bool:
@@ -82,34 +83,34 @@ class JobStatus:
 
 @dataclass(frozen=True)
 class AttemptRecords:
-    """What the store holds for one attempt: its record, and start/beat/exit per worker."""
+    """What the store holds for one attempt, each object checked: its record, start/beat/exit
+    per worker, a problem, its TPU's release (intent and done)."""
 
-    record: dict[str, Any]
-    start: dict[int, dict] = field(default_factory=dict)
-    beat: dict[int, dict] = field(default_factory=dict)
-    exit: dict[int, dict] = field(default_factory=dict)
-    problem: dict[str, Any] | None = None
-    release: dict[str, dict] = field(default_factory=dict)     # "intent" / "done" records
+    record: Attempt
+    start: dict[int, Start] = field(default_factory=dict)
+    beat: dict[int, WorkerBeat] = field(default_factory=dict)
+    exit: dict[int, Exit] = field(default_factory=dict)
+    problem: Problem | None = None
+    intent: ReleaseIntent | None = None
+    done: ReleaseDone | None = None
 
 
 def worker_status(records: AttemptRecords, worker: int, now: datetime) -> WorkerStatus:
     start, exit_, beat = records.start.get(worker), records.exit.get(worker), records.beat.get(worker)
-    started = parse_iso(start["time"]) if start else None
-    last = parse_iso((beat or start or {}).get("time"))
+    started = start.time if start else None
+    last = (beat or start).time if (beat or start) else None
     if exit_:
-        return WorkerStatus(worker, exit_["status"], exit_.get("exit_code"), exit_.get("phase", ""),
-                            exit_.get("reason", ""), started, parse_iso(exit_["time"]), last)
-    problem = (records.problem or {}).get("message", "")
+        return WorkerStatus(worker, exit_.status, exit_.exit_code, exit_.phase, exit_.reason, started, exit_.time, last)
+    problem = records.problem.message if records.problem else ""
     if start:
-        interval = float((beat or start).get("interval", JobTiming.heartbeat))
-        if problem or now - last > stale_after(interval):
+        if problem or now - last > stale_after((beat or start).interval):
             return WorkerStatus(worker, "lost", reason=problem or "its heartbeat stopped", started=started, heartbeat=last)
-        return WorkerStatus(worker, "running", phase=(beat or {}).get("phase", ""), started=started, heartbeat=last)
+        return WorkerStatus(worker, "running", phase=beat.phase if beat else "", started=started, heartbeat=last)
     return WorkerStatus(worker, "lost" if problem else "pending", reason=problem)
 
 
-def attempt_state(states: list[str], cancelled: bool, problem: dict | None) -> str:
-    if problem and problem.get("kind") == "launch_failed":
+def attempt_state(states: list[str], cancelled: bool, problem: Problem | None) -> str:
+    if problem and problem.kind == "launch_failed":
         return "failed"
     if states and all(s == "succeeded" for s in states):
         return "succeeded"
@@ -124,20 +125,21 @@ def attempt_state(states: list[str], cancelled: bool, problem: dict | None) -> s
     return "running" if "succeeded" in states or "cancelled" in states else "pending"
 
 
-def job_status(spec: dict[str, Any], attempts: list[AttemptRecords], cancel: dict | None, now: datetime) -> JobStatus:
-    """A job's state from its store objects: the latest attempt decides (pure)."""
+def job_status(spec: Spec, attempts: list[AttemptRecords], cancel: Cancel | None, now: datetime,
+               ignored: tuple[str, ...] = ()) -> JobStatus:
+    """A job's state from its store objects: the latest attempt decides (pure). `ignored`: the
+    objects its reader could not trust, each named with why."""
     shown = []
     for records in attempts:
         rec = records.record
-        workers = tuple(worker_status(records, k, now) for k in range(int(rec["workers"])))
+        workers = tuple(worker_status(records, k, now) for k in range(rec.workers))
         state = attempt_state([w.state for w in workers], cancel is not None, records.problem)
-        shown.append(AttemptStatus(int(rec["attempt"]), rec["node"], rec["zone"], state, workers,
-                                   (records.problem or {}).get("message", ""), parse_iso(rec.get("created")),
-                                   bool(rec.get("owned")), bool(rec.get("queued")),
-                                   Release.from_records(records.release.get("intent"), records.release.get("done"))))
+        shown.append(AttemptStatus(rec.attempt, rec.node, rec.zone, state, workers,
+                                   records.problem.message if records.problem else "", rec.created,
+                                   rec.owned, rec.queued, Release.from_records(records.intent, records.done)))
     state = shown[-1].state if shown else ("cancelled" if cancel else "pending")
-    keep = bool(spec["config"].get("keep_node") or (cancel or {}).get("keep_node"))
-    return JobStatus(spec, state, tuple(shown), (cancel or {}).get("by"), keep)
+    keep = spec.config.keep_node or bool(cancel and cancel.keep_node)
+    return JobStatus(spec, state, tuple(shown), cancel.by if cancel else None, keep, tuple(ignored))
 
 
 def outcome(status: JobStatus) -> str:
@@ -173,10 +175,10 @@ def status_json(status: JobStatus) -> dict[str, Any]:
         return format_time(when) if when else None
 
     spec, latest = status.spec, status.latest
-    config = dict(spec["config"], env=shown_env(spec["config"].get("env", {}), spec["config"].get("secrets", ())))
+    config = dict(spec.config.to_dict(), env=shown_env(spec.config.env, spec.config.secrets))
     return {
-        "id": status.id, "name": spec["name"], "member": spec["member"], "state": status.state,
-        "created": iso(parse_iso(spec["created"])), "source": spec["source"], "node": latest.node if latest else None,
+        "id": status.id, "name": spec.name, "member": spec.member, "state": status.state,
+        "created": iso(spec.created), "source": spec.source, "node": latest.node if latest else None,
         "zone": latest.zone if latest else None, "attempt": latest.attempt if latest else 0,
         "resumable": status.resumable, "cancelled_by": status.cancelled_by, "config": config,
         "keep_node": status.keep_node,
