@@ -38,6 +38,8 @@ def test_malformed_worker_objects_are_ignored_and_named(job, cli, store):
     assert len(ignored) == 2
     assert ignored[0].startswith(f"{exit_key} is ignored: it has a field 'exit_code' that is \"zero\", not a whole number")
     assert ignored[1].startswith(f"{layout.cancel_key(job)} is ignored: it is not JSON")
+    shown = cli("job", job)
+    assert shown.code == 0 and shown.err.splitlines() == list(ignored)
     assert [j["id"] for j in cli("jobs", "--json").json] == [job]
 
 

@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar, TypeVar
 
 from tpuctl.domain.jobs.config import ENV_KEY_RE, MAX_HOURS, NAME_RE, JobConfig
@@ -59,32 +60,34 @@ key = matching(KEY, "a store key")
 def config(value: Any) -> JobConfig:
     """A job's config as its spec holds it (the YAML checks happened where it was written)."""
     if not isinstance(value, dict):
-        raise Invalid("is not an object")
-    tpu, env = value.get("tpu"), value.get("env", {})
-    run, setup, secrets = value.get("run"), value.get("setup", []), value.get("secrets", [])
-    problems = [
-        not (isinstance(value.get("name"), str) and NAME_RE.match(value["name"])) and "its name",
-        not (isinstance(run, list) and run and all(isinstance(c, str) for c in run)) and "its run commands",
-        not (isinstance(setup, list) and all(isinstance(c, str) for c in setup)) and "its setup commands",
-        not (isinstance(env, dict) and all(isinstance(k, str) and ENV_KEY_RE.match(k) and isinstance(v, str)
-                                           for k, v in env.items())) and "its env",
-        not (isinstance(secrets, list) and all(isinstance(s, str) for s in secrets)) and "its secrets",
-        not (tpu is None or (isinstance(tpu, dict) and all(isinstance(tpu.get(f), str) for f in ("type", "zone", "runtime"))
-                             and all(type(tpu.get(f, False)) is bool for f in ("spot", "queue")))) and "its tpu",
-        (tpu is None) == (value.get("node") is None) and "its tpu or node",
-        not (value.get("node") is None or isinstance(value["node"], str)) and "its node",
-        not all(type(value.get(f, False)) is bool for f in ("resume", "keep_node")) and "resume or keep_node",
-        not all(value.get(f) is None or isinstance(value[f], str) for f in ("workdir", "outputs")) and "its folders",
-        not (isinstance(value.get("hours", 1), (int, float)) and not isinstance(value.get("hours"), bool)
-             and 0 < value.get("hours", 1) <= MAX_HOURS) and "its hours",
-    ]
-    wrong = next((p for p in problems if p), None)
+        raise Invalid(f"is {show(value)}, not a job config")
+    tpu, node, hours, env = value.get("tpu"), value.get("node"), value.get("hours", 1.0), value.get("env", {})
+    checks = {
+        "its name": isinstance(value.get("name"), str) and bool(NAME_RE.match(value["name"])),
+        "its run commands": _strings(value.get("run")) and bool(value["run"]),
+        "its setup commands": _strings(value.get("setup", [])),
+        "its secrets": _strings(value.get("secrets", [])),
+        "its env": isinstance(env, dict) and all(isinstance(k, str) and ENV_KEY_RE.match(k) and isinstance(v, str)
+                                                 for k, v in env.items()),
+        "its tpu": tpu is None or (isinstance(tpu, dict) and all(isinstance(tpu.get(f), str) for f in ("type", "zone", "runtime"))
+                                   and all(type(tpu.get(f, False)) is bool for f in ("spot", "queue"))),
+        "its node": node is None or isinstance(node, str),
+        "one of tpu and node": (tpu is None) != (node is None),
+        "resume or keep_node": all(type(value.get(f, False)) is bool for f in ("resume", "keep_node")),
+        "its folders": all(value.get(f) is None or isinstance(value[f], str) for f in ("workdir", "outputs")),
+        "its hours": type(hours) in (int, float) and 0 < hours <= MAX_HOURS,
+    }
+    wrong = next((what for what, ok in checks.items() if not ok), None)
     if wrong:
-        raise Invalid(f"has a malformed config ({wrong})")
+        raise Invalid(f"is not a job config tpuctl reads ({wrong})")
     try:
         return JobConfig.from_dict({k: v for k, v in value.items() if k in {f.name for f in fields(JobConfig)}})
     except (TypeError, ValueError, KeyError) as exc:
-        raise Invalid(f"has a malformed config ({type(exc).__name__})") from None
+        raise Invalid(f"is not a job config tpuctl reads ({type(exc).__name__})") from None
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def control(value: Any) -> dict[str, Any]:
@@ -356,18 +359,25 @@ def _fields(cls: type[T], body: dict[str, Any], what: str) -> T:
         raise BadObject(f"{what} was written by a newer tpuctl (version {version} of the {cls.KIND}; this one "
                         f"reads up to {known}): upgrade tpuctl.", newer=True)
     values = {}
-    for spec in fields(cls):
-        if spec.name not in body:
-            if spec.default is MISSING and spec.default_factory is MISSING:
-                raise Invalid(f"lacks the field '{spec.name}'")
+    for name, check, required in _declared(cls):
+        if name not in body:
+            if required:
+                raise Invalid(f"lacks the field '{name}'")
             continue
         try:
-            values[spec.name] = SCHEMA[cls][spec.name](body[spec.name])
+            values[name] = check(body[name])
         except Invalid as exc:
-            raise Invalid(f"has a field '{spec.name}' that {exc}") from None
+            raise Invalid(f"has a field '{name}' that {exc}") from None
     if cls is Beat:
         values = _older_beat(body, values)
     return cls(**values)
+
+
+@lru_cache(maxsize=None)
+def _declared(cls: type) -> tuple[tuple[str, Check, bool], ...]:
+    """Each field of `cls`: its name, its check, and whether it must be there (it has no default)."""
+    return tuple((f.name, SCHEMA[cls][f.name], f.default is MISSING and f.default_factory is MISSING)
+                 for f in fields(cls))
 
 
 def _older_beat(body: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
