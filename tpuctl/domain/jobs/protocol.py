@@ -140,7 +140,8 @@ class Spec:
     control: dict[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, item: str) -> Any:
-        """The spec's stored fields as JSON values (`spec["member"]`), as `--json` shows them."""
+        """A stored field as its JSON value (`spec["created"]` is the text the store holds), as the
+        CLI shows it; code reads the typed attributes."""
         return as_json(self)[item]
 
 
