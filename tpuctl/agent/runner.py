@@ -4,10 +4,11 @@ It needs nothing but the group store. Protocol, per job attempt and worker (ever
 declared and checked in tpuctl/domain/jobs/protocol.py, keys in tpuctl/domain/jobs/layout.py):
 `start` (create-only: the claim), a heartbeat every few seconds, log chunks (create-only,
 numbered), outputs (uploaded while it runs and at the end), then `exit` (create-only) with the
-status. A node-level heartbeat (its meaning in tpuctl/domain/activity.py) says busy, with every reason (its job, a process holding the TPU
-device, an SSH login, a `tpuctl touch`, a probe that failed), or idle since when: that is how
-the reaper knows a TPU is idle. SIGTERM (a preemption notice, a deleted node)
-stops the job, uploads its outputs and records it as interrupted, so a resume continues.
+status. A node-level heartbeat (its meaning in tpuctl/domain/activity.py) says busy, with
+every reason (its job, a process holding the TPU device, an SSH login, a `tpuctl touch`, a
+probe that failed), or idle since when: that is how the reaper knows a TPU is idle. SIGTERM
+(a preemption notice, a deleted node) stops the job, uploads its outputs and records it as
+interrupted, so a resume continues.
 On worker 0, `release` (given when the agent knows how to reach Cloud TPU) is asked after
 each job, and then every heartbeat until the job has ended, to delete the TPU the job made.
 """
@@ -155,17 +156,22 @@ class Agent:
             return
         job, attempt = assignment.job, assignment.attempt
         try:
-            spec = read_object(self.store, Spec, layout.spec_key(job))
-        except BadObject as exc:             # a job from a newer tpuctl, or a spec written by hand: do not guess
-            reason = (f"the agent on this TPU (tpuctl {__version__}) is too old for this job" if exc.newer
-                      else f"its spec cannot be read ({exc.message})")
-            self.store.create(layout.worker_key(job, attempt, "exit", self.worker),
-                              dump(Exit("failed", self.clock.now(), None, "setup", reason[:MAX_TEXT])))
-            return
-        if spec is None or trusted(self.store, Cancel, layout.cancel_key(job)) is not None:
+            spec, unreadable = read_object(self.store, Spec, layout.spec_key(job)), None
+        except BadObject as exc:
+            spec, unreadable = None, exc
+        if (spec is None and unreadable is None) or trusted(self.store, Cancel, layout.cancel_key(job)) is not None:
             return
         attempts = (layout.key_attempt(k) for k in self.store.list(layout.attempts_prefix(job)))
         if max((n for n in attempts if n is not None), default=0) > attempt:
+            return
+        if unreadable is not None:            # a job from a newer tpuctl, or a spec written by hand: do not guess
+            reason = (f"the agent on this TPU (tpuctl {__version__}) is too old for this job" if unreadable.newer
+                      else f"its spec cannot be read ({unreadable.message})")
+            try:
+                self.store.create(layout.worker_key(job, attempt, "exit", self.worker),
+                                  dump(Exit("failed", self.clock.now(), None, "setup", reason[:MAX_TEXT])))
+            except ObjectExists:
+                pass
             return
         self.beat(job, force=True)
         JobRun(self, spec, attempt).run()

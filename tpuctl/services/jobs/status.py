@@ -22,12 +22,13 @@ from tpuctl.domain.jobs.protocol import (
     Attempt, BadObject, Cancel, Exit, IndexEntry, Problem, ReleaseDone, ReleaseIntent, Spec, Start, WorkerBeat, dump,
 )
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.releases import release_key, release_prefix
+from tpuctl.domain.releases import release_prefix
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError
 from tpuctl.services.ledger import Books
 
 T = TypeVar("T")
 WORKER_OBJECTS = {"start": Start, "beat": WorkerBeat, "exit": Exit}
+RELEASE_OBJECTS = {"intent": ReleaseIntent, "done": ReleaseDone}
 
 
 def problem(store: GroupStore, job: str, attempt: int, kind: str, message: str) -> None:
@@ -67,7 +68,7 @@ class _Reader:
         record = self.read(Attempt, key)
         if record is None or record.attempt != layout.key_attempt(key):
             if record is not None:
-                self.ignored.append(f"{key} is ignored: it says attempt {record.attempt}.")
+                self.ignored.append(f"{key} is ignored: it says attempt {record.attempt}, not the one its key names.")
             return None
         n = record.attempt
         found: dict[str, dict] = {kind: {} for kind in WORKER_OBJECTS}
@@ -77,11 +78,11 @@ class _Reader:
                 value = self.read(cls, worker_key) if worker is not None else None
                 if value is not None:
                     found[kind][worker] = value
-        release = {"intent": None, "done": None}
-        for release_key_ in self.store.list(release_prefix(job, n)):      # one listing: most attempts have none
-            for kind, cls in (("intent", ReleaseIntent), ("done", ReleaseDone)):
-                if release_key_ == release_key(job, n, kind):
-                    release[kind] = self.read(cls, release_key_)
+        release = {}
+        for release_key in self.store.list(release_prefix(job, n)):       # one listing: most attempts have none
+            kind = release_key.rsplit("/", 1)[1].removesuffix(".json")
+            if kind in RELEASE_OBJECTS:
+                release[kind] = self.read(RELEASE_OBJECTS[kind], release_key)
         return AttemptRecords(record, **found, problem=self.read(Problem, layout.problem_key(job, n)), **release)
 
 
