@@ -1,25 +1,20 @@
 """Checks of single fields of the agent protocol's objects: each returns the value it read or
-raises Invalid with what is wrong, in a phrase (tpuctl/domain/jobs/protocol.py uses them)."""
+raises Invalid with what is wrong, in a phrase (tpuctl/domain/jobs/protocol.py uses them).
+Those the ledger's events need too (times, flags, choices) are the event schema's own."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
-from tpuctl.domain.times import parse_time
+from tpuctl.domain.event_schema import Check, Invalid, boolean, one_of, optional, time
 
 MAX_TEXT = 2000
 MAX_INTERVAL = 3600.0
-EARLIEST = datetime(2017, 1, 1, tzinfo=timezone.utc)
-LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
-Check = Callable[[Any], Any]
-
-
-class Invalid(ValueError):
-    """What is wrong with one field, in a phrase."""
+__all__ = ["MAX_INTERVAL", "MAX_TEXT", "Check", "Invalid", "boolean", "matching", "one_of", "optional", "seconds",
+           "show", "text", "time", "whole"]
 
 
 def show(value: Any) -> str:
@@ -57,32 +52,3 @@ def seconds(value: Any) -> float:
         raise Invalid(f"is {show(value)}, not a number of seconds from 0 to {MAX_INTERVAL:g}")
     return float(value)
 
-
-def boolean(value: Any) -> bool:
-    if type(value) is not bool:
-        raise Invalid(f"is {show(value)}, not true or false")
-    return value
-
-
-def time(value: Any) -> datetime:
-    try:
-        when = parse_time(value)
-    except ValueError:
-        raise Invalid(f"is {show(value)}, not an RFC 3339 time") from None
-    if not EARLIEST <= when < LATEST:
-        raise Invalid(f"is {value}, outside {EARLIEST.year}-{LATEST.year}")
-    return when
-
-
-def one_of(*choices: str) -> Check:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise Invalid(f"is {show(value)}, not one of {', '.join(choices)}")
-        return value
-    return check
-
-
-def optional(check: Check) -> Check:
-    def maybe(value: Any) -> Any:
-        return None if value is None else check(value)
-    return maybe
