@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from tpuctl.agent.bundles import UnsafeBundle, unpack
+from tpuctl.adapters.bundles import UnsafeBundle, unpack
 
 
 def _bundle(*members: tarfile.TarInfo, body: bytes = b"print('hi')\n") -> bytes:

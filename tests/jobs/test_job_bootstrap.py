@@ -11,8 +11,8 @@ from pathlib import Path
 
 from job_helpers import FAST, alive, wait_for
 from tpuctl import __version__
-from tpuctl.agent.bootstrap import AgentBoot, node_metadata, startup_script
-from tpuctl.agent.bundles import tpuctl_bundle, upload
+from tpuctl.domain.agent_boot import AgentBoot, node_metadata, startup_script
+from tpuctl.adapters.bundles import tpuctl_bundle, upload
 
 
 def boot_env(tmp_path: Path) -> dict[str, str]:

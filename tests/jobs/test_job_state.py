@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tpuctl.domain.jobs import AttemptRecords, JobTiming, iso, job_status, outcome, redact, secret_values, shown_env
+from tpuctl.domain.jobs import AttemptRecords, JobConfig, JobTiming, TpuSpec, job_status, outcome, redact, secret_values, shown_env
+from tpuctl.domain.jobs.protocol import Attempt, Cancel, Exit, Problem, Spec, Start, WorkerBeat
 from tpuctl.errors import ConfigError
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
-SPEC = {"id": "demo-abc123", "name": "demo", "member": "alice", "created": iso(NOW), "source": "job.yaml",
-        "config": {"resume": True, "env": {}}}
+SPEC = Spec(id="demo-abc123", name="demo", member="alice", created=NOW, source="job.yaml",
+            config=JobConfig(name="demo", run=("train",), tpu=TpuSpec("v4-8", "z", "rt"), resume=True),
+            workdir_bundle="bundles/workdir/0.tar.gz")
 
 
-def at(seconds_ago: float) -> str:
-    return iso(NOW - timedelta(seconds=seconds_ago))
+def at(seconds_ago: float) -> datetime:
+    return NOW - timedelta(seconds=seconds_ago)
 
 
 def attempt(workers: int, start=(), beat=None, exits=None, problem=None, n: int = 1) -> AttemptRecords:
-    return AttemptRecords({"attempt": n, "node": f"demo-abc123{'' if n == 1 else f'-{n}'}", "zone": "z", "workers": workers,
-                           "owned": True},
-                          start={w: {"time": at(20), "interval": 1} for w in start},
-                          beat={w: {"time": at(age), "interval": 1} for w, age in (beat or {}).items()},
-                          exit={w: {"status": s, "exit_code": c, "phase": "run", "time": at(1)} for w, (s, c) in (exits or {}).items()},
-                          problem=problem)
+    return AttemptRecords(Attempt(n, f"demo-abc123{'' if n == 1 else f'-{n}'}", "z", workers, owned=True),
+                          start={w: Start(at(20), 1) for w in start},
+                          beat={w: WorkerBeat(at(age), 1) for w, age in (beat or {}).items()},
+                          exit={w: Exit(s, at(1), c, "run") for w, (s, c) in (exits or {}).items()},
+                          problem=Problem(**problem) if problem else None)
 
 
 @pytest.mark.parametrize("records, cancel, state", [
@@ -36,8 +38,8 @@ def attempt(workers: int, start=(), beat=None, exits=None, problem=None, n: int 
     (attempt(2, start=[0, 1], beat={0: 60, 1: 60}), None, "interrupted"),  # both lost
     (attempt(2, start=[0, 1], exits={0: ("succeeded", 0), 1: ("succeeded", 0)}), None, "succeeded"),
     (attempt(2, start=[0, 1], beat={0: 1}, exits={1: ("failed", 3)}), None, "failed"),  # one fails: failed
-    (attempt(2, start=[0, 1], beat={0: 1, 1: 1}), {"by": "bob"}, "cancelling"),
-    (attempt(2, start=[0], exits={0: ("cancelled", 143)}), {"by": "bob"}, "cancelled"),
+    (attempt(2, start=[0, 1], beat={0: 1, 1: 1}), Cancel("bob"), "cancelling"),
+    (attempt(2, start=[0], exits={0: ("cancelled", 143)}), Cancel("bob"), "cancelled"),
     (attempt(1, start=[0], exits={0: ("interrupted", 143)}), None, "interrupted"),
     (attempt(1, problem={"kind": "launch_failed", "message": "could not create TPU x: no capacity"}), None, "failed"),
     (attempt(1, problem={"kind": "node_lost", "message": "TPU x was preempted before the job ran"}), None, "interrupted"),
@@ -52,7 +54,7 @@ def test_only_the_latest_attempt_counts_and_interrupted_jobs_resume_if_asked():
     status = job_status(SPEC, [first], None, NOW)
     assert status.resumable and not status.final
     assert outcome(status) == "Job demo-abc123 was interrupted (its TPU went away); `tpuctl jobs resume` runs it again from its checkpoint."
-    assert not job_status({**SPEC, "config": {"resume": False}}, [first], None, NOW).resumable
+    assert not job_status(replace(SPEC, config=replace(SPEC.config, resume=False)), [first], None, NOW).resumable
     done = job_status(SPEC, [first, attempt(1, start=[0], exits={0: ("succeeded", 0)}, n=2)], None, NOW)
     assert (done.state, done.latest.node, done.final) == ("succeeded", "demo-abc123-2", True)
 

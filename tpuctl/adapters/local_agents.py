@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from tpuctl.adapters.store import open_store
-from tpuctl.agent.bootstrap import AGENT_METADATA_KEY, AgentBoot
-from tpuctl.agent.bundles import digest, unpack
+from tpuctl.domain.agent_boot import AGENT_METADATA_KEY, AgentBoot
+from tpuctl.adapters.bundles import digest, unpack
 
 
 class LocalAgents:

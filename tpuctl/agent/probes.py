@@ -15,16 +15,16 @@ never idle. A missing utmp file means nobody is logged in (systems without login
 from __future__ import annotations
 
 import glob
-import json
 import os
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tpuctl.adapters.store import ObjectNotFound
+from tpuctl.adapters.objects import read_object
 from tpuctl.domain.activity import Busy
-from tpuctl.domain.jobs import parse_iso, touch_prefix
+from tpuctl.domain.jobs import touch_prefix
+from tpuctl.domain.jobs.protocol import BadObject, Touch
 from tpuctl.domain.times import shown_time
 
 DEFAULT_DEVICES = ("/dev/accel*", "/dev/vfio/*")
@@ -134,17 +134,12 @@ def touches(store, zone: str, node: str, now: datetime) -> list[Busy]:
     found = []
     for key in store.list(touch_prefix(zone, node)):
         try:
-            record = json.loads(store.read(key))
-        except ObjectNotFound:
+            touch = read_object(store, Touch, key)
+        except BadObject:
             continue
-        try:
-            when, until = parse_iso(record["time"]), parse_iso(record["until"])
-            by = str(record["by"])[:64]
-        except (ValueError, KeyError, TypeError, AttributeError):
+        if touch is None:
             continue
-        if until is None or when is None:
-            continue
-        until = min(until, when + MAX_TOUCH)
-        if when <= now + timedelta(minutes=5) and now < until:
-            found.append(Busy("touch", f"touched by {by} until {shown_time(until)}"))
+        until = min(touch.until, touch.time + MAX_TOUCH)
+        if touch.time <= now + timedelta(minutes=5) and now < until:
+            found.append(Busy("touch", f"touched by {touch.by} until {shown_time(until)}"))
     return found

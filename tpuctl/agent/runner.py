@@ -1,20 +1,20 @@
 """The agent on one TPU VM worker: it takes the node's jobs one at a time and reports to the store.
 
-It needs nothing but the group store. Protocol, per job attempt and worker (keys in
-tpuctl/domain/jobs.py): `start` (create-only: the claim), a heartbeat every few seconds,
-log chunks (create-only, numbered), outputs (uploaded while it runs and at the end), then
-`exit` (create-only) with the status. A node-level heartbeat (the schema of
-tpuctl/domain/activity.py) says busy, with every reason (its job, a process holding the TPU
-device, an SSH login, a `tpuctl touch`, a probe that failed), or idle since when: that is how
-the reaper knows a TPU is idle. SIGTERM (a preemption notice, a deleted node)
-stops the job, uploads its outputs and records it as interrupted, so a resume continues.
+It needs nothing but the group store. Protocol, per job attempt and worker (every object
+declared and checked in tpuctl/domain/jobs/protocol.py, keys in tpuctl/domain/jobs/layout.py):
+`start` (create-only: the claim), a heartbeat every few seconds, log chunks (create-only,
+numbered), outputs (uploaded while it runs and at the end), then `exit` (create-only) with the
+status. A node-level heartbeat (its meaning in tpuctl/domain/activity.py) says busy, with
+every reason (its job, a process holding the TPU device, an SSH login, a `tpuctl touch`, a
+probe that failed), or idle since when: that is how the reaper knows a TPU is idle. SIGTERM
+(a preemption notice, a deleted node) stops the job, uploads its outputs and records it as
+interrupted, so a resume continues.
 On worker 0, `release` (given when the agent knows how to reach Cloud TPU) is asked after
 each job, and then every heartbeat until the job has ended, to delete the TPU the job made.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -25,33 +25,39 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, TypeVar
 
 from tpuctl import __version__
+from tpuctl.adapters.bundles import unpack
+from tpuctl.adapters.objects import read_object
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound, check_key
-from tpuctl.agent.bundles import unpack
 from tpuctl.agent.probes import Probes, touches
-from tpuctl.domain.activity import BEAT_VERSION, Busy
 from tpuctl.domain import jobs as layout
+from tpuctl.domain.activity import Busy
 from tpuctl.domain.clock import Clock, SystemClock
-from tpuctl.domain.jobs import FORMAT, JobConfig, JobTiming, iso, redact, secret_values
+from tpuctl.domain.jobs import JobTiming, redact, secret_values
+from tpuctl.domain.jobs.fields import MAX_TEXT
+from tpuctl.domain.jobs.protocol import (
+    Assignment, BadObject, Beat, Cancel, Exit, Spec, Start, WorkerBeat, dump,
+)
 from tpuctl.errors import ConfigError
 
-
-def read_json(store: GroupStore, key: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(store.read(key))
-    except ObjectNotFound:
-        return None
-
-
-def dump(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, sort_keys=True).encode()
+T = TypeVar("T")
 
 
 def complain(exc: Exception) -> None:
     """To the agent's own log (stderr), never to a job's log."""
     print(f"tpuctl agent: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
+def trusted(store: GroupStore, cls: type[T], key: str) -> T | None:
+    """The object at `key`, checked; one that cannot be trusted is named in the agent's log and
+    read as absent (tpuctl/domain/jobs/protocol.py)."""
+    try:
+        return read_object(store, cls, key)
+    except BadObject as exc:
+        complain(exc)
+        return None
 
 
 class Agent:
@@ -84,7 +90,7 @@ class Agent:
                 self.beat()
                 for key in [k for k in self.store.list(prefix) if k not in seen]:
                     seen.add(key)
-                    self.take(read_json(self.store, key) or {})
+                    self.take(key)
                     if self._should_stop():
                         break
             except Exception as exc:  # a store hiccup must not end the agent: try again next poll
@@ -129,12 +135,9 @@ class Agent:
             self.idle_since = None
         elif self.idle_since is None:
             self.idle_since = when
-        self.store.write(layout.agent_beat_key(self.zone, self.node, self.worker), dump({
-            "v": BEAT_VERSION, "node": self.node, "zone": self.zone, "worker": self.worker,
-            "state": state or ("busy" if reasons else "idle"), "job": job, "time": iso(when),
-            "busy": [{"kind": r.kind, "detail": r.detail} for r in reasons],
-            "idle_since": iso(self.idle_since), "interval": self.timing.heartbeat, "version": __version__,
-            "pid": os.getpid()}))
+        self.store.write(layout.agent_beat_key(self.zone, self.node, self.worker), dump(Beat(
+            self.node, self.zone, self.worker, when, tuple(reasons), self.idle_since, self.timing.heartbeat,
+            state or ("busy" if reasons else "idle"), job, __version__, os.getpid())))
 
     def activity(self) -> list[Busy]:
         """What besides a tpuctl job keeps the VM in use; a probe that fails is a reason too."""
@@ -145,19 +148,30 @@ class Agent:
             reasons.append(Busy("probe", f"the touch probe failed: {type(exc).__name__}: {exc}"))
         return reasons
 
-    def take(self, assignment: dict[str, Any]) -> None:
-        """Run one queued job attempt, unless it was cancelled or superseded meanwhile."""
-        job, attempt = assignment.get("job"), assignment.get("attempt")
-        spec = read_json(self.store, layout.spec_key(job)) if job else None
-        if spec is None or read_json(self.store, layout.cancel_key(job)) is not None:
+    def take(self, key: str) -> None:
+        """Run one queued job attempt (its queue entry at `key`), unless it was cancelled or
+        superseded meanwhile. A spec this agent cannot read fails the attempt, with why."""
+        assignment = trusted(self.store, Assignment, key)
+        if assignment is None:
             return
-        newest = max((layout.key_attempt(k) for k in self.store.list(layout.attempts_prefix(job))), default=0)
-        if newest > attempt:
+        job, attempt = assignment.job, assignment.attempt
+        try:
+            spec, unreadable = read_object(self.store, Spec, layout.spec_key(job)), None
+        except BadObject as exc:
+            spec, unreadable = None, exc
+        if (spec is None and unreadable is None) or trusted(self.store, Cancel, layout.cancel_key(job)) is not None:
             return
-        if spec.get("format", FORMAT) > FORMAT:      # a job from a newer tpuctl: fail it, do not guess
-            reason = f"the agent on this TPU (tpuctl {__version__}) is too old for this job"
-            self.store.create(layout.worker_key(job, attempt, "exit", self.worker), dump({
-                "status": "failed", "exit_code": None, "phase": "setup", "reason": reason, "time": iso(self.clock.now())}))
+        attempts = (layout.key_attempt(k) for k in self.store.list(layout.attempts_prefix(job)))
+        if max((n for n in attempts if n is not None), default=0) > attempt:
+            return
+        if unreadable is not None:            # a job from a newer tpuctl, or a spec written by hand: do not guess
+            reason = (f"the agent on this TPU (tpuctl {__version__}) is too old for this job" if unreadable.newer
+                      else f"its spec cannot be read ({unreadable.message})")
+            try:
+                self.store.create(layout.worker_key(job, attempt, "exit", self.worker),
+                                  dump(Exit("failed", self.clock.now(), None, "setup", reason[:MAX_TEXT])))
+            except ObjectExists:
+                pass
             return
         self.beat(job, force=True)
         JobRun(self, spec, attempt).run()
@@ -169,11 +183,11 @@ class Agent:
 class JobRun:
     """One worker's part of one job attempt, from claim to exit status."""
 
-    def __init__(self, agent: Agent, spec: dict[str, Any], attempt: int):
+    def __init__(self, agent: Agent, spec: Spec, attempt: int):
         self.agent, self.store, self.timing = agent, agent.store, agent.timing
-        self.job, self.attempt, self.worker = spec["id"], attempt, agent.worker
+        self.job, self.attempt, self.worker = spec.id, attempt, agent.worker
         self.spec = spec
-        self.config = JobConfig.from_dict(spec["config"])
+        self.config = spec.config
         self.workdir = agent.root / f"{self.job}.{attempt}"
         self.outputs = self.workdir / self.config.outputs if self.config.outputs else None
         self.log = LogStream(self.store, lambda seq: layout.log_key(self.job, attempt, self.worker, seq),
@@ -188,10 +202,10 @@ class JobRun:
         return layout.worker_key(self.job, self.attempt, kind, self.worker)
 
     def run(self) -> None:
-        now = iso(self.agent.clock.now())
+        now = self.agent.clock.now()
         try:
-            self.store.create(self.key("start"), dump({"time": now, "interval": self.timing.heartbeat,
-                                                       "host": socket.gethostname(), "version": __version__}))
+            self.store.create(self.key("start"), dump(Start(now, self.timing.heartbeat, socket.gethostname()[:255],
+                                                            __version__)))
         except ObjectExists:  # this worker began it before the agent restarted: it cannot go on
             self._exit("interrupted", None, "the agent restarted while the job ran")
             return
@@ -207,8 +221,8 @@ class JobRun:
 
     def _exit(self, status: str, code: int | None, reason: str) -> None:
         try:
-            self.store.create(self.key("exit"), dump({"status": status, "exit_code": code, "phase": self.phase,
-                                                      "reason": reason, "time": iso(self.agent.clock.now())}))
+            self.store.create(self.key("exit"), dump(Exit(status, self.agent.clock.now(), code, self.phase,
+                                                          reason[:MAX_TEXT])))
         except ObjectExists:
             pass
 
@@ -232,7 +246,7 @@ class JobRun:
     def _prepare(self) -> None:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
-        unpack(self.store.read(self.spec["workdir_bundle"]), self.workdir)
+        unpack(self.store.read(self.spec.workdir_bundle), self.workdir)
         if self.outputs is not None:
             self.outputs.mkdir(parents=True, exist_ok=True)
             if self.attempt > 1:
@@ -300,8 +314,8 @@ class JobRun:
             self._check_stop()
         if now - last["heartbeat"] >= self.timing.heartbeat:
             last["heartbeat"] = now
-            self.store.write(self.key("beat"), dump({"time": iso(self.agent.clock.now()), "phase": self.phase,
-                                                     "interval": self.timing.heartbeat}))
+            self.store.write(self.key("beat"), dump(WorkerBeat(self.agent.clock.now(), self.timing.heartbeat,
+                                                               self.phase)))
             self.agent.beat(self.job)
         if self.outputs is not None and now - last["sync"] >= self.timing.sync:
             last["sync"] = now
@@ -310,13 +324,15 @@ class JobRun:
     def _check_stop(self) -> None:
         if self.stop:
             return
-        cancel = read_json(self.store, layout.cancel_key(self.job))
+        cancel = trusted(self.store, Cancel, layout.cancel_key(self.job))
         if cancel is not None:
-            self.stop = ("cancelled", f"cancelled by {cancel.get('by', 'someone')}")
+            self.stop = ("cancelled", f"cancelled by {cancel.by}")
             return
         for key in self.store.list(layout.worker_prefix(self.job, self.attempt, "exit")):
-            peer = layout.key_worker(key)
-            if peer != self.worker and (read_json(self.store, key) or {}).get("status") == "failed":
+            peer, ended = layout.key_worker(key), None
+            if peer is not None and peer != self.worker:
+                ended = trusted(self.store, Exit, key)
+            if ended is not None and ended.status == "failed":
                 self.stop = ("cancelled", f"worker {peer} failed")
                 return
 

@@ -233,6 +233,8 @@ def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
                        iso(w.finished), iso(w.heartbeat)] for w in attempt.workers])
         if attempt.failing:
             _show_tail(store, status, attempt.failing.worker)
+    for message in status.ignored:              # objects written by hand, or by a newer tpuctl
+        render.echo(message, err=True)
 
 
 def _released_short(status) -> str:

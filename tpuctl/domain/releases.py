@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tpuctl.domain.events import optional_time
 from tpuctl.domain.times import shown_time as format_time
+
+if TYPE_CHECKING:                # the protocol's package imports this module
+    from tpuctl.domain.jobs.protocol import ReleaseDone, ReleaseIntent
 
 RELEASE_KINDS = ("intent", "done")
 
@@ -49,12 +51,14 @@ class Release:
         return self.time is not None
 
     @classmethod
-    def from_records(cls, intent: dict[str, Any] | None, done: dict[str, Any] | None) -> Release | None:
+    def from_records(cls, intent: ReleaseIntent | None, done: ReleaseDone | None) -> Release | None:
+        """The release its two store objects (tpuctl/domain/jobs/protocol.py) describe."""
         if intent is None:
             return None
-        done = done or {}
-        return cls(intent["reason"], intent["by"], optional_time(intent["time"]), done.get("by"), done.get("via"),
-                   optional_time(done.get("time")), bool(done.get("deleted")), (done.get("event") or {}).get("id"))
+        if done is None:
+            return cls(intent.reason, intent.by, intent.time)
+        return cls(intent.reason, intent.by, intent.time, done.by, done.via, done.time, done.deleted,
+                   (done.event or {}).get("id"))
 
     def to_json(self) -> dict[str, Any]:
         """Its part of the job's `--json` (documented in the README)."""

@@ -16,19 +16,19 @@ for what no probe sees (a notebook kernel between cells); its agent reports "tou
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tpuctl import __version__
 from tpuctl.adapters.store import GroupStore
-from tpuctl.agent import bundles
-from tpuctl.agent.bootstrap import AgentBoot, node_metadata
+from tpuctl.adapters import bundles
+from tpuctl.domain.agent_boot import AgentBoot, node_metadata
 from tpuctl.config import Profile
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.jobs import JobTiming, iso, node_prefix, touch_key
+from tpuctl.domain.jobs import JobTiming, node_prefix, touch_key
+from tpuctl.domain.jobs import protocol
 from tpuctl.domain.nodes import AGENT_LABEL
 from tpuctl.errors import UsageError
 from tpuctl.services.nodes import CreateRequest
@@ -103,6 +103,5 @@ def touch(api: TpuApi, store: GroupStore, clock: Clock, member: str, name: str, 
         raise UsageError(f"TPU '{node.name}' runs no tpuctl agent, so nothing would read the touch.")
     now = clock.now()
     until = now + timedelta(minutes=minutes)
-    store.write(touch_key(node.zone, node.name, member),
-                json.dumps({"by": member, "time": iso(now), "until": iso(until)}, sort_keys=True).encode())
+    store.write(touch_key(node.zone, node.name, member), protocol.dump(protocol.Touch(member, now, until)))
     return Touch(node.name, node.zone, until)

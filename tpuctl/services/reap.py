@@ -158,7 +158,7 @@ def resumable_jobs(books: Books, nodes: list[NodeInfo], queued: list[QueuedInfo]
             status = read_status(books.store, job, books.clock)
         except TpuctlError:
             continue
-        if status.spec["config"].get("resume") and not status.final:
+        if status.spec.config.resume and not status.final:
             found.add(job)
     return found
 

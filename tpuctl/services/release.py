@@ -18,18 +18,20 @@ racer's record is never missed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
+from tpuctl.adapters.objects import read_object
+from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.events import NODE_DELETED, Event, format_time, new_event_id, node_payload, parse_time
+from tpuctl.domain.events import NODE_DELETED, Event, new_event_id, node_payload
 from tpuctl.domain.jobs import AttemptStatus, JobStatus, JobTiming
-from tpuctl.domain.releases import Release, release_key, release_prefix, release_reason
-from tpuctl.errors import ConflictError, NotFoundError
+from tpuctl.domain.jobs.protocol import BadObject, ReleaseDone, ReleaseIntent, dump
+from tpuctl.domain.releases import Release, release_key, release_reason
+from tpuctl.errors import ConfigError, ConflictError, NotFoundError
 from tpuctl.services.ledger import Books, record_event
 
 AGENT = "its agent"
@@ -59,14 +61,14 @@ def release(books: Books, api: TpuApi, status: JobStatus, via: str, *, start: bo
         if reason is None:
             return None
         intent = _create_once(store, release_key(status.id, attempt.attempt, "intent"),
-                              {"reason": reason, "by": books.actor, "time": format_time(clock.now()), "via": via})
+                              ReleaseIntent(reason, books.actor, clock.now(), via))
     else:
-        intent = _read(store, release_key(status.id, attempt.attempt, "intent"))
-    done = _delete(books, api, status.id, attempt, intent["reason"], via)
+        intent = _read(store, ReleaseIntent, release_key(status.id, attempt.attempt, "intent"))
+    done = _delete(books, api, status.id, attempt, intent.reason, via)
     return Release.from_records(intent, done)
 
 
-def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason: str, via: str) -> dict:
+def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason: str, via: str) -> ReleaseDone:
     from tpuctl.services import nodes, queue
 
     books.sync()            # before looking at the TPU: a racer's record is then older than what we see
@@ -81,11 +83,11 @@ def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason:
     payload = nodes.deleted_payload(node, reason) if asked else _still_open(books, attempt, node, reason)
     now = books.clock.now()                              # Cloud TPU has accepted the delete
     event = {"id": new_event_id(now), "payload": payload} if payload else None
-    mine = {"time": format_time(now), "by": books.actor, "via": via, "deleted": event is not None, "event": event}
+    mine = ReleaseDone(now, books.actor, via, event is not None, event)
     done = _create_once(books.store, release_key(job, attempt.attempt, "done"), mine)
-    if done.get("event"):
-        record_event(books.store, books.db, Event(done["event"]["id"], parse_time(done["time"]), done["by"],
-                                                  NODE_DELETED, done["event"]["payload"]))
+    if done.event:
+        record_event(books.store, books.db, Event(done.event["id"], done.time, done.by, NODE_DELETED,
+                                                  done.event["payload"]))
     if attempt.queued and done is mine:                  # and the request that made it, as `queue delete --force`
         try:
             queue.queue_delete(api, books, api.get_queued_resource(attempt.zone, attempt.node), force=True, wait=False)
@@ -118,17 +120,27 @@ def _node(api: TpuApi, attempt: AttemptStatus):
         return None
 
 
-def _create_once(store: GroupStore, key: str, record: dict) -> dict:
+T = TypeVar("T")
+
+
+def _create_once(store: GroupStore, key: str, record: T) -> T:
     """Write `record` unless someone already wrote that object; returns what the store holds."""
     try:
-        store.create(key, json.dumps(record, sort_keys=True).encode())
+        store.create(key, dump(record))
         return record
     except ObjectExists:
-        return _read(store, key)
+        return _read(store, type(record), key)
 
 
-def _read(store: GroupStore, key: str) -> dict:
-    return json.loads(store.read(key))
+def _read(store: GroupStore, cls: type[T], key: str) -> T:
+    """A release object that must be there; one that cannot be trusted stops this release."""
+    try:
+        found = read_object(store, cls, key)
+    except BadObject as exc:
+        raise ConfigError(f"The release cannot go on: {exc.message}") from None
+    if found is None:
+        raise NotFoundError(f"{key} went away while the release read it.")
+    return found
 
 
 @dataclass
@@ -151,7 +163,7 @@ class AgentRelease:
             return True                    # resumed elsewhere: that attempt's TPU is another agent's
         if not self._settled(status):
             return False
-        release(self.books_for(status.spec["member"]), self.api(), status, AGENT)
+        release(self.books_for(status.spec.member), self.api(), status, AGENT)
         return True
 
     def _settled(self, status: JobStatus) -> bool:
@@ -166,21 +178,10 @@ class AgentRelease:
         if last is None or all(w.state != "pending" for w in workers):
             return True
         waited = (self.clock.now() - last).total_seconds()
-        return waited > settle_seconds(JobTiming.parse(status.spec.get("timing")))
+        return waited > settle_seconds(JobTiming.parse(status.spec.timing))
 
 
 def pending(status: JobStatus) -> bool:
     """A release was begun and never finished (its releaser was killed in between)."""
     attempt = status.latest
     return bool(attempt and attempt.release and not attempt.release.done)
-
-
-def read_release_records(store: GroupStore, job: str, attempt: int) -> dict[str, dict]:
-    """The attempt's release objects by kind (one listing: most attempts have none)."""
-    found = {}
-    for key in store.list(release_prefix(job, attempt)):
-        try:
-            found[key.rsplit("/", 1)[1].removesuffix(".json")] = _read(store, key)
-        except ObjectNotFound:
-            continue
-    return found

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
-from tpuctl.agent import bundles
+from tpuctl.adapters import bundles
 from tpuctl.config import Profile
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.jobs import (

@@ -58,7 +58,7 @@ def resume_one(books: Books, api: TpuApi, job: str) -> ResumePass:
     """`tpuctl jobs resume JOB`: that job alone, as a pass would treat it, even if it did not
     ask to resume (then only its lost TPU is noted and a cut-short release finished)."""
     status = read_status(books.store, job, books.clock)
-    if not status.spec["config"].get("resume"):
+    if not status.spec.config.resume:
         note_lost_node(books.store, api, status)
     return _resume_pass(books, api, [status])
 
@@ -71,7 +71,7 @@ def _resume_pass(books: Books, api: TpuApi, statuses: list[JobStatus]) -> Resume
                 released.append((status, release(books, api, status, "jobs resume", start=False)))
             except TpuctlError as exc:              # Cloud TPU away: the next pass finishes it
                 failed.append((status, exc))
-        if status.final or not status.spec["config"].get("resume"):
+        if status.final or not status.spec.config.resume:
             continue
         note_lost_node(store, api, status)
         try:

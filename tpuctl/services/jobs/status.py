@@ -3,62 +3,110 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
+from tpuctl.adapters.objects import read_object
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.adapters.tpu import TpuApi
-from tpuctl.agent.runner import dump, read_json
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.durations import format_duration
-from tpuctl.domain.jobs import AttemptRecords, JobStatus, JobTiming, iso, job_status
+from tpuctl.domain.jobs import AttemptRecords, JobStatus, JobTiming, job_status
+from tpuctl.domain.jobs.fields import MAX_TEXT
+from tpuctl.domain.jobs.protocol import (
+    Attempt, BadObject, Cancel, Exit, IndexEntry, Problem, ReleaseDone, ReleaseIntent, Spec, Start, WorkerBeat, dump,
+)
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.errors import ConflictError, NotFoundError
+from tpuctl.domain.releases import release_prefix
+from tpuctl.errors import ConfigError, ConflictError, NotFoundError, TpuctlError
 from tpuctl.services.ledger import Books
-from tpuctl.services.release import read_release_records
+
+T = TypeVar("T")
+WORKER_OBJECTS = {"start": Start, "beat": WorkerBeat, "exit": Exit}
+RELEASE_OBJECTS = {"intent": ReleaseIntent, "done": ReleaseDone}
 
 
 def problem(store: GroupStore, job: str, attempt: int, kind: str, message: str) -> None:
     try:
-        store.create(layout.problem_key(job, attempt), dump({"kind": kind, "message": message}))
+        store.create(layout.problem_key(job, attempt), dump(Problem(kind, message[:MAX_TEXT])))
     except ObjectExists:
         pass
 
 
-
-def read_spec(store: GroupStore, job: str) -> dict[str, Any]:
-    spec = read_json(store, layout.spec_key(layout.check_job_id(job)))
+def read_spec(store: GroupStore, job: str) -> Spec:
+    key = layout.spec_key(layout.check_job_id(job))
+    try:
+        spec = read_object(store, Spec, key)
+    except BadObject as exc:
+        raise ConfigError(f"Job {job} cannot be shown: {exc.message}",
+                          hint="Upgrade tpuctl to read it." if exc.newer else
+                          "Someone wrote that object by hand; nothing acts on it.") from None
     if spec is None:
         raise NotFoundError(f"There is no job '{job}'.", hint="`tpuctl jobs` lists the group's jobs.")
     return spec
 
 
+class _Reader:
+    """Reads one job's objects, each checked; what cannot be trusted is ignored and named."""
+
+    def __init__(self, store: GroupStore):
+        self.store, self.ignored = store, []
+
+    def read(self, cls: type[T], key: str) -> T | None:
+        try:
+            return read_object(self.store, cls, key)
+        except BadObject as exc:
+            self.ignored.append(exc.message)
+            return None
+
+    def attempt(self, job: str, key: str) -> AttemptRecords | None:
+        record = self.read(Attempt, key)
+        if record is None or record.attempt != layout.key_attempt(key):
+            if record is not None:
+                self.ignored.append(f"{key} is ignored: it says attempt {record.attempt}, not the one its key names.")
+            return None
+        n = record.attempt
+        found: dict[str, dict] = {kind: {} for kind in WORKER_OBJECTS}
+        for kind, cls in WORKER_OBJECTS.items():
+            for worker_key in self.store.list(layout.worker_prefix(job, n, kind)):
+                worker = layout.key_worker(worker_key)
+                value = self.read(cls, worker_key) if worker is not None else None
+                if value is not None:
+                    found[kind][worker] = value
+        release = {}
+        for release_key in self.store.list(release_prefix(job, n)):       # one listing: most attempts have none
+            kind = release_key.rsplit("/", 1)[1].removesuffix(".json")
+            if kind in RELEASE_OBJECTS:
+                release[kind] = self.read(RELEASE_OBJECTS[kind], release_key)
+        return AttemptRecords(record, **found, problem=self.read(Problem, layout.problem_key(job, n)), **release)
+
+
 def read_status(store: GroupStore, job: str, clock: Clock) -> JobStatus:
+    """A job as its store objects say; objects that cannot be trusted are ignored, and named in
+    its `ignored` (a spec that cannot be read: ConfigError, naming it)."""
     spec = read_spec(store, job)
-    attempts = []
-    for key in store.list(layout.attempts_prefix(job)):
-        record = json.loads(store.read(key))
-        n = record["attempt"]
-        found = {kind: {layout.key_worker(k): json.loads(store.read(k))
-                        for k in store.list(layout.worker_prefix(job, n, kind))} for kind in layout.WORKER_KINDS}
-        attempts.append(AttemptRecords(record, **found, problem=read_json(store, layout.problem_key(job, n)),
-                                       release=read_release_records(store, job, n)))
-    return job_status(spec, attempts, read_json(store, layout.cancel_key(job)), clock.now())
+    reader = _Reader(store)
+    attempts = [a for key in store.list(layout.attempts_prefix(job)) if (a := reader.attempt(job, key))]
+    cancel = reader.read(Cancel, layout.cancel_key(job))
+    return job_status(spec, attempts, cancel, clock.now(), tuple(reader.ignored))
 
 
 def list_jobs(store: GroupStore, clock: Clock, member: str | None = None) -> list[JobStatus]:
-    """Every job of the group, oldest first (`member`: only theirs)."""
+    """Every job of the group, oldest first (`member`: only theirs). A job whose index entry or
+    spec cannot be read is left out (`tpuctl job ID` names why)."""
     found = []
     for key in store.list(layout.INDEX_PREFIX):
-        entry = json.loads(store.read(key))
-        if member is None or entry.get("member") == member:
-            found.append(read_status(store, entry["id"], clock))
+        try:
+            entry = read_object(store, IndexEntry, key)
+            if entry is not None and (member is None or entry.member == member):
+                found.append(read_status(store, entry.id, clock))
+        except (BadObject, TpuctlError):
+            continue
     return found
 
 
@@ -200,7 +248,7 @@ def cancel_job(store: GroupStore, member: str, clock: Clock, job: str, keep_node
     if status.final:
         raise ConflictError(f"Job {job} has already ended ({status.state}).")
     try:
-        store.create(layout.cancel_key(job), dump({"by": member, "time": iso(clock.now()), "keep_node": keep_node}))
+        store.create(layout.cancel_key(job), dump(Cancel(member, clock.now(), keep_node)))
     except ObjectExists:
         pass
     return read_status(store, job, clock)

@@ -13,19 +13,18 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from tpuctl import __version__
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.adapters.tpu import Progress, TpuApi
-from tpuctl.agent import bundles
-from tpuctl.agent.bootstrap import AgentBoot, node_metadata
-from tpuctl.agent.runner import dump
+from tpuctl.adapters import bundles
+from tpuctl.domain.agent_boot import AgentBoot, node_metadata
 from tpuctl.config import Profile
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.jobs import FORMAT, JobConfig, JobStatus, JobTiming, iso, with_secrets
+from tpuctl.domain.jobs import JobConfig, JobStatus, JobTiming, with_secrets
+from tpuctl.domain.jobs.protocol import Assignment, Attempt, IndexEntry, Spec, dump
 from tpuctl.domain.nodes import AGENT_LABEL, JOB_LABEL
 from tpuctl.errors import ConflictError, TpuctlError, UsageError
 from tpuctl.services.agents import probe_settings
@@ -58,17 +57,17 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
         admission = books.admit(_usage(config, member), override_reason)
         if on_admitted:
             on_admitted(admission)
-    spec = {"format": FORMAT, "name": config.name, "member": member, "source": source, "version": __version__,
-            "config": config.to_dict(), "workdir_bundle": code or stage_workdir(store, config, base),
-            "agent_bundle": bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
-            "timing": timing.format(), "control": {"project": profile.project, "api_endpoint": profile.api_endpoint,
-                                                  **probe_settings(profile)}}
+    spec = Spec(id="", name=config.name, member=member, created=clock.now(), config=config,
+                workdir_bundle=code or stage_workdir(store, config, base), source=source, version=__version__,
+                agent_bundle=bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
+                timing=timing.format(), control={"project": profile.project, "api_endpoint": profile.api_endpoint,
+                                                 **probe_settings(profile)})
     spec = _create_spec(store, clock, spec)
     if target is not None:
         _start_attempt(books, api, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
     else:
         _start_attempt(books, api, spec, 1, on_progress=on_progress, admission=admission)
-    return read_status(store, spec["id"], clock)
+    return read_status(store, spec.id, clock)
 
 
 def _usage(config: JobConfig, member: str) -> UsageRequest:
@@ -93,57 +92,57 @@ def _existing_node(store: GroupStore, api: TpuApi, name: str, default_zone: str)
     return node
 
 
-def _create_spec(store: GroupStore, clock: Clock, spec: dict[str, Any]) -> dict[str, Any]:
+def _create_spec(store: GroupStore, clock: Clock, spec: Spec) -> Spec:
+    """Write the spec under a new job id (create-only), then the group's index entry."""
     alphabet = string.ascii_lowercase + string.digits
     while True:
         created = clock.now()
-        job = layout.job_id(spec["name"], "".join(secrets.choice(alphabet) for _ in range(6)))
-        full = {**spec, "id": job, "created": iso(created)}
+        job = layout.job_id(spec.name, "".join(secrets.choice(alphabet) for _ in range(6)))
+        full = replace(spec, id=job, created=created)
         try:
             store.create(layout.spec_key(job), dump(full))
         except ObjectExists:
             continue
-        store.create(layout.index_key(created, job), dump({"id": job, "member": spec["member"]}))
+        store.create(layout.index_key(created, job), dump(IndexEntry(job, spec.member)))
         return full
 
 
-def _start_attempt(books: Books, api: TpuApi, spec: dict[str, Any], attempt: int, *,
+def _start_attempt(books: Books, api: TpuApi, spec: Spec, attempt: int, *,
                    node: str | None = None, zone: str | None = None, workers: int | None = None,
                    on_progress: Progress | None = None, admission: Admission | None = None) -> None:
     """Record the attempt and queue it for the node's agents, then make the TPU if it is ours
     (admitting it first unless `admission` says it already was)."""
     store = books.store
-    config, job, now = JobConfig.from_dict(spec["config"]), spec["id"], books.clock.now()
+    config, job, now = spec.config, spec.id, books.clock.now()
     owned = node is None
     if owned:
         tpu = config.tpu
         node, zone, workers = layout.node_for(job, attempt), tpu.zone, tpu.workers
-    record = {"attempt": attempt, "node": node, "zone": zone, "workers": workers, "owned": owned,
-              "queued": bool(owned and config.tpu.queue), "created": iso(now)}
+    record = Attempt(attempt, node, zone, workers, owned, bool(owned and config.tpu.queue), now)
     store.create(layout.attempt_key(job, attempt), dump(record))    # ObjectExists: someone else started it
-    store.create(layout.assignment_key(zone, node, now, job, attempt), dump({"job": job, "attempt": attempt}))
+    store.create(layout.assignment_key(zone, node, now, job, attempt), dump(Assignment(job, attempt)))
     if not owned:
         return
     try:
         _create_tpu(books, api, spec, config, node, on_progress,
-                    admission or books.admit(_usage(config, spec["member"])))
+                    admission or books.admit(_usage(config, spec.member)))
     except TpuctlError as exc:
         problem(store, job, attempt, "launch_failed", f"could not create TPU {node}: {exc.message}")
         raise
 
 
-def _create_tpu(books: Books, api: TpuApi, spec: dict[str, Any], config: JobConfig, node: str,
+def _create_tpu(books: Books, api: TpuApi, spec: Spec, config: JobConfig, node: str,
                 on_progress: Progress | None, admission: Admission) -> None:
     from tpuctl.services import nodes, queue
 
     tpu = config.tpu
-    control = spec.get("control") or {}      # how worker 0's agent reaches Cloud TPU to release the TPU
-    boot = AgentBoot(store=books.store.url, bundle=spec["agent_bundle"], zone=tpu.zone, node=node,
-                     timing=spec["timing"], version=spec["version"], project=control.get("project", ""),
-                     api_endpoint=control.get("api_endpoint"), devices=control.get("devices", ""),
-                     utmp=control.get("utmp", ""))
+    control = spec.control                   # how worker 0's agent reaches Cloud TPU to release the TPU
+    boot = AgentBoot(store=books.store.url, bundle=spec.agent_bundle, zone=tpu.zone, node=node,
+                     timing=spec.timing, version=spec.version, project=control.get("project") or "",
+                     api_endpoint=control.get("api_endpoint"), devices=control.get("devices") or "",
+                     utmp=control.get("utmp") or "")
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
-                                  spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec["id"], AGENT_LABEL: "true"},
+                                  spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec.id, AGENT_LABEL: "true"},
                                   metadata=node_metadata(boot),
                                   request_id=admission.request_id or nodes.new_request_id())
     if tpu.queue:
