@@ -11,7 +11,6 @@ from tpuctl.cli.options import (
     ForceFlag, ForOption, JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort,
     session,
 )
-from tpuctl.errors import CapacityError
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
 
@@ -37,42 +36,11 @@ def create(
 
     The request is weighed against your and the group's monthly budgets first."""
     from tpuctl.cli import render
-    from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import nodes as svc
-    from tpuctl.services.roles import acting_for
 
-    from tpuctl.domain.durations import parse_duration
-
-    s = session(ctx)
-    request = svc.build_create_request(s.profile, name, accelerator_type, zone=zone, runtime_version=runtime,
-                                       spot=spot, hours=hours, labels=parse_labels(label))
-    limit = parse_duration(wait_limit, "--wait-limit")
-    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
-    if not no_agent:
-        from tpuctl.services import agents
-
-        request = agents.with_agent(s.store, s.profile, request, agents.timing_from_env())
-    render.override_notice(admission)
-    per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot)
-    try:
-        with render.spinner(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
-            node = svc.create_node(s.api, s.books, request, admission, wait=not no_wait, on_progress=update)
-    except CapacityError:
-        if not queue:
-            raise
-        from tpuctl.cli.queue import show_queued_result
-        from tpuctl.services import queue as queue_svc
-
-        render.echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
-        queued = queue_svc.queue_create(s.api, s.books, queue_svc.from_create_request(request), admission)
-        show_queued_result(s, queued, wait=not no_wait, json_out=json_out, cost=(admission, per_hour), limit=limit)
-        return
-    if json_out:
-        render.emit_json({**render.node_json(node), "cost": render.cost_json(admission, per_hour)})
-        return
-    render.echo(f"{node.name}: {node.state} in {node.zone}, {node.accelerator_type} "
-                f"({node.chip_count} chips, {node.workers} worker{'s' if node.workers > 1 else ''}), "
-                f"lease until {render.iso(node.lease_until)}; {render.cost_sentence(admission, per_hour)}.")
+    ask = svc.CreateAsk(name, accelerator_type, zone, runtime, spot, hours, tuple(label), queue, wait_limit,
+                        not no_agent, not no_wait, override, for_member)
+    render.created(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
 def list_(

@@ -43,45 +43,11 @@ def create(
 
     The request is weighed against the budgets first; while it waits, its lease counts as committed."""
     from tpuctl.cli import render
-    from tpuctl.domain.durations import parse_duration
-    from tpuctl.domain.nodes import parse_labels
     from tpuctl.services import queue as svc
 
-    s = session(ctx)
-    request = svc.build_queue_request(s.profile, name, accelerator_type, now=s.clock.now(), zone=zone,
-                                      runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
-                                      hours=hours, labels=parse_labels(label), valid_for=valid_for,
-                                      start_after=start_after)
-    limit = parse_duration(wait_limit, "--wait-limit")
-    from tpuctl.services.roles import acting_for
-
-    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
-    if not no_agent:
-        from tpuctl.services import agents
-
-        request = agents.queue_with_agent(s.store, s.profile, request, agents.timing_from_env())
-    render.override_notice(admission)
-    per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
-    queued = svc.queue_create(s.api, s.books, request, admission)
-    show_queued_result(s, queued, wait=wait, json_out=json_out, cost=(admission, per_hour), limit=limit)
-
-
-def show_queued_result(s, queued, *, wait: bool, json_out: bool, cost: tuple, limit=None) -> None:
-    """Print a new request (and what it will cost), after following it to the end with --wait:
-    a line per state change off a terminal, and at most `limit` of waiting."""
-    from tpuctl.cli import render
-    from tpuctl.services import queue as svc
-
-    if wait:
-        with render.spinner(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})",
-                            lines=True) as update:
-            queued = svc.wait_queued(s.api, queued, s.clock, on_progress=update, timeout=limit)
-    if json_out:
-        render.emit_json({**render.queued_json(queued, s.clock.now()), "cost": render.cost_json(*cost)})
-        return
-    nodes = ", ".join(queued.node_ids)
-    render.echo(f"{queued.name}: {queued.state} in {queued.zone}, {queued.accelerator_type} for {nodes}; "
-                f"{render.cost_sentence(*cost)}.")
+    ask = svc.QueueAsk(name, accelerator_type, zone, runtime, spot, guaranteed, valid_for, start_after, count, hours,
+                       tuple(label), wait, wait_limit, not no_agent, override, for_member)
+    render.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
 @app.command("list")

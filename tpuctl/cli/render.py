@@ -246,6 +246,43 @@ def override_notice(admission: Admission) -> None:
              f"{admission.override_reason}", err=True)
 
 
+class Watch:
+    """Shows a use case as it runs: an override on stderr, a change of plan, a spinner per step."""
+
+    def admitted(self, admission: Admission) -> None:
+        override_notice(admission)
+
+    def queueing(self, request: Any) -> None:
+        echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
+
+    def waiting(self, message: str, *, lines: bool = False):
+        return spinner(message, lines=lines)
+
+
+def created(result: Any, json_out: bool) -> None:
+    """`create`: the TPU (or its queued request) and what it costs."""
+    if result.queued is not None:
+        queued(result.queued, json_out)
+        return
+    node, cost = result.node, (result.admission, result.per_hour)
+    if json_out:
+        emit_json({**node_json(node), "cost": cost_json(*cost)})
+        return
+    echo(f"{node.name}: {node.state} in {node.zone}, {node.accelerator_type} "
+         f"({node.chip_count} chips, {node.workers} worker{'s' if node.workers > 1 else ''}), "
+         f"lease until {iso(node.lease_until)}; {cost_sentence(*cost)}.")
+
+
+def queued(result: Any, json_out: bool) -> None:
+    """A new queued request (`queue create`, `create --queue`) and what it costs."""
+    request, cost = result.queued, (result.admission, result.per_hour)
+    if json_out:
+        emit_json({**queued_json(request, result.at), "cost": cost_json(*cost)})
+        return
+    echo(f"{request.name}: {request.state} in {request.zone}, {request.accelerator_type} for "
+         f"{', '.join(request.node_ids)}; {cost_sentence(*cost)}.")
+
+
 def profile_written(path, planned, default: str) -> str:
     """e.g. "Wrote ~/.config/tpuctl/config.toml: profile 'group' (member alice, on the built-in
     emulator: no cloud account needed), now the default profile."."""

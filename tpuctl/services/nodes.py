@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from tpuctl.adapters.tpu import NotSent, Progress, TpuApi, in_doubt
 from tpuctl.config import Profile
@@ -35,8 +36,10 @@ from tpuctl.domain.nodes import (
     check_resource_id,
     lease_label_value,
 )
-from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UnavailableError, UsageError
+from tpuctl.errors import CapacityError, ConfigError, NotFoundError, TpuctlError, UnavailableError, UsageError
+from tpuctl.services.context import Context
 from tpuctl.services.ledger import Books
+from tpuctl.services.watch import Quiet, Watch
 
 
 DEFAULT_HOURS = 4.0     # a lease when nothing else says (the profile's `hours` normally does)
@@ -98,6 +101,72 @@ def owner_labels(member: str, lease_until: datetime, request_id: str) -> dict[st
         REQUEST_LABEL: request_id,
         MANAGED_LABEL: "true",
     }
+
+
+@dataclass(frozen=True)
+class CreateAsk:
+    """What the member asked `create` for, as typed."""
+
+    name: str
+    accelerator_type: str
+    zone: str | None = None
+    runtime: str | None = None
+    spot: bool = False
+    hours: float | None = None
+    labels: tuple[str, ...] = ()
+    queue: bool = False            # no capacity: queue the request instead of failing
+    wait_limit: str = "1h"         # how long to follow it in the queue
+    agent: bool = True
+    wait: bool = True
+    override: str | None = None
+    for_member: str | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    """A created TPU, or (the zone being full) the queued request for it, with its cost."""
+
+    admission: Admission
+    per_hour: Decimal
+    node: NodeInfo | None = None
+    queued: Any = None             # services.queue.Queued
+
+    def __post_init__(self) -> None:
+        assert (self.node is None) != (self.queued is None)
+
+
+def create(ctx: Context, ask: CreateAsk, watch: Watch = Quiet()) -> Created:
+    """`tpuctl create`: check the request, admit it against the budgets (for `--for`'s member),
+    create the TPU with its agent; if the zone is full and the member said so, queue it."""
+    from tpuctl.domain.durations import parse_duration
+    from tpuctl.domain.nodes import parse_labels
+    from tpuctl.services.roles import acting_for
+
+    request = build_create_request(ctx.profile, ask.name, ask.accelerator_type, zone=ask.zone,
+                                   runtime_version=ask.runtime, spot=ask.spot, hours=ask.hours,
+                                   labels=parse_labels(list(ask.labels)))
+    limit = parse_duration(ask.wait_limit, "--wait-limit")
+    books = ctx.books
+    admission = admit(books, request, ask.override, owner=acting_for(books, ask.for_member))
+    if ask.agent:
+        from tpuctl.services import agents
+
+        request = agents.with_agent(ctx.store, ctx.profile, request, agents.timing_from_env())
+    watch.admitted(admission)
+    per_hour = books.price_per_hour(request.zone, request.accelerator_type, request.spot)
+    try:
+        with watch.waiting(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
+            node = create_node(ctx.api, books, request, admission, wait=ask.wait, on_progress=update)
+    except CapacityError:
+        if not ask.queue:
+            raise
+        from tpuctl.services import queue
+
+        watch.queueing(request)
+        queued = queue.queue_create(ctx.api, books, queue.from_create_request(request), admission)
+        return Created(admission, per_hour, queued=queue.follow(ctx, queued, admission, per_hour, watch,
+                                                                wait=ask.wait, limit=limit))
+    return Created(admission, per_hour, node=node)
 
 
 def admit(books: Books, request: CreateRequest, override_reason: str | None = None,
