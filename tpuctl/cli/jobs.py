@@ -35,50 +35,14 @@ def run(
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
-    from dataclasses import replace
-
     from tpuctl.cli import render
-    from tpuctl.domain.jobs import status_json
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store, timing = s.store, _timing()
-    loaded = svc.load_config(config, s.profile, store, Path.cwd())
-    job_config = replace(loaded.config, keep_node=True) if keep_node else loaded.config
-    admitted: list = []
-    with render.spinner(f"Starting job {job_config.name}") as update:
-        status = svc.submit(s.books, s.api, s.profile, job_config, loaded.base, loaded.label, node=node,
-                            timing=timing, override_reason=override, on_admitted=admitted.append,
-                            on_progress=update, code=loaded.code, environ=dict(os.environ))
-    for admission in admitted:                    # (a job on an existing TPU asks for none)
-        tpu = job_config.tpu
-        render.override_notice(admission)
-        per_hour = s.books.price_per_hour(tpu.zone, tpu.type, tpu.spot)
-        render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
-    attempt = status.latest
-    _warn_if_no_agent_can_run(s, status.id)
+    started = svc.run(s, svc.RunAsk(config, node, keep_node, override, Path.cwd(), dict(os.environ)), render.Watch())
+    render.job_started(started, follow=follow, json_out=json_out)
     if follow:
-        render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
-                    "(Ctrl-C stops following, not the job).", err=True)
-        _follow(s, store, status.id, 0, resume=True, release="run --follow", json_out=json_out)
-    elif json_out:
-        render.emit_json(status_json(status))
-    else:
-        render.echo(status.id)
-        render.echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
-                    f"follow it with `tpuctl logs {status.id} -f`.", err=True)
-
-
-def _warn_if_no_agent_can_run(s, job: str) -> None:
-    """A served emulator boots TPUs but starts no agents on them: say so now, not after the
-    startup grace."""
-    from tpuctl.cli import render
-
-    endpoint = s.profile.api_endpoint
-    if endpoint.startswith("http://") and s.emulator_runs_agents() is False:
-        render.echo(f"Warning: the emulator at {endpoint} runs no tpuctl agents, so no agent can run job {job} "
-                    "there: it stays pending until its TPU's startup grace ends. Jobs run on the built-in "
-                    "emulator (`--profile local`) or on Cloud TPU.", err=True)
+        _follow(s, s.store, started.status.id, 0, resume=True, release="run --follow", json_out=json_out)
 
 
 def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool,

@@ -283,6 +283,30 @@ def queued(result: Any, json_out: bool) -> None:
          f"{', '.join(request.node_ids)}; {cost_sentence(*cost)}.")
 
 
+def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
+    """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
+    from tpuctl.domain.jobs import status_json
+
+    status = started.status
+    attempt = status.latest
+    for admission, per_hour in started.costs:
+        override_notice(admission)
+        echo(f"Its TPU ({started.tpu_type}): {cost_sentence(admission, per_hour)}.", err=True)
+    if started.agentless:
+        echo(f"Warning: the emulator at {started.agentless} runs no tpuctl agents, so no agent can run job "
+             f"{status.id} there: it stays pending until its TPU's startup grace ends. Jobs run on the built-in "
+             "emulator (`--profile local`) or on Cloud TPU.", err=True)
+    if follow:
+        echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
+             "(Ctrl-C stops following, not the job).", err=True)
+    elif json_out:
+        emit_json(status_json(status))
+    else:
+        echo(status.id)
+        echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
+             f"follow it with `tpuctl logs {status.id} -f`.", err=True)
+
+
 def profile_written(path, planned, default: str) -> str:
     """e.g. "Wrote ~/.config/tpuctl/config.toml: profile 'group' (member alice, on the built-in
     emulator: no cloud account needed), now the default profile."."""
