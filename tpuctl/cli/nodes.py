@@ -103,28 +103,11 @@ def delete(
     """Delete TPU VMs (asks first on a terminal; --yes to skip)."""
     from tpuctl.cli import render
     from tpuctl.services import nodes as svc
-    from tpuctl.services.roles import check_owner
 
-    s = session(ctx)
-    targets = [svc.locate_node(s.api, name, zone, s.profile.zone) for name in dict.fromkeys(names)]
-    for node in targets if not dry_run else ():
-        check_owner(s.books, node, force, "delete")
-    summary = ", ".join(f"{n.name} ({n.accelerator_type} in {n.zone}, owner {n.owner or 'unattributed'})" for n in targets)
-    if dry_run:
-        if json_out:
-            render.emit_json({"dry_run": True, "would_delete": [render.node_json(n) for n in targets]})
-        else:
-            render.echo(f"Would delete {summary}.")
-        return
-    confirm_or_abort(f"Delete {summary}?", yes)
-    for node in targets:
-        with render.spinner(f"Deleting {node.name}") as update:
-            svc.delete_node(s.api, s.books, node, wait=not no_wait, on_progress=update)
-    if json_out:
-        render.emit_json({"deleted": [n.name for n in targets], "waited": not no_wait})
-    else:
-        verb = "Deletion started for" if no_wait else "Deleted"
-        render.echo(f"{verb} {', '.join(n.name for n in targets)}.")
+    done = svc.delete(session(ctx), names, zone, force=force, dry_run=dry_run, wait=not no_wait,
+                      confirm=lambda found: confirm_or_abort(f"Delete {render.nodes_summary(found)}?", yes),
+                      watch=render.Watch())
+    render.deleted(done, json_out)
 
 
 def _show(node, json_out: bool) -> None:

@@ -283,6 +283,23 @@ def queued(result: Any, json_out: bool) -> None:
          f"{', '.join(request.node_ids)}; {cost_sentence(*cost)}.")
 
 
+def nodes_summary(nodes: Sequence[NodeInfo]) -> str:
+    return ", ".join(f"{n.name} ({n.accelerator_type} in {n.zone}, owner {n.owner or 'unattributed'})" for n in nodes)
+
+
+def deleted(result: Any, json_out: bool) -> None:
+    """`delete`: what was deleted, or on a dry run what would be."""
+    names = [n.name for n in result.nodes]
+    if result.dry_run and json_out:
+        emit_json({"dry_run": True, "would_delete": [node_json(n) for n in result.nodes]})
+    elif result.dry_run:
+        echo(f"Would delete {nodes_summary(result.nodes)}.")
+    elif json_out:
+        emit_json({"deleted": names, "waited": result.waited})
+    else:
+        echo(f"{'Deleted' if result.waited else 'Deletion started for'} {', '.join(names)}.")
+
+
 def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
     """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
     from tpuctl.domain.jobs import status_json

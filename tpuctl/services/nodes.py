@@ -13,6 +13,7 @@ sees the change, so usage is never lost, only possibly counted a little long.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -319,6 +320,34 @@ def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> 
     check_resource_id(name)
     return locate(api.get_node, lambda: api.list_nodes(None), name, zone, default_zone, "TPU",
                   "`tpuctl list --all-zones` shows the project's TPUs.")
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """TPUs deleted (or, on a dry run, that would be); `waited`: until Cloud TPU finished."""
+
+    nodes: tuple[NodeInfo, ...]
+    dry_run: bool = False
+    waited: bool = True
+
+
+def delete(ctx: Context, names: list[str], zone: str | None, *, force: bool = False, dry_run: bool = False,
+           wait: bool = True, confirm: Callable[[list[NodeInfo]], None] = lambda nodes: None,
+           watch: Watch = Quiet()) -> Deleted:
+    """`tpuctl delete`: find each TPU, refuse another member's without `force`, have `confirm`
+    agree (it raises to stop), then delete them one by one."""
+    from tpuctl.services.roles import check_owner
+
+    targets = [locate_node(ctx.api, name, zone, ctx.profile.zone) for name in dict.fromkeys(names)]
+    if dry_run:
+        return Deleted(tuple(targets), dry_run=True)
+    for node in targets:
+        check_owner(ctx.books, node, force, "delete")
+    confirm(targets)
+    for node in targets:
+        with watch.waiting(f"Deleting {node.name}") as update:
+            delete_node(ctx.api, ctx.books, node, wait=wait, on_progress=update)
+    return Deleted(tuple(targets), waited=wait)
 
 
 def delete_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
