@@ -114,15 +114,9 @@ def group_show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Read new ledger events and record what changed in the project without tpuctl."""
     from tpuctl.cli import render
-    from tpuctl.services import ledger as svc
+    from tpuctl.services.sync import sync as sync_ledger
 
-    s = session(ctx)
-    events = svc.observe_and_record(s.api, s.store, s.ledger, s.clock, s.profile.member)
-    if json_out:
-        render.emit_json({"observed": [{"kind": e.kind, "node": e.payload.get("node"), "owner": e.payload.get("owner")}
-                                       for e in events]})
-        return
-    render.echo(f"Synced; {render.plural(len(events), 'change')} observed." if events else "Synced; nothing changed.")
+    render.synced(sync_ledger(session(ctx)), json_out)
 
 
 def _standing_json(standing, currency: str) -> dict:
@@ -210,16 +204,10 @@ def budget_set(
 ) -> None:
     """Set a monthly budget (treasurers only); without --group or --member, the default allowance."""
     from tpuctl.cli import render
-    from tpuctl.errors import UsageError
     from tpuctl.services import group as group_svc
 
-    if group and member:
-        raise UsageError("Use --group or --member, not both.")
-    s = session(ctx)
-    group_svc.set_budget(s.store, s.ledger, s.clock, s.profile.member, amount, member=member, group=group, month=month,
-                   unit="chip_hours" if chip_hours else "money")
-    who = "the group" if group else member or "members without their own budget"
-    render.echo(f"Budget for {who} ({month}) set to {amount}{' chip-hours' if chip_hours else ''}.")
+    render.budget_set(group_svc.budget_set(session(ctx), amount, group=group, member=member, month=month,
+                                           chip_hours=chip_hours))
 
 
 @ledger_app.command("verify")

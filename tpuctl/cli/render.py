@@ -300,6 +300,21 @@ def deleted(result: Any, json_out: bool) -> None:
         echo(f"{'Deleted' if result.waited else 'Deletion started for'} {', '.join(names)}.")
 
 
+def synced(result: Any, json_out: bool) -> None:
+    events = result.observed
+    if json_out:
+        emit_json({"observed": [{"kind": e.kind, "node": e.payload.get("node"), "owner": e.payload.get("owner")}
+                                for e in events]})
+        return
+    echo(f"Synced; {plural(len(events), 'change')} observed." if events else "Synced; nothing changed.")
+
+
+def budget_set(result: Any) -> None:
+    who = "the group" if result.group else result.member or "members without their own budget"
+    unit = " chip-hours" if result.unit == "chip_hours" else ""
+    echo(f"Budget for {who} ({result.month}) set to {result.amount}{unit}.")
+
+
 def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
     """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
     from tpuctl.domain.jobs import status_json

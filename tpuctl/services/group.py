@@ -111,6 +111,28 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
     return record_decision(store, db, clock, actor, BUDGET_SET, payload)
 
 
+@dataclass(frozen=True)
+class BudgetSet:
+    """A budget just set: the group's (`group`), one member's, or (neither) the default allowance."""
+
+    amount: str
+    month: str
+    unit: str
+    group: bool = False
+    member: str | None = None
+
+
+def budget_set(ctx: Any, amount: str, *, group: bool = False, member: str | None = None, month: str = "default",
+               chip_hours: bool = False) -> BudgetSet:
+    """`tpuctl budget set` (treasurers only)."""
+    if group and member:
+        raise UsageError("Use --group or --member, not both.")
+    unit = "chip_hours" if chip_hours else "money"
+    set_budget(ctx.store, ctx.ledger, ctx.clock, ctx.profile.member, amount, member=member, group=group,
+               month=month, unit=unit)
+    return BudgetSet(amount, month, unit, group, member)
+
+
 DECISIONS = {BUDGET_SET: "set budgets", PRICES_OVERRIDDEN: "set prices", FREE_QUOTA_SET: "change the free quota",
              MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets"}
 
