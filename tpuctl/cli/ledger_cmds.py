@@ -45,13 +45,7 @@ def group_add(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Th
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
 
-    s = session(ctx)
-    group_svc.add_member(s.store, s.ledger, s.clock, s.profile.member, member, treasurer=treasurer, key=key)
-    render.echo(f"{member} is now a {'treasurer' if treasurer else 'member'} of the group"
-                f"{' with key ' + key if key else ''}.")
-    if key is None and s.ledger.rules().key_of(member) is None:
-        render.echo(f"Note: nothing {member} signs counts until a treasurer gives their key: "
-                    f"`tpuctl group add {member} --key KEY` (they print it with `tpuctl whoami`).", err=True)
+    render.member_added(group_svc.add(session(ctx), member, key=key, treasurer=treasurer))
 
 
 @group_app.command("rekey")
@@ -94,21 +88,9 @@ def whoami(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def group_show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """The group's currency, treasurers and members."""
     from tpuctl.cli import render
-    from tpuctl.errors import NotFoundError
-    from tpuctl.services import ledger as svc
+    from tpuctl.services import group as group_svc
 
-    s = session(ctx)
-    svc.sync_from_store(s.store, s.ledger)
-    rules = s.ledger.rules()
-    if rules.currency is None:
-        raise NotFoundError("The group has not been started yet.",
-                            hint="A treasurer starts it with `tpuctl group init --treasurer NAME`.")
-    if json_out:
-        render.emit_json({"currency": rules.currency, "treasurers": sorted(rules.treasurers),
-                          "members": sorted(rules.members)})
-        return
-    render.fields_list([("Currency", rules.currency), ("Treasurers", ", ".join(sorted(rules.treasurers))),
-                        ("Members", ", ".join(sorted(rules.members)))])
+    render.group_rules(group_svc.show(session(ctx)), json_out)
 
 
 def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:

@@ -58,20 +58,10 @@ def set_prices(
 ) -> None:
     """Override a generation's price for every member (treasurers only); either price alone
     keeps the other as it is."""
-    from decimal import Decimal
-
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
 
-    s = session(ctx)
-    event = group_svc.override_prices(s.store, s.ledger, s.clock, s.profile.member, generation, on_demand, spot, region,
-                                      table=s.prices)
-    p, currency = event.payload, s.ledger.rules().currency
-    render.echo(f"{generation} now costs {p['on_demand']} on demand and {p['spot']} spot ({currency} per chip-hour) "
-                f"in {region or 'every region'}, for every member.")
-    if Decimal(p["spot"]) > Decimal(p["on_demand"]):
-        render.echo(f"Warning: the spot price {p['spot']} is above the on-demand price {p['on_demand']}; "
-                    "spot capacity is normally the cheaper one.", err=True)
+    render.prices_set(group_svc.prices_set(session(ctx), generation, on_demand, spot, region))
 
 
 @app.command("unset")

@@ -315,6 +315,33 @@ def budget_set(result: Any) -> None:
     echo(f"Budget for {who} ({result.month}) set to {result.amount}{unit}.")
 
 
+def member_added(result: Any) -> None:
+    member, key = result.member, result.key
+    echo(f"{member} is now a {'treasurer' if result.treasurer else 'member'} of the group"
+         f"{' with key ' + key if key else ''}.")
+    if result.keyless:
+        echo(f"Note: nothing {member} signs counts until a treasurer gives their key: "
+             f"`tpuctl group add {member} --key KEY` (they print it with `tpuctl whoami`).", err=True)
+
+
+def group_rules(rules: Any, json_out: bool) -> None:
+    if json_out:
+        emit_json({"currency": rules.currency, "treasurers": sorted(rules.treasurers), "members": sorted(rules.members)})
+        return
+    fields_list([("Currency", rules.currency), ("Treasurers", ", ".join(sorted(rules.treasurers))),
+                 ("Members", ", ".join(sorted(rules.members)))])
+
+
+def prices_set(result: Any) -> None:
+    from decimal import Decimal
+
+    echo(f"{result.generation} now costs {result.on_demand} on demand and {result.spot} spot ({result.currency} "
+         f"per chip-hour) in {result.region or 'every region'}, for every member.")
+    if Decimal(result.spot) > Decimal(result.on_demand):
+        echo(f"Warning: the spot price {result.spot} is above the on-demand price {result.on_demand}; "
+             "spot capacity is normally the cheaper one.", err=True)
+
+
 def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
     """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
     from tpuctl.domain.jobs import status_json
