@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 app = typer.Typer(no_args_is_help=True, help="Create and inspect the config file and profiles.")
@@ -21,8 +22,7 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     profile = s.profile
     values = profile_as_dict(profile)
     if json_out:
-        render.emit_json({"profile": profile.name, "config_file": str(config_path(s.config_flag)),
-                          "values": values, "sources": profile.sources})
+        render.emit_json(shapes.profile(profile, config_path(s.config_flag), values))
         return
     render.echo(f"Profile {profile.name} (config file {config_path(s.config_flag)})")
     render.table(["KEY", "VALUE", "FROM"], [[k, values[k], profile.sources.get(k, "")] for k in ("name", *SETTINGS) if k != "name"])

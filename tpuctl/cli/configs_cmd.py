@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
@@ -57,8 +58,7 @@ def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 
     found = [(c, *pushed_by(c.text)) for c in svc.list_configs(session(ctx).store)]
     if json_out:
-        render.emit_json([{"name": c.name, "version": c.version, "pushed_by": who, "pushed_at": when}
-                          for c, who, when in found])
+        render.emit_json(shapes.stored_configs(found))
         return
     render.table(["NAME", "VERSION", "PUSHED BY", "PUSHED AT"], [[c.name, f"v{c.version}", who, when] for c, who, when in found],
                  empty="No stored configs yet: `tpuctl configs push FILE` stores one.")
@@ -77,9 +77,7 @@ def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], ver
     code = svc.config_code(s.store, stored)
     text = svc.shown_text(stored, s.profile)             # secrets masked; `configs pull` writes them as stored
     if json_out:
-        render.emit_json({"name": stored.name, "version": stored.version, "text": text,
-                          "code": None if code is None else {"digest": f"sha256:{code.digest}",
-                                                             "files": [{"path": p, "bytes": n} for p, n in code.files]}})
+        render.emit_json(shapes.stored_config(stored, text, code))
         return
     sys.stdout.write(text)
     if code is None:

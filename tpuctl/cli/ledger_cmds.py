@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 group_app = typer.Typer(no_args_is_help=True, help="Start the group's ledger and say who is in it.")
@@ -79,7 +80,7 @@ def whoami(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     member = s.profile.member
     public, key_file = s.member_key()
     if json_out:
-        render.emit_json({"member": member, "key": public, "key_file": str(key_file)})
+        render.emit_json(shapes.whoami(member, public, key_file))
         return
     render.echo(f"{member} {public}")
 
@@ -99,16 +100,6 @@ def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     from tpuctl.services.sync import sync as sync_ledger
 
     render.synced(sync_ledger(session(ctx)), json_out)
-
-
-def _standing_json(standing, currency: str) -> dict:
-    from tpuctl.cli.render import amount as text
-
-    return {"who": standing.who, "unit": standing.unit, "currency": currency,
-            "budget": text(standing.budget.amount) if standing.budget else None,
-            "spent": text(standing.spent.money), "spent_chip_hours": text(standing.spent.chip_hours),
-            "committed": text(standing.committed.money), "committed_chip_hours": text(standing.committed.chip_hours),
-            "left": None if standing.left is None else text(standing.left)}
 
 
 def _standing_row(standing, currency: str) -> list[str]:
@@ -140,11 +131,7 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
     notes = reap_cmd.spend_notes(s, who, report.month)
     reap_cmd.warn_overdue(s)
     if json_out:
-        render.emit_json({"month": report.month, **_standing_json(mine.standing, report.currency),
-                          "nodes": [{"node": n.node, "zone": n.zone, "type": n.accelerator_type, "spot": n.spot,
-                                     "status": n.status, "seconds": n.seconds, "cost": render.amount(n.spent.money)}
-                                    for n in mine.nodes],
-                          "reaper": [reap_cmd.note_json(note) for note in notes]})
+        render.emit_json(shapes.spend(report, notes))
         return
     render.echo(f"{who}, {report.month}:")
     render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(mine.standing, report.currency)])
@@ -168,8 +155,7 @@ def budget_show(ctx: typer.Context, month: MonthOption = None, json_out: JsonFla
     standings = [report.group, *(m.standing for m in report.members)]
     reap_cmd.warn_overdue(s)
     if json_out:
-        render.emit_json({"month": report.month, "treasurers": list(report.treasurers),
-                          "standings": [_standing_json(x, report.currency) for x in standings]})
+        render.emit_json(shapes.budgets(report))
         return
     render.echo(f"Budgets for {report.month} (treasurers: {', '.join(report.treasurers) or 'none yet'}):")
     render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(x, report.currency) for x in standings])
@@ -202,7 +188,7 @@ def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     s = session(ctx)
     problems = svc.verify(s.store, s.ledger)
     if json_out:
-        render.emit_json([{"message": p.message, "key": p.key, "event_id": p.event_id} for p in problems])
+        render.emit_json(shapes.problems(problems))
     else:
         for p in problems:
             render.echo(p.message)
@@ -220,7 +206,7 @@ def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     s = session(ctx)
     result = svc.rebuild(s.store, s.ledger)
     if json_out:
-        render.emit_json({"store": s.store.url, "events": result.new_events, "set_aside": result.bad_objects})
+        render.emit_json(shapes.rebuilt(s.store.url, result))
         return
     aside = f"; {render.plural(result.bad_objects, 'object')} set aside (`tpuctl ledger verify` names them)" \
         if result.bad_objects else ""
@@ -236,9 +222,7 @@ def ledger_compact(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     s = session(ctx)
     result = seg.compact(s.store, s.ledger, s.clock)
     if json_out:
-        render.emit_json({"sealed": [{"key": x.key, "start": render.iso(x.start), "end": render.iso(x.end),
-                                      "events": x.events} for x in result.sealed],
-                          "raced": result.raced, "waiting": result.waiting})
+        render.emit_json(shapes.compacted(result))
         return
     for x in result.sealed:
         render.echo(f"Sealed {render.plural(x.events, 'event')} recorded {render.iso(x.start)} to {render.iso(x.end)} "
@@ -260,7 +244,7 @@ def doctor(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     checks = run_checks(lambda: s.api, s.reachable_store(), s.ledger, s.clock, s.profile.member, s.profile.zone)
     failed = [c for c in checks if not c.ok]
     if json_out:
-        render.emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+        render.emit_json(shapes.checks(checks))
     else:
         for c in checks:
             render.echo(f"{'ok  ' if c.ok else 'FIX '} {c.name}: {c.detail}")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli import complete
+from tpuctl.cli import complete, shapes
 from tpuctl.cli.options import (
     ForceFlag, ForOption, JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort,
     session,
@@ -58,7 +58,7 @@ def list_(
     scope = None if all_zones else (zone or s.profile.zone)
     found = svc.list_nodes(s.api, scope, member=s.profile.member if mine else None)
     if json_out:
-        render.emit_json([render.node_json(n) for n in found])
+        render.emit_json([shapes.node(n) for n in found])
         reap_cmd.warn_overdue(s)
         return
     render.table(
@@ -82,9 +82,9 @@ def describe(ctx: typer.Context, name: NodeName, zone: ZoneOption = None,
     s = session(ctx)
     node = svc.locate_node(s.api, name, zone, s.profile.zone)
     if json_out:
-        render.emit_json(render.node_json(node))
+        render.emit_json(shapes.node(node))
         return
-    data = render.node_json(node)
+    data = shapes.node(node)
     labels = data.pop("labels")
     render.fields_list([*data.items(), *reap_cmd.describe_pairs(node),
                         ("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))])
@@ -114,7 +114,7 @@ def _show(node, json_out: bool) -> None:
     from tpuctl.cli import render
 
     if json_out:
-        render.emit_json(render.node_json(node))
+        render.emit_json(shapes.node(node))
     else:
         render.echo(f"{node.name}: {node.state}.")
 
@@ -166,8 +166,7 @@ def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = Fals
     found = svc.list_types(s.api, where)
     priced = svc.type_prices(s.books, where, found)
     if json_out:
-        render.emit_json([render.type_json(t, {"currency": p.currency, "per_hour": _text(p.on_demand),
-                                               "spot_per_hour": _text(p.spot)}) for t, p in zip(found, priced)])
+        render.emit_json([shapes.accelerator_type(t, p) for t, p in zip(found, priced)])
         return
 
     def show(value) -> str:
@@ -179,12 +178,6 @@ def types(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = Fals
                  empty=f"{where} offers no TPU types.")
     for problem in dict.fromkeys(p.problem for p in priced if p.problem):
         render.echo(f"Warning: {problem}", err=True)
-
-
-def _text(value) -> str | None:
-    from tpuctl.cli.render import amount
-
-    return amount(value)
 
 
 def versions(ctx: typer.Context, zone: ZoneOption = None, json_out: JsonFlag = False) -> None:

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 app = typer.Typer(no_args_is_help=True, help="Prices per chip-hour: the price file, overrides, free quota.")
@@ -29,13 +30,7 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     svc.sync_from_store(s.store, s.ledger)
     sheet = group_svc.price_sheet(s.ledger, s.prices)
     if json_out:
-        render.emit_json({
-            "price_file": sheet.origin, "as_of": sheet.as_of.isoformat(), "source": sheet.source,
-            "currency": sheet.currency, "unit": "chip-hour",
-            "prices": [{"generation": r.generation, "region": r.region, "type": r.type, "override": r.override,
-                        "on_demand": render.amount(r.rates.on_demand), "spot": render.amount(r.rates.spot)}
-                       for r in sheet.rows],
-            "free_quota": [{"zone": f.zone, "type": f.type, "model": f.model} for f in sheet.free]})
+        render.emit_json(shapes.price_sheet(sheet))
         return
     render.fields_list([("Price file", sheet.origin), ("As of", sheet.as_of.isoformat()),
                         ("Source", " ".join(sheet.source.split())), ("Unit", f"{sheet.currency} per chip-hour")])

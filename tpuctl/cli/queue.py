@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli import complete
+from tpuctl.cli import complete, shapes
 from tpuctl.cli.options import (
     ForOption, JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session,
 )
@@ -68,7 +68,7 @@ def list_(
     found = svc.queue_list(s.api, scope, member=s.profile.member if mine else None)
     now = s.clock.now()
     if json_out:
-        render.emit_json([render.queued_json(q, now) for q in found])
+        render.emit_json([shapes.queued(q, now) for q in found])
         return
     render.table(
         ["NAME", "ZONE", "TYPE", "TIER", "STATE", "WAITED", "NODES", "OWNER"],
@@ -86,7 +86,7 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocomplet
     from tpuctl.services import queue as svc
 
     s = session(ctx)
-    data = render.queued_json(svc.locate_queued(s.api, name, zone, s.profile.zone), s.clock.now())
+    data = shapes.queued(svc.locate_queued(s.api, name, zone, s.profile.zone), s.clock.now())
     if json_out:
         render.emit_json(data)
         return
@@ -116,7 +116,7 @@ def delete(
         what += f" and its TPUs {', '.join(queued.node_ids)}"
     if dry_run:
         if json_out:
-            render.emit_json({"dry_run": True, "would_delete": render.queued_json(queued, s.clock.now()), "force": force})
+            render.emit_json(shapes.queue_deleted(queued, force=force, dry_run=True, now=s.clock.now()))
         else:
             render.echo(f"Would delete {what}.")
         return
@@ -124,6 +124,6 @@ def delete(
     with render.spinner(f"Deleting {queued.name}") as update:
         svc.queue_delete(s.api, s.books, queued, force=force, on_progress=update)
     if json_out:
-        render.emit_json({"deleted": queued.name, "force": force})
+        render.emit_json(shapes.queue_deleted(queued, force=force, dry_run=False, now=None))
     else:
         render.echo(f"Deleted {what}.")

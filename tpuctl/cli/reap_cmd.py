@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, OverrideOption, ZoneOption, session
 
 
@@ -57,7 +58,7 @@ def reap(
                         over_budget=over_budget, include_unmanaged=include_unmanaged)
     result = svc.reap(s.api, s.books, policy, dry_run=dry_run, max_actions=max_actions, every=interval)
     if json_out:
-        render.emit_json(result_json(result))
+        render.emit_json(shapes.reap_result(result))
     else:
         show(result)
     if result.capped:
@@ -87,25 +88,6 @@ def show(result) -> None:
                     f"(owner {a.owner or 'unattributed'}): {a.reason}{tail}", err=o.status == "failed")
     if not result.planned:
         render.echo(f"{stamp} nothing to reap.")
-
-
-def action_json(a) -> dict:
-    from tpuctl.cli import render
-
-    return {"action": a.verb, "rule": a.rule, "zone": a.zone, "name": a.name, "owner": a.owner, "reason": a.reason,
-            "then": a.then, "act_at": render.iso(a.act_at), "job": a.job}
-
-
-def result_json(result) -> dict:
-    from tpuctl.cli import render
-
-    held = result.held_by
-    return {"run": result.run, "at": render.iso(result.at), "dry_run": result.dry_run, "capped": result.capped,
-            "max_actions": result.max_actions, "unreachable": result.unreachable,
-            "held_by": None if held is None else {"who": held.who, "run": held.run, "until": render.iso(held.until)},
-            "planned": [action_json(a) for a in result.planned],
-            "outcomes": [{**action_json(o.action), "status": o.status, "detail": o.detail} for o in result.outcomes],
-            "counts": {status: result.count(status) for status in ("done", "gone", "skipped", "failed")}}
 
 
 def crontab_entry(s, interval) -> str:
@@ -151,7 +133,7 @@ def extend(
     done = leases.extend(s.api, s.books, node, hours, override)
     render.override_notice(done.admission)
     if json_out:
-        render.emit_json({**render.node_json(done.node), "cleared_warning": done.cleared.sentence() if done.cleared else None})
+        render.emit_json(shapes.lease_extended(done))
         return
     cleared = f"; the reaper's warning ({done.cleared.sentence()}) is cleared" if done.cleared else ""
     render.echo(f"{node.name}: lease until {render.iso(done.until)}{cleared}.")
@@ -176,7 +158,7 @@ def keep(
     node = svc.locate_node(s.api, name, zone, s.profile.zone)
     after = leases.keep(s.api, s.books, node, when, reason)
     if json_out:
-        render.emit_json(render.node_json(after))
+        render.emit_json(shapes.node(after))
         return
     render.echo(f"{node.name}: kept from the idle and budget rules until {render.iso(when)} "
                 f"(its lease still ends at {render.iso(after.lease_until) or 'no time'}).")
@@ -233,10 +215,3 @@ def spend_notes(s, who: str, month: str) -> list:
 
     start, end = month_bounds(month)
     return reaper_notes(s.ledger, who, start, end)
-
-
-def note_json(note) -> dict:
-    from tpuctl.cli import render
-
-    return {"node": note.node, "zone": note.zone, "kind": note.kind, "action": note.action, "rule": note.rule,
-            "time": render.iso(note.time), "act_at": render.iso(note.act_at), "reason": note.reason}

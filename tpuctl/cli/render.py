@@ -2,7 +2,7 @@
 
 On a terminal it uses rich (imported lazily); for cron and pipes (not a TTY) it prints plain
 aligned columns without colour, and NO_COLOR is honoured everywhere. JSON shapes of the
-objects tpuctl shows live here too, so `--json` stays stable in one module.
+objects tpuctl shows are declared in `shapes`, so `--json` stays stable in one module.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tpuctl.domain.accelerators import AcceleratorType
+from tpuctl.cli import shapes
+from tpuctl.cli.shapes import amount, iso  # noqa: F401  (the forms text output shares with --json)
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import TpuctlError
 
 if TYPE_CHECKING:
@@ -65,27 +65,6 @@ def _json_default(value: Any) -> Any:
 def plural(count: int, noun: str) -> str:
     """`1 event`, `2 events`: never `event(s)`."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def iso(value: datetime | None) -> str | None:
-    """Every time tpuctl shows, in the one canonical form (`2026-11-30T12:00:00.000000Z`)."""
-    from tpuctl.domain.times import format_time
-
-    return format_time(value) if value else None
-
-
-def amount(value: Any) -> str | None:
-    """Every amount in --json, money or chip-hours: a decimal string to the millionth, as the
-    ledger keeps costs (`"12.880000"`); a price the price file gives more finely keeps its digits."""
-    if value is None:
-        return None
-    from decimal import Decimal
-
-    from tpuctl.domain.metering import MONEY_QUANTUM
-
-    number = Decimal(str(value))
-    rounded = number.quantize(MONEY_QUANTUM)
-    return f"{rounded:f}" if rounded == number else f"{number.normalize():f}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "Nothing to show.") -> None:
@@ -167,63 +146,11 @@ def retry_notice(problem: TpuctlError, attempt: int, attempts: int, delay: float
 
 def error(exc: TpuctlError, *, as_json: bool) -> None:
     if as_json:
-        emit_json({"error": {"code": exc.code, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
-                             **(exc.details or {})}})
+        emit_json(shapes.error(exc))
         return
     echo(f"Error: {exc.message}", err=True)
     if exc.hint:
         echo(f"Hint: {exc.hint}", err=True)
-
-
-# -- JSON shapes (documented in README "JSON output") -------------------------------------------
-def node_json(node: NodeInfo) -> dict[str, Any]:
-    return {
-        "name": node.name,
-        "zone": node.zone,
-        "type": node.accelerator_type,
-        "chips": node.chip_count,
-        "workers": node.workers,
-        "state": node.state,
-        "health": node.health or None,
-        "spot": node.spot,
-        "owner": node.owner,
-        "lease_until": iso(node.lease_until),
-        "runtime_version": node.runtime_version,
-        "created": iso(node.create_time),
-        "queued_resource": node.queued_resource or None,
-        "labels": dict(node.labels),
-    }
-
-
-def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
-    return {
-        "name": queued.name,
-        "zone": queued.zone,
-        "type": queued.accelerator_type,
-        "tier": queued.tier,
-        "state": queued.state,
-        "nodes": list(queued.node_ids),
-        "owner": queued.owner,
-        "created": iso(queued.create_time),
-        "waited_seconds": int(queued.waited(now)),
-        "valid_until": iso(queued.valid_until),
-        "valid_after": iso(queued.valid_after),
-        "failure": queued.failure or None,
-        "labels": dict(queued.labels),
-    }
-
-
-def type_json(acc: AcceleratorType, prices: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": acc.name, "generation": acc.generation, "chips": acc.chips, "hosts": acc.hosts, **(prices or {})}
-
-
-def cost_json(admission: Admission, per_hour: Decimal) -> dict[str, Any]:
-    """What a request costs and what it leaves of the member's month."""
-    left = admission.member.left
-    return {"currency": admission.currency, "per_hour": amount(per_hour), "lease": amount(admission.member.requested.money),
-            "unit": admission.member.unit,
-            "left_after": None if left is None else amount(left - admission.member.read(admission.member.requested)),
-            "overridden_by": admission.overridden_by, "override_reason": admission.override_reason}
 
 
 def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
@@ -266,7 +193,7 @@ def created(result: Any, json_out: bool) -> None:
         return
     node, cost = result.node, (result.admission, result.per_hour)
     if json_out:
-        emit_json({**node_json(node), "cost": cost_json(*cost)})
+        emit_json(shapes.created(result))
         return
     echo(f"{node.name}: {node.state} in {node.zone}, {node.accelerator_type} "
          f"({node.chip_count} chips, {node.workers} worker{'s' if node.workers > 1 else ''}), "
@@ -277,7 +204,7 @@ def queued(result: Any, json_out: bool) -> None:
     """A new queued request (`queue create`, `create --queue`) and what it costs."""
     request, cost = result.queued, (result.admission, result.per_hour)
     if json_out:
-        emit_json({**queued_json(request, result.at), "cost": cost_json(*cost)})
+        emit_json(shapes.queued_request(result))
         return
     echo(f"{request.name}: {request.state} in {request.zone}, {request.accelerator_type} for "
          f"{', '.join(request.node_ids)}; {cost_sentence(*cost)}.")
@@ -290,12 +217,10 @@ def nodes_summary(nodes: Sequence[NodeInfo]) -> str:
 def deleted(result: Any, json_out: bool) -> None:
     """`delete`: what was deleted, or on a dry run what would be."""
     names = [n.name for n in result.nodes]
-    if result.dry_run and json_out:
-        emit_json({"dry_run": True, "would_delete": [node_json(n) for n in result.nodes]})
+    if json_out:
+        emit_json(shapes.deleted(result))
     elif result.dry_run:
         echo(f"Would delete {nodes_summary(result.nodes)}.")
-    elif json_out:
-        emit_json({"deleted": names, "waited": result.waited})
     else:
         echo(f"{'Deleted' if result.waited else 'Deletion started for'} {', '.join(names)}.")
 
@@ -303,8 +228,7 @@ def deleted(result: Any, json_out: bool) -> None:
 def synced(result: Any, json_out: bool) -> None:
     events = result.observed
     if json_out:
-        emit_json({"observed": [{"kind": e.kind, "node": e.payload.get("node"), "owner": e.payload.get("owner")}
-                                for e in events]})
+        emit_json(shapes.synced(result))
         return
     echo(f"Synced; {plural(len(events), 'change')} observed." if events else "Synced; nothing changed.")
 
@@ -326,7 +250,7 @@ def member_added(result: Any) -> None:
 
 def group_rules(rules: Any, json_out: bool) -> None:
     if json_out:
-        emit_json({"currency": rules.currency, "treasurers": sorted(rules.treasurers), "members": sorted(rules.members)})
+        emit_json(shapes.group_rules(rules))
         return
     fields_list([("Currency", rules.currency), ("Treasurers", ", ".join(sorted(rules.treasurers))),
                  ("Members", ", ".join(sorted(rules.members)))])
@@ -344,8 +268,6 @@ def prices_set(result: Any) -> None:
 
 def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
     """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
-    from tpuctl.domain.jobs import status_json
-
     status = started.status
     attempt = status.latest
     for admission, per_hour in started.costs:
@@ -359,7 +281,7 @@ def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
         echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
              "(Ctrl-C stops following, not the job).", err=True)
     elif json_out:
-        emit_json(status_json(status))
+        emit_json(shapes.job_status(status))
     else:
         echo(status.id)
         echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import session
 
 app = typer.Typer(help="The group's spend for a month: who spent what, against budgets and the bill.",
@@ -73,7 +74,7 @@ def render_as(result, fmt: str) -> str:
     from tpuctl.domain.report import to_csv
 
     if fmt == "json":
-        return json.dumps(report_render.report_json(result), indent=2, sort_keys=True) + "\n"
+        return json.dumps(shapes.report(result), indent=2, sort_keys=True) + "\n"
     if fmt == "csv":
         return to_csv(result)
     if fmt == "html":
@@ -93,7 +94,7 @@ def reconcile(
 ) -> None:
     """The month's estimate against the real bill per day and SKU, and the bill spread over members to the cent."""
     from tpuctl.cli import render
-    from tpuctl.cli.reconcile_render import reconciliation_json, show
+    from tpuctl.cli.reconcile_render import show
     from tpuctl.services import reconcile as svc
 
     s = session(ctx)
@@ -101,7 +102,7 @@ def reconcile(
     if close:
         result = svc.close(s.store, s.ledger, s.clock, s.profile.member, result)
     if json_out:
-        render.emit_json(reconciliation_json(result))
+        render.emit_json(shapes.reconciliation(result))
         return
     show(result)
 
