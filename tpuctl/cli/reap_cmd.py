@@ -10,16 +10,6 @@ from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, OverrideOption, ZoneOption, session
 
 
-def _duration(text: str, flag: str):
-    from datetime import timedelta
-
-    from tpuctl.domain.durations import parse_duration
-
-    if text.strip().lower().rstrip("smhd") in ("0", "0.0"):
-        return timedelta(0)
-    return parse_duration(text, flag)
-
-
 def reap(
     ctx: typer.Context,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
@@ -38,33 +28,17 @@ def reap(
     One line per action; a second reaper exits 0 naming the one running; over --max-actions
     nothing is done and the exit code is 10."""
     from tpuctl.cli import render
-    from tpuctl.domain.reaping import BUDGET_ACTIONS, IDLE_ACTIONS, ReapPolicy
-    from tpuctl.errors import Aborted, UsageError
     from tpuctl.services import reap as svc
 
-    interval = _duration(every, "--every")
-    if interval.total_seconds() < 60:
-        raise UsageError("--every must be at least 1m (cron runs once a minute at most).")
     s = session(ctx)
     if cron_line:
-        render.echo(crontab_entry(s, interval))
+        render.echo(crontab_entry(s, svc.every_of(every)))
         return
-    if idle_action not in IDLE_ACTIONS or over_budget not in BUDGET_ACTIONS:
-        raise UsageError(f"--idle-action is one of {', '.join(IDLE_ACTIONS)}; --over-budget one of "
-                         f"{', '.join(BUDGET_ACTIONS)}.")
-    if not 0 <= max_actions <= 10_000:
-        raise UsageError("--max-actions must be from 0 to 10000.")
-    policy = ReapPolicy(warn=_duration(warn, "--warn"), idle=_duration(idle, "--idle"), idle_action=idle_action,
-                        over_budget=over_budget, include_unmanaged=include_unmanaged)
-    result = svc.reap(s.api, s.books, policy, dry_run=dry_run, max_actions=max_actions, every=interval)
-    if json_out:
-        render.emit_json(shapes.reap_result(result))
-    else:
-        show(result)
+    result = svc.run(s, svc.ReapAsk(dry_run, warn, idle, idle_action, over_budget, max_actions, include_unmanaged,
+                                    every))
+    render.emit_json(shapes.reap_result(result)) if json_out else show(result)
     if result.capped:
-        raise Aborted(f"The reaper planned {len(result.planned)} actions, more than --max-actions {max_actions}; "
-                      "it did nothing.",
-                      hint="Look at `tpuctl reap --dry-run`; if the plan is right, run it with a larger --max-actions.")
+        raise svc.too_large(result)
     if result.failed:
         raise typer.Exit(result.failed[0].code)
 
