@@ -102,63 +102,22 @@ def sync(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     render.synced(sync_ledger(session(ctx)), json_out)
 
 
-def _standing_row(standing, currency: str) -> list[str]:
-    from tpuctl.domain.budgets import format_amount
-
-    def show(value) -> str:
-        return "-" if value is None else format_amount(value, standing.unit, currency)
-
-    read = (lambda a: a.chip_hours) if standing.unit == "chip_hours" else (lambda a: a.money)
-    return [standing.who, show(standing.budget.amount if standing.budget else None), show(read(standing.spent)),
-            show(read(standing.committed)), show(standing.left)]
-
-
 def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--member", help="Whose (default: you).")] = None,
           month: MonthOption = None, json_out: JsonFlag = False) -> None:
     """A member's month: spent, committed, left, and each node with its cost."""
-    from datetime import timedelta
+    from tpuctl.cli import render_ledger
+    from tpuctl.services import spend as svc
 
-    from tpuctl.cli import reap_cmd, render
-    from tpuctl.domain.budgets import format_amount
-    from tpuctl.domain.durations import format_duration
-    from tpuctl.services import ledger as svc
-
-    s = session(ctx)
-    svc.sync_from_store(s.store, s.ledger)
-    who = member or s.profile.member
-    report = svc.month_report(s.ledger, s.clock, s.prices, month, member=who)
-    mine = report.members[0]
-    notes = reap_cmd.spend_notes(s, who, report.month)
-    reap_cmd.warn_overdue(s)
-    if json_out:
-        render.emit_json(shapes.spend(report, notes))
-        return
-    render.echo(f"{who}, {report.month}:")
-    render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(mine.standing, report.currency)])
-    render.table(["NODE", "ZONE", "TYPE", "STATUS", "READY FOR", "COST"],
-                 [[n.node, n.zone, n.accelerator_type + (" (spot)" if n.spot else ""), n.status,
-                   format_duration(timedelta(seconds=n.seconds)), format_amount(n.spent.money, "money", report.currency)]
-                  for n in mine.nodes], empty="No TPU usage this month.")
-    for note in notes:
-        render.echo(f"Reaper: {note.sentence()}")
+    render_ledger.spend(svc.spend(session(ctx), member, month), json_out)
 
 
 @budget_app.command("show")
 def budget_show(ctx: typer.Context, month: MonthOption = None, json_out: JsonFlag = False) -> None:
     """The group's and every member's budget, spent, committed and left."""
-    from tpuctl.cli import reap_cmd, render
-    from tpuctl.services import ledger as svc
+    from tpuctl.cli import render_ledger
+    from tpuctl.services import spend as svc
 
-    s = session(ctx)
-    svc.sync_from_store(s.store, s.ledger)
-    report = svc.month_report(s.ledger, s.clock, s.prices, month)
-    standings = [report.group, *(m.standing for m in report.members)]
-    reap_cmd.warn_overdue(s)
-    if json_out:
-        render.emit_json(shapes.budgets(report))
-        return
-    render.echo(f"Budgets for {report.month} (treasurers: {', '.join(report.treasurers) or 'none yet'}):")
-    render.table(["WHO", "BUDGET", "SPENT", "COMMITTED", "LEFT"], [_standing_row(x, report.currency) for x in standings])
+    render_ledger.budgets(svc.budgets(session(ctx), month), json_out)
 
 
 @budget_app.command("set")

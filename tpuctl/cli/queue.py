@@ -42,12 +42,12 @@ def create(
     """Queue a request for TPUs; Cloud TPU creates them when capacity frees.
 
     The request is weighed against the budgets first; while it waits, its lease counts as committed."""
-    from tpuctl.cli import render
+    from tpuctl.cli import render, render_nodes
     from tpuctl.services import queue as svc
 
     ask = svc.QueueAsk(name, accelerator_type, zone, runtime, spot, guaranteed, valid_for, start_after, count, hours,
                        tuple(label), wait, wait_limit, not no_agent, override, for_member)
-    render.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
+    render_nodes.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
 @app.command("list")

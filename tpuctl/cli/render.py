@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from tpuctl.cli import shapes
 from tpuctl.cli.shapes import amount, iso  # noqa: F401  (the forms text output shares with --json)
-from tpuctl.domain.nodes import NodeInfo
 from tpuctl.errors import TpuctlError
 
 if TYPE_CHECKING:
@@ -166,6 +165,12 @@ def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
     return text
 
 
+def overdue(warning: str | None) -> None:
+    """`list`, `spend`, `budget show`: the reaper has not run for too long."""
+    if warning:
+        echo(f"Warning: {warning}", err=True)
+
+
 def override_notice(admission: Admission) -> None:
     if admission.overridden_by:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
@@ -184,45 +189,6 @@ class Watch:
 
     def waiting(self, message: str, *, lines: bool = False):
         return spinner(message, lines=lines)
-
-
-def created(result: Any, json_out: bool) -> None:
-    """`create`: the TPU (or its queued request) and what it costs."""
-    if result.queued is not None:
-        queued(result.queued, json_out)
-        return
-    node, cost = result.node, (result.admission, result.per_hour)
-    if json_out:
-        emit_json(shapes.created(result))
-        return
-    echo(f"{node.name}: {node.state} in {node.zone}, {node.accelerator_type} "
-         f"({node.chip_count} chips, {node.workers} worker{'s' if node.workers > 1 else ''}), "
-         f"lease until {iso(node.lease_until)}; {cost_sentence(*cost)}.")
-
-
-def queued(result: Any, json_out: bool) -> None:
-    """A new queued request (`queue create`, `create --queue`) and what it costs."""
-    request, cost = result.queued, (result.admission, result.per_hour)
-    if json_out:
-        emit_json(shapes.queued_request(result))
-        return
-    echo(f"{request.name}: {request.state} in {request.zone}, {request.accelerator_type} for "
-         f"{', '.join(request.node_ids)}; {cost_sentence(*cost)}.")
-
-
-def nodes_summary(nodes: Sequence[NodeInfo]) -> str:
-    return ", ".join(f"{n.name} ({n.accelerator_type} in {n.zone}, owner {n.owner or 'unattributed'})" for n in nodes)
-
-
-def deleted(result: Any, json_out: bool) -> None:
-    """`delete`: what was deleted, or on a dry run what would be."""
-    names = [n.name for n in result.nodes]
-    if json_out:
-        emit_json(shapes.deleted(result))
-    elif result.dry_run:
-        echo(f"Would delete {nodes_summary(result.nodes)}.")
-    else:
-        echo(f"{'Deleted' if result.waited else 'Deletion started for'} {', '.join(names)}.")
 
 
 def synced(result: Any, json_out: bool) -> None:

@@ -25,7 +25,7 @@ from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.durations import check_hours
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, NODE_READY, NODE_STARTED, NODE_STOPPED, node_payload
-from tpuctl.domain.metering import SECONDS_PER_HOUR, hourly_price, node_info_payload
+from tpuctl.domain.metering import SECONDS_PER_HOUR, node_info_payload
 from tpuctl.domain.nodes import (
     ACCRUING_STATES,
     LEASE_LABEL,
@@ -37,7 +37,7 @@ from tpuctl.domain.nodes import (
     check_resource_id,
     lease_label_value,
 )
-from tpuctl.errors import CapacityError, ConfigError, NotFoundError, TpuctlError, UnavailableError, UsageError
+from tpuctl.errors import CapacityError, NotFoundError, TpuctlError, UnavailableError, UsageError
 from tpuctl.services.context import Context
 from tpuctl.services.ledger import Books
 from tpuctl.services.watch import Quiet, Watch
@@ -175,28 +175,6 @@ def admit(books: Books, request: CreateRequest, override_reason: str | None = No
     """Budget admission for a create, for `owner` (default: whoever acts); RequestRefused,
     with the numbers, if it does not fit."""
     return books.admit(request.usage(owner or books.actor), override_reason)
-
-
-@dataclass(frozen=True)
-class TypePrice:
-    """What an hour of a type costs in a zone; None, with the reason, where nothing prices it."""
-
-    currency: str
-    on_demand: Decimal | None
-    spot: Decimal | None
-    problem: str | None = None
-
-
-def type_prices(books: Books, zone: str, types: list[AcceleratorType]) -> list[TypePrice]:
-    pricing = books.pricing()
-    found = []
-    for accelerator in types:
-        try:
-            found.append(TypePrice(pricing.currency, hourly_price(pricing, zone, accelerator.name, False),
-                                   hourly_price(pricing, zone, accelerator.name, True)))
-        except ConfigError as exc:
-            found.append(TypePrice(pricing.currency, None, None, exc.message))
-    return found
 
 
 def info_payload(node: NodeInfo) -> dict:
@@ -379,8 +357,7 @@ def stop_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
     return _change(api, books.allow_offline(), node, api.stop_node, NODE_STOPPED, wait, on_progress)
 
 
-def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS,
-                override_reason: str | None = None) -> Admission:
+def start_usage(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS) -> UsageRequest:
     """A stopped TPU that starts spends again, so it is weighed as a create is: for what is
     left of its lease (`default_hours` once the lease is over), against its owner's budget.
     A stop the ledger has not seen is recorded first, so the node is not counted twice."""
@@ -388,16 +365,55 @@ def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOU
     now = books.clock.now()
     left = int((node.lease_until - now).total_seconds()) if node.lease_until else 0
     hours = Decimal(left) / SECONDS_PER_HOUR if left > 0 else Decimal(str(default_hours))
-    usage = UsageRequest.for_type(node.owner or books.actor, node.zone, node.accelerator_type, node.spot, hours,
-                                  chips=node.chips, request_id=node.labels.get(REQUEST_LABEL))
-    return books.admit(usage, override_reason)
+    return UsageRequest.for_type(node.owner or books.actor, node.zone, node.accelerator_type, node.spot, hours,
+                                 chips=node.chips, request_id=node.labels.get(REQUEST_LABEL))
+
+
+def stop(ctx: Context, name: str, zone: str | None, *, force: bool = False, watch: Watch = Quiet()) -> NodeInfo:
+    """`tpuctl stop`: another member's TPU only with `force`."""
+    from tpuctl.services.roles import check_owner
+
+    node = locate_node(ctx.api, name, zone, ctx.profile.zone)
+    check_owner(ctx.books, node, force, "stop")
+    with watch.waiting(f"Stopping {node.name}") as update:
+        return stop_node(ctx.api, ctx.books, node, on_progress=update)
+
+
+def start(ctx: Context, name: str, zone: str | None, *, override: str | None = None, force: bool = False,
+          watch: Watch = Quiet()) -> NodeInfo:
+    """`tpuctl start`: admitted for the rest of its lease (or the profile's hours) first."""
+    from tpuctl.services.roles import check_owner
+
+    node = locate_node(ctx.api, name, zone, ctx.profile.zone)
+    check_owner(ctx.books, node, force, "start")
+    admission = ctx.books.admit(start_usage(ctx.books, node, ctx.profile.hours), override)
+    watch.admitted(admission)
+    with watch.waiting(f"Starting {node.name}") as update:
+        return start_node(ctx.api, ctx.books, node, admission, on_progress=update)
+
+
+@dataclass(frozen=True)
+class Listing:
+    nodes: list[NodeInfo]
+    scope: str | None                # the zone listed (None: every zone)
+    unreachable: tuple[str, ...]     # zones that could not be listed
+    overdue: str | None              # the reaper has not run for too long
+
+
+def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, mine: bool = False) -> Listing:
+    """`tpuctl list`."""
+    from tpuctl.services.reap_lock import overdue_warning
+
+    scope = None if all_zones else (zone or ctx.profile.zone)
+    found = list_nodes(ctx.api, scope, member=ctx.profile.member if mine else None)
+    return Listing(found, scope, tuple(ctx.api.unreachable), overdue_warning(ctx.store, ctx.clock))
 
 
 def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,
                wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
     """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet)."""
     if admission is None:
-        admit_start(books, node)
+        books.admit(start_usage(books, node))
     return _change(api, books, node, api.start_node, NODE_STARTED, wait, on_progress)
 
 
@@ -409,14 +425,3 @@ def _change(api: TpuApi, books: Books, node: NodeInfo, call, kind: str, wait: bo
     if wait:
         books.record(kind, info_payload(after))
     return after
-
-
-def list_types(api: TpuApi, zone: str) -> list[AcceleratorType]:
-    """The zone's accelerator types with their chips, smallest first."""
-    types = []
-    for name in api.list_accelerator_types(zone):
-        try:
-            types.append(parse_accelerator_type(name))
-        except UsageError:
-            continue  # a type this tpuctl does not know yet; never guess its chips
-    return sorted(types, key=lambda t: (t.generation, t.chips))
