@@ -24,7 +24,6 @@ def _seen(s):
     return svc.SeenVersions(data_dir() / "configs-seen" / f"{s.profile.name}.json", s.store.url)
 
 
-@configs_app.command("push")
 def configs_push(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The job config file (its workdir is stored with it).")],
@@ -49,7 +48,6 @@ def configs_push(
     render.echo(f"Pushed {stored.name}@v{stored.version}{note}.")
 
 
-@configs_app.command("list")
 def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """The group's stored configs, each at its newest version."""
     from tpuctl.cli import render
@@ -64,7 +62,6 @@ def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
                  empty="No stored configs yet: `tpuctl configs push FILE` stores one.")
 
 
-@configs_app.command("show")
 def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], version: VersionOption = None,
                  json_out: JsonFlag = False) -> None:
     """Print a stored config (its first lines name its version and code), then its code's files (to stderr)."""
@@ -88,7 +85,6 @@ def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], ver
         render.echo(f"  {path}  {shown_size(size)}", err=True)
 
 
-@configs_app.command("pull")
 def configs_pull(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument()],

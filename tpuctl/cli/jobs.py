@@ -1,4 +1,4 @@
-"""Job commands: run, jobs, job, logs, cancel, outputs (and, registered here, configs, the agent and touch)."""
+"""Job commands: run, jobs list|show|resume, logs, cancel, outputs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, OverrideOption, session
+from tpuctl.cli.options import JsonFlag, OverrideOption, default_to, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
 
-jobs_app = typer.Typer(help="The group's jobs: list them, resume interrupted ones.")
+jobs_app = typer.Typer(cls=default_to("list"), help="The group's jobs: list them (the default), show one, resume interrupted ones.")
 
 
 def run(
@@ -39,22 +39,18 @@ def run(
         render_jobs.followed(done, json_out)
 
 
-@jobs_app.callback(invoke_without_command=True)
 def jobs(
     ctx: typer.Context,
     mine: Annotated[bool, typer.Option("--mine", help="Only your jobs.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """List the group's jobs, oldest first."""
-    if ctx.invoked_subcommand:
-        return
+    """List the group's jobs, oldest first (what `tpuctl jobs` alone does)."""
     from tpuctl.cli import render_jobs
     from tpuctl.services import jobs as svc
 
     render_jobs.jobs(svc.jobs(session(ctx), mine), json_out)
 
 
-@jobs_app.command("resume")
 def resume(
     ctx: typer.Context,
     job: Annotated[Optional[str], typer.Argument(help="One job (default: every interrupted job that asked to resume).")] = None,
@@ -127,14 +123,3 @@ def outputs(
     dest = to or Path(f"{job_id}-outputs")
     written = svc.download(session(ctx), job_id, worker, dest)
     render.echo(f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''} to {dest}.")
-
-
-def register(app: typer.Typer) -> None:
-    from tpuctl.cli.agent_cmd import agent, touch
-    from tpuctl.cli.configs_cmd import configs_app
-
-    for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
-                     ("agent", agent), ("touch", touch)]:
-        app.command(name)(fn)
-    app.add_typer(jobs_app, name="jobs")
-    app.add_typer(configs_app, name="configs")

@@ -22,7 +22,6 @@ def _checked_month(month: Optional[str]) -> Optional[str]:
 MonthOption = Annotated[Optional[str], typer.Option("--month", callback=_checked_month, help="YYYY-MM (default: this month).")]
 
 
-@group_app.command("init")
 def group_init(ctx: typer.Context,
                treasurer: Annotated[list[str], typer.Option("--treasurer", help="A treasurer's member name (repeatable).")],
                currency: Annotated[str, typer.Option("--currency")] = "USD") -> None:
@@ -38,7 +37,6 @@ def group_init(ctx: typer.Context,
 KeyOption = Annotated[Optional[str], typer.Option("--key", help="Their public key, as `tpuctl whoami` prints it.")]
 
 
-@group_app.command("add")
 def group_add(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Their member name (TPUCTL_MEMBER).")],
               key: KeyOption = None,
               treasurer: Annotated[bool, typer.Option("--treasurer", help="Also a treasurer.")] = False) -> None:
@@ -49,7 +47,6 @@ def group_add(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Th
     render.member_added(group_svc.add(session(ctx), member, key=key, treasurer=treasurer))
 
 
-@group_app.command("rekey")
 def group_rekey(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Whose key to replace.")],
                 key: Annotated[str, typer.Option("--key", help="Their new public key (`tpuctl whoami`).")]) -> None:
     """Replace a member's key: what the old key signs from now on does not count (treasurers only)."""
@@ -61,7 +58,6 @@ def group_rekey(ctx: typer.Context, member: Annotated[str, typer.Argument(help="
     render.echo(f"{member}'s key is now {key}.")
 
 
-@group_app.command("remove")
 def group_remove(ctx: typer.Context, member: Annotated[str, typer.Argument(help="Who leaves the group.")]) -> None:
     """Remove a member: nothing they sign from now on counts; their history stays (treasurers only)."""
     from tpuctl.cli import render
@@ -85,7 +81,6 @@ def whoami(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     render.echo(f"{member} {public}")
 
 
-@group_app.command("show")
 def group_show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """The group's currency, treasurers and members."""
     from tpuctl.cli import render
@@ -111,7 +106,6 @@ def spend(ctx: typer.Context, member: Annotated[Optional[str], typer.Option("--m
     render_ledger.spend(svc.spend(session(ctx), member, month), json_out)
 
 
-@budget_app.command("show")
 def budget_show(ctx: typer.Context, month: MonthOption = None, json_out: JsonFlag = False) -> None:
     """The group's and every member's budget, spent, committed and left."""
     from tpuctl.cli import render_ledger
@@ -120,7 +114,6 @@ def budget_show(ctx: typer.Context, month: MonthOption = None, json_out: JsonFla
     render_ledger.budgets(svc.budgets(session(ctx), month), json_out)
 
 
-@budget_app.command("set")
 def budget_set(
     ctx: typer.Context,
     amount: Annotated[str, typer.Argument(help="Money in the group's currency, or chip-hours with --chip-hours.")],
@@ -137,7 +130,6 @@ def budget_set(
                                            chip_hours=chip_hours))
 
 
-@ledger_app.command("verify")
 def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Check every ledger event: corrupt objects, unknown kinds, decisions by non-treasurers."""
     from tpuctl.cli import render
@@ -156,7 +148,6 @@ def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         raise ConfigError(f"The ledger has {render.plural(len(problems), 'problem')}; see above.")
 
 
-@ledger_app.command("rebuild")
 def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Empty the local view of the ledger and read every event again from the group store."""
     from tpuctl.cli import render
@@ -172,7 +163,6 @@ def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     render.echo(f"Rebuilt the ledger view from {s.store.url}: {render.plural(result.new_events, 'event')}{aside}.")
 
 
-@ledger_app.command("compact")
 def ledger_compact(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Seal older events into segments, so first syncs read a month in a few requests."""
     from tpuctl.cli import render
@@ -210,12 +200,3 @@ def doctor(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     if failed:
         raise ConfigError(f"{render.plural(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}.")
 
-
-def register(app: typer.Typer) -> None:
-    app.command("doctor")(doctor)
-    app.command("sync")(sync)
-    app.command("spend")(spend)
-    app.command("whoami")(whoami)
-    app.add_typer(group_app, name="group")
-    app.add_typer(budget_app, name="budget")
-    app.add_typer(ledger_app, name="ledger")

@@ -139,8 +139,3 @@ def zones(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         return
     render.table(["ZONE"], [[z] for z in found])
 
-
-def register(app: typer.Typer) -> None:
-    for name, fn in [("create", create), ("list", list_), ("describe", describe), ("delete", delete),
-                     ("stop", stop), ("start", start), ("types", types), ("versions", versions), ("zones", zones)]:
-        app.command(name)(fn)

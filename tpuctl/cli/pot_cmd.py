@@ -75,9 +75,3 @@ def export(ctx: typer.Context, fmt: Annotated[str, typer.Option("--format", help
     out.write_text(text, encoding="utf-8")
     render.echo(f"Wrote {out}.", err=True)
 
-
-def register(ledger_app: typer.Typer) -> None:
-    ledger_app.command("contribute")(contribute)
-    ledger_app.command("balance")(balance)
-    ledger_app.command("rule")(rule)
-    ledger_app.command("export")(export)

@@ -12,14 +12,12 @@ from tpuctl.cli.options import JsonFlag, session
 app = typer.Typer(no_args_is_help=True, help="Prices per chip-hour: the price file, overrides, free quota.")
 free_app = typer.Typer(no_args_is_help=True, help="Free quota such as TPU Research Cloud: it costs nothing, "
                                                   "but its chip-hours still count against chip-hour budgets.")
-app.add_typer(free_app, name="free")
 
 FreeZone = Annotated[str, typer.Option("--zone", help="Zone, e.g. us-central2-b (default: every zone).")]
 FreeType = Annotated[str, typer.Option("--type", help="Generation (v4) or type (v4-8); default: every type.")]
 FreeModel = Annotated[str, typer.Option("--model", help="any, on_demand or spot.")]
 
 
-@app.command("show")
 def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Where prices come from, each generation's price and the free quota."""
     from tpuctl.cli import render
@@ -43,7 +41,6 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
                  empty="No free quota.")
 
 
-@app.command("set")
 def set_prices(
     ctx: typer.Context,
     generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
@@ -59,7 +56,6 @@ def set_prices(
     render.prices_set(group_svc.prices_set(session(ctx), generation, on_demand, spot, region))
 
 
-@app.command("unset")
 def unset_prices(
     ctx: typer.Context,
     generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
@@ -74,13 +70,11 @@ def unset_prices(
     render.echo(f"{generation} in {region or 'every region'} costs what the price file says again, for every member.")
 
 
-@free_app.command("add")
 def free_add(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
     """Make matching usage free; its chip-hours still count (treasurers only)."""
     _change_free_quota(ctx, zone, tpu_type, model, add=True)
 
 
-@free_app.command("remove")
 def free_remove(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
     """Remove a free-quota rule, given as it was added (treasurers only)."""
     _change_free_quota(ctx, zone, tpu_type, model, add=False)

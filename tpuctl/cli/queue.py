@@ -18,7 +18,6 @@ WaitLimit = Annotated[str, typer.Option("--wait-limit", metavar="DURATION",
                                         help="Stop waiting after this long, e.g. 30m or 6h; the request stays queued.")]
 
 
-@app.command("create")
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the request (and of its node).")],
@@ -50,7 +49,6 @@ def create(
     render_nodes.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
-@app.command("list")
 def list_(
     ctx: typer.Context,
     zone: ZoneOption = None,
@@ -78,7 +76,6 @@ def list_(
     )
 
 
-@app.command("describe")
 def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)], zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one queued resource, and why it failed if it did."""
@@ -95,7 +92,6 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocomplet
     render.fields_list(list(data.items()))
 
 
-@app.command("delete")
 def delete(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)],

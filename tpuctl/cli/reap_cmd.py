@@ -138,8 +138,3 @@ def keep(
                 f"(its lease still ends at {render.iso(after.lease_until) or 'no time'}).")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("reap")(reap)
-    app.command("extend")(extend)
-    app.command("keep")(keep)
-

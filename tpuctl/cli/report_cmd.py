@@ -10,10 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import shapes
-from tpuctl.cli.options import session
+from tpuctl.cli.options import default_to, session
 
-app = typer.Typer(help="The group's spend for a month: who spent what, against budgets and the bill.",
-                  invoke_without_command=True)
+app = typer.Typer(cls=default_to("show"),
+                  help="The group's spend for a month: who spent what, against budgets and the bill.")
 FORMATS = ("table", "csv", "json", "md", "html")
 
 
@@ -38,7 +38,6 @@ def _write(text: str, out: Optional[Path]) -> None:
     render.echo(f"Wrote {out}.", err=True)
 
 
-@app.callback()
 def report(
     ctx: typer.Context,
     month: Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: this month).")] = None,
@@ -50,8 +49,6 @@ def report(
 ) -> None:
     """Who spent what: per member against allowances, the group against its budget, spot and
     on-demand, unattributed spend, top jobs, preemptions, reaped TPUs and a month-end forecast."""
-    if ctx.invoked_subcommand is not None:
-        return
     from tpuctl.cli import report_render
     from tpuctl.errors import UsageError
     from tpuctl.services import report as svc
@@ -84,7 +81,6 @@ def render_as(result, fmt: str) -> str:
     return report_render.markdown(result)
 
 
-@app.command("reconcile")
 def reconcile(
     ctx: typer.Context,
     billing: Annotated[Path, typer.Argument(help="A Cloud Billing standard usage cost export, saved as CSV.")],
@@ -107,7 +103,6 @@ def reconcile(
     show(result)
 
 
-@app.command("reopen")
 def reopen(ctx: typer.Context, month: Annotated[str, typer.Argument(help="YYYY-MM")],
            reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")]) -> None:
     """Open a closed month again (treasurers); its reports go back to the estimates."""
