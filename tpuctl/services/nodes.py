@@ -148,7 +148,7 @@ def create(ctx: Context, ask: CreateAsk, watch: Watch = Quiet()) -> Created:
                                    labels=parse_labels(list(ask.labels)))
     limit = parse_duration(ask.wait_limit, "--wait-limit")
     books = ctx.books
-    admission = admit(books, request, ask.override, owner=acting_for(books, ask.for_member))
+    admission = books.admit(request.usage(acting_for(books, ask.for_member)), ask.override)
     if ask.agent:
         from tpuctl.services import agents
 
@@ -168,13 +168,6 @@ def create(ctx: Context, ask: CreateAsk, watch: Watch = Quiet()) -> Created:
         return Created(admission, per_hour, queued=queue.follow(ctx, queued, admission, per_hour, watch,
                                                                 wait=ask.wait, limit=limit))
     return Created(admission, per_hour, node=node)
-
-
-def admit(books: Books, request: CreateRequest, override_reason: str | None = None,
-          owner: str | None = None) -> Admission:
-    """Budget admission for a create, for `owner` (default: whoever acts); RequestRefused,
-    with the numbers, if it does not fit."""
-    return books.admit(request.usage(owner or books.actor), override_reason)
 
 
 def info_payload(node: NodeInfo) -> dict:

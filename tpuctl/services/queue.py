@@ -144,7 +144,7 @@ def create(ctx: Context, ask: QueueAsk, watch: Watch = Quiet()) -> Queued:
                                   valid_for=ask.valid_for, start_after=ask.start_after)
     limit = parse_duration(ask.wait_limit, "--wait-limit")
     books = ctx.books
-    admission = admit(books, request, ask.override, owner=acting_for(books, ask.for_member))
+    admission = books.admit(request.usage(acting_for(books, ask.for_member)), ask.override)
     if ask.agent:
         from tpuctl.services import agents
 
@@ -153,11 +153,6 @@ def create(ctx: Context, ask: QueueAsk, watch: Watch = Quiet()) -> Queued:
     per_hour = books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = queue_create(ctx.api, books, request, admission)
     return follow(ctx, queued, admission, per_hour, watch, wait=ask.wait, limit=limit)
-
-
-def admit(books: Books, request: QueueRequest, override_reason: str | None = None,
-          owner: str | None = None) -> Admission:
-    return books.admit(request.usage(owner or books.actor), override_reason)
 
 
 def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Admission) -> QueuedInfo:
