@@ -14,7 +14,8 @@ import typer
 
 from tpuctl import __version__
 from tpuctl.cli import (
-    agent_cmd, config_cmd, configs_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd, report_cmd,
+    agent_cmd, config_cmd, configs_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd,
+    report_cmd,
 )
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session

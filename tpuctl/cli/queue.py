@@ -57,23 +57,10 @@ def list_(
     json_out: JsonFlag = False,
 ) -> None:
     """List queued resources: state, how long they have waited, their nodes."""
-    from tpuctl.cli import render
-    from tpuctl.domain.durations import format_duration
+    from tpuctl.cli import render_nodes
     from tpuctl.services import queue as svc
 
-    s = session(ctx)
-    scope = None if all_zones else (zone or s.profile.zone)
-    found = svc.queue_list(s.api, scope, member=s.profile.member if mine else None)
-    now = s.clock.now()
-    if json_out:
-        render.emit_json([shapes.queued(q, now) for q in found])
-        return
-    render.table(
-        ["NAME", "ZONE", "TYPE", "TIER", "STATE", "WAITED", "NODES", "OWNER"],
-        [[q.name, q.zone, q.accelerator_type, q.tier, q.state, format_duration(svc.waited(q, now)),
-          ",".join(q.node_ids), q.owner or "unattributed"] for q in found],
-        empty=f"No queued resources in {scope or 'any zone'}.",
-    )
+    render_nodes.queue_listing(svc.listing(session(ctx), zone, all_zones=all_zones, mine=mine), json_out)
 
 
 def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)], zone: ZoneOption = None,
@@ -102,24 +89,11 @@ def delete(
     json_out: JsonFlag = False,
 ) -> None:
     """Delete a queued resource (with --force, its TPUs too)."""
-    from tpuctl.cli import render
+    from tpuctl.cli import render, render_nodes
     from tpuctl.services import queue as svc
 
-    s = session(ctx)
-    queued = svc.locate_queued(s.api, name, zone, s.profile.zone)
-    what = f"queued resource {queued.name} ({queued.state} in {queued.zone})"
-    if force and queued.node_ids:
-        what += f" and its TPUs {', '.join(queued.node_ids)}"
-    if dry_run:
-        if json_out:
-            render.emit_json(shapes.queue_deleted(queued, force=force, dry_run=True, now=s.clock.now()))
-        else:
-            render.echo(f"Would delete {what}.")
-        return
-    confirm_or_abort(f"Delete {what}?", yes)
-    with render.spinner(f"Deleting {queued.name}") as update:
-        svc.queue_delete(s.api, s.books, queued, force=force, on_progress=update)
-    if json_out:
-        render.emit_json(shapes.queue_deleted(queued, force=force, dry_run=False, now=None))
-    else:
-        render.echo(f"Deleted {what}.")
+    def confirm(found, force: bool) -> None:
+        confirm_or_abort(f"Delete {render_nodes.queue_what(found, force)}?", yes)
+
+    done = svc.delete(session(ctx), name, zone, force=force, dry_run=dry_run, confirm=confirm, watch=render.Watch())
+    render_nodes.queue_deleted(done, json_out)

@@ -49,6 +49,33 @@ def deleted(result: Any, json_out: bool) -> None:
         render.echo(f"{'Deleted' if result.waited else 'Deletion started for'} {', '.join(names)}.")
 
 
+def queue_what(queued: Any, force: bool) -> str:
+    what = f"queued resource {queued.name} ({queued.state} in {queued.zone})"
+    return what + (f" and its TPUs {', '.join(queued.node_ids)}" if force and queued.node_ids else "")
+
+
+def queue_deleted(result: Any, json_out: bool) -> None:
+    if json_out:
+        render.emit_json(shapes.queue_deleted(result))
+    else:
+        render.echo(f"{'Would delete' if result.dry_run else 'Deleted'} {queue_what(result.queued, result.force)}.")
+
+
+def queue_listing(found: Any, json_out: bool) -> None:
+    from tpuctl.domain.durations import format_duration
+    from tpuctl.services.queue import waited
+
+    if json_out:
+        render.emit_json([shapes.queued(q, found.at) for q in found.requests])
+        return
+    render.table(
+        ["NAME", "ZONE", "TYPE", "TIER", "STATE", "WAITED", "NODES", "OWNER"],
+        [[q.name, q.zone, q.accelerator_type, q.tier, q.state, format_duration(waited(q, found.at)),
+          ",".join(q.node_ids), q.owner or "unattributed"] for q in found.requests],
+        empty=f"No queued resources in {found.scope or 'any zone'}.",
+    )
+
+
 def listing(found: Any, json_out: bool) -> None:
     """`list`: a table, then warnings (zones not reached, reaper warnings, the reaper overdue)."""
     nodes = found.nodes

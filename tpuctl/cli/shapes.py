@@ -98,10 +98,10 @@ def deleted(result: Any) -> dict[str, Any]:
     return {"deleted": [n.name for n in result.nodes], "waited": result.waited}
 
 
-def queue_deleted(found: Any, *, force: bool, dry_run: bool, now: Any) -> dict[str, Any]:
-    if dry_run:
-        return {"dry_run": True, "would_delete": queued(found, now), "force": force}
-    return {"deleted": found.name, "force": force}
+def queue_deleted(result: Any) -> dict[str, Any]:
+    if result.dry_run:
+        return {"dry_run": True, "would_delete": queued(result.queued, result.at), "force": result.force}
+    return {"deleted": result.queued.name, "force": result.force}
 
 
 def lease_extended(done: Any) -> dict[str, Any]:

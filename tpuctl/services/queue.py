@@ -267,6 +267,42 @@ def nodes_of(api: TpuApi, queued: QueuedInfo) -> list[NodeInfo]:
             and (not node.queued_resource or node.queued_resource.endswith(mine))]
 
 
+@dataclass(frozen=True)
+class QueueDeleted:
+    """A request deleted (`force`: with its TPUs), or on a dry run what would be, as of `at`."""
+
+    queued: QueuedInfo
+    force: bool
+    dry_run: bool
+    at: datetime
+
+
+def delete(ctx: Context, name: str, zone: str | None, *, force: bool = False, dry_run: bool = False,
+           confirm: Callable[[QueuedInfo, bool], None] = lambda queued, force: None,
+           watch: Watch = Quiet()) -> QueueDeleted:
+    """`tpuctl queue delete`: find the request, have `confirm` agree (it raises to stop), delete it."""
+    queued = locate_queued(ctx.api, name, zone, ctx.profile.zone)
+    if not dry_run:
+        confirm(queued, force)
+        with watch.waiting(f"Deleting {queued.name}") as update:
+            queue_delete(ctx.api, ctx.books, queued, force=force, on_progress=update)
+    return QueueDeleted(queued, force, dry_run, ctx.clock.now())
+
+
+@dataclass(frozen=True)
+class QueueListing:
+    requests: list[QueuedInfo]
+    scope: str | None          # the zone listed (None: every zone)
+    at: datetime               # waits count to then
+
+
+def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, mine: bool = False) -> QueueListing:
+    """`tpuctl queue list`."""
+    scope = None if all_zones else (zone or ctx.profile.zone)
+    found = queue_list(ctx.api, scope, member=ctx.profile.member if mine else None)
+    return QueueListing(found, scope, ctx.clock.now())
+
+
 def queue_delete(api: TpuApi, books: Books, queued: QueuedInfo, *, force: bool, wait: bool = True,
                  on_progress: Callable[[str], None] | None = None) -> None:
     """Delete a request; with `force` its TPUs end too, and their usage closes once Cloud TPU
