@@ -51,3 +51,18 @@ def test_commands_are_registered_only_in_app_py():
                     and node.func.attr in ("command", "add_typer", "callback"):
                 elsewhere.append(f"{path.name}:{node.lineno}")
     assert elsewhere == []
+
+
+def test_commands_read_the_ledger_only_through_services():
+    """The SQLite view is the services' business: no command module reads it (the session
+    module only opens it)."""
+    reads = []
+    for path in sorted(CLI.glob("*.py")):
+        if path.name == "session.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("db", "rules", "open_nodes", "place_history"):
+                reads.append(f"{path.name}:{node.lineno} .{node.attr}")
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and "sqlite3" in ast.unparse(node):
+                reads.append(f"{path.name}:{node.lineno} sqlite3")
+    assert reads == []
