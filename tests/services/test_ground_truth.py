@@ -75,7 +75,7 @@ class World:
                                                  spot=bool(spot), hours=2, labels={})
             if action == "create":
                 books = self.books(member)
-                nodes.create_node(self.api, books, request, nodes.admit(books, request))
+                nodes.create_node(self.api, books, request, books.admit(request.usage(books.actor)))
             else:                                   # made without a ledger write (gcloud, or tpuctl killed)
                 labels = nodes.owner_labels(member, T0 + timedelta(days=9), request.request_id) \
                     if action == "killed_create" else {}

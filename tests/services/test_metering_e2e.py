@@ -51,7 +51,7 @@ class Group:
         books = self.books(member)
         request = nodes.build_create_request(resolve_profile(), name, "v4-8", zone=ZONE, runtime_version=None,
                                              spot=spot, hours=hours, labels={})
-        return nodes.create_node(self.api, books, request, nodes.admit(books, request, override))
+        return nodes.create_node(self.api, books, request, books.admit(request.usage(books.actor), override))
 
     def node(self, name: str):
         return self.api.get_node(ZONE, name)
@@ -194,7 +194,7 @@ def test_a_queued_request_commits_its_lease_until_provisioned_then_its_node_accr
     books = group.books("alice")
     request = queue.build_queue_request(resolve_profile(), "waiter", "v4-8", now=group.clock.now(), zone=ZONE,
                                         hours=2)
-    queue.queue_create(group.api, books, request, queue.admit(books, request))
+    queue.queue_create(group.api, books, request, books.admit(request.usage(books.actor)))
     assert group.spend("alice").standing.committed.money == 2 * 4 * V4
 
     group.later(600)
@@ -212,7 +212,7 @@ def test_a_queued_request_deleted_with_gcloud_stops_committing_at_the_next_sync(
     group.emulator.set_capacity(ZONE, "v4", 0)
     books = group.books("alice")
     request = queue.build_queue_request(resolve_profile(), "waiter", "v4-8", now=group.clock.now(), zone=ZONE)
-    queue.queue_create(group.api, books, request, queue.admit(books, request))
+    queue.queue_create(group.api, books, request, books.admit(request.usage(books.actor)))
     group.api.delete_queued_resource(ZONE, "waiter", force=False)
     # A request recorded in the last 15 minutes may still be on its way to Cloud TPU: kept.
     assert group.sync() == []

@@ -32,7 +32,7 @@ def books(tmp_path):
 def queue(api, books, name: str, **kwargs):
     profile = resolve_profile()
     request = svc.build_queue_request(profile, name, "v4-8", now=SystemClock().now(), zone=ZONE, **kwargs)
-    return svc.queue_create(api, books, request, svc.admit(books, request))
+    return svc.queue_create(api, books, request, books.admit(request.usage(books.actor)))
 
 
 def test_wait_follows_the_request_until_active(api, books, full_zone):

@@ -13,7 +13,10 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl import __version__
-from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd, report_cmd
+from tpuctl.cli import (
+    agent_cmd, config_cmd, configs_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd,
+    report_cmd,
+)
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
@@ -65,16 +68,58 @@ def root(
     ctx.obj = Session(config, profile, debug)
 
 
-nodes.register(app)
-ledger_cmds.register(app)
-pot_cmd.register(ledger_cmds.ledger_app)
-app.add_typer(queue.app, name="queue")
-app.add_typer(prices_cmd.app, name="prices")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(emulator_cmd.app, name="emulator")
-app.add_typer(report_cmd.app, name="report")
-jobs_cmd.register(app)
-reap_cmd.register(app)
+# Every command and group, registered here and only here, in the order `tpuctl --help` lists them.
+# An entry is (name, command function) or (name, group, its entries).
+COMMANDS = [
+    ("create", nodes.create), ("list", nodes.list_), ("describe", nodes.describe), ("delete", nodes.delete),
+    ("stop", nodes.stop), ("start", nodes.start), ("types", nodes.types), ("versions", nodes.versions),
+    ("zones", nodes.zones),
+    ("doctor", ledger_cmds.doctor), ("sync", ledger_cmds.sync), ("spend", ledger_cmds.spend),
+    ("whoami", ledger_cmds.whoami),
+    ("group", ledger_cmds.group_app, [
+        ("init", ledger_cmds.group_init), ("add", ledger_cmds.group_add), ("rekey", ledger_cmds.group_rekey),
+        ("remove", ledger_cmds.group_remove), ("show", ledger_cmds.group_show)]),
+    ("budget", ledger_cmds.budget_app, [("show", ledger_cmds.budget_show), ("set", ledger_cmds.budget_set)]),
+    ("ledger", ledger_cmds.ledger_app, [
+        ("verify", ledger_cmds.ledger_verify), ("rebuild", ledger_cmds.ledger_rebuild),
+        ("compact", ledger_cmds.ledger_compact), ("contribute", pot_cmd.contribute), ("balance", pot_cmd.balance),
+        ("rule", pot_cmd.rule), ("export", pot_cmd.export)]),
+    ("queue", queue.app, [("create", queue.create), ("list", queue.list_), ("describe", queue.describe),
+                          ("delete", queue.delete)]),
+    ("prices", prices_cmd.app, [
+        ("show", prices_cmd.show), ("set", prices_cmd.set_prices), ("unset", prices_cmd.unset_prices),
+        ("free", prices_cmd.free_app, [("add", prices_cmd.free_add), ("remove", prices_cmd.free_remove)])]),
+    ("config", config_cmd.app, [("show", config_cmd.show), ("init", config_cmd.init), ("path", config_cmd.path)]),
+    ("emulator", emulator_cmd.app, [
+        ("preempt", emulator_cmd.preempt), ("maintenance", emulator_cmd.maintenance), ("serve", emulator_cmd.serve),
+        ("billing-export", emulator_cmd.billing_export),
+        ("capacity", emulator_cmd.capacity_app, [("set", emulator_cmd.capacity_set)]),
+        ("clock", emulator_cmd.clock_app, [("advance", emulator_cmd.clock_advance)])]),
+    ("report", report_cmd.app, [("show", report_cmd.report), ("reconcile", report_cmd.reconcile),
+                                ("reopen", report_cmd.reopen)]),
+    ("run", jobs_cmd.run), ("logs", jobs_cmd.logs), ("cancel", jobs_cmd.cancel), ("outputs", jobs_cmd.outputs),
+    ("agent", agent_cmd.agent), ("touch", agent_cmd.touch),
+    ("jobs", jobs_cmd.jobs_app, [("list", jobs_cmd.jobs), ("show", jobs_cmd.job), ("resume", jobs_cmd.resume)]),
+    ("configs", configs_cmd.configs_app, [
+        ("push", configs_cmd.configs_push), ("list", configs_cmd.configs_list), ("show", configs_cmd.configs_show),
+        ("pull", configs_cmd.configs_pull)]),
+    ("reap", reap_cmd.reap), ("extend", reap_cmd.extend), ("keep", reap_cmd.keep),
+]
+# Old spellings that scripts and cron lines use: they work, and help does not list them.
+ALIASES = [("job", jobs_cmd.job)]      # `tpuctl jobs show JOB`
+
+
+def register(group: typer.Typer, entries: list, hidden: bool = False) -> None:
+    for name, target, *sub in entries:
+        if sub:
+            register(target, sub[0])
+            group.add_typer(target, name=name)
+        else:
+            group.command(name, hidden=hidden)(target)
+
+
+register(app, COMMANDS)
+register(app, ALIASES, hidden=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,12 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 app = typer.Typer(no_args_is_help=True, help="Create and inspect the config file and profiles.")
 
 
-@app.command("show")
 def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Print the effective profile and where each value came from."""
     from tpuctl.cli import render
@@ -21,14 +21,12 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     profile = s.profile
     values = profile_as_dict(profile)
     if json_out:
-        render.emit_json({"profile": profile.name, "config_file": str(config_path(s.config_flag)),
-                          "values": values, "sources": profile.sources})
+        render.emit_json(shapes.profile(profile, config_path(s.config_flag), values))
         return
     render.echo(f"Profile {profile.name} (config file {config_path(s.config_flag)})")
     render.table(["KEY", "VALUE", "FROM"], [[k, values[k], profile.sources.get(k, "")] for k in ("name", *SETTINGS) if k != "name"])
 
 
-@app.command("init")
 def init(
     ctx: typer.Context,
     project: Annotated[Optional[str], typer.Option("--project", help="The group's Google Cloud project id (used on Google only when credentials exist).")] = None,
@@ -62,7 +60,6 @@ def init(
                     f"{project} --store gs://BUCKET/PREFIX --force`.", err=True)
 
 
-@app.command("path")
 def path(ctx: typer.Context) -> None:
     """Print the config file's path."""
     from tpuctl.cli import render

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 VersionOption = Annotated[Optional[int], typer.Option("--version", "-v", min=1, help="A version (default: the newest).")]
@@ -23,7 +24,6 @@ def _seen(s):
     return svc.SeenVersions(data_dir() / "configs-seen" / f"{s.profile.name}.json", s.store.url)
 
 
-@configs_app.command("push")
 def configs_push(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The job config file (its workdir is stored with it).")],
@@ -48,7 +48,6 @@ def configs_push(
     render.echo(f"Pushed {stored.name}@v{stored.version}{note}.")
 
 
-@configs_app.command("list")
 def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """The group's stored configs, each at its newest version."""
     from tpuctl.cli import render
@@ -57,14 +56,12 @@ def configs_list(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 
     found = [(c, *pushed_by(c.text)) for c in svc.list_configs(session(ctx).store)]
     if json_out:
-        render.emit_json([{"name": c.name, "version": c.version, "pushed_by": who, "pushed_at": when}
-                          for c, who, when in found])
+        render.emit_json(shapes.stored_configs(found))
         return
     render.table(["NAME", "VERSION", "PUSHED BY", "PUSHED AT"], [[c.name, f"v{c.version}", who, when] for c, who, when in found],
                  empty="No stored configs yet: `tpuctl configs push FILE` stores one.")
 
 
-@configs_app.command("show")
 def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], version: VersionOption = None,
                  json_out: JsonFlag = False) -> None:
     """Print a stored config (its first lines name its version and code), then its code's files (to stderr)."""
@@ -77,9 +74,7 @@ def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], ver
     code = svc.config_code(s.store, stored)
     text = svc.shown_text(stored, s.profile)             # secrets masked; `configs pull` writes them as stored
     if json_out:
-        render.emit_json({"name": stored.name, "version": stored.version, "text": text,
-                          "code": None if code is None else {"digest": f"sha256:{code.digest}",
-                                                             "files": [{"path": p, "bytes": n} for p, n in code.files]}})
+        render.emit_json(shapes.stored_config(stored, text, code))
         return
     sys.stdout.write(text)
     if code is None:
@@ -90,7 +85,6 @@ def configs_show(ctx: typer.Context, name: Annotated[str, typer.Argument()], ver
         render.echo(f"  {path}  {shown_size(size)}", err=True)
 
 
-@configs_app.command("pull")
 def configs_pull(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument()],

@@ -11,8 +11,6 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Run and steer the Cloud TPU API emulator.")
 capacity_app = typer.Typer(no_args_is_help=True, help="The emulated zones' free chips.")
 clock_app = typer.Typer(no_args_is_help=True, help="The emulated world's time.")
-app.add_typer(capacity_app, name="capacity")
-app.add_typer(clock_app, name="clock")
 Endpoint = Annotated[Optional[str], typer.Option("--endpoint", help="A served emulator, http://HOST:PORT (default: the profile's).")]
 Zone = Annotated[Optional[str], typer.Option("--zone", help="The node's zone (default: the profile's).")]
 
@@ -32,7 +30,6 @@ def _nodes_now(changes) -> None:
         render.echo(f"TPU {change.name} in {change.zone} is {change.state}.")
 
 
-@app.command("preempt")
 def preempt(ctx: typer.Context, name: str, zone: Zone = None, endpoint: Endpoint = None) -> None:
     """Preempt a READY spot TPU now, as Cloud TPU would (its agents get SIGTERM)."""
     from tpuctl.services import emulator
@@ -40,7 +37,6 @@ def preempt(ctx: typer.Context, name: str, zone: Zone = None, endpoint: Endpoint
     _nodes_now(emulator.preempt(_target(ctx, endpoint), name, zone))
 
 
-@app.command("maintenance")
 def maintenance(ctx: typer.Context, name: str, zone: Zone = None, endpoint: Endpoint = None) -> None:
     """A host maintenance event now: the TPU is REPAIRING (its agents get SIGTERM), then READY again."""
     from tpuctl.services import emulator
@@ -48,7 +44,6 @@ def maintenance(ctx: typer.Context, name: str, zone: Zone = None, endpoint: Endp
     _nodes_now(emulator.maintain(_target(ctx, endpoint), name, zone))
 
 
-@capacity_app.command("set")
 def capacity_set(ctx: typer.Context, zone: Annotated[str, typer.Argument(metavar="ZONE", help="e.g. us-central2-b.")], type_: Annotated[str, typer.Argument(metavar="TYPE", help="A generation (v4) or a type (v4-8).")],
                  chips: Annotated[int, typer.Argument(metavar="N", help="Chips of that generation the zone has.")],
                  endpoint: Endpoint = None) -> None:
@@ -60,7 +55,6 @@ def capacity_set(ctx: typer.Context, zone: Annotated[str, typer.Argument(metavar
     render.echo(f"Capacity in {zone}: " + ", ".join(f"{gen} {n} chips" for gen, n in sorted(limits.items())) + ".")
 
 
-@clock_app.command("advance")
 def clock_advance(ctx: typer.Context, duration: Annotated[str, typer.Argument(help="How far, e.g. 90m, 2h, 1d.")],
                   endpoint: Endpoint = None) -> None:
     """Move the emulated world's time forward: boots, leases, queues and preemptions that fall due happen."""
@@ -71,7 +65,6 @@ def clock_advance(ctx: typer.Context, duration: Annotated[str, typer.Argument(he
 
 
 
-@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (0 = any free port).")] = 8470,
@@ -117,7 +110,6 @@ def serve(
                   request_log=log_request if json_log else None)
 
 
-@app.command("billing-export")
 def billing_export(
     ctx: typer.Context,
     month: Annotated[str, typer.Option("--month", help="Invoice month, YYYY-MM (Pacific Time, as Cloud Billing).")],

@@ -1,28 +1,20 @@
-"""Job commands: run, jobs, job, logs, cancel, outputs (and, registered here, configs, the agent and touch)."""
+"""Job commands: run, jobs list|show|resume, logs, cancel, outputs."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, OverrideOption, session
+from tpuctl.cli.options import JsonFlag, OverrideOption, default_to, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
 
-jobs_app = typer.Typer(help="The group's jobs: list them, resume interrupted ones.")
-
-
-def _timing():
-    """TPUCTL_JOB_TIMING (e.g. `poll=0.2,heartbeat=0.5`): short intervals for tests and demos."""
-    from tpuctl.domain.jobs import JobTiming
-
-    return JobTiming.parse(os.environ.get("TPUCTL_JOB_TIMING"))
+jobs_app = typer.Typer(cls=default_to("list"), help="The group's jobs: list them (the default), show one, resume interrupted ones.")
 
 
 def run(
@@ -35,139 +27,30 @@ def run(
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
-    from dataclasses import replace
-
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import status_json
+    from tpuctl.cli import render, render_jobs
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store, timing = s.store, _timing()
-    loaded = svc.load_config(config, s.profile, store, Path.cwd())
-    job_config = replace(loaded.config, keep_node=True) if keep_node else loaded.config
-    admitted: list = []
-    with render.spinner(f"Starting job {job_config.name}") as update:
-        status = svc.submit(s.books, s.api, s.profile, job_config, loaded.base, loaded.label, node=node,
-                            timing=timing, override_reason=override, on_admitted=admitted.append,
-                            on_progress=update, code=loaded.code, environ=dict(os.environ))
-    for admission in admitted:                    # (a job on an existing TPU asks for none)
-        tpu = job_config.tpu
-        render.override_notice(admission)
-        per_hour = s.books.price_per_hour(tpu.zone, tpu.type, tpu.spot)
-        render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
-    attempt = status.latest
-    _warn_if_no_agent_can_run(s, status.id)
+    started = svc.run(s, svc.RunAsk(config, node, keep_node, override, Path.cwd(), dict(os.environ)), render.Watch())
+    render.job_started(started, follow=follow, json_out=json_out)
     if follow:
-        render.echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
-                    "(Ctrl-C stops following, not the job).", err=True)
-        _follow(s, store, status.id, 0, resume=True, release="run --follow", json_out=json_out)
-    elif json_out:
-        render.emit_json(status_json(status))
-    else:
-        render.echo(status.id)
-        render.echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
-                    f"follow it with `tpuctl logs {status.id} -f`.", err=True)
+        with render_jobs.following(started.status.id, json_out) as show:
+            done = svc.follow_to_end(s, started.status.id, 0, show, resume=True, via="run --follow")
+        render_jobs.followed(done, json_out)
 
 
-def _warn_if_no_agent_can_run(s, job: str) -> None:
-    """A served emulator boots TPUs but starts no agents on them: say so now, not after the
-    startup grace."""
-    from tpuctl.cli import render
-
-    endpoint = s.profile.api_endpoint
-    if endpoint.startswith("http://") and s.emulator_runs_agents() is False:
-        render.echo(f"Warning: the emulator at {endpoint} runs no tpuctl agents, so no agent can run job {job} "
-                    "there: it stays pending until its TPU's startup grace ends. Jobs run on the built-in "
-                    "emulator (`--profile local`) or on Cloud TPU.", err=True)
-
-
-def _follow(s, store, job: str, worker: int, *, resume: bool, release: str | None, json_out: bool,
-            only_new: bool = False) -> None:
-    """Stream the log (to stderr with --json), then conclude; Ctrl-C leaves the job running.
-    `release` (how this follower is named in the job's record) releases the job's TPU if the
-    job wants that; without it, only a release someone else began is finished."""
-    from tpuctl.cli import render
-    from tpuctl.services import jobs as svc
-    from tpuctl.services.release import release as release_tpu
-
-    out = sys.stderr if json_out else sys.stdout
-    status, began = None, s.clock.now()
-    try:
-        for event in svc.follow(s.books, s.api, job, worker, _timing(), resume=resume, only_new=only_new):
-            status = event.status
-            if event.kind == "log":
-                out.write(event.text)
-                out.flush()
-            elif event.kind == "attempt" and event.attempt > 1:
-                render.echo(f"[tpuctl] {job}: resumed, {event.text}.", err=True)
-            elif event.kind == "state":
-                render.echo(f"[tpuctl] {job}: {event.text}.", err=True)
-    except KeyboardInterrupt:
-        render.echo(f"Stopped following; job {job} goes on (`tpuctl logs {job} -f` follows it again).", err=True)
-        raise typer.Exit(130) from None
-    if status.final:
-        done = release_tpu(s.books, s.api, status, release or "logs -f", start=release is not None)
-        if done and done.deleted and done.time >= began:      # by this follower or, meanwhile, the job's agent
-            render.echo(f"Deleting TPU {status.latest.node}: its job has ended (--keep-node keeps it).", err=True)
-    _conclude(store, status, json_out)
-
-
-def _conclude(store, status, json_out: bool) -> None:
-    """Success: one line (or the JSON status). Anything else: the failing log's end, exit 11."""
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import outcome, status_json
-    from tpuctl.errors import JobFailed
-
-    if status.state == "succeeded":
-        if json_out:
-            render.emit_json(status_json(status))
-        else:
-            render.echo(outcome(status), err=True)
-        return
-    hint = None
-    failing = status.latest.failing if status.latest else None
-    if failing is not None:
-        _show_tail(store, status, failing.worker)
-        hint = f"`tpuctl logs {status.id} --worker {failing.worker}` shows its whole log."
-    raise JobFailed(outcome(status), hint=hint)
-
-
-def _show_tail(store, status, worker: int) -> None:
-    from tpuctl.cli import render
-    from tpuctl.services import jobs as svc
-
-    lines = svc.last_lines(store, status.id, status.latest.attempt, worker)
-    render.echo(f"Last lines of worker {worker}'s log:", err=True)
-    for line in lines:
-        render.echo(f"  {line}", err=True)
-
-
-@jobs_app.callback(invoke_without_command=True)
 def jobs(
     ctx: typer.Context,
     mine: Annotated[bool, typer.Option("--mine", help="Only your jobs.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """List the group's jobs, oldest first."""
-    if ctx.invoked_subcommand:
-        return
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import status_json
+    """List the group's jobs, oldest first (what `tpuctl jobs` alone does)."""
+    from tpuctl.cli import render_jobs
     from tpuctl.services import jobs as svc
 
-    s = session(ctx)
-    found = svc.list_jobs(s.store, s.clock, s.profile.member if mine else None)
-    if json_out:
-        render.emit_json([status_json(j) for j in found])
-        return
-    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED", "TPU RELEASED"],
-                 [[j.id, j.spec["member"], j.state, j.latest.node if j.latest else "-",
-                   len(j.latest.workers) if j.latest else 0, j.latest.attempt if j.latest else 0,
-                   j.spec["created"], _released_short(j)] for j in found],
-                 empty="No jobs yet: `tpuctl run CONFIG` starts one.")
+    render_jobs.jobs(svc.jobs(session(ctx), mine), json_out)
 
 
-@jobs_app.command("resume")
 def resume(
     ctx: typer.Context,
     job: Annotated[Optional[str], typer.Argument(help="One job (default: every interrupted job that asked to resume).")] = None,
@@ -175,91 +58,21 @@ def resume(
 ) -> None:
     """Run interrupted `resume: true` jobs again on new TPUs, from their checkpoints, and finish
     deleting ended jobs' TPUs whose release was cut short (cron-safe)."""
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import status_json
+    from tpuctl.cli import render_jobs
     from tpuctl.services import jobs as svc
 
-    s = session(ctx)
-    done = svc.resume_all(s.books, s.api) if job is None else svc.resume_one(s.books, s.api, job)
-    if json_out:
-        render.emit_json([status_json(r) for r in [*done.resumed, *(status for status, _ in done.failed),
-                                                   *(svc.read_status(s.store, status.id, s.clock)
-                                                     for status, _ in done.released)]])
-    else:
-        for status in done.resumed:
-            render.echo(f"Resumed {status.id}: attempt {status.latest.attempt} on TPU {status.latest.node}.")
-        for status, exc in done.failed:
-            render.echo(f"Could not resume {status.id}: {exc.message}", err=True)
-        for status, release in done.released:
-            render.echo(f"Finished releasing TPU {status.latest.node} of {status.id}: "
-                        + ("deleted." if release.deleted else "it was already gone."))
-        if not done.resumed and not done.failed and not done.released:
-            render.echo("Nothing to resume." if job is None else f"Job {job} does not need resuming.")
-    if done.failed:                              # cron sees it; each job's reason is above
-        raise typer.Exit(done.failed[0][1].exit_code)
+    result = svc.resume(session(ctx), job)
+    render_jobs.resumed(result, job, json_out)
+    if result.done.failed:                       # cron sees it; each job's reason is above
+        raise typer.Exit(result.done.failed[0][1].exit_code)
 
 
 def job(ctx: typer.Context, job_id: JobArg, json_out: JsonFlag = False) -> None:
     """Show a job: its state, each worker's state, exit code and times, and its outputs."""
-    from tpuctl.cli import render
-    from tpuctl.domain.budgets import format_amount
-    from tpuctl.domain.jobs import iso, outcome, status_json
+    from tpuctl.cli import render_jobs
     from tpuctl.services import jobs as svc
-    from tpuctl.services import ledger
 
-    s = session(ctx)
-    store = s.store
-    status = svc.read_status(store, job_id, s.clock)
-    attempt = status.latest
-    files = svc.outputs(store, status.id, 0) if status.spec["config"].get("outputs") else []
-    spent = ledger.places_cost(s.books.sync().db, s.clock, s.prices,
-                               [(a.zone, a.node) for a in status.attempts if a.owned])
-    if json_out:
-        render.emit_json({**status_json(status), "outputs": files,
-                          "cost": {"currency": s.prices.currency, "spent": render.amount(spent.money),
-                                   "chip_hours": render.amount(spent.chip_hours)}})
-        return
-    render.fields_list([("job", status.id), ("state", status.state), ("member", status.spec["member"]),
-                        ("config", status.spec["source"]), ("created", status.spec["created"]),
-                        ("tpu", f"{attempt.node} in {attempt.zone}" if attempt else "-"),
-                        ("attempt", attempt.attempt if attempt else 0), ("outputs", ", ".join(files) or "-"),
-                        ("cost so far", f"{format_amount(spent.money, 'money', s.prices.currency)} "
-                                        f"({spent.chip_hours.normalize():f} chip-hours)"),
-                        ("tpu released", _released(status)), ("summary", outcome(status))])
-    if attempt:
-        render.echo()
-        render.table(["WORKER", "STATE", "EXIT", "PHASE", "STARTED", "FINISHED", "HEARTBEAT"],
-                     [[w.worker, w.state, "" if w.exit_code is None else w.exit_code, w.phase, iso(w.started),
-                       iso(w.finished), iso(w.heartbeat)] for w in attempt.workers])
-        if attempt.failing:
-            _show_tail(store, status, attempt.failing.worker)
-    for message in status.ignored:              # objects written by hand, or by a newer tpuctl
-        render.echo(message, err=True)
-
-
-def _released_short(status) -> str:
-    """`jobs`' column: when and by whom the TPU was released, or why not."""
-    attempt = status.latest
-    release = attempt.release if attempt else None
-    if release is not None:
-        from tpuctl.domain.times import shown_time
-
-        return f"{shown_time(release.time)} by {release.by} ({release.via})" if release.done else "pending"
-    if attempt is None or not status.final:
-        return "-"
-    return "no (not its own)" if not attempt.owned else "no (kept)" if status.keep_node else "no"
-
-
-def _released(status) -> str:
-    """When and by whom the job's TPU was released, or why it was not (yet)."""
-    attempt = status.latest
-    if attempt is not None and attempt.release is not None:
-        return attempt.release.describe()
-    if attempt is None or not attempt.owned:
-        return "-" if attempt is None else f"no: TPU {attempt.node} is not the job's own"
-    if status.keep_node:
-        return "no: the job keeps its TPU (--keep-node)"
-    return "not yet" if not status.final else "no"
+    render_jobs.job(svc.show(session(ctx), job_id), json_out)
 
 
 def logs(
@@ -270,31 +83,19 @@ def logs(
     tail: Annotated[Optional[int], typer.Option("--tail", "-n", min=1, help="Only the last N lines (of the latest attempt), then -f follows.")] = None,
 ) -> None:
     """Print a worker's log (every attempt of it); -f follows it live; --tail N its end."""
-    from tpuctl.cli import render
-    from tpuctl.errors import UsageError
+    from tpuctl.cli import render_jobs
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    store = s.store
-    status = svc.read_status(store, job_id, s.clock)
-    workers = len(status.latest.workers) if status.latest else 1
-    if worker >= workers:
-        raise UsageError(f"Job {job_id} has {workers} worker{'s' if workers > 1 else ''} (0 to {workers - 1}), not {worker}.")
-    if tail is not None and status.latest is not None:
-        for line in svc.last_lines(store, job_id, status.latest.attempt, worker, tail):
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-    if follow:
-        _follow(s, store, job_id, worker, resume=False, release=None, json_out=False, only_new=tail is not None)
+    found = svc.logs(s, job_id, worker, tail)
+    if not follow:
+        render_jobs.logs(found)
         return
-    if tail is not None:
-        return
-    for attempt in status.attempts:
-        if len(status.attempts) > 1:
-            render.echo(f"[tpuctl] attempt {attempt.attempt} on TPU {attempt.node}:", err=True)
-        for _, text in svc.log_chunks(store, job_id, attempt.attempt, worker):
-            sys.stdout.write(text)
-    sys.stdout.flush()
+    if found.tail is not None:
+        render_jobs.logs(found)
+    with render_jobs.following(job_id, False) as show:
+        done = svc.follow_to_end(s, job_id, worker, show, resume=False, via=None, only_new=tail is not None)
+    render_jobs.followed(done, False)
 
 
 def cancel(
@@ -303,22 +104,10 @@ def cancel(
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the TPU the job created.")] = False,
 ) -> None:
     """Stop a job on every worker, then delete the TPU it created."""
-    from tpuctl.cli import render
-    from tpuctl.domain.jobs import outcome
+    from tpuctl.cli import render, render_jobs
     from tpuctl.services import jobs as svc
-    from tpuctl.services.release import release
 
-    s = session(ctx)
-    store = s.store
-    svc.cancel_job(store, s.profile.member, s.clock, job_id, keep_node=keep_node)
-    with render.spinner(f"Cancelling {job_id}"):
-        status = svc.settle(store, s.clock, job_id, _timing())
-    render.echo(outcome(status) if status.state != "cancelling"
-                else f"Job {job_id} is cancelling: its agents have not stopped it yet.")
-    if status.state != "cancelling":         # else its agent deletes the TPU once the job has stopped
-        done = release(s.books, s.api, status, "cancel")
-        if done and done.deleted:
-            render.echo(f"Deleting TPU {status.latest.node}.")
+    render_jobs.cancelled(svc.cancel(session(ctx), job_id, keep_node, render.Watch()))
 
 
 def outputs(
@@ -331,18 +120,6 @@ def outputs(
     from tpuctl.cli import render
     from tpuctl.services import jobs as svc
 
-    s = session(ctx)
     dest = to or Path(f"{job_id}-outputs")
-    written = svc.download_outputs(s.store, job_id, worker, dest)
+    written = svc.download(session(ctx), job_id, worker, dest)
     render.echo(f"Downloaded {len(written)} file{'s' if len(written) != 1 else ''} to {dest}.")
-
-
-def register(app: typer.Typer) -> None:
-    from tpuctl.cli.agent_cmd import agent, touch
-    from tpuctl.cli.configs_cmd import configs_app
-
-    for name, fn in [("run", run), ("job", job), ("logs", logs), ("cancel", cancel), ("outputs", outputs),
-                     ("agent", agent), ("touch", touch)]:
-        app.command(name)(fn)
-    app.add_typer(jobs_app, name="jobs")
-    app.add_typer(configs_app, name="configs")

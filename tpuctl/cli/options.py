@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from tpuctl.cli import complete
 from tpuctl.cli.session import Session
@@ -31,6 +32,22 @@ ZoneOption = Annotated[Optional[str], typer.Option("--zone", "-z", callback=_che
 NodeName = Annotated[str, typer.Argument(help="Name of the TPU VM.", autocompletion=complete.node_names)]
 TypeOption = Annotated[str, typer.Option("--type", "-t", autocompletion=complete.accelerator_types,
                                          help="Accelerator type, e.g. v4-8, v5litepod-8 (`tpuctl types` lists them).")]
+
+
+class _DefaultGroup(TyperGroup):
+    """A group that runs its default command when no command is named (`tpuctl jobs --mine`
+    is `tpuctl jobs list --mine`), so a group is never also a command of its own."""
+
+    default_command = ""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def default_to(command: str) -> type[TyperGroup]:
+    return type(f"DefaultTo{command.title()}", (_DefaultGroup,), {"default_command": command})
 
 
 def session(ctx: typer.Context) -> Session:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 
@@ -44,10 +45,7 @@ def balance(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     money = lambda value: format_amount(value, "money", books.currency)  # noqa: E731
     members = sorted({row.member for row in books.rows})
     if json_out:
-        render.emit_json({"currency": books.currency, "rule": books.rule, "pot": str(books.held),
-                          "months": [{"member": r.member, "month": r.month, "contributed": str(r.contributed),
-                                      "charged": str(r.charged), "balance": str(r.balance)} for r in books.rows],
-                          "members": [{"member": m, "balance": str(books.balance(m))} for m in members]})
+        render.emit_json(shapes.pot(books, members))
         return
     render.table(["MEMBER", "MONTH", "CONTRIBUTED", "CHARGED", "BALANCE"],
                  [[r.member, r.month, money(r.contributed), money(r.charged), money(r.balance)] for r in books.rows],
@@ -77,9 +75,3 @@ def export(ctx: typer.Context, fmt: Annotated[str, typer.Option("--format", help
     out.write_text(text, encoding="utf-8")
     render.echo(f"Wrote {out}.", err=True)
 
-
-def register(ledger_app: typer.Typer) -> None:
-    ledger_app.command("contribute")(contribute)
-    ledger_app.command("balance")(balance)
-    ledger_app.command("rule")(rule)
-    ledger_app.command("export")(export)

@@ -6,19 +6,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, session
 
 app = typer.Typer(no_args_is_help=True, help="Prices per chip-hour: the price file, overrides, free quota.")
 free_app = typer.Typer(no_args_is_help=True, help="Free quota such as TPU Research Cloud: it costs nothing, "
                                                   "but its chip-hours still count against chip-hour budgets.")
-app.add_typer(free_app, name="free")
 
 FreeZone = Annotated[str, typer.Option("--zone", help="Zone, e.g. us-central2-b (default: every zone).")]
 FreeType = Annotated[str, typer.Option("--type", help="Generation (v4) or type (v4-8); default: every type.")]
 FreeModel = Annotated[str, typer.Option("--model", help="any, on_demand or spot.")]
 
 
-@app.command("show")
 def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Where prices come from, each generation's price and the free quota."""
     from tpuctl.cli import render
@@ -29,13 +28,7 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     svc.sync_from_store(s.store, s.ledger)
     sheet = group_svc.price_sheet(s.ledger, s.prices)
     if json_out:
-        render.emit_json({
-            "price_file": sheet.origin, "as_of": sheet.as_of.isoformat(), "source": sheet.source,
-            "currency": sheet.currency, "unit": "chip-hour",
-            "prices": [{"generation": r.generation, "region": r.region, "type": r.type, "override": r.override,
-                        "on_demand": render.amount(r.rates.on_demand), "spot": render.amount(r.rates.spot)}
-                       for r in sheet.rows],
-            "free_quota": [{"zone": f.zone, "type": f.type, "model": f.model} for f in sheet.free]})
+        render.emit_json(shapes.price_sheet(sheet))
         return
     render.fields_list([("Price file", sheet.origin), ("As of", sheet.as_of.isoformat()),
                         ("Source", " ".join(sheet.source.split())), ("Unit", f"{sheet.currency} per chip-hour")])
@@ -48,7 +41,6 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
                  empty="No free quota.")
 
 
-@app.command("set")
 def set_prices(
     ctx: typer.Context,
     generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
@@ -58,23 +50,12 @@ def set_prices(
 ) -> None:
     """Override a generation's price for every member (treasurers only); either price alone
     keeps the other as it is."""
-    from decimal import Decimal
-
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
 
-    s = session(ctx)
-    event = group_svc.override_prices(s.store, s.ledger, s.clock, s.profile.member, generation, on_demand, spot, region,
-                                      table=s.prices)
-    p, currency = event.payload, s.ledger.rules().currency
-    render.echo(f"{generation} now costs {p['on_demand']} on demand and {p['spot']} spot ({currency} per chip-hour) "
-                f"in {region or 'every region'}, for every member.")
-    if Decimal(p["spot"]) > Decimal(p["on_demand"]):
-        render.echo(f"Warning: the spot price {p['spot']} is above the on-demand price {p['on_demand']}; "
-                    "spot capacity is normally the cheaper one.", err=True)
+    render.prices_set(group_svc.prices_set(session(ctx), generation, on_demand, spot, region))
 
 
-@app.command("unset")
 def unset_prices(
     ctx: typer.Context,
     generation: Annotated[str, typer.Argument(help="TPU generation, e.g. v4 or v5e.")],
@@ -89,13 +70,11 @@ def unset_prices(
     render.echo(f"{generation} in {region or 'every region'} costs what the price file says again, for every member.")
 
 
-@free_app.command("add")
 def free_add(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
     """Make matching usage free; its chip-hours still count (treasurers only)."""
     _change_free_quota(ctx, zone, tpu_type, model, add=True)
 
 
-@free_app.command("remove")
 def free_remove(ctx: typer.Context, zone: FreeZone = "*", tpu_type: FreeType = "*", model: FreeModel = "any") -> None:
     """Remove a free-quota rule, given as it was added (treasurers only)."""
     _change_free_quota(ctx, zone, tpu_type, model, add=False)

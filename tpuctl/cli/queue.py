@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli import complete
+from tpuctl.cli import complete, shapes
 from tpuctl.cli.options import (
     ForOption, JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session,
 )
@@ -18,7 +18,6 @@ WaitLimit = Annotated[str, typer.Option("--wait-limit", metavar="DURATION",
                                         help="Stop waiting after this long, e.g. 30m or 6h; the request stays queued.")]
 
 
-@app.command("create")
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the request (and of its node).")],
@@ -42,49 +41,14 @@ def create(
     """Queue a request for TPUs; Cloud TPU creates them when capacity frees.
 
     The request is weighed against the budgets first; while it waits, its lease counts as committed."""
-    from tpuctl.cli import render
-    from tpuctl.domain.durations import parse_duration
-    from tpuctl.domain.nodes import parse_labels
+    from tpuctl.cli import render, render_nodes
     from tpuctl.services import queue as svc
 
-    s = session(ctx)
-    request = svc.build_queue_request(s.profile, name, accelerator_type, now=s.clock.now(), zone=zone,
-                                      runtime_version=runtime, spot=spot, guaranteed=guaranteed, count=count,
-                                      hours=hours, labels=parse_labels(label), valid_for=valid_for,
-                                      start_after=start_after)
-    limit = parse_duration(wait_limit, "--wait-limit")
-    from tpuctl.services.roles import acting_for
-
-    admission = svc.admit(s.books, request, override, owner=acting_for(s.books, for_member))
-    if not no_agent:
-        from tpuctl.services import agents
-
-        request = agents.queue_with_agent(s.store, s.profile, request, agents.timing_from_env())
-    render.override_notice(admission)
-    per_hour = s.books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
-    queued = svc.queue_create(s.api, s.books, request, admission)
-    show_queued_result(s, queued, wait=wait, json_out=json_out, cost=(admission, per_hour), limit=limit)
+    ask = svc.QueueAsk(name, accelerator_type, zone, runtime, spot, guaranteed, valid_for, start_after, count, hours,
+                       tuple(label), wait, wait_limit, not no_agent, override, for_member)
+    render_nodes.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
-def show_queued_result(s, queued, *, wait: bool, json_out: bool, cost: tuple, limit=None) -> None:
-    """Print a new request (and what it will cost), after following it to the end with --wait:
-    a line per state change off a terminal, and at most `limit` of waiting."""
-    from tpuctl.cli import render
-    from tpuctl.services import queue as svc
-
-    if wait:
-        with render.spinner(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})",
-                            lines=True) as update:
-            queued = svc.wait_queued(s.api, queued, s.clock, on_progress=update, timeout=limit)
-    if json_out:
-        render.emit_json({**render.queued_json(queued, s.clock.now()), "cost": render.cost_json(*cost)})
-        return
-    nodes = ", ".join(queued.node_ids)
-    render.echo(f"{queued.name}: {queued.state} in {queued.zone}, {queued.accelerator_type} for {nodes}; "
-                f"{render.cost_sentence(*cost)}.")
-
-
-@app.command("list")
 def list_(
     ctx: typer.Context,
     zone: ZoneOption = None,
@@ -93,26 +57,12 @@ def list_(
     json_out: JsonFlag = False,
 ) -> None:
     """List queued resources: state, how long they have waited, their nodes."""
-    from tpuctl.cli import render
-    from tpuctl.domain.durations import format_duration
+    from tpuctl.cli import render_nodes
     from tpuctl.services import queue as svc
 
-    s = session(ctx)
-    scope = None if all_zones else (zone or s.profile.zone)
-    found = svc.queue_list(s.api, scope, member=s.profile.member if mine else None)
-    now = s.clock.now()
-    if json_out:
-        render.emit_json([render.queued_json(q, now) for q in found])
-        return
-    render.table(
-        ["NAME", "ZONE", "TYPE", "TIER", "STATE", "WAITED", "NODES", "OWNER"],
-        [[q.name, q.zone, q.accelerator_type, q.tier, q.state, format_duration(svc.waited(q, now)),
-          ",".join(q.node_ids), q.owner or "unattributed"] for q in found],
-        empty=f"No queued resources in {scope or 'any zone'}.",
-    )
+    render_nodes.queue_listing(svc.listing(session(ctx), zone, all_zones=all_zones, mine=mine), json_out)
 
 
-@app.command("describe")
 def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)], zone: ZoneOption = None,
              json_out: JsonFlag = False) -> None:
     """Show one queued resource, and why it failed if it did."""
@@ -120,7 +70,7 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocomplet
     from tpuctl.services import queue as svc
 
     s = session(ctx)
-    data = render.queued_json(svc.locate_queued(s.api, name, zone, s.profile.zone), s.clock.now())
+    data = shapes.queued(svc.locate_queued(s.api, name, zone, s.profile.zone), s.clock.now())
     if json_out:
         render.emit_json(data)
         return
@@ -129,7 +79,6 @@ def describe(ctx: typer.Context, name: Annotated[str, typer.Argument(autocomplet
     render.fields_list(list(data.items()))
 
 
-@app.command("delete")
 def delete(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(autocompletion=complete.queued_names)],
@@ -140,24 +89,11 @@ def delete(
     json_out: JsonFlag = False,
 ) -> None:
     """Delete a queued resource (with --force, its TPUs too)."""
-    from tpuctl.cli import render
+    from tpuctl.cli import render, render_nodes
     from tpuctl.services import queue as svc
 
-    s = session(ctx)
-    queued = svc.locate_queued(s.api, name, zone, s.profile.zone)
-    what = f"queued resource {queued.name} ({queued.state} in {queued.zone})"
-    if force and queued.node_ids:
-        what += f" and its TPUs {', '.join(queued.node_ids)}"
-    if dry_run:
-        if json_out:
-            render.emit_json({"dry_run": True, "would_delete": render.queued_json(queued, s.clock.now()), "force": force})
-        else:
-            render.echo(f"Would delete {what}.")
-        return
-    confirm_or_abort(f"Delete {what}?", yes)
-    with render.spinner(f"Deleting {queued.name}") as update:
-        svc.queue_delete(s.api, s.books, queued, force=force, on_progress=update)
-    if json_out:
-        render.emit_json({"deleted": queued.name, "force": force})
-    else:
-        render.echo(f"Deleted {what}.")
+    def confirm(found, force: bool) -> None:
+        confirm_or_abort(f"Delete {render_nodes.queue_what(found, force)}?", yes)
+
+    done = svc.delete(session(ctx), name, zone, force=force, dry_run=dry_run, confirm=confirm, watch=render.Watch())
+    render_nodes.queue_deleted(done, json_out)

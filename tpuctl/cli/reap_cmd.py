@@ -6,17 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from tpuctl.cli import shapes
 from tpuctl.cli.options import JsonFlag, OverrideOption, ZoneOption, session
-
-
-def _duration(text: str, flag: str):
-    from datetime import timedelta
-
-    from tpuctl.domain.durations import parse_duration
-
-    if text.strip().lower().rstrip("smhd") in ("0", "0.0"):
-        return timedelta(0)
-    return parse_duration(text, flag)
 
 
 def reap(
@@ -37,33 +28,17 @@ def reap(
     One line per action; a second reaper exits 0 naming the one running; over --max-actions
     nothing is done and the exit code is 10."""
     from tpuctl.cli import render
-    from tpuctl.domain.reaping import BUDGET_ACTIONS, IDLE_ACTIONS, ReapPolicy
-    from tpuctl.errors import Aborted, UsageError
     from tpuctl.services import reap as svc
 
-    interval = _duration(every, "--every")
-    if interval.total_seconds() < 60:
-        raise UsageError("--every must be at least 1m (cron runs once a minute at most).")
     s = session(ctx)
     if cron_line:
-        render.echo(crontab_entry(s, interval))
+        render.echo(crontab_entry(s, svc.every_of(every)))
         return
-    if idle_action not in IDLE_ACTIONS or over_budget not in BUDGET_ACTIONS:
-        raise UsageError(f"--idle-action is one of {', '.join(IDLE_ACTIONS)}; --over-budget one of "
-                         f"{', '.join(BUDGET_ACTIONS)}.")
-    if not 0 <= max_actions <= 10_000:
-        raise UsageError("--max-actions must be from 0 to 10000.")
-    policy = ReapPolicy(warn=_duration(warn, "--warn"), idle=_duration(idle, "--idle"), idle_action=idle_action,
-                        over_budget=over_budget, include_unmanaged=include_unmanaged)
-    result = svc.reap(s.api, s.books, policy, dry_run=dry_run, max_actions=max_actions, every=interval)
-    if json_out:
-        render.emit_json(result_json(result))
-    else:
-        show(result)
+    result = svc.run(s, svc.ReapAsk(dry_run, warn, idle, idle_action, over_budget, max_actions, include_unmanaged,
+                                    every))
+    render.emit_json(shapes.reap_result(result)) if json_out else show(result)
     if result.capped:
-        raise Aborted(f"The reaper planned {len(result.planned)} actions, more than --max-actions {max_actions}; "
-                      "it did nothing.",
-                      hint="Look at `tpuctl reap --dry-run`; if the plan is right, run it with a larger --max-actions.")
+        raise svc.too_large(result)
     if result.failed:
         raise typer.Exit(result.failed[0].code)
 
@@ -87,25 +62,6 @@ def show(result) -> None:
                     f"(owner {a.owner or 'unattributed'}): {a.reason}{tail}", err=o.status == "failed")
     if not result.planned:
         render.echo(f"{stamp} nothing to reap.")
-
-
-def action_json(a) -> dict:
-    from tpuctl.cli import render
-
-    return {"action": a.verb, "rule": a.rule, "zone": a.zone, "name": a.name, "owner": a.owner, "reason": a.reason,
-            "then": a.then, "act_at": render.iso(a.act_at), "job": a.job}
-
-
-def result_json(result) -> dict:
-    from tpuctl.cli import render
-
-    held = result.held_by
-    return {"run": result.run, "at": render.iso(result.at), "dry_run": result.dry_run, "capped": result.capped,
-            "max_actions": result.max_actions, "unreachable": result.unreachable,
-            "held_by": None if held is None else {"who": held.who, "run": held.run, "until": render.iso(held.until)},
-            "planned": [action_json(a) for a in result.planned],
-            "outcomes": [{**action_json(o.action), "status": o.status, "detail": o.detail} for o in result.outcomes],
-            "counts": {status: result.count(status) for status in ("done", "gone", "skipped", "failed")}}
 
 
 def crontab_entry(s, interval) -> str:
@@ -151,7 +107,7 @@ def extend(
     done = leases.extend(s.api, s.books, node, hours, override)
     render.override_notice(done.admission)
     if json_out:
-        render.emit_json({**render.node_json(done.node), "cleared_warning": done.cleared.sentence() if done.cleared else None})
+        render.emit_json(shapes.lease_extended(done))
         return
     cleared = f"; the reaper's warning ({done.cleared.sentence()}) is cleared" if done.cleared else ""
     render.echo(f"{node.name}: lease until {render.iso(done.until)}{cleared}.")
@@ -176,67 +132,9 @@ def keep(
     node = svc.locate_node(s.api, name, zone, s.profile.zone)
     after = leases.keep(s.api, s.books, node, when, reason)
     if json_out:
-        render.emit_json(render.node_json(after))
+        render.emit_json(shapes.node(after))
         return
     render.echo(f"{node.name}: kept from the idle and budget rules until {render.iso(when)} "
                 f"(its lease still ends at {render.iso(after.lease_until) or 'no time'}).")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("reap")(reap)
-    app.command("extend")(extend)
-    app.command("keep")(keep)
-
-
-# -- what other commands show about the reaper ---------------------------------------------------
-
-def warn_overdue(s) -> None:
-    """`list`, `spend`, `budget show`: say so when cron stopped running the reaper."""
-    from tpuctl.cli import render
-    from tpuctl.services.reap_lock import overdue_warning
-
-    found = overdue_warning(s.store, s.clock)
-    if found:
-        render.echo(f"Warning: {found}", err=True)
-
-
-def warn_nodes(nodes) -> None:
-    """`list`: each TPU the reaper has warned about, and when it acts."""
-    from tpuctl.cli import render
-    from tpuctl.domain.reaping import warning_of
-
-    for node in nodes:
-        warning = warning_of(node)
-        if warning is not None:
-            render.echo(f"Warning: {node.name} will be {warning.sentence()}"
-                        + (f" (`tpuctl extend {node.name} --hours H` renews it)." if warning.rule == "lease" else "."),
-                        err=True)
-
-
-def describe_pairs(node) -> list[tuple[str, str]]:
-    """`describe`: the reaper's warning and the keep date, when there are any."""
-    from tpuctl.cli import render
-    from tpuctl.domain.reaping import keep_until, warning_of
-
-    pairs = []
-    warning, kept = warning_of(node), keep_until(node)
-    if warning is not None:
-        pairs.append(("reaper", f"will be {warning.sentence()}" if warning.then else warning.sentence()))
-    if kept is not None:
-        pairs.append(("kept_until", render.iso(kept)))
-    return pairs
-
-
-def spend_notes(s, who: str, month: str) -> list:
-    from tpuctl.domain.metering import month_bounds
-    from tpuctl.services.leases import reaper_notes
-
-    start, end = month_bounds(month)
-    return reaper_notes(s.ledger, who, start, end)
-
-
-def note_json(note) -> dict:
-    from tpuctl.cli import render
-
-    return {"node": note.node, "zone": note.zone, "kind": note.kind, "action": note.action, "rule": note.rule,
-            "time": render.iso(note.time), "act_at": render.iso(note.act_at), "reason": note.reason}

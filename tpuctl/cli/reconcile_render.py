@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from tpuctl.cli import render
 from tpuctl.domain.budgets import format_amount
-
-
-def reconciliation_json(r) -> dict[str, Any]:
-    members = sorted(set(r.estimates) | set(r.actuals))
-    return {"month": r.month, "invoice_month": r.invoice_month, "currency": r.currency, "source": r.source,
-            "closed": r.closed, "rows": r.rows, "late_rows": r.late_rows, "left_out": dict(r.left_out),
-            "actual": str(r.actual), "credits": str(r.credits), "estimate": str(r.estimate.quantize(r.actual)),
-            "gap": str(r.gap),
-            "days": [{"day": x.day, "generation": x.generation, "spot": x.spot, "zone": x.zone,
-                      "metered_chip_hours": str(x.metered_chip_hours), "billed_chip_hours": str(x.billed_chip_hours),
-                      "estimate": str(x.estimate), "actual": str(x.actual), "gap": str(x.gap)} for x in r.lines],
-            "members": [{"member": m, "estimate": str(r.estimates.get(m, 0)), "actual": str(r.actuals.get(m, 0))}
-                        for m in members]}
 
 
 def show(r) -> None:

@@ -2,7 +2,7 @@
 
 On a terminal it uses rich (imported lazily); for cron and pipes (not a TTY) it prints plain
 aligned columns without colour, and NO_COLOR is honoured everywhere. JSON shapes of the
-objects tpuctl shows live here too, so `--json` stays stable in one module.
+objects tpuctl shows are declared in `shapes`, so `--json` stays stable in one module.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tpuctl.domain.accelerators import AcceleratorType
-from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.queued import QueuedInfo
+from tpuctl.cli import shapes
+from tpuctl.cli.shapes import amount, iso  # noqa: F401  (the forms text output shares with --json)
 from tpuctl.errors import TpuctlError
 
 if TYPE_CHECKING:
@@ -65,27 +64,6 @@ def _json_default(value: Any) -> Any:
 def plural(count: int, noun: str) -> str:
     """`1 event`, `2 events`: never `event(s)`."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def iso(value: datetime | None) -> str | None:
-    """Every time tpuctl shows, in the one canonical form (`2026-11-30T12:00:00.000000Z`)."""
-    from tpuctl.domain.times import format_time
-
-    return format_time(value) if value else None
-
-
-def amount(value: Any) -> str | None:
-    """Every amount in --json, money or chip-hours: a decimal string to the millionth, as the
-    ledger keeps costs (`"12.880000"`); a price the price file gives more finely keeps its digits."""
-    if value is None:
-        return None
-    from decimal import Decimal
-
-    from tpuctl.domain.metering import MONEY_QUANTUM
-
-    number = Decimal(str(value))
-    rounded = number.quantize(MONEY_QUANTUM)
-    return f"{rounded:f}" if rounded == number else f"{number.normalize():f}"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str = "Nothing to show.") -> None:
@@ -167,63 +145,11 @@ def retry_notice(problem: TpuctlError, attempt: int, attempts: int, delay: float
 
 def error(exc: TpuctlError, *, as_json: bool) -> None:
     if as_json:
-        emit_json({"error": {"code": exc.code, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code,
-                             **(exc.details or {})}})
+        emit_json(shapes.error(exc))
         return
     echo(f"Error: {exc.message}", err=True)
     if exc.hint:
         echo(f"Hint: {exc.hint}", err=True)
-
-
-# -- JSON shapes (documented in README "JSON output") -------------------------------------------
-def node_json(node: NodeInfo) -> dict[str, Any]:
-    return {
-        "name": node.name,
-        "zone": node.zone,
-        "type": node.accelerator_type,
-        "chips": node.chip_count,
-        "workers": node.workers,
-        "state": node.state,
-        "health": node.health or None,
-        "spot": node.spot,
-        "owner": node.owner,
-        "lease_until": iso(node.lease_until),
-        "runtime_version": node.runtime_version,
-        "created": iso(node.create_time),
-        "queued_resource": node.queued_resource or None,
-        "labels": dict(node.labels),
-    }
-
-
-def queued_json(queued: QueuedInfo, now: datetime) -> dict[str, Any]:
-    return {
-        "name": queued.name,
-        "zone": queued.zone,
-        "type": queued.accelerator_type,
-        "tier": queued.tier,
-        "state": queued.state,
-        "nodes": list(queued.node_ids),
-        "owner": queued.owner,
-        "created": iso(queued.create_time),
-        "waited_seconds": int(queued.waited(now)),
-        "valid_until": iso(queued.valid_until),
-        "valid_after": iso(queued.valid_after),
-        "failure": queued.failure or None,
-        "labels": dict(queued.labels),
-    }
-
-
-def type_json(acc: AcceleratorType, prices: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"type": acc.name, "generation": acc.generation, "chips": acc.chips, "hosts": acc.hosts, **(prices or {})}
-
-
-def cost_json(admission: Admission, per_hour: Decimal) -> dict[str, Any]:
-    """What a request costs and what it leaves of the member's month."""
-    left = admission.member.left
-    return {"currency": admission.currency, "per_hour": amount(per_hour), "lease": amount(admission.member.requested.money),
-            "unit": admission.member.unit,
-            "left_after": None if left is None else amount(left - admission.member.read(admission.member.requested)),
-            "overridden_by": admission.overridden_by, "override_reason": admission.override_reason}
 
 
 def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
@@ -239,11 +165,93 @@ def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
     return text
 
 
+def overdue(warning: str | None) -> None:
+    """`list`, `spend`, `budget show`: the reaper has not run for too long."""
+    if warning:
+        echo(f"Warning: {warning}", err=True)
+
+
 def override_notice(admission: Admission) -> None:
     if admission.overridden_by:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "
              f"{admission.override_reason}", err=True)
+
+
+class Watch:
+    """Shows a use case as it runs: an override on stderr, a change of plan, a spinner per step."""
+
+    def admitted(self, admission: Admission) -> None:
+        override_notice(admission)
+
+    def queueing(self, request: Any) -> None:
+        echo(f"No capacity for {request.accelerator_type} in {request.zone} now: queueing {request.name}.", err=True)
+
+    def waiting(self, message: str, *, lines: bool = False):
+        return spinner(message, lines=lines)
+
+
+def synced(result: Any, json_out: bool) -> None:
+    events = result.observed
+    if json_out:
+        emit_json(shapes.synced(result))
+        return
+    echo(f"Synced; {plural(len(events), 'change')} observed." if events else "Synced; nothing changed.")
+
+
+def budget_set(result: Any) -> None:
+    who = "the group" if result.group else result.member or "members without their own budget"
+    unit = " chip-hours" if result.unit == "chip_hours" else ""
+    echo(f"Budget for {who} ({result.month}) set to {result.amount}{unit}.")
+
+
+def member_added(result: Any) -> None:
+    member, key = result.member, result.key
+    echo(f"{member} is now a {'treasurer' if result.treasurer else 'member'} of the group"
+         f"{' with key ' + key if key else ''}.")
+    if result.keyless:
+        echo(f"Note: nothing {member} signs counts until a treasurer gives their key: "
+             f"`tpuctl group add {member} --key KEY` (they print it with `tpuctl whoami`).", err=True)
+
+
+def group_rules(rules: Any, json_out: bool) -> None:
+    if json_out:
+        emit_json(shapes.group_rules(rules))
+        return
+    fields_list([("Currency", rules.currency), ("Treasurers", ", ".join(sorted(rules.treasurers))),
+                 ("Members", ", ".join(sorted(rules.members)))])
+
+
+def prices_set(result: Any) -> None:
+    from decimal import Decimal
+
+    echo(f"{result.generation} now costs {result.on_demand} on demand and {result.spot} spot ({result.currency} "
+         f"per chip-hour) in {result.region or 'every region'}, for every member.")
+    if Decimal(result.spot) > Decimal(result.on_demand):
+        echo(f"Warning: the spot price {result.spot} is above the on-demand price {result.on_demand}; "
+             "spot capacity is normally the cheaper one.", err=True)
+
+
+def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
+    """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
+    status = started.status
+    attempt = status.latest
+    for admission, per_hour in started.costs:
+        override_notice(admission)
+        echo(f"Its TPU ({started.tpu_type}): {cost_sentence(admission, per_hour)}.", err=True)
+    if started.agentless:
+        echo(f"Warning: the emulator at {started.agentless} runs no tpuctl agents, so no agent can run job "
+             f"{status.id} there: it stays pending until its TPU's startup grace ends. Jobs run on the built-in "
+             "emulator (`--profile local`) or on Cloud TPU.", err=True)
+    if follow:
+        echo(f"Job {status.id} runs on TPU {attempt.node} in {attempt.zone}; following worker 0 "
+             "(Ctrl-C stops following, not the job).", err=True)
+    elif json_out:
+        emit_json(shapes.job_status(status))
+    else:
+        echo(status.id)
+        echo(f"Job {status.id} is {status.state} on TPU {attempt.node} in {attempt.zone}; "
+             f"follow it with `tpuctl logs {status.id} -f`.", err=True)
 
 
 def profile_written(path, planned, default: str) -> str:

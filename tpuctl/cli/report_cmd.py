@@ -9,10 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from tpuctl.cli.options import session
+from tpuctl.cli import shapes
+from tpuctl.cli.options import default_to, session
 
-app = typer.Typer(help="The group's spend for a month: who spent what, against budgets and the bill.",
-                  invoke_without_command=True)
+app = typer.Typer(cls=default_to("show"),
+                  help="The group's spend for a month: who spent what, against budgets and the bill.")
 FORMATS = ("table", "csv", "json", "md", "html")
 
 
@@ -37,7 +38,6 @@ def _write(text: str, out: Optional[Path]) -> None:
     render.echo(f"Wrote {out}.", err=True)
 
 
-@app.callback()
 def report(
     ctx: typer.Context,
     month: Annotated[Optional[str], typer.Option("--month", help="YYYY-MM (default: this month).")] = None,
@@ -49,8 +49,6 @@ def report(
 ) -> None:
     """Who spent what: per member against allowances, the group against its budget, spot and
     on-demand, unattributed spend, top jobs, preemptions, reaped TPUs and a month-end forecast."""
-    if ctx.invoked_subcommand is not None:
-        return
     from tpuctl.cli import report_render
     from tpuctl.errors import UsageError
     from tpuctl.services import report as svc
@@ -73,7 +71,7 @@ def render_as(result, fmt: str) -> str:
     from tpuctl.domain.report import to_csv
 
     if fmt == "json":
-        return json.dumps(report_render.report_json(result), indent=2, sort_keys=True) + "\n"
+        return json.dumps(shapes.report(result), indent=2, sort_keys=True) + "\n"
     if fmt == "csv":
         return to_csv(result)
     if fmt == "html":
@@ -83,7 +81,6 @@ def render_as(result, fmt: str) -> str:
     return report_render.markdown(result)
 
 
-@app.command("reconcile")
 def reconcile(
     ctx: typer.Context,
     billing: Annotated[Path, typer.Argument(help="A Cloud Billing standard usage cost export, saved as CSV.")],
@@ -93,7 +90,7 @@ def reconcile(
 ) -> None:
     """The month's estimate against the real bill per day and SKU, and the bill spread over members to the cent."""
     from tpuctl.cli import render
-    from tpuctl.cli.reconcile_render import reconciliation_json, show
+    from tpuctl.cli.reconcile_render import show
     from tpuctl.services import reconcile as svc
 
     s = session(ctx)
@@ -101,12 +98,11 @@ def reconcile(
     if close:
         result = svc.close(s.store, s.ledger, s.clock, s.profile.member, result)
     if json_out:
-        render.emit_json(reconciliation_json(result))
+        render.emit_json(shapes.reconciliation(result))
         return
     show(result)
 
 
-@app.command("reopen")
 def reopen(ctx: typer.Context, month: Annotated[str, typer.Argument(help="YYYY-MM")],
            reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")]) -> None:
     """Open a closed month again (treasurers); its reports go back to the estimates."""

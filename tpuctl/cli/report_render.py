@@ -1,55 +1,16 @@
-"""How a report looks: a terminal table and bar chart, CSV, JSON and Markdown (HTML: report_html.py).
-
-The JSON and CSV shapes are stable (documented in the README); amounts are decimal strings
-to the millionth as everywhere in tpuctl, except the bill's figures, which are to the cent.
-"""
+"""How a report looks: a terminal table and bar chart and Markdown (HTML: report_html.py; its
+JSON shape is declared with every other in shapes.py, its CSV in the report domain)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from tpuctl.cli import render
 from tpuctl.domain.budgets import format_amount
-from tpuctl.domain.metering import MONEY_QUANTUM
 from tpuctl.domain.report import Line, Report, chip_hours
 from tpuctl.domain.settlement import RULE_WORDS
 
-JSON_SCHEMA = "tpuctl.report/1"
 BAR = 30
-
-
-def _num(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(MONEY_QUANTUM))
-
-
-def line_json(line: Line) -> dict[str, Any]:
-    return {"key": line.key, "chip_hours": _num(line.chip_hours), "spot_chip_hours": _num(line.spot_chip_hours),
-            "free_chip_hours": _num(line.free_chip_hours), "estimate": _num(line.estimate),
-            "spot_estimate": _num(line.spot_estimate), "budget": _num(line.budget),
-            "used": None if line.used is None else str(line.used.quantize(Decimal("0.0001"))),
-            "actual": _num(line.actual), "forecast": _num(line.forecast)}
-
-
-def report_json(r: Report) -> dict[str, Any]:
-    closed = r.closed
-    return {
-        "schema": JSON_SCHEMA, "period": {"start": f"{r.start:%Y-%m-%d}", "end": r.last_day, "month": r.month},
-        "by": r.by, "currency": r.currency, "as_of": render.iso(r.as_of), "settlement_rule": r.rule,
-        "closed": None if closed is None else {
-            "actual": _num(closed.actual), "estimate": _num(closed.estimate), "credits": _num(closed.credits),
-            "invoice_month": closed.invoice_month, "source": closed.source, "closed_by": closed.by,
-            "closed_at": render.iso(closed.time)},
-        "lines": [line_json(line) for line in r.lines], "total": line_json(r.total),
-        "unattributed": line_json(r.unattributed),
-        "top_jobs": [{"job": j.job, "member": j.member, "chip_hours": _num(chip_hours(j.chip_seconds)),
-                      "estimate": _num(j.estimate)} for j in r.top_jobs],
-        "preemptions": [{"node": p.node, "zone": p.zone, "member": p.member, "time": render.iso(p.time),
-                         "chip_hours": _num(chip_hours(p.chip_seconds)), "estimate": _num(p.estimate)}
-                        for p in r.preemptions],
-        "ended": [{"node": e.node, "zone": e.zone, "member": e.member, "time": render.iso(e.time), "by": e.by,
-                   "reason": e.reason} for e in r.ended],
-    }
 
 
 def money(r: Report, value: Decimal | None) -> str:

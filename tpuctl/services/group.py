@@ -111,6 +111,69 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
     return record_decision(store, db, clock, actor, BUDGET_SET, payload)
 
 
+@dataclass(frozen=True)
+class BudgetSet:
+    """A budget just set: the group's (`group`), one member's, or (neither) the default allowance."""
+
+    amount: str
+    month: str
+    unit: str
+    group: bool = False
+    member: str | None = None
+
+
+def budget_set(ctx: Any, amount: str, *, group: bool = False, member: str | None = None, month: str = "default",
+               chip_hours: bool = False) -> BudgetSet:
+    """`tpuctl budget set` (treasurers only)."""
+    if group and member:
+        raise UsageError("Use --group or --member, not both.")
+    unit = "chip_hours" if chip_hours else "money"
+    set_budget(ctx.store, ctx.ledger, ctx.clock, ctx.profile.member, amount, member=member, group=group,
+               month=month, unit=unit)
+    return BudgetSet(amount, month, unit, group, member)
+
+
+@dataclass(frozen=True)
+class MemberAdded:
+    member: str
+    treasurer: bool
+    key: str | None
+    keyless: bool             # nothing they sign counts until a treasurer gives their key
+
+
+def add(ctx: Any, member: str, *, key: str | None = None, treasurer: bool = False) -> MemberAdded:
+    """`tpuctl group add` (treasurers only)."""
+    add_member(ctx.store, ctx.ledger, ctx.clock, ctx.profile.member, member, treasurer=treasurer, key=key)
+    return MemberAdded(member, treasurer, key, key is None and ctx.ledger.rules().key_of(member) is None)
+
+
+def show(ctx: Any) -> GroupRules:
+    """`tpuctl group show`: the group's rules as the store has them now."""
+    sync_from_store(ctx.store, ctx.ledger)
+    rules = ctx.ledger.rules()
+    if rules.currency is None:
+        raise NotFoundError("The group has not been started yet.",
+                            hint="A treasurer starts it with `tpuctl group init --treasurer NAME`.")
+    return rules
+
+
+@dataclass(frozen=True)
+class PricesSet:
+    generation: str
+    region: str | None
+    on_demand: str
+    spot: str
+    currency: str | None
+
+
+def prices_set(ctx: Any, generation: str, on_demand: str | None, spot: str | None,
+               region: str | None = None) -> PricesSet:
+    """`tpuctl prices set` (treasurers only)."""
+    payload = override_prices(ctx.store, ctx.ledger, ctx.clock, ctx.profile.member, generation, on_demand, spot,
+                              region, table=ctx.prices).payload
+    return PricesSet(generation, region, payload["on_demand"], payload["spot"], ctx.ledger.rules().currency)
+
+
 DECISIONS = {BUDGET_SET: "set budgets", PRICES_OVERRIDDEN: "set prices", FREE_QUOTA_SET: "change the free quota",
              MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets"}
 

@@ -13,9 +13,11 @@ sees the change, so usage is never lost, only possibly counted a little long.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from tpuctl.adapters.tpu import NotSent, Progress, TpuApi, in_doubt
 from tpuctl.config import Profile
@@ -23,7 +25,7 @@ from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.durations import check_hours
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, NODE_READY, NODE_STARTED, NODE_STOPPED, node_payload
-from tpuctl.domain.metering import SECONDS_PER_HOUR, hourly_price, node_info_payload
+from tpuctl.domain.metering import SECONDS_PER_HOUR, node_info_payload
 from tpuctl.domain.nodes import (
     ACCRUING_STATES,
     LEASE_LABEL,
@@ -35,8 +37,10 @@ from tpuctl.domain.nodes import (
     check_resource_id,
     lease_label_value,
 )
-from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UnavailableError, UsageError
+from tpuctl.errors import CapacityError, NotFoundError, TpuctlError, UnavailableError, UsageError
+from tpuctl.services.context import Context
 from tpuctl.services.ledger import Books
+from tpuctl.services.watch import Quiet, Watch
 
 
 DEFAULT_HOURS = 4.0     # a lease when nothing else says (the profile's `hours` normally does)
@@ -100,33 +104,70 @@ def owner_labels(member: str, lease_until: datetime, request_id: str) -> dict[st
     }
 
 
-def admit(books: Books, request: CreateRequest, override_reason: str | None = None,
-          owner: str | None = None) -> Admission:
-    """Budget admission for a create, for `owner` (default: whoever acts); RequestRefused,
-    with the numbers, if it does not fit."""
-    return books.admit(request.usage(owner or books.actor), override_reason)
+@dataclass(frozen=True)
+class CreateAsk:
+    """What the member asked `create` for, as typed."""
+
+    name: str
+    accelerator_type: str
+    zone: str | None = None
+    runtime: str | None = None
+    spot: bool = False
+    hours: float | None = None
+    labels: tuple[str, ...] = ()
+    queue: bool = False            # no capacity: queue the request instead of failing
+    wait_limit: str = "1h"         # how long to follow it in the queue
+    agent: bool = True
+    wait: bool = True
+    override: str | None = None
+    for_member: str | None = None
 
 
 @dataclass(frozen=True)
-class TypePrice:
-    """What an hour of a type costs in a zone; None, with the reason, where nothing prices it."""
+class Created:
+    """A created TPU, or (the zone being full) the queued request for it, with its cost."""
 
-    currency: str
-    on_demand: Decimal | None
-    spot: Decimal | None
-    problem: str | None = None
+    admission: Admission
+    per_hour: Decimal
+    node: NodeInfo | None = None
+    queued: Any = None             # services.queue.Queued
+
+    def __post_init__(self) -> None:
+        assert (self.node is None) != (self.queued is None)
 
 
-def type_prices(books: Books, zone: str, types: list[AcceleratorType]) -> list[TypePrice]:
-    pricing = books.pricing()
-    found = []
-    for accelerator in types:
-        try:
-            found.append(TypePrice(pricing.currency, hourly_price(pricing, zone, accelerator.name, False),
-                                   hourly_price(pricing, zone, accelerator.name, True)))
-        except ConfigError as exc:
-            found.append(TypePrice(pricing.currency, None, None, exc.message))
-    return found
+def create(ctx: Context, ask: CreateAsk, watch: Watch = Quiet()) -> Created:
+    """`tpuctl create`: check the request, admit it against the budgets (for `--for`'s member),
+    create the TPU with its agent; if the zone is full and the member said so, queue it."""
+    from tpuctl.domain.durations import parse_duration
+    from tpuctl.domain.nodes import parse_labels
+    from tpuctl.services.roles import acting_for
+
+    request = build_create_request(ctx.profile, ask.name, ask.accelerator_type, zone=ask.zone,
+                                   runtime_version=ask.runtime, spot=ask.spot, hours=ask.hours,
+                                   labels=parse_labels(list(ask.labels)))
+    limit = parse_duration(ask.wait_limit, "--wait-limit")
+    books = ctx.books
+    admission = books.admit(request.usage(acting_for(books, ask.for_member)), ask.override)
+    if ask.agent:
+        from tpuctl.services import agents
+
+        request = agents.with_agent(ctx.store, ctx.profile, request, agents.timing_from_env())
+    watch.admitted(admission)
+    per_hour = books.price_per_hour(request.zone, request.accelerator_type, request.spot)
+    try:
+        with watch.waiting(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
+            node = create_node(ctx.api, books, request, admission, wait=ask.wait, on_progress=update)
+    except CapacityError:
+        if not ask.queue:
+            raise
+        from tpuctl.services import queue
+
+        watch.queueing(request)
+        queued = queue.queue_create(ctx.api, books, queue.from_create_request(request), admission)
+        return Created(admission, per_hour, queued=queue.follow(ctx, queued, admission, per_hour, watch,
+                                                                wait=ask.wait, limit=limit))
+    return Created(admission, per_hour, node=node)
 
 
 def info_payload(node: NodeInfo) -> dict:
@@ -252,6 +293,34 @@ def locate_node(api: TpuApi, name: str, zone: str | None, default_zone: str) -> 
                   "`tpuctl list --all-zones` shows the project's TPUs.")
 
 
+@dataclass(frozen=True)
+class Deleted:
+    """TPUs deleted (or, on a dry run, that would be); `waited`: until Cloud TPU finished."""
+
+    nodes: tuple[NodeInfo, ...]
+    dry_run: bool = False
+    waited: bool = True
+
+
+def delete(ctx: Context, names: list[str], zone: str | None, *, force: bool = False, dry_run: bool = False,
+           wait: bool = True, confirm: Callable[[list[NodeInfo]], None] = lambda nodes: None,
+           watch: Watch = Quiet()) -> Deleted:
+    """`tpuctl delete`: find each TPU, refuse another member's without `force`, have `confirm`
+    agree (it raises to stop), then delete them one by one."""
+    from tpuctl.services.roles import check_owner
+
+    targets = [locate_node(ctx.api, name, zone, ctx.profile.zone) for name in dict.fromkeys(names)]
+    if dry_run:
+        return Deleted(tuple(targets), dry_run=True)
+    for node in targets:
+        check_owner(ctx.books, node, force, "delete")
+    confirm(targets)
+    for node in targets:
+        with watch.waiting(f"Deleting {node.name}") as update:
+            delete_node(ctx.api, ctx.books, node, wait=wait, on_progress=update)
+    return Deleted(tuple(targets), waited=wait)
+
+
 def delete_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
                 on_progress: Progress | None = None) -> None:
     """Delete, then record it; a node DELETING no longer accrues (sync reads it the same way).
@@ -281,8 +350,7 @@ def stop_node(api: TpuApi, books: Books, node: NodeInfo, *, wait: bool = True,
     return _change(api, books.allow_offline(), node, api.stop_node, NODE_STOPPED, wait, on_progress)
 
 
-def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS,
-                override_reason: str | None = None) -> Admission:
+def start_usage(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOURS) -> UsageRequest:
     """A stopped TPU that starts spends again, so it is weighed as a create is: for what is
     left of its lease (`default_hours` once the lease is over), against its owner's budget.
     A stop the ledger has not seen is recorded first, so the node is not counted twice."""
@@ -290,16 +358,55 @@ def admit_start(books: Books, node: NodeInfo, default_hours: float = DEFAULT_HOU
     now = books.clock.now()
     left = int((node.lease_until - now).total_seconds()) if node.lease_until else 0
     hours = Decimal(left) / SECONDS_PER_HOUR if left > 0 else Decimal(str(default_hours))
-    usage = UsageRequest.for_type(node.owner or books.actor, node.zone, node.accelerator_type, node.spot, hours,
-                                  chips=node.chips, request_id=node.labels.get(REQUEST_LABEL))
-    return books.admit(usage, override_reason)
+    return UsageRequest.for_type(node.owner or books.actor, node.zone, node.accelerator_type, node.spot, hours,
+                                 chips=node.chips, request_id=node.labels.get(REQUEST_LABEL))
+
+
+def stop(ctx: Context, name: str, zone: str | None, *, force: bool = False, watch: Watch = Quiet()) -> NodeInfo:
+    """`tpuctl stop`: another member's TPU only with `force`."""
+    from tpuctl.services.roles import check_owner
+
+    node = locate_node(ctx.api, name, zone, ctx.profile.zone)
+    check_owner(ctx.books, node, force, "stop")
+    with watch.waiting(f"Stopping {node.name}") as update:
+        return stop_node(ctx.api, ctx.books, node, on_progress=update)
+
+
+def start(ctx: Context, name: str, zone: str | None, *, override: str | None = None, force: bool = False,
+          watch: Watch = Quiet()) -> NodeInfo:
+    """`tpuctl start`: admitted for the rest of its lease (or the profile's hours) first."""
+    from tpuctl.services.roles import check_owner
+
+    node = locate_node(ctx.api, name, zone, ctx.profile.zone)
+    check_owner(ctx.books, node, force, "start")
+    admission = ctx.books.admit(start_usage(ctx.books, node, ctx.profile.hours), override)
+    watch.admitted(admission)
+    with watch.waiting(f"Starting {node.name}") as update:
+        return start_node(ctx.api, ctx.books, node, admission, on_progress=update)
+
+
+@dataclass(frozen=True)
+class Listing:
+    nodes: list[NodeInfo]
+    scope: str | None                # the zone listed (None: every zone)
+    unreachable: tuple[str, ...]     # zones that could not be listed
+    overdue: str | None              # the reaper has not run for too long
+
+
+def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, mine: bool = False) -> Listing:
+    """`tpuctl list`."""
+    from tpuctl.services.reap_lock import overdue_warning
+
+    scope = None if all_zones else (zone or ctx.profile.zone)
+    found = list_nodes(ctx.api, scope, member=ctx.profile.member if mine else None)
+    return Listing(found, scope, tuple(ctx.api.unreachable), overdue_warning(ctx.store, ctx.clock))
 
 
 def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,
                wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
     """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet)."""
     if admission is None:
-        admit_start(books, node)
+        books.admit(start_usage(books, node))
     return _change(api, books, node, api.start_node, NODE_STARTED, wait, on_progress)
 
 
@@ -311,14 +418,3 @@ def _change(api: TpuApi, books: Books, node: NodeInfo, call, kind: str, wait: bo
     if wait:
         books.record(kind, info_payload(after))
     return after
-
-
-def list_types(api: TpuApi, zone: str) -> list[AcceleratorType]:
-    """The zone's accelerator types with their chips, smallest first."""
-    types = []
-    for name in api.list_accelerator_types(zone):
-        try:
-            types.append(parse_accelerator_type(name))
-        except UsageError:
-            continue  # a type this tpuctl does not know yet; never guess its chips
-    return sorted(types, key=lambda t: (t.generation, t.chips))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.config import Profile
@@ -31,7 +32,9 @@ from tpuctl.domain.nodes import (
 )
 from tpuctl.domain.queued import DONE_STATES, MAX_COUNT, QueuedInfo, node_ids_for
 from tpuctl.errors import CapacityError, ConflictError, TpuctlError, UsageError
+from tpuctl.services.context import Context
 from tpuctl.services.ledger import Books
+from tpuctl.services.watch import Quiet, Watch
 from tpuctl.services.nodes import CreateRequest, close_if_never_made, info_payload, locate, new_request_id
 
 
@@ -107,9 +110,49 @@ def from_create_request(request: CreateRequest) -> QueueRequest:
                         labels=dict(request.labels), metadata=dict(request.metadata))
 
 
-def admit(books: Books, request: QueueRequest, override_reason: str | None = None,
-          owner: str | None = None) -> Admission:
-    return books.admit(request.usage(owner or books.actor), override_reason)
+@dataclass(frozen=True)
+class QueueAsk:
+    """What the member asked `queue create` for, as typed."""
+
+    name: str
+    accelerator_type: str
+    zone: str | None = None
+    runtime: str | None = None
+    spot: bool = False
+    guaranteed: bool = False
+    valid_for: str | None = None
+    start_after: str | None = None
+    count: int = 1
+    hours: float | None = None
+    labels: tuple[str, ...] = ()
+    wait: bool = False
+    wait_limit: str = "1h"
+    agent: bool = True
+    override: str | None = None
+    for_member: str | None = None
+
+
+def create(ctx: Context, ask: QueueAsk, watch: Watch = Quiet()) -> Queued:
+    """`tpuctl queue create`: check the request, admit it (for `--for`'s member), queue it with
+    an agent on every node, and with --wait follow it."""
+    from tpuctl.domain.nodes import parse_labels
+    from tpuctl.services.roles import acting_for
+
+    request = build_queue_request(ctx.profile, ask.name, ask.accelerator_type, now=ctx.clock.now(), zone=ask.zone,
+                                  runtime_version=ask.runtime, spot=ask.spot, guaranteed=ask.guaranteed,
+                                  count=ask.count, hours=ask.hours, labels=parse_labels(list(ask.labels)),
+                                  valid_for=ask.valid_for, start_after=ask.start_after)
+    limit = parse_duration(ask.wait_limit, "--wait-limit")
+    books = ctx.books
+    admission = books.admit(request.usage(acting_for(books, ask.for_member)), ask.override)
+    if ask.agent:
+        from tpuctl.services import agents
+
+        request = agents.queue_with_agent(ctx.store, ctx.profile, request, agents.timing_from_env())
+    watch.admitted(admission)
+    per_hour = books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
+    queued = queue_create(ctx.api, books, request, admission)
+    return follow(ctx, queued, admission, per_hour, watch, wait=ask.wait, limit=limit)
 
 
 def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Admission) -> QueuedInfo:
@@ -135,6 +178,27 @@ def queue_create(api: TpuApi, books: Books, request: QueueRequest, admission: Ad
     except TpuctlError:
         close_if_never_made(api.get_queued_resource, books, QUEUED_DELETED, planned, request.zone, request.name)
         raise
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A queued request (followed to its end with --wait), with its cost, as of `at`."""
+
+    queued: QueuedInfo
+    admission: Admission
+    per_hour: Decimal
+    at: datetime
+
+
+def follow(ctx: Context, queued: QueuedInfo, admission: Admission, per_hour: Decimal, watch: Watch, *,
+           wait: bool, limit: timedelta | None = None) -> Queued:
+    """A new request; with `wait`, followed until its TPUs exist (at most `limit`): a line per
+    state change, so cron and pipes see long waits too."""
+    if wait:
+        with watch.waiting(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})",
+                           lines=True) as update:
+            queued = wait_queued(ctx.api, queued, ctx.clock, on_progress=update, timeout=limit)
+    return Queued(queued, admission, per_hour, ctx.clock.now())
 
 
 def waited(queued: QueuedInfo, now: datetime) -> timedelta:
@@ -201,6 +265,42 @@ def nodes_of(api: TpuApi, queued: QueuedInfo) -> list[NodeInfo]:
     mine = f"/queuedResources/{queued.name}"
     return [node for node in api.list_nodes(queued.zone) if node.name in queued.node_ids
             and (not node.queued_resource or node.queued_resource.endswith(mine))]
+
+
+@dataclass(frozen=True)
+class QueueDeleted:
+    """A request deleted (`force`: with its TPUs), or on a dry run what would be, as of `at`."""
+
+    queued: QueuedInfo
+    force: bool
+    dry_run: bool
+    at: datetime
+
+
+def delete(ctx: Context, name: str, zone: str | None, *, force: bool = False, dry_run: bool = False,
+           confirm: Callable[[QueuedInfo, bool], None] = lambda queued, force: None,
+           watch: Watch = Quiet()) -> QueueDeleted:
+    """`tpuctl queue delete`: find the request, have `confirm` agree (it raises to stop), delete it."""
+    queued = locate_queued(ctx.api, name, zone, ctx.profile.zone)
+    if not dry_run:
+        confirm(queued, force)
+        with watch.waiting(f"Deleting {queued.name}") as update:
+            queue_delete(ctx.api, ctx.books, queued, force=force, on_progress=update)
+    return QueueDeleted(queued, force, dry_run, ctx.clock.now())
+
+
+@dataclass(frozen=True)
+class QueueListing:
+    requests: list[QueuedInfo]
+    scope: str | None          # the zone listed (None: every zone)
+    at: datetime               # waits count to then
+
+
+def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, mine: bool = False) -> QueueListing:
+    """`tpuctl queue list`."""
+    scope = None if all_zones else (zone or ctx.profile.zone)
+    found = queue_list(ctx.api, scope, member=ctx.profile.member if mine else None)
+    return QueueListing(found, scope, ctx.clock.now())
 
 
 def queue_delete(api: TpuApi, books: Books, queued: QueuedInfo, *, force: bool, wait: bool = True,

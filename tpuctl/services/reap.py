@@ -270,3 +270,61 @@ def _record_run(books: Books, result: ReapResult) -> None:
                "unreachable": result.unreachable[:200], "max_actions": result.max_actions}
     books.record(REAP_RAN, payload)
 
+
+
+@dataclass(frozen=True)
+class ReapAsk:
+    """What `tpuctl reap` was asked, as typed (durations like 30m; 0 acts at once)."""
+
+    dry_run: bool = False
+    warn: str = "1h"
+    idle: str = "30m"
+    idle_action: str = "auto"
+    over_budget: str = "warn"
+    max_actions: int = DEFAULT_MAX_ACTIONS
+    include_unmanaged: bool = False
+    every: str = "5m"
+
+
+def duration(text: str, flag: str) -> timedelta:
+    from tpuctl.domain.durations import parse_duration
+
+    if text.strip().lower().rstrip("smhd") in ("0", "0.0"):
+        return timedelta(0)
+    return parse_duration(text, flag)
+
+
+def every_of(text: str) -> timedelta:
+    """How often cron runs the reaper: at most once a minute."""
+    from tpuctl.errors import UsageError
+
+    interval = duration(text, "--every")
+    if interval.total_seconds() < 60:
+        raise UsageError("--every must be at least 1m (cron runs once a minute at most).")
+    return interval
+
+
+def run(ctx: Any, ask: ReapAsk) -> ReapResult:
+    """`tpuctl reap`: check what was asked, then one reaper run."""
+    from tpuctl.domain.reaping import BUDGET_ACTIONS, IDLE_ACTIONS
+    from tpuctl.errors import UsageError
+
+    interval = every_of(ask.every)
+    if ask.idle_action not in IDLE_ACTIONS or ask.over_budget not in BUDGET_ACTIONS:
+        raise UsageError(f"--idle-action is one of {', '.join(IDLE_ACTIONS)}; --over-budget one of "
+                         f"{', '.join(BUDGET_ACTIONS)}.")
+    if not 0 <= ask.max_actions <= 10_000:
+        raise UsageError("--max-actions must be from 0 to 10000.")
+    policy = ReapPolicy(warn=duration(ask.warn, "--warn"), idle=duration(ask.idle, "--idle"),
+                        idle_action=ask.idle_action, over_budget=ask.over_budget,
+                        include_unmanaged=ask.include_unmanaged)
+    return reap(ctx.api, ctx.books, policy, dry_run=ask.dry_run, max_actions=ask.max_actions, every=interval)
+
+
+def too_large(result: ReapResult) -> TpuctlError:
+    """A plan over --max-actions: nothing was done (exit 10)."""
+    from tpuctl.errors import Aborted
+
+    return Aborted(f"The reaper planned {len(result.planned)} actions, more than --max-actions {result.max_actions}; "
+                   "it did nothing.",
+                   hint="Look at `tpuctl reap --dry-run`; if the plan is right, run it with a larger --max-actions.")

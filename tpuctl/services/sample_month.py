@@ -66,7 +66,7 @@ class Month:
         books = self.books(member)
         request = nodes.build_create_request(self.profile, name, accelerator_type, zone=zone, runtime_version=RUNTIME,
                                              spot=spot, hours=hours, labels={})
-        nodes.create_node(self.api, books, request, nodes.admit(books, request))
+        nodes.create_node(self.api, books, request, books.admit(request.usage(books.actor)))
 
     def delete(self, actor: str, name: str, zone: str) -> None:
         nodes.delete_node(self.api, self.books(actor), self.api.get_node(zone, name))

@@ -15,6 +15,10 @@ from tpuctl.services.jobs.status import (
     FollowEvent, cancel_job, download_outputs, follow, has_ended, last_lines, list_jobs, log_chunks,
     note_lost_node, outputs, read_spec, read_status, settle, settle_seconds,
 )
+from tpuctl.services.jobs.run import RunAsk, Started, run
+from tpuctl.services.jobs.views import (
+    Cancelled, Followed, JobView, Logs, Resumed, Tail, cancel, download, follow_to_end, jobs, logs, resume, show,
+)
 from tpuctl.services.jobs.submit import stage_workdir, submit
 
 __all__ = [
@@ -22,5 +26,6 @@ __all__ = [
     "pull_config", "shown_text", "unpack_code", "cancel_job", "config_versions", "download_outputs", "follow",
     "has_ended", "last_lines", "list_configs", "list_jobs", "load_config", "log_chunks", "note_lost_node",
     "outputs", "push_config", "read_config", "read_spec", "read_status", "resume_all", "resume_job", "resume_one",
-    "settle", "settle_seconds", "stage_workdir", "submit",
+    "settle", "settle_seconds", "stage_workdir", "submit", "RunAsk", "Started", "run", "Cancelled", "Followed", "JobView", "Logs", "Resumed", "Tail", "cancel", "download",
+    "follow_to_end", "jobs", "logs", "resume", "show",
 ]
