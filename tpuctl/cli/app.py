@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl import __version__
-from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd, report_cmd
+from tpuctl.cli import config_cmd, emulator_cmd, grant_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd, report_cmd
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
@@ -63,6 +63,9 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     ctx.obj = Session(config, profile, debug)
+    from tpuctl.cli.notices import show_after
+
+    ctx.call_on_close(lambda: show_after(ctx.obj))
 
 
 nodes.register(app)
@@ -73,6 +76,7 @@ app.add_typer(prices_cmd.app, name="prices")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(report_cmd.app, name="report")
+app.add_typer(grant_cmd.app, name="grant")
 jobs_cmd.register(app)
 reap_cmd.register(app)
 

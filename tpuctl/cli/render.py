@@ -220,6 +220,8 @@ def type_json(acc: AcceleratorType, prices: dict[str, Any] | None = None) -> dic
 def cost_json(admission: Admission, per_hour: Decimal) -> dict[str, Any]:
     """What a request costs and what it leaves of the member's month."""
     left = admission.member.left
+    if admission.grant is not None:
+        per_hour = admission.grant.paid_per_hour
     return {"currency": admission.currency, "per_hour": amount(per_hour), "lease": amount(admission.member.requested.money),
             "unit": admission.member.unit,
             "left_after": None if left is None else amount(left - admission.member.read(admission.member.requested)),
@@ -232,6 +234,8 @@ def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
 
     me = admission.member
     money = lambda value: format_amount(value, "money", admission.currency)  # noqa: E731
+    if admission.grant is not None:
+        per_hour = admission.grant.paid_per_hour        # the part inside the TRC grant is free
     text = f"{money(per_hour)}/hour, up to {money(me.requested.money)} for the lease"
     if me.left is not None:
         left = format_amount(me.left - me.read(me.requested), me.unit, admission.currency)
@@ -240,6 +244,13 @@ def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
 
 
 def override_notice(admission: Admission) -> None:
+    """What a member is told before anything is made: an override, and the TRC grant's part."""
+    from tpuctl.domain.budgets import format_amount
+
+    grant = admission.grant.notice(lambda value: format_amount(value, "money", admission.currency)) \
+        if admission.grant is not None else None
+    if grant:
+        echo(grant, err=True)
     if admission.overridden_by:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "

@@ -170,9 +170,9 @@ def build_report(usage: Usage, pricing: Pricing, *, by: str, start: datetime, en
         if not chip_seconds:
             continue
         if key not in rates:
-            rates[key] = pricing.price_for(key.generation, key.zone, key.spot, key.accelerator_type)
+            rates[key] = key.rate(pricing)
         money = cost(chip_seconds, rates[key])
-        free = is_free(key.generation, key.zone, key.spot, pricing.overrides, key.accelerator_type)
+        free = key.granted or is_free(key.generation, key.zone, key.spot, pricing.overrides, key.accelerator_type)
         part = Line("", chip_seconds, chip_seconds if key.spot else 0, chip_seconds if free else 0, money,
                     money if key.spot else Decimal(0))
         name = _key(by, member, key, bucket)
@@ -203,7 +203,7 @@ def top_jobs(node_usage: Mapping[tuple[str, str, PriceKey], int], pricing: Prici
         job = job_of.get(node)
         if job is None or not chip_seconds:
             continue
-        rate = pricing.price_for(key.generation, key.zone, key.spot, key.accelerator_type)
+        rate = key.rate(pricing)
         entry = jobs.setdefault((job, member), [0, Decimal(0)])
         entry[0] += chip_seconds
         entry[1] += cost(chip_seconds, rate)

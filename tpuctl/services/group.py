@@ -112,7 +112,8 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
 
 
 DECISIONS = {BUDGET_SET: "set budgets", PRICES_OVERRIDDEN: "set prices", FREE_QUOTA_SET: "change the free quota",
-             MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets"}
+             MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets",
+             "grant.set": "record the TRC grant", "grant.ended": "end the TRC grant"}
 
 
 def _decider_rules(store: GroupStore, db: LedgerDB, actor: str, kind: str) -> GroupRules:

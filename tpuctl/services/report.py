@@ -8,6 +8,7 @@ days and jobs read the month's intervals. Running TPUs count up to now.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Iterator
@@ -23,6 +24,7 @@ from tpuctl.domain.prices import PriceTable
 from tpuctl.domain.times import parse_time
 from tpuctl.domain.report import BY, Ended, Preemption, Report, build_report, top_jobs
 from tpuctl.errors import UsageError
+from tpuctl.services.grants import covered_pieces
 from tpuctl.services.ledger import pricing_for, sync_from_store
 
 DAY = timedelta(days=1)
@@ -129,6 +131,26 @@ def _node_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None,
     return usage
 
 
+def _buckets(piece: UsageInterval, by: str, jobs: set[str]) -> list[tuple[str | None, int]]:
+    """A covered piece's chip-seconds in the buckets `_usage` keeps for this breakdown."""
+    if by == "day":
+        return list(days_of(piece))
+    return [(job_of(piece.spec.node, jobs) if by == "job" else None, piece.chip_seconds)]
+
+
+def _move_to_grant(usage: Counter, covered: list[tuple[tuple, tuple, int]]) -> None:
+    """Move covered chip-seconds from their key in `usage` to the same key with a free, granted price."""
+    for source, target, chip_seconds in covered:
+        take = min(chip_seconds, usage.get(source, 0))
+        if take > 0:
+            usage[source] -= take
+            usage[target] += take
+
+
+def _granted(key: PriceKey) -> PriceKey:
+    return replace(key, granted=True)
+
+
 def _preemptions(db: LedgerDB, pricing, start: datetime, end: datetime) -> tuple[Preemption, ...]:
     found = []
     for event in db.events_between([NODE_PREEMPTED], start, end):
@@ -172,6 +194,9 @@ def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: Pr
     pricing = pricing_for(rules, table)
     jobs = job_ids(store)
     usage = _usage(db, start, end, whole, by, now, jobs)
+    pieces = covered_pieces(db, rules, start, end, now) if rules.trc_grants else []
+    _move_to_grant(usage, [((p.member, key, bucket), (p.member, _granted(key), bucket), chip_seconds) for p in pieces
+                           for key in [PriceKey.of(p.spec)] for bucket, chip_seconds in _buckets(p, by, jobs)])
     members = sorted(rules.members | {member for member, _, _ in usage})
     budgets = {}
     if whole:
@@ -179,6 +204,8 @@ def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: Pr
                    if m != UNATTRIBUTED and (b := rules.budget_for(whole, m, "money")) is not None}
     group = rules.budget_for(whole, None, "money") if whole else None
     node_usage = _node_usage(db, start, end, whole, now)
+    _move_to_grant(node_usage, [((p.member, p.spec.node, key), (p.member, p.spec.node, _granted(key)), p.chip_seconds)
+                                for p in pieces for key in [PriceKey.of(p.spec)]])
     return build_report(
         usage, pricing, by=by, start=start, end=end, now=now, month=whole, budgets=budgets,
         group_budget=group.amount if group else None, members=members,
