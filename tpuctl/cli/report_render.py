@@ -12,7 +12,7 @@ from typing import Any
 from tpuctl.cli import render
 from tpuctl.domain.budgets import format_amount
 from tpuctl.domain.metering import MONEY_QUANTUM
-from tpuctl.domain.report import Line, Report, chip_hours
+from tpuctl.domain.report import Line, Report, chip_hours, summary
 from tpuctl.domain.settlement import RULE_WORDS
 
 JSON_SCHEMA = "tpuctl.report/1"
@@ -36,6 +36,7 @@ def report_json(r: Report) -> dict[str, Any]:
     return {
         "schema": JSON_SCHEMA, "period": {"start": f"{r.start:%Y-%m-%d}", "end": r.last_day, "month": r.month},
         "by": r.by, "currency": r.currency, "as_of": render.iso(r.as_of), "settlement_rule": r.rule,
+        "summary": summary(r),
         "closed": None if closed is None else {
             "actual": _num(closed.actual), "estimate": _num(closed.estimate), "credits": _num(closed.credits),
             "invoice_month": closed.invoice_month, "source": closed.source, "closed_by": closed.by,

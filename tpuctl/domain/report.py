@@ -211,6 +211,32 @@ def top_jobs(node_usage: Mapping[tuple[str, str, PriceKey], int], pricing: Prici
     return tuple(JobSpend(job, member, seconds, money) for (job, member), (seconds, money) in ranked[:limit])
 
 
+def summary(r: Report) -> str:
+    """The report in one line, for a chat message: spend against the group's budget, the
+    forecast, chip-hours and the free ones, the biggest spenders, and who is near their allowance."""
+    from tpuctl.domain.budgets import format_amount
+
+    def money(value: Decimal) -> str:
+        return format_amount(value, "money", r.currency)
+
+    t = r.total
+    spent = t.actual if t.actual is not None else t.estimate
+    text = f"TPU spend {r.period}: {money(spent)}"
+    if t.budget:
+        text += f" of the group's {money(t.budget)} ({(spent / t.budget * 100).quantize(Decimal(1))}%)"
+    if t.forecast is not None and r.as_of < r.end:
+        text += f", heading for {money(t.forecast)}"
+    text += f"; {t.chip_hours.quantize(Decimal('0.01'))} chip-hours, {t.free_chip_hours.quantize(Decimal('0.01'))} free"
+    top = [line for line in sorted(r.lines, key=lambda line: (-line.estimate, line.key)) if line.estimate][:3]
+    if top:
+        text += f"; most by {r.by}: " + ", ".join(f"{line.key} {money(line.estimate)}" for line in top)
+    near = [line for line in r.lines if line.used is not None and line.used >= Decimal("0.9")]
+    if r.by == "member" and near:
+        text += "; at 90% or more of their allowance: " + ", ".join(
+            f"{line.key} ({(line.used * 100).quantize(Decimal(1))}%)" for line in near)
+    return text + "."
+
+
 # --- CSV: one stable schema, read back into the same figures ------------------------------------
 
 def _text(value: Decimal | None) -> str:
