@@ -17,6 +17,7 @@ grant's chips that the TPUs already there (running or being created) leave.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -122,32 +123,47 @@ def allocate(intervals: Iterable[UsageInterval], grants: Sequence[Grant], start:
     pieces: list[UsageInterval] = []
     for grant in grants:
         lo, hi = max(grant.start, start), min(grant.until, end)
-        if lo >= hi:
-            continue
-        mine = sorted((i for i in intervals if grant.covers(i.spec.zone, i.spec.generation, i.spec.spot)
-                       and i.start < hi and i.end > lo), key=_order)
-        cuts = sorted({lo, hi, *(t for i in mine for t in (i.start, i.end) if lo < t < hi)})
-        open_pieces: dict[tuple, list] = {}        # interval -> [from, chips] of its piece so far
-        for a, b in zip(cuts, cuts[1:]):
-            left = grant.chips
-            for interval in mine:
-                if interval.start <= a and interval.end >= b:
-                    take = min(left, interval.spec.chips)
-                    left -= take
-                else:
-                    take = 0
-                ident = (interval.subject, interval.seq)
-                held = open_pieces.get(ident)
-                if held and held[1] != take:
-                    if held[1]:
-                        pieces.append(_piece(interval, held[0], a, held[1]))
-                    held = None
-                if held is None:
-                    open_pieces[ident] = [a, take]
-        for interval in mine:
-            held = open_pieces.get((interval.subject, interval.seq))
-            if held and held[1]:
-                pieces.append(_piece(interval, held[0], hi, held[1]))
+        if lo < hi:
+            pieces += _serve(grant, [i for i in intervals if grant.covers(i.spec.zone, i.spec.generation, i.spec.spot)
+                                     and i.start < hi and i.end > lo], lo, hi)
+    return pieces
+
+
+def _serve(grant: Grant, mine: list[UsageInterval], lo: datetime, hi: datetime) -> list[UsageInterval]:
+    """One sweep over the times TPUs start and stop: between two such times, the TPUs running
+    take the grant's chips in the order they started."""
+    points: dict[datetime, tuple[list, list]] = {}
+    for interval in mine:
+        points.setdefault(max(interval.start, lo), ([], []))[1].append(interval)
+        points.setdefault(min(interval.end, hi), ([], []))[0].append(interval)
+    active: list[tuple] = []                       # order keys of the TPUs running, first come first
+    running: dict[tuple, UsageInterval] = {}
+    held: dict[tuple, list] = {}                    # order key -> [since, chips] of its current piece
+    pieces: list[UsageInterval] = []
+    times = sorted(points)
+    for n, at in enumerate(times):
+        ending, starting = points[at]
+        for interval in ending:
+            key = _order(interval)
+            active.pop(bisect_left(active, key))
+            since, chips = held.pop(key, (at, 0))
+            if chips:
+                pieces.append(_piece(running.pop(key), since, at, chips))
+        for interval in starting:
+            key = _order(interval)
+            insort(active, key)
+            running[key] = interval
+        if n + 1 == len(times):
+            break
+        left = grant.chips
+        for key in active:
+            take = min(left, running[key].spec.chips)
+            left -= take
+            since, chips = held.get(key, (at, None))
+            if chips != take:
+                if chips:
+                    pieces.append(_piece(running[key], since, at, chips))
+                held[key] = [at, take]
     return pieces
 
 

@@ -162,23 +162,28 @@ def build_report(usage: Usage, pricing: Pricing, *, by: str, start: datetime, en
     """Price `usage` once per key and break it down `by` one of BY."""
     if by not in BY:
         raise UsageError(f"'{by}' is not a way to break a report down ({', '.join(BY)}).")
-    rates: dict[PriceKey, Decimal] = {}
-    lines: dict[str, Line] = {name: Line(name) for name in members} if by == "member" else {}
-    unattributed = Line(UNATTRIBUTED)
+    priced: dict[PriceKey, tuple[Decimal, bool]] = {}     # rate and free, once per key
+    sums: dict[str, list] = {name: [0, 0, 0, Decimal(0), Decimal(0)] for name in members} if by == "member" else {}
+    shared = [0, 0, 0, Decimal(0), Decimal(0)]
     for (member, key, bucket), chip_seconds in sorted(usage.items(), key=lambda item: (item[0][0], item[0][1],
                                                                                        item[0][2] or "")):
         if not chip_seconds:
             continue
-        if key not in rates:
-            rates[key] = key.rate(pricing)
-        money = cost(chip_seconds, rates[key])
-        free = key.granted or is_free(key.generation, key.zone, key.spot, pricing.overrides, key.accelerator_type)
-        part = Line("", chip_seconds, chip_seconds if key.spot else 0, chip_seconds if free else 0, money,
-                    money if key.spot else Decimal(0))
-        name = _key(by, member, key, bucket)
-        lines[name] = lines.get(name, Line(name)).plus(part)
+        if key not in priced:
+            priced[key] = (key.rate(pricing), key.granted or is_free(key.generation, key.zone, key.spot,
+                                                                      pricing.overrides, key.accelerator_type))
+        rate, free = priced[key]
+        money = cost(chip_seconds, rate)
+        part = (chip_seconds, chip_seconds if key.spot else 0, chip_seconds if free else 0, money,
+                money if key.spot else Decimal(0))
+        targets = [sums.setdefault(_key(by, member, key, bucket), [0, 0, 0, Decimal(0), Decimal(0)])]
         if member == UNATTRIBUTED:
-            unattributed = unattributed.plus(part)
+            targets.append(shared)
+        for target in targets:
+            for n, value in enumerate(part):
+                target[n] += value
+    lines = {name: Line(name, *figures) for name, figures in sums.items()}
+    unattributed = Line(UNATTRIBUTED, *shared)
     budgets, actual = budgets or {}, (closed.members if closed else {})
     done = []
     for line in lines.values():

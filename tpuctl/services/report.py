@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Iterator
 
 from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.report_db import deletions_by_others, multi_day_intervals, one_day_usage
 from tpuctl.adapters.store import GroupStore
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.events import NODE_DELETED, NODE_PREEMPTED, UNATTRIBUTED
+from tpuctl.domain.events import NODE_PREEMPTED, UNATTRIBUTED
 from tpuctl.domain.intervals import UsageInterval, node_subject
 from tpuctl.domain.jobs import INDEX_PREFIX, JOB_ID_RE
 from tpuctl.domain.metering import PriceKey, check_month, cost, month_bounds, month_of, running_usage
@@ -53,13 +55,14 @@ def _months(start: datetime, end: datetime) -> Iterator[str]:
 
 
 def days_of(interval: UsageInterval) -> Iterator[tuple[str, int]]:
-    """An interval's chip-seconds per UTC day."""
+    """An interval's chip-seconds per UTC day (counted directly: a month has thousands)."""
+    chips = interval.spec.chips if interval.charged else 0
     at = interval.start
-    while at < interval.end:
+    while chips and at < interval.end:
         midnight = datetime.combine(at.date(), time(), timezone.utc) + DAY
-        part = interval.clipped(at, midnight)
-        if part is not None and part.chip_seconds:
-            yield f"{at:%Y-%m-%d}", part.chip_seconds
+        seconds = int((min(interval.end, midnight) - at).total_seconds())
+        if seconds > 0:
+            yield f"{at:%Y-%m-%d}", chips * seconds
         at = midnight
 
 
@@ -95,8 +98,21 @@ def _intervals(db: LedgerDB, start: datetime, end: datetime, now: datetime) -> l
     return found
 
 
+@lru_cache(maxsize=4096)
+def _price_key(zone: str, generation: str, accelerator_type: str, spot: bool) -> PriceKey:
+    return PriceKey(zone, generation, accelerator_type, bool(spot))
+
+
+def _running(db: LedgerDB, start: datetime, end: datetime, now: datetime) -> list[UsageInterval]:
+    """The parts inside [start, end) of what runs now, up to now."""
+    return [part for s in db.open_nodes() if (i := s.open_interval(min(now, end))) and (part := i.clipped(start, end))]
+
+
 def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: str, now: datetime,
            jobs: set[str]) -> Counter:
+    """Chip-seconds per (member, pricing key, day or job). A whole month is summed by SQLite
+    (per key, per node, or per day for intervals within a day); only intervals that cross
+    midnight, running TPUs and periods of days are cut up in Python."""
     usage: Counter = Counter()
     if month and by in ("member", "type", "zone"):
         for member, counter in db.month_usage(month).items():
@@ -106,7 +122,17 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
             for key, chip_seconds in counter.items():
                 usage[(member, key, None)] += chip_seconds
         return usage
-    for interval in _intervals(db, start, end, now):
+    if month and by == "day":
+        for owner, zone, generation, accelerator_type, spot, day, chip_seconds in one_day_usage(db, month):
+            usage[(owner, _price_key(zone, generation, accelerator_type, spot), day)] += chip_seconds
+        intervals = multi_day_intervals(db, month) + _running(db, start, end, now)
+    elif month and by == "job":
+        for owner, zone, node, generation, accelerator_type, spot, chip_seconds in db.node_usage(month):
+            usage[(owner, _price_key(zone, generation, accelerator_type, spot), job_of(node, jobs))] += chip_seconds
+        intervals = _running(db, start, end, now)
+    else:
+        intervals = _intervals(db, start, end, now)
+    for interval in intervals:
         key = PriceKey.of(interval.spec)
         if by == "day":
             for day, chip_seconds in days_of(interval):
@@ -117,17 +143,22 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
     return usage
 
 
-def _node_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime) -> Counter:
+def _node_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime,
+                jobs: set[str]) -> Counter:
+    """Chip-seconds per (member, node, pricing key) of the nodes that ran a job (for the top jobs)."""
     usage: Counter = Counter()
+    if not jobs:
+        return usage
     if month:
         for owner, zone, node, generation, accelerator_type, spot, chip_seconds in db.node_usage(month):
-            usage[(owner, node, PriceKey(zone, generation, accelerator_type, spot))] += chip_seconds
-        intervals = [part for s in db.open_nodes() if (i := s.open_interval(min(now, end))) and
-                     (part := i.clipped(start, end))]
+            if job_of(node, jobs) is not None:
+                usage[(owner, node, _price_key(zone, generation, accelerator_type, spot))] += chip_seconds
+        intervals = _running(db, start, end, now)
     else:
         intervals = _intervals(db, start, end, now)
     for interval in intervals:
-        usage[(interval.member, interval.spec.node, PriceKey.of(interval.spec))] += interval.chip_seconds
+        if job_of(interval.spec.node, jobs) is not None:
+            usage[(interval.member, interval.spec.node, PriceKey.of(interval.spec))] += interval.chip_seconds
     return usage
 
 
@@ -165,7 +196,7 @@ def _preemptions(db: LedgerDB, pricing, start: datetime, end: datetime) -> tuple
 def _ended(db: LedgerDB, start: datetime, end: datetime) -> tuple[Ended, ...]:
     """TPUs tpuctl deleted for someone other than their owner: the reaper's, a treasurer's."""
     found = []
-    for event in db.events_between([NODE_DELETED], start, end):
+    for event in deletions_by_others(db, start, end):
         p = event.payload
         if p.get("source") != "tpuctl" or event.actor == p["owner"]:
             continue
@@ -203,7 +234,7 @@ def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: Pr
         budgets = {m: b.amount for m in members
                    if m != UNATTRIBUTED and (b := rules.budget_for(whole, m, "money")) is not None}
     group = rules.budget_for(whole, None, "money") if whole else None
-    node_usage = _node_usage(db, start, end, whole, now)
+    node_usage = _node_usage(db, start, end, whole, now, jobs)
     _move_to_grant(node_usage, [((p.member, p.spec.node, key), (p.member, p.spec.node, _granted(key)), p.chip_seconds)
                                 for p in pieces for key in [PriceKey.of(p.spec)]])
     return build_report(
