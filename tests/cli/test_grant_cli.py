@@ -44,7 +44,7 @@ def spent(cli, member: str) -> str:
     return ok(cli("spend", "--member", member, "--json")).json["spent"]
 
 
-def test_the_treasurer_records_the_grant_and_everyone_sees_it(cli, group):
+def test_the_treasurer_records_the_grant_and_everyone_sees_it(cli, group, shared_clock):
     refused = cli(*GRANT, "--until", "2026-12-30")
     assert refused.code == ExitCode.PERMISSION
     assert refused.err.startswith("Error: alice is not a treasurer of this group, so cannot record the TRC grant.")
@@ -70,6 +70,14 @@ def test_the_treasurer_records_the_grant_and_everyone_sees_it(cli, group):
                                                          "in the future.\n")
     assert cli("grant", "add", "--zone", "us-central2-b", "--type", "v4-8", "--chips", "8", "--model", "spot",
                "--until", "2026-12-30").code == ExitCode.USAGE
+
+    shared_clock.advance(HOUR)
+    ended = ok(cli("grant", "end", "--zone", "us-central2-b", "--type", "v4", "--model", "spot"))
+    assert ended.out == ("The group's TRC grant for spot v4 in us-central2-b has ended: those TPUs cost list "
+                         "price now.\n")
+    assert [(g["status"], g["days_left"]) for g in cli("grant", "show", "--json").json["grants"]] == [("ended", 0)]
+    assert cli("grant", "end", "--zone", "us-central2-b", "--type", "v4", "--model", "spot").err.startswith(
+        "Error: Not recorded: there is no grant for spot v4 in us-central2-b running at 2026-12-10 13:00.")
 
 
 def test_a_request_partly_inside_the_grant_is_priced_for_the_part_outside(cli, group, shared_clock):
@@ -105,6 +113,16 @@ def test_a_request_partly_inside_the_grant_is_priced_for_the_part_outside(cli, g
     assert (lines["alice"]["free_chip_hours"], lines["alice"]["estimate"]) == ("32.000000", "0.000000")
     assert (lines["bob"]["free_chip_hours"], lines["bob"]["estimate"]) == ("48.000000", "27.600000")
     assert report["total"]["free_chip_hours"] == "80.000000" and report["total"]["estimate"] == "27.600000"
+    csv_lines = ok(cli("report", "--format", "csv")).out.splitlines()
+    assert csv_lines[0].split(",")[4:8] == ["chip_hours", "spot_chip_hours", "free_chip_hours", "estimate"]
+    assert [row.split(",")[3:8] for row in csv_lines[1:]] == [
+        ["alice", "32.000000", "32.000000", "32.000000", "0.000000"],
+        ["bob", "68.000000", "64.000000", "48.000000", "27.600000"],
+        ["tess", "0.000000", "0.000000", "0.000000", "0.000000"],
+        ["total", "100.000000", "96.000000", "80.000000", "27.600000"]]
+    md = ok(cli("report", "--format", "md")).out
+    assert "| bob | 68.00 | 64.00 | 48.00 | $27.60 | $100.00 | 28% |" in md
+    assert "| free chip-hours (grant) | 80.000000 |" in md
     by_day = ok(cli("report", "--by", "day", "--format", "json")).json
     assert by_day["total"]["free_chip_hours"] == "80.000000" and by_day["total"]["estimate"] == "27.600000"
 

@@ -48,11 +48,12 @@ def run(
     admitted: list = []
     with render.spinner(f"Starting job {job_config.name}") as update:
         status = svc.submit(s.books, s.api, s.profile, job_config, loaded.base, loaded.label, node=node,
-                            timing=timing, override_reason=override, on_admitted=admitted.append,
+                            timing=timing, override_reason=override,
+                            on_admitted=lambda admission: (admitted.append(admission), render.grant_notice(admission)),
                             on_progress=update, code=loaded.code, environ=dict(os.environ))
     for admission in admitted:                    # (a job on an existing TPU asks for none)
         tpu = job_config.tpu
-        render.override_notice(admission)
+        render.override_notice(admission, grant=False)      # (the grant's part was told before)
         per_hour = s.books.price_per_hour(tpu.zone, tpu.type, tpu.spot)
         render.echo(f"Its TPU ({tpu.type}): {render.cost_sentence(admission, per_hour)}.", err=True)
     attempt = status.latest

@@ -243,14 +243,20 @@ def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
     return text
 
 
-def override_notice(admission: Admission) -> None:
-    """What a member is told before anything is made: an override, and the TRC grant's part."""
+def grant_notice(admission: Admission) -> None:
+    """Before anything is made: how much of the request the group's TRC grant leaves to pay."""
     from tpuctl.domain.budgets import format_amount
 
     grant = admission.grant.notice(lambda value: format_amount(value, "money", admission.currency)) \
         if admission.grant is not None else None
     if grant:
         echo(grant, err=True)
+
+
+def override_notice(admission: Admission, grant: bool = True) -> None:
+    """What a member is told before anything is made: the TRC grant's part, and an override."""
+    if grant:
+        grant_notice(admission)
     if admission.overridden_by:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "
