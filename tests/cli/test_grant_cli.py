@@ -163,3 +163,14 @@ def test_everyone_is_warned_once_a_week_and_a_day_before_the_grant_ends(cli, gro
     assert ok(cli("spend")).err == ""
     as_member(group, "bob")
     assert ok(cli("spend")).err == day
+
+
+def test_extending_a_tpu_inside_the_grant_keeps_it_free(cli, group):
+    as_member(group, "tess")
+    ok(cli(*GRANT[:7], "16", *GRANT[8:], "--until", "2026-12-30"))
+    as_member(group, "alice")
+    ok(cli("create", "a1", "--type", "v4-32", "--spot", "--hours", "1"))
+    extended = ok(cli("extend", "a1", "--hours", "2"))
+    assert "Inside the group's TRC grant: free until 2026-12-31 00:00 UTC.\n" in extended.err
+    assert "outside" not in extended.err.lower()
+    assert ok(cli("spend", "--json")).json["committed"] == "0.000000"

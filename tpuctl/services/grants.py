@@ -192,7 +192,8 @@ def request_fit(rules: GroupRules, pricing: Pricing, request: UsageRequest, stat
     """How much of the request the grant makes free now, and its usage split into the paid
     and the free part."""
     rate = request.key.rate(pricing)
-    held = [(s.spec.zone, s.spec.generation, s.spec.spot, s.spec.chips) for s in holders(states)]
+    held = [(s.spec.zone, s.spec.generation, s.spec.spot, s.spec.chips) for s in holders(states)
+            if not (request.request_id and s.spec.request_id == request.request_id)]    # `extend`: not itself
     grant_fit = fit(rules.trc_grants, request.zone, request.generation, request.spot, request.chips, rate, held, now)
     seconds = request.chip_seconds // request.chips if request.chips else 0
     free = min(request.chip_seconds, covered_seconds(grant_fit, now, seconds))
