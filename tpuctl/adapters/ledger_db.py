@@ -35,7 +35,7 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 8      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 9      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -43,6 +43,8 @@ CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TE
 CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
 CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
 CREATE INDEX events_kind_time ON events (kind, time_us);
+CREATE INDEX events_ended_by_others ON events (time_us) WHERE kind = 'node.deleted'
+    AND instr(body, '"owner":"' || actor || '"') = 0;
 CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
     generation TEXT, chips INTEGER, spot INTEGER, lease_until INTEGER, request_id TEXT, create_time INTEGER,
     status TEXT, first_seen INTEGER, accruing_since INTEGER, first_ready INTEGER, seq INTEGER,

@@ -155,15 +155,22 @@ def _serve(grant: Grant, mine: list[UsageInterval], lo: datetime, hi: datetime) 
             running[key] = interval
         if n + 1 == len(times):
             break
-        left = grant.chips
-        for key in active:
+        left, served = grant.chips, set()
+        for key in active:                          # the first come take the chips until none are left
+            if left <= 0:
+                break
             take = min(left, running[key].spec.chips)
             left -= take
-            since, chips = held.get(key, (at, None))
+            served.add(key)
+            since, chips = held.get(key, (at, 0))
             if chips != take:
                 if chips:
                     pieces.append(_piece(running[key], since, at, chips))
                 held[key] = [at, take]
+        for key in [key for key in held if key not in served]:     # moved out of the grant
+            since, chips = held.pop(key)
+            if chips:
+                pieces.append(_piece(running[key], since, at, chips))
     return pieces
 
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Iterator
 
 from tpuctl.adapters.ledger_db import LedgerDB
-from tpuctl.adapters.report_db import deletions_by_others, multi_day_intervals, one_day_usage
+from tpuctl.adapters.report_db import day_usage, deletions_by_others, job_usage
 from tpuctl.adapters.store import GroupStore
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import NODE_PREEMPTED, UNATTRIBUTED
@@ -123,12 +123,12 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
                 usage[(member, key, None)] += chip_seconds
         return usage
     if month and by == "day":
-        for owner, zone, generation, accelerator_type, spot, day, chip_seconds in one_day_usage(db, month):
+        for owner, zone, generation, accelerator_type, spot, day, chip_seconds in day_usage(db, month):
             usage[(owner, _price_key(zone, generation, accelerator_type, spot), day)] += chip_seconds
-        intervals = multi_day_intervals(db, month) + _running(db, start, end, now)
+        intervals = _running(db, start, end, now)
     elif month and by == "job":
-        for owner, zone, node, generation, accelerator_type, spot, chip_seconds in db.node_usage(month):
-            usage[(owner, _price_key(zone, generation, accelerator_type, spot), job_of(node, jobs))] += chip_seconds
+        for owner, zone, generation, accelerator_type, spot, job, chip_seconds in job_usage(db, month, jobs):
+            usage[(owner, _price_key(zone, generation, accelerator_type, spot), job)] += chip_seconds
         intervals = _running(db, start, end, now)
     else:
         intervals = _intervals(db, start, end, now)
@@ -143,22 +143,22 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
     return usage
 
 
-def _node_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime,
-                jobs: set[str]) -> Counter:
-    """Chip-seconds per (member, node, pricing key) of the nodes that ran a job (for the top jobs)."""
+def _job_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime,
+               jobs: set[str]) -> Counter:
+    """Chip-seconds per (member, job, pricing key), for the top jobs."""
     usage: Counter = Counter()
     if not jobs:
         return usage
     if month:
-        for owner, zone, node, generation, accelerator_type, spot, chip_seconds in db.node_usage(month):
-            if job_of(node, jobs) is not None:
-                usage[(owner, node, _price_key(zone, generation, accelerator_type, spot))] += chip_seconds
+        for owner, zone, generation, accelerator_type, spot, job, chip_seconds in job_usage(db, month, jobs):
+            if job is not None:
+                usage[(owner, job, _price_key(zone, generation, accelerator_type, spot))] += chip_seconds
         intervals = _running(db, start, end, now)
     else:
         intervals = _intervals(db, start, end, now)
     for interval in intervals:
-        if job_of(interval.spec.node, jobs) is not None:
-            usage[(interval.member, interval.spec.node, PriceKey.of(interval.spec))] += interval.chip_seconds
+        if (job := job_of(interval.spec.node, jobs)) is not None:
+            usage[(interval.member, job, PriceKey.of(interval.spec))] += interval.chip_seconds
     return usage
 
 
@@ -234,14 +234,14 @@ def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: Pr
         budgets = {m: b.amount for m in members
                    if m != UNATTRIBUTED and (b := rules.budget_for(whole, m, "money")) is not None}
     group = rules.budget_for(whole, None, "money") if whole else None
-    node_usage = _node_usage(db, start, end, whole, now, jobs)
-    _move_to_grant(node_usage, [((p.member, p.spec.node, key), (p.member, p.spec.node, _granted(key)), p.chip_seconds)
-                                for p in pieces for key in [PriceKey.of(p.spec)]])
+    by_job = _job_usage(db, start, end, whole, now, jobs)
+    _move_to_grant(by_job, [((p.member, job, key), (p.member, job, _granted(key)), p.chip_seconds)
+                            for p in pieces if (job := job_of(p.spec.node, jobs)) for key in [PriceKey.of(p.spec)]])
     return build_report(
         usage, pricing, by=by, start=start, end=end, now=now, month=whole, budgets=budgets,
         group_budget=group.amount if group else None, members=members,
         closed=rules.closings.get(whole) if whole else None,
-        top_jobs=top_jobs(node_usage, pricing, {n: j for (_, n, _) in node_usage if (j := job_of(n, jobs))}),
+        top_jobs=top_jobs(by_job, pricing, {job: job for (_, job, _) in by_job}),
         preemptions=_preemptions(db, pricing, start, end), ended=_ended(db, start, end), rule=rules.settlement_rule)
 
 
