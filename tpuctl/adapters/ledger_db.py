@@ -13,7 +13,6 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -472,17 +471,17 @@ class LedgerDB:
     def intervals_of_kind(self, zone: str, generation: str, spot: bool, start: datetime,
                           end: datetime) -> list[UsageInterval]:
         """Closed intervals of one zone, generation and model that overlap [start, end), whole
-        (their parts in other months joined on): a TRC grant serves TPUs by when they started."""
-        found = _intervals(self._query(_INTERVALS + " WHERE zone = ? AND generation = ? AND spot = ? AND end > ? "
-                                       "AND start < ?", (zone, generation, int(spot), _sec(start), _sec(end))))
+        (parts cut at a month's end joined on): a TRC grant serves TPUs by when they started."""
+        rows = self._query(_INTERVALS + " WHERE zone = ? AND generation = ? AND spot = ? AND end > ? AND start < ?",
+                           (zone, generation, int(spot), _sec(start), _sec(end)))
+        cut = sorted({row[0] for row in rows if row[2] % 86400 == 0 or row[3] % 86400 == 0})    # at a midnight
         whole = {(subject, seq): (lo, hi) for subject, seq, lo, hi in self._in(
-            "SELECT subject, seq, min(start), max(end) FROM intervals WHERE subject IN ({}) GROUP BY subject, seq",
-            sorted({i.subject for i in found}))}
+            "SELECT subject, seq, min(start), max(end) FROM intervals WHERE subject IN ({}) GROUP BY subject, seq", cut)}
         joined = {}
-        for interval in found:
-            lo, hi = whole[(interval.subject, interval.seq)]
-            joined[(interval.subject, interval.seq)] = replace(interval, start=_dt(lo), end=_dt(hi))
-        return list(joined.values())
+        for row in rows:
+            lo, hi = whole.get((row[0], row[1]), (row[2], row[3]))
+            joined[(row[0], row[1])] = (*row[:2], lo, hi, *row[4:])
+        return _intervals(joined.values())
 
     def events_between(self, kinds: Iterable[str], start: datetime, end: datetime) -> list[Event]:
         """Events of these kinds that happened in [start, end)."""

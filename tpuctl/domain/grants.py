@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
@@ -130,48 +130,50 @@ def allocate(intervals: Iterable[UsageInterval], grants: Sequence[Grant], start:
 
 
 def _serve(grant: Grant, mine: list[UsageInterval], lo: datetime, hi: datetime) -> list[UsageInterval]:
-    """One sweep over the times TPUs start and stop: between two such times, the TPUs running
+    """One sweep over the seconds TPUs start and stop: between two of them, the TPUs running
     take the grant's chips in the order they started."""
-    points: dict[datetime, tuple[list, list]] = {}
-    for interval in mine:
-        points.setdefault(max(interval.start, lo), ([], []))[1].append(interval)
-        points.setdefault(min(interval.end, hi), ([], []))[0].append(interval)
-    active: list[tuple] = []                       # order keys of the TPUs running, first come first
-    running: dict[tuple, UsageInterval] = {}
-    held: dict[tuple, list] = {}                    # order key -> [since, chips] of its current piece
-    pieces: list[UsageInterval] = []
-    times = sorted(points)
+    mine = sorted(mine, key=_order)                 # rank = place in the queue
+    lo_s, hi_s = math.ceil(lo.timestamp()), math.floor(hi.timestamp())
+    starts = sorted((max(int(i.start.timestamp()), lo_s), rank) for rank, i in enumerate(mine))
+    ends = sorted((min(int(i.end.timestamp()), hi_s), rank) for rank, i in enumerate(mine))
+    times = sorted({t for t, _ in starts} | {t for t, _ in ends})
+    active: list[int] = []                          # ranks of the TPUs running, first come first
+    held: dict[int, tuple[int, int]] = {}           # rank -> (since, chips) of its current piece
+    found: list[tuple[int, int, int, int]] = []     # rank, from, to, chips
+    s_at = e_at = 0
     for n, at in enumerate(times):
-        ending, starting = points[at]
-        for interval in ending:
-            key = _order(interval)
-            active.pop(bisect_left(active, key))
-            since, chips = held.pop(key, (at, 0))
-            if chips:
-                pieces.append(_piece(running.pop(key), since, at, chips))
-        for interval in starting:
-            key = _order(interval)
-            insort(active, key)
-            running[key] = interval
+        while e_at < len(ends) and ends[e_at][0] == at:
+            rank = ends[e_at][1]
+            e_at += 1
+            active.pop(bisect_left(active, rank))
+            if rank in held:
+                since, chips = held.pop(rank)
+                found.append((rank, since, at, chips))
+        while s_at < len(starts) and starts[s_at][0] == at:
+            insort(active, starts[s_at][1])
+            s_at += 1
         if n + 1 == len(times):
             break
         left, served = grant.chips, set()
-        for key in active:                          # the first come take the chips until none are left
+        for rank in active:                         # the first come take the chips until none are left
             if left <= 0:
                 break
-            take = min(left, running[key].spec.chips)
+            take = min(left, mine[rank].spec.chips)
             left -= take
-            served.add(key)
-            since, chips = held.get(key, (at, 0))
+            served.add(rank)
+            since, chips = held.get(rank, (at, 0))
             if chips != take:
                 if chips:
-                    pieces.append(_piece(running[key], since, at, chips))
-                held[key] = [at, take]
-        for key in [key for key in held if key not in served]:     # moved out of the grant
-            since, chips = held.pop(key)
-            if chips:
-                pieces.append(_piece(running[key], since, at, chips))
-    return pieces
+                    found.append((rank, since, at, chips))
+                held[rank] = (at, take)
+        for rank in [rank for rank in held if rank not in served]:     # moved out of the grant
+            since, chips = held.pop(rank)
+            found.append((rank, since, at, chips))
+    return [_piece(mine[rank], _at(since), _at(until), chips) for rank, since, until, chips in found if until > since]
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 def _piece(interval: UsageInterval, start: datetime, end: datetime, chips: int) -> UsageInterval:
