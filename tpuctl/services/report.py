@@ -2,7 +2,9 @@
 report (tpuctl/domain/report.py), and the pot's balances and journal (domain/settlement.py).
 
 A whole month broken down by member, type or zone reads the pre-summed `usage_month` table;
-days and jobs read the month's intervals. Running TPUs count up to now.
+by day or job, SQLite sums the month's intervals (tpuctl/adapters/report_db.py); a period of
+days reads its intervals. Running TPUs count up to now. What the group's TRC grant covers is
+moved to free pricing keys (tpuctl/services/grants.py).
 """
 
 from __future__ import annotations
