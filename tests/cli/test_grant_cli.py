@@ -8,7 +8,6 @@ chip-hour on demand and $0.92 spot; a v4-8 has 4 chips, a v4-32 16, a v4-64 32.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 

@@ -21,7 +21,7 @@ from bisect import bisect_left, insort
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 from tpuctl.domain.intervals import UsageInterval
 
