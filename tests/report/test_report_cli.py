@@ -104,3 +104,9 @@ def test_html_opens_in_headless_chromium_with_the_figures_in_its_dom(month_env, 
     shot.parent.mkdir()
     chromium(f"--screenshot={shot}", "--window-size=1200,1600", "--hide-scrollbars", page.as_uri())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_json_has_a_one_line_summary_a_chat_bot_can_post(month_env, cli):
+    doc = cli("report", "--month", "2026-05", "--format", "json").json
+    assert doc["summary"] == ("TPU spend 2026-05: $173.34 of the group's $500.00 (35%); 90.00 chip-hours, 0.00 free; "
+                              "most by member: alice $73.60, bob $41.58, carol $32.40.")

@@ -34,7 +34,7 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 8      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 9      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -42,6 +42,8 @@ CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TE
 CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
 CREATE INDEX events_group_level ON events (kind) WHERE subject IS NULL;
 CREATE INDEX events_kind_time ON events (kind, time_us);
+CREATE INDEX events_ended_by_others ON events (time_us) WHERE kind = 'node.deleted'
+    AND instr(body, '"owner":"' || actor || '"') = 0;
 CREATE TABLE nodes (subject TEXT PRIMARY KEY, zone TEXT, node TEXT, owner TEXT, accelerator_type TEXT,
     generation TEXT, chips INTEGER, spot INTEGER, lease_until INTEGER, request_id TEXT, create_time INTEGER,
     status TEXT, first_seen INTEGER, accruing_since INTEGER, first_ready INTEGER, seq INTEGER,
@@ -465,6 +467,21 @@ class LedgerDB:
             "SELECT owner, zone, node, generation, accelerator_type, spot, sum(charged * chips * (end - start)) "
             "FROM intervals WHERE month = ? GROUP BY owner, zone, node, generation, accelerator_type, spot",
             (month,))]
+
+    def intervals_of_kind(self, zone: str, generation: str, spot: bool, start: datetime,
+                          end: datetime) -> list[UsageInterval]:
+        """Closed intervals of one zone, generation and model that overlap [start, end), whole
+        (parts cut at a month's end joined on): a TRC grant serves TPUs by when they started."""
+        rows = self._query(_INTERVALS + " WHERE zone = ? AND generation = ? AND spot = ? AND end > ? AND start < ?",
+                           (zone, generation, int(spot), _sec(start), _sec(end)))
+        cut = sorted({row[0] for row in rows if row[2] % 86400 == 0 or row[3] % 86400 == 0})    # at a midnight
+        whole = {(subject, seq): (lo, hi) for subject, seq, lo, hi in self._in(
+            "SELECT subject, seq, min(start), max(end) FROM intervals WHERE subject IN ({}) GROUP BY subject, seq", cut)}
+        joined = {}
+        for row in rows:
+            lo, hi = whole.get((row[0], row[1]), (row[2], row[3]))
+            joined[(row[0], row[1])] = (*row[:2], lo, hi, *row[4:])
+        return _intervals(joined.values())
 
     def events_between(self, kinds: Iterable[str], start: datetime, end: datetime) -> list[Event]:
         """Events of these kinds that happened in [start, end)."""

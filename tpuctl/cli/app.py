@@ -14,8 +14,8 @@ import typer
 
 from tpuctl import __version__
 from tpuctl.cli import (
-    agent_cmd, config_cmd, configs_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd,
-    report_cmd,
+    agent_cmd, config_cmd, configs_cmd, emulator_cmd, grant_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue,
+    reap_cmd, report_cmd,
 )
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
@@ -66,6 +66,9 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     ctx.obj = Session(config, profile, debug)
+    from tpuctl.cli.notices import show_after
+
+    ctx.call_on_close(lambda: show_after(ctx.obj))
 
 
 # Every command and group, registered here and only here, in the order `tpuctl --help` lists them.
@@ -95,6 +98,7 @@ COMMANDS = [
         ("billing-export", emulator_cmd.billing_export),
         ("capacity", emulator_cmd.capacity_app, [("set", emulator_cmd.capacity_set)]),
         ("clock", emulator_cmd.clock_app, [("advance", emulator_cmd.clock_advance)])]),
+    ("grant", grant_cmd.app, [("add", grant_cmd.add), ("end", grant_cmd.end), ("show", grant_cmd.show)]),
     ("report", report_cmd.app, [("show", report_cmd.report), ("reconcile", report_cmd.reconcile),
                                 ("reopen", report_cmd.reopen)]),
     ("run", jobs_cmd.run), ("logs", jobs_cmd.logs), ("cancel", jobs_cmd.cancel), ("outputs", jobs_cmd.outputs),

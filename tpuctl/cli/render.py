@@ -158,6 +158,8 @@ def cost_sentence(admission: Admission, per_hour: Decimal) -> str:
 
     me = admission.member
     money = lambda value: format_amount(value, "money", admission.currency)  # noqa: E731
+    if admission.grant is not None:
+        per_hour = admission.grant.paid_per_hour        # the part inside the TRC grant is free
     text = f"{money(per_hour)}/hour, up to {money(me.requested.money)} for the lease"
     if me.left is not None:
         left = format_amount(me.left - me.read(me.requested), me.unit, admission.currency)
@@ -171,7 +173,20 @@ def overdue(warning: str | None) -> None:
         echo(f"Warning: {warning}", err=True)
 
 
-def override_notice(admission: Admission) -> None:
+def grant_notice(admission: Admission) -> None:
+    """Before anything is made: how much of the request the group's TRC grant leaves to pay."""
+    from tpuctl.domain.budgets import format_amount
+
+    grant = admission.grant.notice(lambda value: format_amount(value, "money", admission.currency)) \
+        if admission.grant is not None else None
+    if grant:
+        echo(grant, err=True)
+
+
+def override_notice(admission: Admission, grant: bool = True) -> None:
+    """What a member is told before anything is made: the TRC grant's part, and an override."""
+    if grant:
+        grant_notice(admission)
     if admission.overridden_by:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "

@@ -74,6 +74,8 @@ def accelerator_type(acc: Any, price: Any = None) -> dict[str, Any]:
 def cost(admission: Any, per_hour: Any) -> dict[str, Any]:
     """What a request costs and what it leaves of the member's month."""
     left = admission.member.left
+    if admission.grant is not None:
+        per_hour = admission.grant.paid_per_hour        # the part inside the TRC grant is free
     return {"currency": admission.currency, "per_hour": amount(per_hour), "lease": amount(admission.member.requested.money),
             "unit": admission.member.unit,
             "left_after": None if left is None else amount(left - admission.member.read(admission.member.requested)),
@@ -222,6 +224,18 @@ def stored_config(stored: Any, text: str, code: Any) -> dict[str, Any]:
 REPORT_SCHEMA = "tpuctl.report/1"
 
 
+def grants(rows: list) -> dict[str, Any]:
+    """`grant show --json`: each grant, its chips in use and free now, and its days left."""
+    from tpuctl.domain.times import format_time
+
+    return {"grants": [{"zone": r.grant.zone, "generation": r.grant.generation,
+                        "model": r.grant.model.replace("_", "-"), "chips": r.grant.chips,
+                        "running_chips": r.running_chips, "in_use_chips": min(r.running_chips, r.grant.chips),
+                        "free_chips": r.free_chips, "start": format_time(r.grant.start),
+                        "until": format_time(r.grant.until), "days_left": r.days_left, "status": r.status,
+                        "set_by": r.grant.set_by} for r in rows]}
+
+
 def _num(value: Any) -> str | None:
     from tpuctl.domain.metering import MONEY_QUANTUM
 
@@ -239,12 +253,13 @@ def report_line(line: Any) -> dict[str, Any]:
 def report(r: Any) -> dict[str, Any]:
     """`report --format json`: its own schema name, so readers can tell versions apart; the
     bill's figures to the cent, every other amount to the millionth."""
-    from tpuctl.domain.report import chip_hours
+    from tpuctl.domain.report import chip_hours, summary
 
     closed = r.closed
     return {
         "schema": REPORT_SCHEMA, "period": {"start": f"{r.start:%Y-%m-%d}", "end": r.last_day, "month": r.month},
         "by": r.by, "currency": r.currency, "as_of": iso(r.as_of), "settlement_rule": r.rule,
+        "summary": summary(r),
         "closed": None if closed is None else {
             "actual": _num(closed.actual), "estimate": _num(closed.estimate), "credits": _num(closed.credits),
             "invoice_month": closed.invoice_month, "source": closed.source, "closed_by": closed.by,

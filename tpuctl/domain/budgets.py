@@ -18,15 +18,17 @@ from typing import Any, Iterable, Mapping
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.amounts import MAX_AMOUNT, amount_problem, check_amount  # noqa: F401 - one bound for budgets
 from tpuctl.domain.events import (
-    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED, MEMBER_REMOVED,
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GRANT_ENDED, GRANT_SET, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED, MEMBER_REMOVED,
     OVERRIDE_GRANTED, PRICES_OVERRIDDEN, TREASURER_ADDED, Event, id_time,
 )
+from tpuctl.domain.grants import Grant, GrantBook, GrantFit
 from tpuctl.domain.intervals import unique
 from tpuctl.domain.metering import MONEY_QUANTUM, SECONDS_PER_HOUR, Amount, PriceKey, price_usage
 from tpuctl.domain.prices import (
     CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates,
 )
 from tpuctl.domain.settlement import DEFAULT_RULE, SETTLEMENT_KINDS, Closing, Contribution, Treasury
+from tpuctl.domain.times import parse_time
 from tpuctl.domain.trust import Holds, Roster, Trust
 from tpuctl.errors import BudgetRefused
 
@@ -78,6 +80,7 @@ class GroupRules:
     closings: Mapping[str, Closing] = field(default_factory=dict)
     settlement_rule: str = DEFAULT_RULE
     trust: Trust = Trust()
+    trc_grants: tuple[Grant, ...] = ()                      # TPU Research Cloud grants (domain/grants.py)
 
     def is_treasurer(self, name: str) -> bool:
         return name in self.treasurers
@@ -175,6 +178,7 @@ class _Replay:
         self.free: tuple[FreeQuotaRule, ...] = ()
         self.grants: list[OverrideGrant] = []
         self.treasury = Treasury()
+        self.trc = GrantBook()
         self.roster = Roster()
         self.genesis = genesis
         self.trust = Trust(genesis.id if genesis else None, self.roster, sealed)
@@ -247,6 +251,11 @@ class _Replay:
             self.grants.append(OverrideGrant(p["member"], p["request_id"], p["reason"], event.actor, event.time))
         elif event.kind in SETTLEMENT_KINDS:
             return self.treasury.apply(event)
+        elif event.kind == GRANT_SET:
+            return self.trc.set(Grant(p["zone"], p["generation"], p["model"], int(p["chips"]),
+                                      parse_time(p["start"]), parse_time(p["until"]), event.actor, event.id))
+        elif event.kind == GRANT_ENDED:
+            return self.trc.end((p["zone"], p["generation"], p["model"]), event.time)
         return None
 
 
@@ -276,7 +285,7 @@ def group_rules(events: Iterable[Event], genesis: Event | None = None, holds: Ho
     return GroupRules(state.currency, frozenset(state.treasurers), frozenset(state.members), state.budgets,
                       PriceOverrides(state.rates, state.free), tuple(state.grants), tuple(ignored),
                       tuple(state.treasury.contributions), dict(state.treasury.closings), state.treasury.rule,
-                      state.trust)
+                      state.trust, tuple(state.trc.periods))
 
 
 # --- admission ---------------------------------------------------------------------------
@@ -369,6 +378,7 @@ class Admission:
     override_reason: str | None = None
     others: tuple[Standing, ...] = ()     # the member's and group's budgets in their other unit
     request_id: str | None = None     # as the admission log wrote it down: the node or queued request must carry it
+    grant: GrantFit | None = None     # how much of it the group's TRC grant makes free
 
     @property
     def over(self) -> list[Standing]:
@@ -402,16 +412,17 @@ def format_amount(value: Decimal, unit: str, currency: str) -> str:
 
 def admit_request(request: UsageRequest, *, month: str, spent: Mapping[str, Counter],
                   committed: Mapping[str, Counter], rules: GroupRules, pricing: Pricing,
-                  override: Override | None = None) -> Admission:
+                  override: Override | None = None, requested: Counter | None = None) -> Admission:
     """Admit the request or raise RequestRefused with the numbers. `spent` and `committed`
-    are chip-seconds per member and pricing key for the whole group this month."""
+    are chip-seconds per member and pricing key for the whole group this month; `requested`
+    the request's own (by default all at list price; a TRC grant makes part of it free)."""
     def amount(usage: Mapping[PriceKey, int]) -> Amount:
         return price_usage(usage, pricing)
 
     def total(per_member: Mapping[str, Counter]) -> Counter:
         return sum(per_member.values(), Counter())
 
-    asked = amount(Counter({request.key: request.chip_seconds}))
+    asked = amount(requested if requested is not None else Counter({request.key: request.chip_seconds}))
     mine = (amount(spent.get(request.member, Counter())), amount(committed.get(request.member, Counter())))
     ours = (amount(total(spent)), amount(total(committed)))
     members = [Standing(request.member, budget, *mine, asked)

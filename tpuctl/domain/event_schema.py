@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.amounts import MAX_AMOUNT
+from tpuctl.domain.prices import GENERATIONS
 from tpuctl.domain import events as ev
 from tpuctl.domain.times import parse_time
 from tpuctl.errors import UsageError
@@ -266,6 +267,10 @@ SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
     ev.REAP_RAN: ({"run": lambda v: _str(v, re.compile(r"^[a-z0-9]{1,40}$"), "a run id"), "planned": lambda v: _count(v),
                    "acted": lambda v: _count(v), "warned": lambda v: _count(v), "failed": lambda v: _count(v),
                    "capped": boolean, "unreachable": listing(zone, 0, 200)}, {"max_actions": lambda v: _count(v)}),
+    ev.GRANT_SET: ({"zone": zone, "generation": one_of(*GENERATIONS), "model": one_of("spot", "on_demand"),
+                    "chips": chips, "start": time, "until": time}, {"note": text}),
+    ev.GRANT_ENDED: ({"zone": zone, "generation": one_of(*GENERATIONS), "model": one_of("spot", "on_demand")},
+                     {"note": text}),
     ev.KEEP_SET: ({"zone": zone, "node": resource, "owner": optional(owner), "until": time}, {"reason": text}),
 }
 

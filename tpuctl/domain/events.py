@@ -55,6 +55,8 @@ REAP_WARNED = "reap.warned"                  # the reaper warned an owner: what 
 REAP_ACTED = "reap.acted"                    # the reaper stopped or deleted a TPU or queued request
 REAP_RAN = "reap.ran"                        # a reaper run that planned anything: its counts
 KEEP_SET = "keep.set"                        # `tpuctl keep`: idle and budget rules spare a TPU until then
+GRANT_SET = "grant.set"                      # a TRC grant: free chips of one zone, generation and model
+GRANT_ENDED = "grant.ended"                  # `tpuctl grant end`: the grant stops from then on
 REAP_KINDS = frozenset({REAP_WARNED, REAP_ACTED, REAP_RAN, KEEP_SET})
 
 SOURCES = ("tpuctl", "observed")
@@ -68,7 +70,7 @@ QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUE
 # Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
 TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
                              FREE_QUOTA_SET, OVERRIDE_GRANTED, POT_CONTRIBUTED, MONTH_CLOSED, MONTH_REOPENED,
-                             SETTLEMENT_RULE_SET, KEY_ROTATED, MEMBER_REMOVED})
+                             SETTLEMENT_RULE_SET, KEY_ROTATED, MEMBER_REMOVED, GRANT_SET, GRANT_ENDED})
 CONTROL_KINDS = TREASURER_KINDS | {GROUP_INITIALIZED}
 
 # kind -> payload fields it must carry (values may be null where the field allows it)
@@ -92,6 +94,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     REAP_ACTED: ("zone", "node", "owner", "rule", "action", "reason"),
     REAP_RAN: ("run", "planned", "acted", "warned", "failed", "capped", "unreachable"),
     KEEP_SET: ("zone", "node", "owner", "until"),
+    GRANT_SET: ("zone", "generation", "model", "chips", "start", "until"),
+    GRANT_ENDED: ("zone", "generation", "model"),
 }
 KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
 from typing import Collection, Iterable, Mapping
@@ -78,10 +78,17 @@ class PriceKey:
     generation: str
     accelerator_type: str
     spot: bool
+    granted: bool = False       # inside the group's TRC grant (domain/grants.py): free
 
     @classmethod
     def of(cls, spec: NodeSpec | QueuedRequest) -> PriceKey:
         return cls(spec.zone, spec.generation, spec.accelerator_type, spec.spot)
+
+    def rate(self, pricing: Pricing) -> Decimal:
+        """Price per chip-hour of usage under this key."""
+        if self.granted:
+            return Decimal(0)
+        return pricing.price_for(self.generation, self.zone, self.spot, self.accelerator_type)
 
 
 Usage = Counter  # Counter[PriceKey] of chip-seconds
@@ -110,7 +117,7 @@ def cost(chip_seconds: int, rate: Decimal) -> Decimal:
 def price_usage(usage: Mapping[PriceKey, int], pricing: Pricing) -> Amount:
     total = Amount()
     for key in sorted(usage):
-        rate = pricing.price_for(key.generation, key.zone, key.spot, key.accelerator_type)
+        rate = key.rate(pricing)
         total += Amount(cost(usage[key], rate), usage[key])
     return total
 
@@ -170,6 +177,20 @@ def committed_usage(states: Iterable[NodeState], queued: Iterable[QueuedRequest]
             seconds = int(request.lease_hours * SECONDS_PER_HOUR)
             add_usage(usage, request.owner, PriceKey.of(request), request.chips * seconds)
     return usage
+
+
+def with_grant(usage: Mapping[str, Counter], covered: Mapping[str, Counter]) -> dict[str, Counter]:
+    """Move the chip-seconds a TRC grant covers (per member and key) to the free, granted key."""
+    moved = {member: Counter(counter) for member, counter in usage.items()}
+    for member, counter in covered.items():
+        mine = moved.setdefault(member, Counter())
+        for key, chip_seconds in counter.items():
+            take = min(chip_seconds, mine.get(key, 0))
+            if take > 0:
+                mine[key] -= take
+                mine[replace(key, granted=True)] += take
+        moved[member] = +mine
+    return moved
 
 
 def merge(*usages: Mapping[str, Counter]) -> dict[str, Counter]:

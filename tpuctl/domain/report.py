@@ -162,23 +162,28 @@ def build_report(usage: Usage, pricing: Pricing, *, by: str, start: datetime, en
     """Price `usage` once per key and break it down `by` one of BY."""
     if by not in BY:
         raise UsageError(f"'{by}' is not a way to break a report down ({', '.join(BY)}).")
-    rates: dict[PriceKey, Decimal] = {}
-    lines: dict[str, Line] = {name: Line(name) for name in members} if by == "member" else {}
-    unattributed = Line(UNATTRIBUTED)
+    priced: dict[PriceKey, tuple[Decimal, bool]] = {}     # rate and free, once per key
+    sums: dict[str, list] = {name: [0, 0, 0, Decimal(0), Decimal(0)] for name in members} if by == "member" else {}
+    shared = [0, 0, 0, Decimal(0), Decimal(0)]
     for (member, key, bucket), chip_seconds in sorted(usage.items(), key=lambda item: (item[0][0], item[0][1],
                                                                                        item[0][2] or "")):
         if not chip_seconds:
             continue
-        if key not in rates:
-            rates[key] = pricing.price_for(key.generation, key.zone, key.spot, key.accelerator_type)
-        money = cost(chip_seconds, rates[key])
-        free = is_free(key.generation, key.zone, key.spot, pricing.overrides, key.accelerator_type)
-        part = Line("", chip_seconds, chip_seconds if key.spot else 0, chip_seconds if free else 0, money,
-                    money if key.spot else Decimal(0))
-        name = _key(by, member, key, bucket)
-        lines[name] = lines.get(name, Line(name)).plus(part)
+        if key not in priced:
+            priced[key] = (key.rate(pricing), key.granted or is_free(key.generation, key.zone, key.spot,
+                                                                      pricing.overrides, key.accelerator_type))
+        rate, free = priced[key]
+        money = cost(chip_seconds, rate)
+        part = (chip_seconds, chip_seconds if key.spot else 0, chip_seconds if free else 0, money,
+                money if key.spot else Decimal(0))
+        targets = [sums.setdefault(_key(by, member, key, bucket), [0, 0, 0, Decimal(0), Decimal(0)])]
         if member == UNATTRIBUTED:
-            unattributed = unattributed.plus(part)
+            targets.append(shared)
+        for target in targets:
+            for n, value in enumerate(part):
+                target[n] += value
+    lines = {name: Line(name, *figures) for name, figures in sums.items()}
+    unattributed = Line(UNATTRIBUTED, *shared)
     budgets, actual = budgets or {}, (closed.members if closed else {})
     done = []
     for line in lines.values():
@@ -203,12 +208,38 @@ def top_jobs(node_usage: Mapping[tuple[str, str, PriceKey], int], pricing: Prici
         job = job_of.get(node)
         if job is None or not chip_seconds:
             continue
-        rate = pricing.price_for(key.generation, key.zone, key.spot, key.accelerator_type)
+        rate = key.rate(pricing)
         entry = jobs.setdefault((job, member), [0, Decimal(0)])
         entry[0] += chip_seconds
         entry[1] += cost(chip_seconds, rate)
     ranked = sorted(jobs.items(), key=lambda item: (-item[1][1], item[0]))
     return tuple(JobSpend(job, member, seconds, money) for (job, member), (seconds, money) in ranked[:limit])
+
+
+def summary(r: Report) -> str:
+    """The report in one line, for a chat message: spend against the group's budget, the
+    forecast, chip-hours and the free ones, the biggest spenders, and who is near their allowance."""
+    from tpuctl.domain.budgets import format_amount
+
+    def money(value: Decimal) -> str:
+        return format_amount(value, "money", r.currency)
+
+    t = r.total
+    spent = t.actual if t.actual is not None else t.estimate
+    text = f"TPU spend {r.period}: {money(spent)}"
+    if t.budget:
+        text += f" of the group's {money(t.budget)} ({(spent / t.budget * 100).quantize(Decimal(1))}%)"
+    if t.forecast is not None and r.as_of < r.end:
+        text += f", heading for {money(t.forecast)}"
+    text += f"; {t.chip_hours.quantize(Decimal('0.01'))} chip-hours, {t.free_chip_hours.quantize(Decimal('0.01'))} free"
+    top = [line for line in sorted(r.lines, key=lambda line: (-line.estimate, line.key)) if line.estimate][:3]
+    if top:
+        text += f"; most by {r.by}: " + ", ".join(f"{line.key} {money(line.estimate)}" for line in top)
+    near = [line for line in r.lines if line.used is not None and line.used >= Decimal("0.9")]
+    if r.by == "member" and near:
+        text += "; at 90% or more of their allowance: " + ", ".join(
+            f"{line.key} ({(line.used * 100).quantize(Decimal(1))}%)" for line in near)
+    return text + "."
 
 
 # --- CSV: one stable schema, read back into the same figures ------------------------------------

@@ -175,7 +175,8 @@ def prices_set(ctx: Any, generation: str, on_demand: str | None, spot: str | Non
 
 
 DECISIONS = {BUDGET_SET: "set budgets", PRICES_OVERRIDDEN: "set prices", FREE_QUOTA_SET: "change the free quota",
-             MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets"}
+             MEMBER_ADDED: "add members", TREASURER_ADDED: "add treasurers", OVERRIDE_GRANTED: "override budgets",
+             "grant.set": "record the TRC grant", "grant.ended": "end the TRC grant"}
 
 
 def _decider_rules(store: GroupStore, db: LedgerDB, actor: str, kind: str) -> GroupRules:

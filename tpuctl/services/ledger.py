@@ -9,7 +9,7 @@ that missed it catches up at the next sync.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib import resources
@@ -37,6 +37,7 @@ from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
+from tpuctl.services.grants import by_subject, covered_pieces, month_with_grant, request_fit
 from tpuctl.services.genesis import check_own_key, note_no_genesis, sign_event, sync_genesis, uncounted
 from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep
 from tpuctl.services.segments import read_all
@@ -235,13 +236,15 @@ def admission(store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, 
     month = month_of(now)
     rules, open_nodes = db.rules(), db.open_nodes()
     override = Override(actor, override_reason) if override_reason else None
-    spent, committed = _spent(db, month, now, open_nodes), committed_usage(open_nodes, db.waiting_queued(), now)
+    spent, committed = month_with_grant(db, rules, month, now, _spent(db, month, now, open_nodes),
+                                        committed_usage(open_nodes, db.waiting_queued(), now), open_nodes)
+    grant_fit, requested = request_fit(rules, pricing_for(rules, table), request, open_nodes, now)
 
     def decide(pending: Mapping[str, Counter]) -> Admission:     # pending: admitted, not in the ledger yet
         return admit_request(request, month=month, spent=spent, committed=merge(committed, pending),
-                             rules=rules, pricing=pricing_for(rules, table), override=override)
+                             rules=rules, pricing=pricing_for(rules, table), override=override, requested=requested)
 
-    result = admit_logged(store, db, clock, request, actor, decide)
+    result = replace(admit_logged(store, db, clock, request, actor, decide), grant=grant_fit)
     if result.overridden_by:
         record(store, db, clock, actor, OVERRIDE_GRANTED, {
             "member": request.member, "request_id": result.request_id, "reason": override_reason,
@@ -382,7 +385,8 @@ def _total(usage: Mapping[str, Counter]) -> Counter:
     return sum(usage.values(), Counter())
 
 
-def _node_spend(intervals: list[UsageInterval], states: Mapping[str, NodeState], pricing: Pricing) -> list[NodeSpend]:
+def _node_spend(intervals: list[UsageInterval], states: Mapping[str, NodeState], pricing: Pricing,
+                covered: Mapping[str, int] | None = None) -> list[NodeSpend]:
     """One row per node: its intervals' time and cost (none yet for a node in `states` that
     has not accrued this month, e.g. one created a moment ago or stopped all month)."""
     by_subject: dict[str, list[UsageInterval]] = {subject: [] for subject in states}
@@ -396,7 +400,7 @@ def _node_spend(intervals: list[UsageInterval], states: Mapping[str, NodeState],
         chip_seconds = sum(p.chip_seconds for p in parts)
         rows.append(NodeSpend(subject, spec.node, spec.zone, spec.accelerator_type, spec.spot,
                               state.status if state else "deleted", sum(p.seconds for p in parts),
-                              Amount(cost(chip_seconds, rate), chip_seconds)))
+                              Amount(cost(chip_seconds - (covered or {}).get(subject, 0), rate), chip_seconds)))
     return rows
 
 
@@ -411,8 +415,9 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
     pricing = pricing_for(rules, table)
     current = start <= now < end
     open_nodes = db.open_nodes()
-    spent = _spent(db, month, now, open_nodes)
-    committed = committed_usage(open_nodes, db.waiting_queued(), now) if current else {}
+    spent, committed = month_with_grant(db, rules, month, now, _spent(db, month, now, open_nodes),
+                                        committed_usage(open_nodes, db.waiting_queued(), now) if current else {},
+                                        open_nodes)
     running = {state.spec.owner for state in open_nodes} if current else set()     # even before a second accrues
     budgeted = {b.member for b in rules.budgets.values() if b.scope == "member" and b.month in (month, "default")}
     names = sorted(({member} if member else set(rules.members) | budgeted | set(spent) | set(committed) | running)
@@ -426,7 +431,8 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
             intervals = db.intervals(month, name) + [i for i in running if i is not None]
             subjects = {i.subject for i in intervals} | (set(open_states) if current else set())
             states = {s.subject: s for s in db.node_states(subjects)}
-            nodes = tuple(_node_spend(intervals, states, pricing))
+            covered = by_subject(covered_pieces(db, rules, start, end, now)) if rules.trc_grants else {}
+            nodes = tuple(_node_spend(intervals, states, pricing, covered))
         standing = Standing(name, rules.budget_for(month, name), price_usage(spent.get(name, Counter()), pricing),
                             price_usage(committed.get(name, Counter()), pricing), Amount())
         members.append(MemberSpend(standing, nodes))

@@ -2,20 +2,25 @@
 report (tpuctl/domain/report.py), and the pot's balances and journal (domain/settlement.py).
 
 A whole month broken down by member, type or zone reads the pre-summed `usage_month` table;
-days and jobs read the month's intervals. Running TPUs count up to now.
+by day or job, SQLite sums the month's intervals (tpuctl/adapters/report_db.py); a period of
+days reads its intervals. Running TPUs count up to now. What the group's TRC grant covers is
+moved to free pricing keys (tpuctl/services/grants.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Iterator
 
 from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.report_db import day_usage, deletions_by_others, job_usage
 from tpuctl.adapters.store import GroupStore
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.events import NODE_DELETED, NODE_PREEMPTED, UNATTRIBUTED
+from tpuctl.domain.events import NODE_PREEMPTED, UNATTRIBUTED
 from tpuctl.domain.intervals import UsageInterval, node_subject
 from tpuctl.domain.jobs import INDEX_PREFIX, JOB_ID_RE
 from tpuctl.domain.metering import PriceKey, check_month, cost, month_bounds, month_of, running_usage
@@ -23,6 +28,7 @@ from tpuctl.domain.prices import PriceTable
 from tpuctl.domain.times import parse_time
 from tpuctl.domain.report import BY, Ended, Preemption, Report, build_report, top_jobs
 from tpuctl.errors import UsageError
+from tpuctl.services.grants import covered_pieces
 from tpuctl.services.ledger import pricing_for, sync_from_store
 
 DAY = timedelta(days=1)
@@ -51,13 +57,14 @@ def _months(start: datetime, end: datetime) -> Iterator[str]:
 
 
 def days_of(interval: UsageInterval) -> Iterator[tuple[str, int]]:
-    """An interval's chip-seconds per UTC day."""
+    """An interval's chip-seconds per UTC day (counted directly: a month has thousands)."""
+    chips = interval.spec.chips if interval.charged else 0
     at = interval.start
-    while at < interval.end:
+    while chips and at < interval.end:
         midnight = datetime.combine(at.date(), time(), timezone.utc) + DAY
-        part = interval.clipped(at, midnight)
-        if part is not None and part.chip_seconds:
-            yield f"{at:%Y-%m-%d}", part.chip_seconds
+        seconds = int((min(interval.end, midnight) - at).total_seconds())
+        if seconds > 0:
+            yield f"{at:%Y-%m-%d}", chips * seconds
         at = midnight
 
 
@@ -93,8 +100,21 @@ def _intervals(db: LedgerDB, start: datetime, end: datetime, now: datetime) -> l
     return found
 
 
+@lru_cache(maxsize=4096)
+def _price_key(zone: str, generation: str, accelerator_type: str, spot: bool) -> PriceKey:
+    return PriceKey(zone, generation, accelerator_type, bool(spot))
+
+
+def _running(db: LedgerDB, start: datetime, end: datetime, now: datetime) -> list[UsageInterval]:
+    """The parts inside [start, end) of what runs now, up to now."""
+    return [part for s in db.open_nodes() if (i := s.open_interval(min(now, end))) and (part := i.clipped(start, end))]
+
+
 def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: str, now: datetime,
            jobs: set[str]) -> Counter:
+    """Chip-seconds per (member, pricing key, day or job). A whole month is summed by SQLite
+    (per key, per node, or per day for intervals within a day); only intervals that cross
+    midnight, running TPUs and periods of days are cut up in Python."""
     usage: Counter = Counter()
     if month and by in ("member", "type", "zone"):
         for member, counter in db.month_usage(month).items():
@@ -104,7 +124,17 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
             for key, chip_seconds in counter.items():
                 usage[(member, key, None)] += chip_seconds
         return usage
-    for interval in _intervals(db, start, end, now):
+    if month and by == "day":
+        for owner, zone, generation, accelerator_type, spot, day, chip_seconds in day_usage(db, month):
+            usage[(owner, _price_key(zone, generation, accelerator_type, spot), day)] += chip_seconds
+        intervals = _running(db, start, end, now)
+    elif month and by == "job":
+        for owner, zone, generation, accelerator_type, spot, job, chip_seconds in job_usage(db, month, jobs):
+            usage[(owner, _price_key(zone, generation, accelerator_type, spot), job)] += chip_seconds
+        intervals = _running(db, start, end, now)
+    else:
+        intervals = _intervals(db, start, end, now)
+    for interval in intervals:
         key = PriceKey.of(interval.spec)
         if by == "day":
             for day, chip_seconds in days_of(interval):
@@ -115,18 +145,43 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
     return usage
 
 
-def _node_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime) -> Counter:
+def _job_usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, now: datetime,
+               jobs: set[str]) -> Counter:
+    """Chip-seconds per (member, job, pricing key), for the top jobs."""
     usage: Counter = Counter()
+    if not jobs:
+        return usage
     if month:
-        for owner, zone, node, generation, accelerator_type, spot, chip_seconds in db.node_usage(month):
-            usage[(owner, node, PriceKey(zone, generation, accelerator_type, spot))] += chip_seconds
-        intervals = [part for s in db.open_nodes() if (i := s.open_interval(min(now, end))) and
-                     (part := i.clipped(start, end))]
+        for owner, zone, generation, accelerator_type, spot, job, chip_seconds in job_usage(db, month, jobs):
+            if job is not None:
+                usage[(owner, job, _price_key(zone, generation, accelerator_type, spot))] += chip_seconds
+        intervals = _running(db, start, end, now)
     else:
         intervals = _intervals(db, start, end, now)
     for interval in intervals:
-        usage[(interval.member, interval.spec.node, PriceKey.of(interval.spec))] += interval.chip_seconds
+        if (job := job_of(interval.spec.node, jobs)) is not None:
+            usage[(interval.member, job, PriceKey.of(interval.spec))] += interval.chip_seconds
     return usage
+
+
+def _buckets(piece: UsageInterval, by: str, jobs: set[str]) -> list[tuple[str | None, int]]:
+    """A covered piece's chip-seconds in the buckets `_usage` keeps for this breakdown."""
+    if by == "day":
+        return list(days_of(piece))
+    return [(job_of(piece.spec.node, jobs) if by == "job" else None, piece.chip_seconds)]
+
+
+def _move_to_grant(usage: Counter, covered: list[tuple[tuple, tuple, int]]) -> None:
+    """Move covered chip-seconds from their key in `usage` to the same key with a free, granted price."""
+    for source, target, chip_seconds in covered:
+        take = min(chip_seconds, usage.get(source, 0))
+        if take > 0:
+            usage[source] -= take
+            usage[target] += take
+
+
+def _granted(key: PriceKey) -> PriceKey:
+    return replace(key, granted=True)
 
 
 def _preemptions(db: LedgerDB, pricing, start: datetime, end: datetime) -> tuple[Preemption, ...]:
@@ -143,7 +198,7 @@ def _preemptions(db: LedgerDB, pricing, start: datetime, end: datetime) -> tuple
 def _ended(db: LedgerDB, start: datetime, end: datetime) -> tuple[Ended, ...]:
     """TPUs tpuctl deleted for someone other than their owner: the reaper's, a treasurer's."""
     found = []
-    for event in db.events_between([NODE_DELETED], start, end):
+    for event in deletions_by_others(db, start, end):
         p = event.payload
         if p.get("source") != "tpuctl" or event.actor == p["owner"]:
             continue
@@ -172,18 +227,23 @@ def month_report(db: LedgerDB, store: GroupStore | None, clock: Clock, table: Pr
     pricing = pricing_for(rules, table)
     jobs = job_ids(store)
     usage = _usage(db, start, end, whole, by, now, jobs)
+    pieces = covered_pieces(db, rules, start, end, now) if rules.trc_grants else []
+    _move_to_grant(usage, [((p.member, key, bucket), (p.member, _granted(key), bucket), chip_seconds) for p in pieces
+                           for key in [PriceKey.of(p.spec)] for bucket, chip_seconds in _buckets(p, by, jobs)])
     members = sorted(rules.members | {member for member, _, _ in usage})
     budgets = {}
     if whole:
         budgets = {m: b.amount for m in members
                    if m != UNATTRIBUTED and (b := rules.budget_for(whole, m, "money")) is not None}
     group = rules.budget_for(whole, None, "money") if whole else None
-    node_usage = _node_usage(db, start, end, whole, now)
+    by_job = _job_usage(db, start, end, whole, now, jobs)
+    _move_to_grant(by_job, [((p.member, job, key), (p.member, job, _granted(key)), p.chip_seconds)
+                            for p in pieces if (job := job_of(p.spec.node, jobs)) for key in [PriceKey.of(p.spec)]])
     return build_report(
         usage, pricing, by=by, start=start, end=end, now=now, month=whole, budgets=budgets,
         group_budget=group.amount if group else None, members=members,
         closed=rules.closings.get(whole) if whole else None,
-        top_jobs=top_jobs(node_usage, pricing, {n: j for (_, n, _) in node_usage if (j := job_of(n, jobs))}),
+        top_jobs=top_jobs(by_job, pricing, {job: job for (_, job, _) in by_job}),
         preemptions=_preemptions(db, pricing, start, end), ended=_ended(db, start, end), rule=rules.settlement_rule)
 
 
