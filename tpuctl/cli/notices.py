@@ -3,23 +3,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
-
-from tpuctl.errors import TpuctlError
 
 
 def show_after(session) -> None:
     """Print the notices of the member this command ran as, if it opened the ledger view and
-    ended without an error. A notice never turns a command into a failure."""
+    ended without an error."""
     if sys.exc_info()[0] is not None or "ledger" not in vars(session) or "profile" not in vars(session):
         return
     from tpuctl.cli import render
-    from tpuctl.services.notices import pending_notices
+    from tpuctl.services.notices import after_command
 
-    try:
-        lines = pending_notices(session.ledger, session.clock, session.profile.member, session.prices)
-    except (TpuctlError, sqlite3.Error):
-        return
-    for line in lines:
+    for line in after_command(session):
         render.echo(f"Note: {line}", err=True)

@@ -77,3 +77,16 @@ def pending_notices(db: LedgerDB, clock: Clock, member: str, table: PriceTable) 
     """Every notice this member has not been shown yet (and from now on counts as shown)."""
     now = clock.now()
     return grant_notices(db, member, now) + allowance_notices(db, member, now, table)
+
+
+def after_command(ctx) -> list[str]:
+    """The notices due to the session's member once a command has read the books; a notice
+    never turns a command into a failure, so a view that cannot answer gives none."""
+    import sqlite3
+
+    from tpuctl.errors import TpuctlError
+
+    try:
+        return pending_notices(ctx.ledger, ctx.clock, ctx.profile.member, ctx.prices)
+    except (TpuctlError, sqlite3.Error):
+        return []
