@@ -99,7 +99,7 @@ def list_(
           n.owner or "unattributed", render.iso(n.lease_until) or "-"] for n in found],
         empty=f"No TPUs in {scope or 'any zone'}.",
     )
-    for unreachable in s.api.unreachable:
+    for unreachable in found.unreachable:
         render.echo(f"Warning: {unreachable} could not be reached; its TPUs are missing above.", err=True)
     reap_cmd.warn_nodes(found)
     reap_cmd.warn_overdue(s)

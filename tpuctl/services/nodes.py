@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from tpuctl.adapters.tpu import NotSent, Progress, TpuApi, in_doubt
+from tpuctl.adapters.tpu import Listing, NotSent, Progress, TpuApi, in_doubt
 from tpuctl.config import Profile
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
@@ -217,12 +217,12 @@ def close_if_never_made(get, books: Books, kind: str, planned: dict, zone: str, 
         books.record(kind, planned)
 
 
-def list_nodes(api: TpuApi, zone: str | None, *, member: str | None = None) -> list[NodeInfo]:
-    """Nodes in one zone (or all when zone is None), optionally only `member`'s."""
-    nodes = api.list_nodes(zone)
-    if member is not None:
-        nodes = [n for n in nodes if n.owner == member]
-    return sorted(nodes, key=lambda n: (n.zone, n.name))
+def list_nodes(api: TpuApi, zone: str | None, *, member: str | None = None) -> Listing[NodeInfo]:
+    """Nodes in one zone (or all when zone is None), optionally only `member`'s, with the
+    zones that could not be reached."""
+    listing = api.list_nodes(zone)
+    nodes = [n for n in listing if member is None or n.owner == member]
+    return Listing(sorted(nodes, key=lambda n: (n.zone, n.name)), listing.unreachable)
 
 
 def locate(get, list_all, name: str, zone: str | None, default_zone: str, what: str, list_hint: str):
