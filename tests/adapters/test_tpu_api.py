@@ -118,3 +118,15 @@ def test_a_wait_gives_up_at_its_deadline_on_the_same_clock(emulator):
     with pytest.raises(UnavailableError, match=r"Could not create TPU 'slow' in us-central2-b: still running after 600 s"):
         api.create_node(ZONE, "slow", accelerator_type="v4-8", runtime_version=BASE, spot=False, labels={}, timeout=600)
     assert time.monotonic() - began < 30
+
+
+def test_retries_stop_at_their_deadline_on_the_adapters_clock(emulator):
+    from tpuctl.domain.clock import ManualClock
+
+    waits = []
+    api = TpuApi(PROJECT, emulator.url, retry=RetryPolicy(attempts=10, deadline=2), clock=ManualClock(),
+                 on_retry=lambda why, attempt, attempts, delay: waits.append(delay))
+    emulator.inject_faults(status=503, count=10)
+    with pytest.raises(UnavailableError, match="Could not list TPUs in us-central2-b: the Cloud TPU API is unavailable"):
+        api.list_nodes(ZONE)
+    assert waits == [0.5, 1.0]          # a third wait (2 s) would end past the deadline

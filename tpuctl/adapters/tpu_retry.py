@@ -23,14 +23,14 @@ RetryProgress = Callable[[TpuctlError, int, int, float], None]   # (why, next at
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff for 429/5xx and dropped connections: at most `attempts` tries, and
-    no wait that would end more than `deadline` seconds after the first try."""
+    """Exponential backoff for 429/5xx and dropped connections: at most `attempts` tries and,
+    given a `deadline`, no wait that would end more than that many seconds after the first try."""
 
     attempts: int = 5
     initial: float = 0.5
     multiplier: float = 2.0
     maximum: float = 10.0
-    deadline: float = 900.0
+    deadline: float | None = None
 
     def delay(self, failures: int) -> float:
         """The wait after the `failures`-th failed attempt in a row."""
@@ -72,7 +72,8 @@ class Attempts:
         self.failures += 1
         self.sent = self.sent or not isinstance(final, NotSent)
         delay = self.policy.delay(self.failures)
-        late = self.clock.now() + timedelta(seconds=delay) > self.started + timedelta(seconds=self.policy.deadline)
+        late = self.policy.deadline is not None and \
+            self.clock.now() + timedelta(seconds=delay) > self.started + timedelta(seconds=self.policy.deadline)
         if self.failures >= self.policy.attempts or late:
             raise self._given_up(final) from None
         self.retried = True
@@ -83,6 +84,7 @@ class Attempts:
     def succeeded(self) -> None:
         """A look went through: the next failure starts a new run of attempts."""
         self.failures = 0
+        self.started = self.clock.now()
 
     def _given_up(self, final: TpuctlError) -> TpuctlError:
         if self.sent and isinstance(final, NotSent):        # an earlier attempt may have got through
