@@ -61,9 +61,11 @@ def emulator(tpu_server):
 
 @pytest.fixture
 def api(emulator):
+    """The adapter on the test emulator; its retries and polls wait on a clock of their own, not for real."""
     from tpuctl.adapters.tpu import RetryPolicy, TpuApi
+    from tpuctl.domain.clock import ManualClock
 
-    return TpuApi(PROJECT, emulator.url, retry=RetryPolicy(initial=0.01), poll_interval=0.01)
+    return TpuApi(PROJECT, emulator.url, retry=RetryPolicy(initial=0.01), poll_interval=0.01, clock=ManualClock())
 
 
 @pytest.fixture

@@ -76,3 +76,57 @@ def test_capacity_failure_leaves_no_node(api, emulator):
     with pytest.raises(CapacityError, match="There is no more capacity in the zone"):
         api.create_node(ZONE, "too-many", accelerator_type="v4-8", runtime_version=BASE, spot=False, labels={})
     assert [n.name for n in api.list_nodes(ZONE)] == ["fits"]
+
+
+def test_an_all_zones_listing_names_the_zones_it_could_not_reach(api, emulator):
+    make(api, "here")
+    emulator.configure(unreachable_zones=["us-east1-d"])
+    everywhere = api.list_nodes(None)
+    queued = api.list_queued_resources(None)
+    one_zone = api.list_nodes(ZONE)
+    assert [n.name for n in everywhere] == ["here"]
+    assert everywhere.unreachable == queued.unreachable == (f"projects/{PROJECT}/locations/us-east1-d",)
+    assert one_zone.unreachable == ()       # a later listing does not change what an earlier one said
+
+
+def test_retries_wait_on_the_adapters_clock_not_for_real(emulator):
+    import time
+    from datetime import timedelta
+
+    from tpuctl.domain.clock import ManualClock
+
+    clock = ManualClock()
+    start = clock.now()
+    waits = []
+    api = TpuApi(PROJECT, emulator.url, clock=clock, on_retry=lambda why, attempt, attempts, delay: waits.append(delay))
+    emulator.inject_faults(status=503, count=3)
+    began = time.monotonic()
+    assert api.list_nodes(ZONE) == []
+    assert waits == [0.5, 1.0, 2.0]
+    assert clock.now() - start == timedelta(seconds=3.5)
+    assert time.monotonic() - began < 3.5
+
+
+def test_a_wait_gives_up_at_its_deadline_on_the_same_clock(emulator):
+    import time
+
+    from tpuctl.domain.clock import ManualClock
+
+    emulator.configure(boot_seconds=3600)          # the emulator's clock stands still: never READY
+    api = TpuApi(PROJECT, emulator.url, clock=ManualClock())
+    began = time.monotonic()
+    with pytest.raises(UnavailableError, match=r"Could not create TPU 'slow' in us-central2-b: still running after 600 s"):
+        api.create_node(ZONE, "slow", accelerator_type="v4-8", runtime_version=BASE, spot=False, labels={}, timeout=600)
+    assert time.monotonic() - began < 30
+
+
+def test_retries_stop_at_their_deadline_on_the_adapters_clock(emulator):
+    from tpuctl.domain.clock import ManualClock
+
+    waits = []
+    api = TpuApi(PROJECT, emulator.url, retry=RetryPolicy(attempts=10, deadline=2), clock=ManualClock(),
+                 on_retry=lambda why, attempt, attempts, delay: waits.append(delay))
+    emulator.inject_faults(status=503, count=10)
+    with pytest.raises(UnavailableError, match="Could not list TPUs in us-central2-b: the Cloud TPU API is unavailable"):
+        api.list_nodes(ZONE)
+    assert waits == [0.5, 1.0]          # a third wait (2 s) would end past the deadline

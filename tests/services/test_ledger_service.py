@@ -14,6 +14,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.budgets import RequestRefused, UsageRequest
 from tpuctl.domain.clock import ManualClock
+from tpuctl.domain.listing import Listing
 from tpuctl.domain.events import (
     BUDGET_SET, EVENTS_PREFIX, NODE_CREATED, NODE_READY, NODE_STOPPED, OVERRIDE_GRANTED, Event, budget_payload,
     new_event, node_payload,
@@ -38,11 +39,11 @@ class Lister:
 
     def list_nodes(self, zone=None):
         assert zone is None            # observation always lists every zone
-        return list(self.nodes)
+        return Listing(self.nodes, self.unreachable)
 
     def list_queued_resources(self, zone=None):
         assert zone is None
-        return list(self.queued)
+        return Listing(self.queued, self.unreachable)
 
 
 class Group:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -15,9 +16,18 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class WaitingClock(Clock, Protocol):
+    """A clock that can also wait: retries and polls keep their waits and deadlines on one clock."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
 class SystemClock:
     def now(self) -> datetime:
         return utcnow()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class ManualClock:
@@ -35,6 +45,10 @@ class ManualClock:
         with self._lock:
             self._now += timedelta(seconds=seconds)
             return self._now
+
+    def sleep(self, seconds: float) -> None:
+        """A wait that takes no real time: the clock moves on by `seconds`."""
+        self.advance(seconds)
 
     def set(self, when: datetime) -> None:
         with self._lock:

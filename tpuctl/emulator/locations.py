@@ -25,12 +25,12 @@ class Locations:
                 "labels": {"cloud.googleapis.com/region": zone.rsplit("-", 1)[0]}}
 
     def list_accelerator_types(self, parent: str) -> list[dict]:
-        zone = self._check_zone(zone_of(parent))
+        zone = check_zone(zone_of(parent))
         return [self._accelerator_type(parent, t) for t in catalog.accelerator_types(zone)]
 
     def get_accelerator_type(self, name: str) -> dict:
         parent, _, type_name = name.rpartition("/acceleratorTypes/")
-        accel = catalog.find_type(self._check_zone(zone_of(parent)), type_name)
+        accel = catalog.find_type(check_zone(zone_of(parent)), type_name)
         if accel is None:
             raise NotFound(f"Accelerator type '{name}' was not found.")
         return self._accelerator_type(parent, accel)
@@ -42,27 +42,20 @@ class Locations:
                                         "topology": catalog.topology(accel)}]}
 
     def list_runtime_versions(self, parent: str) -> list[dict]:
-        zone = self._check_zone(zone_of(parent))
+        zone = check_zone(zone_of(parent))
         return [{"name": f"{parent}/runtimeVersions/{v}", "version": v} for v in catalog.runtime_versions(zone)]
 
     def get_runtime_version(self, name: str) -> dict:
         parent, _, version = name.rpartition("/runtimeVersions/")
-        if version not in catalog.runtime_versions(self._check_zone(zone_of(parent))):
+        if version not in catalog.runtime_versions(check_zone(zone_of(parent))):
             raise NotFound(f"Runtime version '{name}' was not found.")
         return {"name": name, "version": version}
 
-    @staticmethod
-    def _check_zone(zone: str) -> str:
-        if zone not in catalog.ZONES:
-            raise InvalidArgument(f"Invalid location '{zone}': Cloud TPU is not offered there "
-                                  f"(zones: {', '.join(sorted(catalog.ZONES))}).")
-        return zone
-
-    def _in_parent(self, records: dict, parent: str) -> list[dict]:
+    def in_parent(self, records: dict, parent: str) -> list[dict]:
         """Records under `projects/P/locations/Z` (or every zone for `locations/-`), by name."""
         project, zone = parent.split("/")[1], zone_of(parent)
         if zone != "-":
-            self._check_zone(zone)
+            check_zone(zone)
         prefix = f"projects/{project}/locations/"
         lost = set(self.settings.unreachable_zones) if zone == "-" else set()
         return sorted((r for r in records.values() if r["name"].startswith(prefix)
@@ -74,3 +67,11 @@ class Locations:
         project = parent.split("/")[1]
         zones = self.settings.unreachable_zones if zone_of(parent) == "-" else []
         return [f"projects/{project}/locations/{zone}" for zone in sorted(zones)]
+
+
+def check_zone(zone: str) -> str:
+    """`zone` if Cloud TPU is offered there, else the API's InvalidArgument."""
+    if zone not in catalog.ZONES:
+        raise InvalidArgument(f"Invalid location '{zone}': Cloud TPU is not offered there "
+                              f"(zones: {', '.join(sorted(catalog.ZONES))}).")
+    return zone

@@ -21,24 +21,24 @@ from tpuctl.emulator.records import rfc3339, snapshot, view, zone_of
 
 
 class Maintenance:
-    """The maintenance half of `World` (mixed into it); relies on `_node`, `_queued_resource`,
-    `_set_state`, `_new_operation`, `_finish`, `_settle`, `advance`, `state`, `now`, `settings`."""
+    """The maintenance half of `World` (mixed into it); relies on `_node`, `queued`,
+    `set_node_state`, `new_operation`, `finish_operation`, `_settle`, `advance`, `state`, `now`, `settings`."""
 
     def simulate_maintenance_event(self, name: str, worker_ids: list | None = None) -> dict:
         node = self._node(name, required_state="READY", verb="put through maintenance")
         workers = self._workers(node, worker_ids)
-        op = self._new_operation(zone_of(name), "simulateMaintenanceEvent", name, awaits="READY")
+        op = self.new_operation(zone_of(name), "simulateMaintenanceEvent", name, awaits="READY")
         self._start_maintenance(node, "UNSCHEDULED", workers[:1])  # the API fires on the first worker only
         return self._settle(op)
 
     def perform_maintenance(self, name: str) -> dict:
         node = self._node(name, required_state="READY", verb="put through maintenance")
-        op = self._new_operation(zone_of(name), "performMaintenance", name, awaits="READY")
+        op = self.new_operation(zone_of(name), "performMaintenance", name, awaits="READY")
         self._start_maintenance(node, "SCHEDULED", list(range(node["_hosts"])))
         return self._settle(op)
 
     def perform_maintenance_queued_resource(self, name: str, node_names: list | None = None) -> dict:
-        qr = self._queued_resource(name)
+        qr = self.queued.record(name)
         if qr["state"]["state"] != "ACTIVE":
             raise FailedPrecondition(f"Maintenance needs an ACTIVE queued resource; {name} is {qr['state']['state']}.")
         parent = name.rsplit("/queuedResources/", 1)[0]
@@ -47,11 +47,11 @@ class Maintenance:
         if strangers:
             raise InvalidArgument(f"Node(s) {', '.join(strangers)} do not belong to the queued resource {name}.")
         nodes = [self._node(n, required_state="READY", verb="put through maintenance") for n in wanted]
-        op = self._new_operation(zone_of(name), "performMaintenanceQueuedResource", name, awaits=None)
+        op = self.new_operation(zone_of(name), "performMaintenanceQueuedResource", name, awaits=None)
         for node in nodes:
             self._start_maintenance(node, "SCHEDULED", list(range(node["_hosts"])))
         self.advance()
-        return self._finish(op, self.now, response=snapshot(qr))
+        return self.finish_operation(op, self.now, response=snapshot(qr))
 
     def maintain(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
         """A maintenance event now on a READY node (any project unless one is given): the control surface."""
@@ -62,7 +62,7 @@ class Maintenance:
 
     def _start_maintenance(self, node: dict, kind: str, workers: list[int]) -> None:
         at, until = self.now, self.now + self.settings.maintenance_seconds
-        self._set_state(node, "REPAIRING", at)
+        self.set_node_state(node, "REPAIRING", at)
         node["health"] = "UNHEALTHY_MAINTENANCE"
         node["healthDescription"] = f"Host maintenance on worker(s) {', '.join(map(str, workers))}."
         node["upcomingMaintenance"] = {"type": kind, "maintenanceStatus": "ONGOING", "canReschedule": False,

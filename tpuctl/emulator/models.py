@@ -9,11 +9,12 @@ timestamps, several processes sharing one state file agree on what the world loo
 Stored records are the API's camelCase JSON plus private keys starting with `_`, which the
 `view()` that formats a reply drops.
 
-The record constants, `WorldSettings` and the pure helpers live in `records`. `World` builds
-on mixins, one per responsibility: `queued.QueuedResources`, `maintenance.Maintenance`
-(maintenance events, guest attributes), `node_specs.NodeSpecs` (a create body -> a node),
-`operations.Operations` (long-running operations, cancel and delete) and
-`locations.Locations` (the catalogue as the API lists it). How v2 and v2alpha1 show the same
+The record constants, `WorldSettings` and the pure helpers live in `records`. Queued
+resources are a collaborator the world owns (`queued.QueuedResources`, as `world.queued`),
+reaching the world only through the public methods its `Host` protocol names. `World` builds
+on mixins for the rest: `maintenance.Maintenance` (maintenance events, guest attributes),
+`node_specs.NodeSpecs` (a create body -> a node), `operations.Operations` (long-running
+operations, cancel and delete) and `locations.Locations` (the catalogue as the API lists it). How v2 and v2alpha1 show the same
 records is `alpha.py`'s.
 The names other modules import from here (`World`, `WorldSettings`, `parse_capacity`,
 `new_state`, ...) stay importable from this module.
@@ -31,7 +32,6 @@ from tpuctl.emulator.exceptions import (
     Aborted,
     AlreadyExists,
     ApiError,
-    DeadlineExceeded,
     FailedPrecondition,
     Internal,
     InvalidArgument,
@@ -40,7 +40,7 @@ from tpuctl.emulator.exceptions import (
     Unavailable,
     error_for_status,
 )
-from tpuctl.emulator.locations import Locations
+from tpuctl.emulator.locations import Locations, check_zone
 from tpuctl.emulator.maintenance import Maintenance
 from tpuctl.emulator.node_specs import NodeSpecs
 from tpuctl.emulator.operations import Operations
@@ -74,7 +74,7 @@ from tpuctl.emulator.records import (
 __all__ = ["STATE_VERSION", "World", "WorldSettings", "new_state", "parse_capacity", "rfc3339"]
 
 
-class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
+class World(Maintenance, NodeSpecs, Operations, Locations):
     """The state of every emulated project at one instant, and the operations on it.
 
     `events` collects ("ready" | "gone", node view) pairs for the server's hooks, fired
@@ -90,7 +90,7 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
         self.now = self._base + state["clockOffsetSeconds"]
         self.settings = WorldSettings.from_dict(state["settings"])
         self.events: list[tuple[str, dict]] = []
-        self._changes = 0  # counts state changes, so `advance` knows when to look again
+        self.queued = QueuedResources(state, self)
         self.api_version = "v2"  # the API version of the request being served (alpha.py)
 
     # ----- settings, faults and time (the control surface) -----
@@ -111,7 +111,7 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
 
     def set_capacity(self, zone: str, generation_or_type: str, chips: int | None) -> None:
         """Limit a zone's chips of one generation; None removes the limit."""
-        self._check_zone(zone)
+        check_zone(zone)
         generation = generation_of(generation_or_type)
         capacity = {z: dict(g) for z, g in self.settings.capacity.items()}
         capacity.setdefault(zone, {})[generation] = chips
@@ -184,13 +184,13 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
                 if event is None or event[0] != at:
                     continue
                 event[1](at)
-                if self._reconcile_queued_resources(at):
+                if self.queued.reconcile(at):
                     break  # requests changed other records: rebuild the heap
                 follow = self._next_event(kind, key)
                 if follow is not None:
                     heapq.heappush(heap, (follow[0], next(order), kind, key))
             else:
-                if not self._reconcile_queued_resources(self.now):
+                if not self.queued.reconcile(self.now):
                     return
 
     def _all_events(self):
@@ -198,16 +198,14 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
             event = self._node_event(node)
             if event is not None:
                 yield "node", key, event
-        for key, qr in self.state["queuedResources"].items():
-            event = self._qr_event(qr)
-            if event is not None:
-                yield "qr", key, event
+        for key, event in self.queued.timed_changes():
+            yield "qr", key, event
 
     def _next_event(self, kind: str, key: str):
         record = self.state["nodes" if kind == "node" else "queuedResources"].get(key)
         if record is None:
             return None
-        return self._node_event(record) if kind == "node" else self._qr_event(record)
+        return self._node_event(record) if kind == "node" else self.queued.next_change(record)
 
     def _node_event(self, node: dict):
         """(time, apply(at)) of the node's next scheduled change, or None."""
@@ -219,25 +217,13 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
                 return at, lambda at: self._fail_create(node, at)
             if next_state is None:
                 return at, lambda at: self._remove_node(node, at)
-            return at, lambda at: self._set_state(node, next_state, at)
+            return at, lambda at: self.set_node_state(node, next_state, at)
         if state == "READY" and self._preemptible(node):
             at = self._preempt_time(node)
-            return None if at is None else (at, lambda at: self._set_state(node, "PREEMPTED", at))
+            return None if at is None else (at, lambda at: self.set_node_state(node, "PREEMPTED", at))
         if state == "PREEMPTED" and node.get("queuedResource"):  # its request deletes it
             return node["_since"] + self.settings.delete_seconds, lambda at: self._remove_node(node, at)
         return None
-
-    def _qr_event(self, qr: dict):
-        """(time, apply(at)) of a queued resource's next timed change: valid-after reached or valid-until expired."""
-        state = qr["state"]["state"]
-        events = []
-        if state in ("ACCEPTED", "WAITING_FOR_RESOURCES") and qr["_validUntil"] is not None:
-            events.append((qr["_validUntil"], lambda at: self._set_qr_state(qr, "FAILED", at, error=DeadlineExceeded(
-                f"The queued resource {qr['name']} could not be provisioned before its valid-until time."))))
-        if state == "ACCEPTED":
-            at = max(qr["_since"], qr["_validAfter"] or qr["_since"])
-            events.append((at, lambda at: self._set_qr_state(qr, "WAITING_FOR_RESOURCES", at)))
-        return min(events, default=None, key=lambda e: e[0])
 
     def _preempt_time(self, node: dict) -> float | None:
         times = [node["_preemptAt"]] if node.get("_preemptAt") is not None else []
@@ -245,8 +231,7 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
             times.append(node["_since"] + self.settings.spot_preempt_after_seconds)
         return min(times, default=None)
 
-    def _set_state(self, node: dict, state: str, at: float) -> None:
-        self._changes += 1
+    def set_node_state(self, node: dict, state: str, at: float) -> None:
         was = node["state"]
         node["state"], node["_since"] = state, at
         history.moved(self.state, node, state, at)
@@ -262,25 +247,24 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
             node["_preemptAt"] = (at + self._rng().expovariate(rate / 3600.0)
                                   if rate > 0 and self._preemptible(node) else None)
             self._event("ready", node)
-        for op in self._pending_operations(node["name"]):
+        for op in self.pending_operations(node["name"]):
             if op["_awaits"] == state:
-                self._finish(op, at, response=snapshot(node))
+                self.finish_operation(op, at, response=snapshot(node))
 
     def _event(self, kind: str, node: dict) -> None:
         if self.record_events:
             self.events.append((kind, snapshot(node)))
 
     def _remove_node(self, node: dict, at: float, error: ApiError | None = None) -> None:
-        self._changes += 1
         if node["state"] == "READY":
             self._event("gone", node)
         history.moved(self.state, node, history.DELETED, at)
         del self.state["nodes"][node["name"]]
-        for op in self._pending_operations(node["name"]):
+        for op in self.pending_operations(node["name"]):
             if op["_awaits"] == GONE:
-                self._finish(op, at, response={"@type": EMPTY_TYPE})
+                self.finish_operation(op, at, response={"@type": EMPTY_TYPE})
             else:
-                self._finish(op, at, error=error or Aborted(f"Node {node['name']} was deleted."))
+                self.finish_operation(op, at, error=error or Aborted(f"Node {node['name']} was deleted."))
 
     def _fail_create(self, node: dict, at: float) -> None:
         self._remove_node(node, at, Internal(
@@ -289,21 +273,21 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
     # ----- nodes -----
 
     def list_nodes(self, parent: str) -> list[dict]:
-        return [view(n) for n in self._in_parent(self.state["nodes"], parent)]
+        return [view(n) for n in self.in_parent(self.state["nodes"], parent)]
 
     def get_node(self, name: str) -> dict:
         return view(self._node(name))
 
     def create_node(self, parent: str, node_id: str | None, body: dict) -> dict:
-        zone = self._check_zone(zone_of(parent))
+        zone = check_zone(zone_of(parent))
         check_resource_id(node_id, "node id")
         name = f"{parent}/nodes/{node_id}"
         if name in self.state["nodes"]:
             raise AlreadyExists(f"Resource '{name}' already exists.")
         node = self._build_node(name, zone, normalize_node_body(body), self.now)
-        op = self._new_operation(zone, "create", name, awaits="READY")
-        if not self._fits(zone, node["_gen"], node["_chips"]):
-            return self._finish(op, self.now, error=self._no_capacity(zone))
+        op = self.new_operation(zone, "create", name, awaits="READY")
+        if not self.fits(zone, node["_gen"], node["_chips"]):
+            return self.finish_operation(op, self.now, error=self._no_capacity(zone))
         if self.settings.fail_operations and self._rng().random() < self.settings.fail_operations:
             node["_fail"] = True
         self._add_node(node, self.now)
@@ -311,25 +295,25 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
 
     def delete_node(self, name: str) -> dict:
         node = self._node(name)
-        op = self._new_operation(zone_of(name), "delete", name, awaits=GONE)
+        op = self.new_operation(zone_of(name), "delete", name, awaits=GONE)
         if node["state"] != "DELETING":
-            self._set_state(node, "DELETING", self.now)
+            self.set_node_state(node, "DELETING", self.now)
         return self._settle(op)
 
     def stop_node(self, name: str) -> dict:
         node = self._node(name, required_state="READY", verb="stopped")
         if node["_hosts"] > 1:
             raise FailedPrecondition(f"Stopping is not supported for multi-host TPU {node['acceleratorType']}.")
-        op = self._new_operation(zone_of(name), "stop", name, awaits="STOPPED")
-        self._set_state(node, "STOPPING", self.now)
+        op = self.new_operation(zone_of(name), "stop", name, awaits="STOPPED")
+        self.set_node_state(node, "STOPPING", self.now)
         return self._settle(op)
 
     def start_node(self, name: str) -> dict:
         node = self._node(name, required_state="STOPPED", verb="started")
-        op = self._new_operation(zone_of(name), "start", name, awaits="READY")
-        if not self._fits(node["_zone"], node["_gen"], node["_chips"]):
-            return self._finish(op, self.now, error=self._no_capacity(node["_zone"]))
-        self._set_state(node, "STARTING", self.now)
+        op = self.new_operation(zone_of(name), "start", name, awaits="READY")
+        if not self.fits(node["_zone"], node["_gen"], node["_chips"]):
+            return self.finish_operation(op, self.now, error=self._no_capacity(node["_zone"]))
+        self.set_node_state(node, "STARTING", self.now)
         return self._settle(op)
 
     def update_node(self, name: str, body: dict, update_mask: str) -> dict:
@@ -350,8 +334,8 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
                 node[head] = body.get(head, [] if head == "tags" else {} if head in ("labels", "metadata") else "")
         if "labels" in paths:
             history.relabelled(self.state, node, self.now)
-        op = self._new_operation(zone_of(name), "update", name, awaits=None)
-        return self._finish(op, self.now, response=snapshot(node))
+        op = self.new_operation(zone_of(name), "update", name, awaits=None)
+        return self.finish_operation(op, self.now, response=snapshot(node))
 
     def nodes_named(self, zone: str, node_id: str, project: str | None = None) -> list[dict]:
         """The nodes called `node_id` in `zone` (in any project unless one is given); NotFound if none."""
@@ -368,7 +352,7 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
         for node in matches:
             if not self._preemptible(node) or node["state"] != "READY":
                 raise FailedPrecondition(f"Node {node['name']} is not a READY spot or preemptible node.")
-            self._set_state(node, "PREEMPTED", self.now)
+            self.set_node_state(node, "PREEMPTED", self.now)
         self.advance()
         return [view(n) for n in matches if n["name"] in self.state["nodes"]]
 
@@ -377,8 +361,17 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
         self.state["nodes"][node["name"]] = node
         history.born(self.state, node, at)
 
+    def add_node(self, name: str, zone: str, body: dict, at: float, queued_resource: dict) -> dict:
+        """A queued resource's node, CREATING from `at`."""
+        node = self._build_node(name, zone, body, at, queued_resource=queued_resource)
+        self._add_node(node, at)
+        return node
+
+    def find_node(self, name: str) -> dict | None:
+        return self.state["nodes"].get(name)
+
     def _node(self, name: str, required_state: str | None = None, verb: str = "") -> dict:
-        self._check_zone(zone_of(name))
+        check_zone(zone_of(name))
         node = self.state["nodes"].get(name)
         if node is None:
             raise NotFound(f"Resource '{name}' was not found.")
@@ -394,7 +387,7 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
 
     # ----- capacity -----
 
-    def _fits(self, zone: str, generation: str, chips: int) -> bool:
+    def fits(self, zone: str, generation: str, chips: int) -> bool:
         limit = self.settings.capacity.get(zone, {}).get(generation)
         return limit is None or self.used_chips(zone, generation) + chips <= limit
 
@@ -410,7 +403,7 @@ class World(QueuedResources, Maintenance, NodeSpecs, Operations, Locations):
 
     # ----- helpers -----
 
-    def _serial(self) -> int:
+    def serial(self) -> int:
         self.state["serial"] += 1
         return self.state["serial"]
 

@@ -1,6 +1,6 @@
 """How a create request's body becomes a node record: checked against the zone's catalogue.
 
-The node-building half of `World` (mixed into it); relies on `settings`, `_serial`.
+The node-building half of `World` (mixed into it); relies on `settings`, `serial`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from tpuctl.emulator.records import NODE_INPUT_FIELDS, check_labels, rfc3339
 class NodeSpecs:
     def _build_node(self, name: str, zone: str, body: dict, at: float, queued_resource: dict | None = None) -> dict:
         """A new CREATING node from a create request's body, checked against the zone's catalogue."""
-        accel = self._accelerator(zone, body)
-        self._check_runtime(zone, accel, body)
+        accel = accelerator_of(zone, body)
+        check_runtime(zone, accel, body)
         node = {k: body[k] for k in NODE_INPUT_FIELDS if k in body}
         check_labels(node.setdefault("labels", {}))
         node.setdefault("metadata", {})
@@ -29,7 +29,7 @@ class NodeSpecs:
         network = {"network": f"projects/{project}/global/networks/default",
                    "subnetwork": f"projects/{project}/regions/{zone.rsplit('-', 1)[0]}/subnetworks/default",
                    "enableExternalIps": False, **(body.get("networkConfig") or {})}
-        serial = self._serial()
+        serial = self.serial()
         node.update({
             "name": name,
             "acceleratorType": accel.name,
@@ -49,38 +49,38 @@ class NodeSpecs:
             node["queuedResource"] = queued_resource["name"]
         return node
 
-    @staticmethod
-    def _check_runtime(zone: str, accel, body: dict) -> None:
-        runtime = body.get("runtimeVersion")
-        if not runtime:
-            raise InvalidArgument("runtime_version is required, e.g. tpu-ubuntu2204-base.")
-        if runtime not in catalog.RUNTIME_VERSIONS[accel.generation]:
-            raise InvalidArgument(f"Runtime version '{runtime}' is not supported for {accel.name} in zone {zone}; "
-                                  f"supported: {', '.join(catalog.RUNTIME_VERSIONS[accel.generation])}.")
-
-    def _accelerator(self, zone: str, body: dict):
-        """The accelerator type a create asks for, by name or by acceleratorConfig."""
-        name, config = body.get("acceleratorType"), body.get("acceleratorConfig")
-        if name:
-            accel = catalog.find_type(zone, name)
-            if accel is None:
-                raise InvalidArgument(f"Accelerator type '{name}' is not available in zone {zone}; "
-                                      f"see projects/-/locations/{zone}/acceleratorTypes.")
-            return accel
-        if config:
-            kind = config.get("type")
-            accel = catalog.find_type_by_config(zone, kind, config.get("topology", ""))
-            if accel is None:
-                raise InvalidArgument(
-                    f"Accelerator config {kind} {config.get('topology')} is not available in zone {zone}.")
-            return accel
-        raise InvalidArgument("accelerator_type or accelerator_config is required.")
-
     def _endpoint(self, external: bool) -> dict:
         """One worker's addresses, unique within the world."""
-        serial = self._serial()
+        serial = self.serial()
         low = f"{serial // 256 % 256}.{serial % 256}"
         endpoint = {"ipAddress": f"10.{128 + serial // 65536 % 64}.{low}", "port": 8470}
         if external:
             endpoint["accessConfig"] = {"externalIp": f"34.{serial // 65536 % 256}.{low}"}
         return endpoint
+
+
+def check_runtime(zone: str, accel, body: dict) -> None:
+    runtime = body.get("runtimeVersion")
+    if not runtime:
+        raise InvalidArgument("runtime_version is required, e.g. tpu-ubuntu2204-base.")
+    if runtime not in catalog.RUNTIME_VERSIONS[accel.generation]:
+        raise InvalidArgument(f"Runtime version '{runtime}' is not supported for {accel.name} in zone {zone}; "
+                              f"supported: {', '.join(catalog.RUNTIME_VERSIONS[accel.generation])}.")
+
+def accelerator_of(zone: str, body: dict):
+    """The accelerator type a create asks for, by name or by acceleratorConfig."""
+    name, config = body.get("acceleratorType"), body.get("acceleratorConfig")
+    if name:
+        accel = catalog.find_type(zone, name)
+        if accel is None:
+            raise InvalidArgument(f"Accelerator type '{name}' is not available in zone {zone}; "
+                                  f"see projects/-/locations/{zone}/acceleratorTypes.")
+        return accel
+    if config:
+        kind = config.get("type")
+        accel = catalog.find_type_by_config(zone, kind, config.get("topology", ""))
+        if accel is None:
+            raise InvalidArgument(
+                f"Accelerator config {kind} {config.get('topology')} is not available in zone {zone}.")
+        return accel
+    raise InvalidArgument("accelerator_type or accelerator_config is required.")

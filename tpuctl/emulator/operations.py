@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 
 from tpuctl.emulator.exceptions import ApiError, Cancelled, NotFound
+from tpuctl.emulator.locations import check_zone
 from tpuctl.emulator.records import (
     EMPTY_TYPE,
     MAX_DONE_OPERATIONS,
@@ -26,13 +27,13 @@ from tpuctl.emulator.records import (
 
 class Operations:
     """The operations half of `World` (mixed into it); relies on `state`, `now`, `settings`,
-    `_check_zone`, `_in_parent`, `_serial`, `advance` and `_remove_node`."""
+    `in_parent`, `serial`, `advance` and `_remove_node`."""
 
     def get_operation(self, name: str) -> dict:
         return view(self._operation(name))
 
     def list_operations(self, parent: str) -> list[dict]:
-        return [view(op) for op in self._in_parent(self.state["operations"], parent)]
+        return [view(op) for op in self.in_parent(self.state["operations"], parent)]
 
     def cancel_operation(self, name: str) -> dict:
         """Best effort: undo a node create still under way; otherwise only note the request."""
@@ -54,14 +55,14 @@ class Operations:
         return {}
 
     def _operation(self, name: str) -> dict:
-        self._check_zone(zone_of(name))
+        check_zone(zone_of(name))
         op = self.state["operations"].get(name)
         if op is None:
             raise NotFound(f"Operation '{name}' was not found.")
         return op
 
-    def _new_operation(self, zone: str, verb: str, target: str, awaits: str | None) -> dict:
-        serial = self._serial()
+    def new_operation(self, zone: str, verb: str, target: str, awaits: str | None) -> dict:
+        serial = self.serial()
         suffix = random.Random(f"{self.settings.seed}:op:{serial}").getrandbits(48)
         project = target.split("/")[1]
         name = f"projects/{project}/locations/{zone}/operations/operation-{int(self.now * 1000)}-{suffix:012x}"
@@ -73,7 +74,7 @@ class Operations:
         self.state["pending"].setdefault(target, []).append(name)
         return op
 
-    def _finish(self, op: dict, at: float, response: dict | None = None, error: ApiError | None = None) -> dict:
+    def finish_operation(self, op: dict, at: float, response: dict | None = None, error: ApiError | None = None) -> dict:
         op["done"] = True
         op["metadata"]["endTime"] = rfc3339(at)
         self._unpend(op)
@@ -92,7 +93,7 @@ class Operations:
             if not pending:
                 del self.state["pending"][op["_target"]]
 
-    def _pending_operations(self, target: str) -> list[dict]:
+    def pending_operations(self, target: str) -> list[dict]:
         return [self.state["operations"][name] for name in self.state["pending"].get(target, [])
                 if name in self.state["operations"]]
 

@@ -23,7 +23,11 @@ node per `node_spec.node_id`, or `multislice_params.node_count` nodes named
 
 from __future__ import annotations
 
-from tpuctl.emulator.exceptions import AlreadyExists, ApiError, FailedPrecondition, InvalidArgument, NotFound
+from typing import Protocol
+
+from tpuctl.emulator.exceptions import AlreadyExists, ApiError, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
+from tpuctl.emulator.locations import check_zone
+from tpuctl.emulator.node_specs import accelerator_of, check_runtime
 from tpuctl.emulator.records import (
     EMPTY_TYPE,
     GONE,
@@ -41,79 +45,103 @@ from tpuctl.emulator.records import (
 )
 
 
-class QueuedResources:
-    """The queued-resource half of `World` (mixed into it): the API methods and the reconciling rules.
+class Host(Protocol):
+    """What queued resources use of the world they live in (`World`), and nothing more:
+    its time, capacity, nodes and operations."""
 
-    Not usable alone: it relies on what `World` defines -- `state`, `now`, `_changes`, and the
-    methods `advance`, `_check_zone`, `_in_parent`, `_serial`, `_fits`, `_accelerator`,
-    `_check_runtime`, `_build_node`, `_add_node`, `_set_state`, `_new_operation`, `_finish`,
-    `_pending_operations`, `_settle` and `get_operation`. `World.advance` calls
-    `_reconcile_queued_resources` after every transition and `World._qr_event` schedules the
-    timed changes (valid-after reached, valid-until expired) through `_set_qr_state`.
+    now: float
+
+    def advance(self) -> None: ...
+    def in_parent(self, records: dict, parent: str) -> list[dict]: ...
+    def serial(self) -> int: ...
+    def fits(self, zone: str, generation: str, chips: int) -> bool: ...
+    def find_node(self, name: str) -> dict | None: ...
+    def add_node(self, name: str, zone: str, body: dict, at: float, queued_resource: dict) -> dict: ...
+    def set_node_state(self, node: dict, state: str, at: float) -> None: ...
+    def new_operation(self, zone: str, verb: str, target: str, awaits: str | None) -> dict: ...
+    def finish_operation(self, op: dict, at: float, response: dict | None = None) -> dict: ...
+    def pending_operations(self, target: str) -> list[dict]: ...
+    def get_operation(self, name: str) -> dict: ...
+
+
+class QueuedResources:
+    """The world's queued resources: the API methods and the rules that move them.
+
+    Its records live in the world's state document (`queuedResources`, and `requestIds` for
+    retried creates); everything else it asks of the world through `Host`. `World.advance`
+    calls `reconcile` after every transition and schedules `next_change` (valid-after
+    reached, valid-until expired).
     """
 
-    # ----- queued resources -----
+    def __init__(self, state: dict, world: Host):
+        self.state, self.world = state, world
+        self.changes = 0        # counts what it changed, so the world knows when to look again
 
-    def list_queued_resources(self, parent: str) -> list[dict]:
-        return [view(qr) for qr in self._in_parent(self.state["queuedResources"], parent)]
+    @property
+    def records(self) -> dict:
+        return self.state["queuedResources"]
 
-    def get_queued_resource(self, name: str) -> dict:
-        return view(self._queued_resource(name))
+    def list(self, parent: str) -> list[dict]:
+        return [view(qr) for qr in self.world.in_parent(self.records, parent)]
 
-    def create_queued_resource(self, parent: str, qr_id: str | None, body: dict, request_id: str | None) -> dict:
+    def get(self, name: str) -> dict:
+        return view(self.record(name))
+
+    def create(self, parent: str, qr_id: str | None, body: dict, request_id: str | None) -> dict:
         """Accept a request for nodes; it waits for capacity, first come first served."""
-        zone = self._check_zone(zone_of(parent))
+        zone = check_zone(zone_of(parent))
         request_key = f"{parent}:{request_id}" if request_id else None
         if request_key in self.state["requestIds"]:  # a retried create: same operation, no second request
-            return self.get_operation(self.state["requestIds"][request_key])
+            return self.world.get_operation(self.state["requestIds"][request_key])
         check_resource_id(qr_id, "queued resource id")
         name = f"{parent}/queuedResources/{qr_id}"
-        if name in self.state["queuedResources"]:
+        if name in self.records:
             raise AlreadyExists(f"Resource '{name}' already exists.")
         if sum(tier in body for tier in ("spot", "guaranteed", "bestEffort")) > 1:
             raise InvalidArgument("Set at most one tier: spot, guaranteed or best effort.")
         if "guaranteed" in body and (body["guaranteed"] or {}).get("minDuration"):
             parse_duration(body["guaranteed"]["minDuration"])
         qr = {k: body[k] for k in ("tpu", "spot", "guaranteed", "bestEffort", "reservationName") if k in body}
-        qr.update({"name": name, "createTime": rfc3339(self.now), "_zone": zone, "_nodes": [], "_seq": self._serial(),
-                   "_queuedAt": self.now, "_policy": body.get("queueingPolicy") or {}})
+        qr.update({"name": name, "createTime": rfc3339(self.world.now), "_zone": zone, "_nodes": [], "_seq": self.world.serial(),
+                   "_queuedAt": self.world.now, "_policy": body.get("queueingPolicy") or {}})
         qr["_plan"] = self._plan_nodes(qr, qr_id)
-        self._set_validity(qr, self.now)
-        self._set_qr_state(qr, "ACCEPTED", self.now)
-        self.state["queuedResources"][name] = qr
-        op = self._new_operation(zone, "create", name, awaits=None)
+        self._set_validity(qr, self.world.now)
+        self._set_state(qr, "ACCEPTED", self.world.now)
+        self.records[name] = qr
+        op = self.world.new_operation(zone, "create", name, awaits=None)
         if request_key:
             self.state["requestIds"][request_key] = op["name"]
-        self.advance()
-        return self._finish(op, self.now, response=snapshot(qr))
+        self.world.advance()
+        return self.world.finish_operation(op, self.world.now, response=snapshot(qr))
 
-    def delete_queued_resource(self, name: str, force: bool = False) -> dict:
-        qr = self._queued_resource(name)
-        live = [n for n in qr["_nodes"] if n in self.state["nodes"]]
+    def delete(self, name: str, force: bool = False) -> dict:
+        qr = self.record(name)
+        live = [n for n in qr["_nodes"] if self.world.find_node(n) is not None]
         if live and not force:
             raise FailedPrecondition(f"The queued resource {name} still has nodes ({', '.join(live)}); "
                                      "delete them first or delete with force=true.")
-        op = self._new_operation(zone_of(name), "delete", name, awaits=GONE)
+        op = self.world.new_operation(zone_of(name), "delete", name, awaits=GONE)
         if qr["state"]["state"] != "DELETING":
-            self._set_qr_state(qr, "DELETING", self.now, initiator="USER")
-        return self._settle(op)
+            self._set_state(qr, "DELETING", self.world.now, initiator="USER")
+        self.world.advance()
+        return view(op)
 
-    def reset_queued_resource(self, name: str) -> dict:
+    def reset(self, name: str) -> dict:
         """Queue a SUSPENDED (or FAILED) request again, at the back of the queue."""
-        qr = self._queued_resource(name)
+        qr = self.record(name)
         if qr["state"]["state"] not in ("SUSPENDED", "FAILED"):
             raise FailedPrecondition(f"Only a SUSPENDED or FAILED queued resource can be reset; "
                                      f"{name} is {qr['state']['state']}.")
-        qr["_nodes"], qr["_queuedAt"], qr["_preempted"] = [], self.now, False
-        self._set_validity(qr, self.now)
-        self._set_qr_state(qr, "ACCEPTED", self.now)
-        op = self._new_operation(zone_of(name), "reset", name, awaits=None)
-        self.advance()
-        return self._finish(op, self.now, response=snapshot(qr))
+        qr["_nodes"], qr["_queuedAt"], qr["_preempted"] = [], self.world.now, False
+        self._set_validity(qr, self.world.now)
+        self._set_state(qr, "ACCEPTED", self.world.now)
+        op = self.world.new_operation(zone_of(name), "reset", name, awaits=None)
+        self.world.advance()
+        return self.world.finish_operation(op, self.world.now, response=snapshot(qr))
 
-    def _queued_resource(self, name: str) -> dict:
-        self._check_zone(zone_of(name))
-        qr = self.state["queuedResources"].get(name)
+    def record(self, name: str) -> dict:
+        check_zone(zone_of(name))
+        qr = self.records.get(name)
         if qr is None:
             raise NotFound(f"Resource '{name}' was not found.")
         return qr
@@ -145,10 +173,10 @@ class QueuedResources:
             for node_id in node_ids:
                 check_resource_id(node_id, "node id")
                 name = f"{parent}/nodes/{node_id}"
-                if name in self.state["nodes"] or any(p["name"] == name for p in plan):
+                if self.world.find_node(name) is not None or any(p["name"] == name for p in plan):
                     raise AlreadyExists(f"Node '{name}' already exists.")
-                accel = self._accelerator(qr["_zone"], body)
-                self._check_runtime(qr["_zone"], accel, body)
+                accel = accelerator_of(qr["_zone"], body)
+                check_runtime(qr["_zone"], accel, body)
                 check_labels(body.get("labels") or {})
                 plan.append({"name": name, "gen": accel.generation, "chips": accel.chips,
                              "multislice": bool(multislice), "body": body})
@@ -181,9 +209,9 @@ class QueuedResources:
         if shown:
             qr["queueingPolicy"] = shown
 
-    def _set_qr_state(self, qr: dict, state: str, at: float, initiator: str | None = None,
+    def _set_state(self, qr: dict, state: str, at: float, initiator: str | None = None,
                       error: ApiError | None = None) -> None:
-        self._changes += 1
+        self.changes += 1
         qr["_since"] = at
         qr["state"] = {"state": state}
         if state in STATE_DATA:
@@ -193,40 +221,41 @@ class QueuedResources:
         if error is not None:
             qr["state"]["failedData"] = {"error": error.operation_error()}
 
-    def _reconcile_queued_resources(self, at: float) -> bool:
+    def reconcile(self, at: float) -> bool:
         """Move requests on from what their nodes and the free capacity say, at time `at`; True if anything changed."""
-        before = self._changes
-        for qr in list(self.state["queuedResources"].values()):
+        before = self.changes
+        for qr in list(self.records.values()):
             state = qr["state"]["state"]
-            nodes = [self.state["nodes"].get(name) for name in qr["_nodes"]]
+            nodes = [self.world.find_node(name) for name in qr["_nodes"]]
             if state in ("PROVISIONING", "ACTIVE"):
                 if any(n is None or n["state"] in LOST for n in nodes):
-                    self._set_qr_state(qr, "SUSPENDING", at, initiator="SERVICE" if qr.get("_preempted") else "USER")
+                    self._set_state(qr, "SUSPENDING", at, initiator="SERVICE" if qr.get("_preempted") else "USER")
                 elif state == "PROVISIONING" and all(n["state"] == "READY" for n in nodes):
-                    self._set_qr_state(qr, "ACTIVE", at)
+                    self._set_state(qr, "ACTIVE", at)
             if qr["state"]["state"] in ("SUSPENDING", "DELETING"):
                 self._wind_down(qr, [n for n in nodes if n is not None], at)
         self._provision_waiting(at)
-        return self._changes != before
+        return self.changes != before
 
     def _wind_down(self, qr: dict, live: list[dict], at: float) -> None:
         """Delete a suspending or deleting request's nodes; once they are gone, finish the request."""
         for node in live:
             if node["state"] not in ("DELETING", "PREEMPTED"):
-                self._set_state(node, "DELETING", at)
+                self.changes += 1
+                self.world.set_node_state(node, "DELETING", at)
         if live:
             return
         if qr["state"]["state"] == "SUSPENDING":
-            self._set_qr_state(qr, "SUSPENDED", at, initiator=qr["state"].get("stateInitiator"))
+            self._set_state(qr, "SUSPENDED", at, initiator=qr["state"].get("stateInitiator"))
             return
-        del self.state["queuedResources"][qr["name"]]
-        self._changes += 1
-        for op in self._pending_operations(qr["name"]):
-            self._finish(op, at, response={"@type": EMPTY_TYPE})
+        del self.records[qr["name"]]
+        self.changes += 1
+        for op in self.world.pending_operations(qr["name"]):
+            self.world.finish_operation(op, at, response={"@type": EMPTY_TYPE})
 
     def _provision_waiting(self, at: float) -> None:
         """First come, first served per zone and generation: a request that does not fit blocks later ones."""
-        waiting = sorted((qr for qr in self.state["queuedResources"].values()
+        waiting = sorted((qr for qr in self.records.values()
                           if qr["state"]["state"] == "WAITING_FOR_RESOURCES"),
                          key=lambda qr: (qr["_queuedAt"], qr["_seq"]))
         blocked: set[tuple[str, str]] = set()
@@ -237,17 +266,35 @@ class QueuedResources:
             pools = {(qr["_zone"], gen) for gen in needs}
             if pools & blocked:
                 continue
-            if not all(self._fits(qr["_zone"], gen, chips) for gen, chips in needs.items()):
+            if not all(self.world.fits(qr["_zone"], gen, chips) for gen, chips in needs.items()):
                 blocked |= pools
                 continue
-            taken = [p["name"] for p in qr["_plan"] if p["name"] in self.state["nodes"]]
+            taken = [p["name"] for p in qr["_plan"] if self.world.find_node(p["name"]) is not None]
             if taken:
-                self._set_qr_state(qr, "FAILED", at, error=AlreadyExists(f"Node(s) {', '.join(taken)} already exist."))
+                self._set_state(qr, "FAILED", at, error=AlreadyExists(f"Node(s) {', '.join(taken)} already exist."))
                 continue
             for planned in qr["_plan"]:
-                node = self._build_node(planned["name"], qr["_zone"], planned["body"], at, queued_resource=qr)
+                node = self.world.add_node(planned["name"], qr["_zone"], planned["body"], at, queued_resource=qr)
                 if planned["multislice"]:
                     node["multisliceNode"] = True
-                self._add_node(node, at)
                 qr["_nodes"].append(node["name"])
-            self._set_qr_state(qr, "PROVISIONING", at)
+            self._set_state(qr, "PROVISIONING", at)
+
+    def timed_changes(self):
+        """(key, (time, apply)) of every request with a timed change ahead."""
+        for key, qr in self.records.items():
+            change = self.next_change(qr)
+            if change is not None:
+                yield key, change
+
+    def next_change(self, qr: dict):
+        """(time, apply(at)) of a request's next timed change: valid-after reached or valid-until expired."""
+        state = qr["state"]["state"]
+        changes = []
+        if state in ("ACCEPTED", "WAITING_FOR_RESOURCES") and qr["_validUntil"] is not None:
+            changes.append((qr["_validUntil"], lambda at: self._set_state(qr, "FAILED", at, error=DeadlineExceeded(
+                f"The queued resource {qr['name']} could not be provisioned before its valid-until time."))))
+        if state == "ACCEPTED":
+            at = max(qr["_since"], qr["_validAfter"] or qr["_since"])
+            changes.append((at, lambda at: self._set_state(qr, "WAITING_FOR_RESOURCES", at)))
+        return min(changes, default=None, key=lambda change: change[0])

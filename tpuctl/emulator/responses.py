@@ -136,21 +136,21 @@ class TpuResponses:
         return self.world.perform_maintenance_queued_resource(req.name, req.body.get("nodeNames"))
 
     def list_queued_resources(self, req: Request) -> dict:
-        return _with_unreachable(paged(self.world.list_queued_resources(req.parent), req, "queuedResources"),
+        return _with_unreachable(paged(self.world.queued.list(req.parent), req, "queuedResources"),
                                  self.world, req)
 
     def get_queued_resource(self, req: Request) -> dict:
-        return self.world.get_queued_resource(req.name)
+        return self.world.queued.get(req.name)
 
     def create_queued_resource(self, req: Request) -> dict:
-        return self.world.create_queued_resource(
+        return self.world.queued.create(
             req.parent, req.query.get("queuedResourceId"), req.body, req.query.get("requestId"))
 
     def delete_queued_resource(self, req: Request) -> dict:
-        return self.world.delete_queued_resource(req.name, force=req.flag("force"))
+        return self.world.queued.delete(req.name, force=req.flag("force"))
 
     def reset_queued_resource(self, req: Request) -> dict:
-        return self.world.reset_queued_resource(req.name)
+        return self.world.queued.reset(req.name)
 
     def list_operations(self, req: Request) -> dict:
         return paged(self.world.list_operations(req.parent), req, "operations")

@@ -28,6 +28,7 @@ from tpuctl.domain.events import (
     key_event_id, listing_bound, new_event,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
+from tpuctl.domain.listing import Listing
 from tpuctl.domain.metering import (
     Amount, PriceKey, check_month, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of, observe, observe_queued,
     price_usage, queued_info_subject, running_usage,
@@ -50,12 +51,11 @@ SYNC_BATCH = 10_000     # events read and ingested per transaction
 
 
 class Lister(Protocol):
-    """What observation needs from the Cloud TPU adapter (tpuctl/adapters/tpu.py)."""
+    """What observation needs from the Cloud TPU adapter (tpuctl/adapters/tpu.py): listings
+    that name the locations they could not reach."""
 
-    unreachable: list[str]      # locations the last listing could not reach
-
-    def list_nodes(self, zone: str | None = None) -> list[NodeInfo]: ...
-    def list_queued_resources(self, zone: str | None = None) -> list[QueuedInfo]: ...
+    def list_nodes(self, zone: str | None = None) -> Listing[NodeInfo]: ...
+    def list_queued_resources(self, zone: str | None = None) -> Listing[QueuedInfo]: ...
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:
@@ -194,9 +194,8 @@ def observe_and_record(api: Lister, store: GroupStore, db: LedgerDB, clock: Cloc
     tpuctl. Zones the API could not reach are left as they were."""
     sync_from_store(store, db)
     nodes = api.list_nodes(zone=None)
-    lost = zones_of(api.unreachable)
     queued = api.list_queued_resources(zone=None)
-    lost |= zones_of(api.unreachable)
+    lost = zones_of(nodes.unreachable) | zones_of(queued.unreachable)
     return record_observed(store, db, clock, actor, nodes, queued, lost)
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tpuctl.adapters.tpu import NotSent, Progress, TpuApi, in_doubt
+from tpuctl.adapters.tpu import Listing, NotSent, Progress, TpuApi, in_doubt
 from tpuctl.config import Profile
 from tpuctl.domain.accelerators import AcceleratorType, parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
@@ -258,12 +258,12 @@ def close_if_never_made(get, books: Books, kind: str, planned: dict, zone: str, 
         books.record(kind, planned)
 
 
-def list_nodes(api: TpuApi, zone: str | None, *, member: str | None = None) -> list[NodeInfo]:
-    """Nodes in one zone (or all when zone is None), optionally only `member`'s."""
-    nodes = api.list_nodes(zone)
-    if member is not None:
-        nodes = [n for n in nodes if n.owner == member]
-    return sorted(nodes, key=lambda n: (n.zone, n.name))
+def list_nodes(api: TpuApi, zone: str | None, *, member: str | None = None) -> Listing[NodeInfo]:
+    """Nodes in one zone (or all when zone is None), optionally only `member`'s, with the
+    zones that could not be reached."""
+    listing = api.list_nodes(zone)
+    nodes = [n for n in listing if member is None or n.owner == member]
+    return Listing(sorted(nodes, key=lambda n: (n.zone, n.name)), listing.unreachable)
 
 
 def locate(get, list_all, name: str, zone: str | None, default_zone: str, what: str, list_hint: str):
@@ -386,20 +386,22 @@ def start(ctx: Context, name: str, zone: str | None, *, override: str | None = N
 
 
 @dataclass(frozen=True)
-class Listing:
+class NodesShown:
+    """What `tpuctl list` shows: the nodes, where it looked, and what it could not see."""
+
     nodes: list[NodeInfo]
     scope: str | None                # the zone listed (None: every zone)
     unreachable: tuple[str, ...]     # zones that could not be listed
     overdue: str | None              # the reaper has not run for too long
 
 
-def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, mine: bool = False) -> Listing:
+def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, mine: bool = False) -> NodesShown:
     """`tpuctl list`."""
     from tpuctl.services.reap_lock import overdue_warning
 
     scope = None if all_zones else (zone or ctx.profile.zone)
     found = list_nodes(ctx.api, scope, member=ctx.profile.member if mine else None)
-    return Listing(found, scope, tuple(ctx.api.unreachable), overdue_warning(ctx.store, ctx.clock))
+    return NodesShown(list(found), scope, tuple(found.unreachable), overdue_warning(ctx.store, ctx.clock))
 
 
 def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,

@@ -112,9 +112,8 @@ def gather(api: TpuApi, books: Books, policy: ReapPolicy, record: bool = True) -
     would record of them), the agents' reports, each member's month, resumable jobs."""
     books.sync()
     nodes = api.list_nodes(None)
-    lost = zones_of(api.unreachable)
     queued = api.list_queued_resources(None)
-    lost |= zones_of(api.unreachable)
+    lost = zones_of(nodes.unreachable) | zones_of(queued.unreachable)
     if record:
         record_observed(books.store, books.db, books.clock, books.actor, nodes, queued, lost)
     now = books.clock.now()
