@@ -17,6 +17,7 @@ PIPELINE = ("tpuctl report --format json | jq -c '{text: .summary}' | "
 
 
 def test_the_summary_reaches_a_webhook_through_jq_and_curl(month_env, monkeypatch):
+    assert PIPELINE in (Path(__file__).resolve().parents[2] / "README.md").read_text()
     tool("jq"), tool("curl")
     received: list[tuple[str, bytes]] = []
 

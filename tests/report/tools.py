@@ -1,4 +1,4 @@
-"""The real tools the report tests check against: Debian's chromium and hledger.
+"""The real tools the report tests check against: Debian's chromium, hledger, jq and curl.
 
 `.ci/run` installs them when they are missing. On Linux a missing tool fails the test (the
 check must not pass by not running); elsewhere the test is skipped."""
