@@ -77,8 +77,12 @@ jobs_cmd.register(app)
 reap_cmd.register(app)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; expected errors become one sentence and a documented exit code."""
+def main(argv: list[str] | None = None, *, raise_internal: bool = False) -> int:
+    """Run the CLI; expected errors become one sentence and a documented exit code.
+
+    An unexpected exception is a bug: one sentence and exit 1 for a user, but raised with its
+    traceback under `--debug` or `raise_internal` (the tests run every command that way).
+    """
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     debug = "--debug" in args or os.environ.get("TPUCTL_DEBUG", "") not in ("", "0", "false")
@@ -103,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("Interrupted.\n")
         code = 130
     except Exception as exc:
-        if debug:
+        if debug or raise_internal:
             raise
         sys.stderr.write(
             f"Error: tpuctl hit an internal error ({type(exc).__name__}: {exc}).\n"
