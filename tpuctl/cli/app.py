@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 from typing import Annotated, Optional
 
 import typer
@@ -77,6 +78,13 @@ jobs_cmd.register(app)
 reap_cmd.register(app)
 
 
+@lru_cache(maxsize=None)
+def _command():
+    """The click command tree, built once per process: Typer rebuilds it on every call (tens of
+    ms of signature parsing), which a process running many commands (the tests) would pay each time."""
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None, *, raise_internal: bool = False) -> int:
     """Run the CLI; expected errors become one sentence and a documented exit code.
 
@@ -87,7 +95,7 @@ def main(argv: list[str] | None = None, *, raise_internal: bool = False) -> int:
     as_json = "--json" in args
     debug = "--debug" in args or os.environ.get("TPUCTL_DEBUG", "") not in ("", "0", "false")
     try:
-        code = app(args=args, prog_name="tpuctl", standalone_mode=False)
+        code = _command().main(args=args, prog_name="tpuctl", standalone_mode=False)
     except TpuctlError as exc:
         from tpuctl.cli.render import error
 
