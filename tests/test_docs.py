@@ -80,11 +80,13 @@ def test_every_command_is_in_the_readme(command):
 
 # --- every exit code in the README's table is asserted by a test -------------------------------
 
+@lru_cache(maxsize=None)
 def readme_exit_codes() -> dict[int, str]:
     rows = re.findall(r"^\| *([0-9]+) *\| *(.+?) *\|$", readme_section("Exit codes"), flags=re.M)
     return {int(code): meaning for code, meaning in rows}
 
 
+@lru_cache(maxsize=None)
 def asserted_exit_codes() -> set[int]:
     """Codes the tests expect of tpuctl: any `ExitCode.NAME` they use, and a number compared with
     `.code`, `.exit_code` or `["exit_code"]` in a function that runs the CLI (takes `cli`), so
@@ -141,6 +143,7 @@ def header(clause: str) -> tuple[str, str] | None:
     return None
 
 
+@lru_cache(maxsize=None)
 def readme_json_shapes() -> dict[str, set[str]]:
     """`command [flags]` -> the field names the README lists for it, from the bullets of "JSON
     output": a clause `subject: fields` names commands in its subject (`--json` left out: every
@@ -182,6 +185,7 @@ def as_command(span: str) -> list[str]:
     return [" ".join([name, *flags]) for name in found]
 
 
+@lru_cache(maxsize=None)
 def produced_json() -> dict[str, set[Path]]:
     """`command [flags]` -> the test modules that run it with `--json` (or `--format json`),
     from the string arguments of every call in the tests; plus what the golden shapes hold."""
@@ -208,6 +212,13 @@ def produced_json() -> dict[str, set[Path]]:
     return produced
 
 
+@lru_cache(maxsize=None)
+def strings_in(path: Path) -> frozenset[str]:
+    modules = dict(sources())
+    return frozenset(node.value for node in ast.walk(modules[path]) if isinstance(node, ast.Constant)
+                     and isinstance(node.value, str)) if path in modules else frozenset()
+
+
 def keys_in(value) -> set[str]:
     if isinstance(value, dict):
         return set(value) | {key for item in value.values() for key in keys_in(item)}
@@ -222,8 +233,7 @@ def test_every_json_shape_in_the_readme_is_produced_by_a_test(shape):
     assert shape in produced, f"no test runs `tpuctl {shape}` with --json"
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     seen = keys_in(golden.get(shape, {}))
-    strings = {node.value for path, module in sources() if path in produced[shape]
-               for node in ast.walk(module) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    strings = {text for path in produced[shape] for text in strings_in(path)}
     unseen = sorted(field for field in readme_json_shapes()[shape] if field not in seen | strings)
     assert unseen == sorted(UNREAD.get(shape, ())), f"`tpuctl {shape} --json`: the README's fields {unseen} " \
         "are read by no test (a field now read: take it out of UNREAD)"
