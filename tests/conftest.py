@@ -81,6 +81,14 @@ def remote_env(emulator, monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def store(tmp_path):
+    """The group store (a folder) that `remote_env` points the CLI at."""
+    from tpuctl.adapters.store import LocalStore
+
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture
 def shared_clock(remote_env, monkeypatch):
     """tpuctl reads the emulator's clock, so a test moves time for both at once."""
     from datetime import datetime, timezone
