@@ -11,6 +11,7 @@ from tpuctl import __version__
 from tpuctl.errors import ExitCode
 
 
+@pytest.mark.slow
 def test_help_does_not_import_google_or_yaml():
     code = (
         "import sys\n"
@@ -102,6 +103,7 @@ def test_bad_member_name(cli, monkeypatch):
     assert result.err.startswith("Error: Member name 'Alice Smith' cannot be used as a label.")
 
 
+@pytest.mark.slow
 def test_real_profile_without_credentials(cli, isolated_env, monkeypatch):
     monkeypatch.setenv("TPUCTL_PROJECT", "real-proj")
     monkeypatch.setenv("TPUCTL_API_ENDPOINT", "https://tpu.googleapis.com")

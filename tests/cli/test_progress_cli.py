@@ -18,6 +18,7 @@ def full_zone(cli, remote_env):
     return remote_env
 
 
+@pytest.mark.slow
 def test_list_says_it_is_retrying_while_the_api_is_down(cli, remote_env, monkeypatch):
     monkeypatch.setenv("TPUCTL_RETRIES", "3")
     remote_env.inject_faults(status=503, count=2, method="GET", path_contains="/nodes")
@@ -37,6 +38,7 @@ def test_retries_that_run_out_still_end_in_one_error(cli, remote_env, monkeypatc
     assert result.err.splitlines()[1].startswith("Error: Could not list TPUs")
 
 
+@pytest.mark.slow
 def test_a_queued_create_prints_a_line_per_state_and_gives_up_at_its_limit(cli, full_zone):
     result = cli("create", "eager", "--type", "v4-8", "--queue", "--wait-limit", "1s")
     assert result.code == ExitCode.CAPACITY
