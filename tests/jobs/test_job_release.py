@@ -166,6 +166,8 @@ def test_a_queued_jobs_agent_deletes_its_tpu_and_the_request_that_made_it(cli, j
     wait_state(cli, job, "succeeded")
     assert released(cli, job)["via"] == "its agent"
     wait_for(lambda: cli("queue", "list", "--json").json == [], what="the request to go")
+    wait_for(lambda: any(Event.from_json(store.read(k)).kind == "queued.deleted" for k in store.list("ledger/events/")),
+             what="the agent to record the request's deletion (it deletes, then records)")
     assert nodes(cli) == []
     kinds = [Event.from_json(store.read(k)).kind for k in store.list("ledger/events/")]
     assert kinds.count("node.deleted") == 1 and kinds.count("queued.deleted") == 1
