@@ -42,19 +42,22 @@ def tpu_server():
     from tpuctl.emulator.models import WorldSettings
     from tpuctl.emulator.server import EmulatorServer
 
-    server = EmulatorServer(settings=WorldSettings(boot_seconds=0), manual_clock=True).start()
+    server = EmulatorServer(settings=WorldSettings(), manual_clock=True).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
 def emulator(tpu_server):
-    """The session's emulator, emptied, with its (manual) clock at the real time again."""
+    """The session's one emulator, emptied, with default settings (no delays, no faults), no
+    hooks, and its (manual) clock at the real time again."""
     from datetime import datetime, timezone
 
     from tpuctl.emulator.models import WorldSettings
 
-    tpu_server.reset(WorldSettings(boot_seconds=0))
+    tpu_server.reset(WorldSettings())
+    tpu_server.hooks.update(ready=None, gone=None)
+    tpu_server.request_log = None
     tpu_server.clock.set(datetime.now(timezone.utc))
     return tpu_server
 
@@ -77,6 +80,14 @@ def remote_env(emulator, monkeypatch, tmp_path):
     monkeypatch.setenv("TPUCTL_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("TPUCTL_MEMBER", "alice")
     return emulator
+
+
+@pytest.fixture
+def store(tmp_path):
+    """The group store (a folder) that `remote_env` points the CLI at."""
+    from tpuctl.adapters.store import LocalStore
+
+    return LocalStore(tmp_path / "store")
 
 
 @pytest.fixture
@@ -104,12 +115,14 @@ class Result:
 
 @pytest.fixture
 def cli(capsys):
-    """Run `tpuctl ARGS` in-process through the real entry point (error boundary included)."""
+    """Run `tpuctl ARGS` in-process through the real entry point. An expected error gives its
+    exit code and sentence; an unexpected exception (a bug) fails the test with its traceback
+    instead of becoming exit 1."""
     from tpuctl.cli.app import main
 
     def run(*args: str) -> Result:
         capsys.readouterr()
-        code = main(list(args))
+        code = main(list(args), raise_internal=True)
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 

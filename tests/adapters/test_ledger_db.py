@@ -159,6 +159,7 @@ def test_a_late_event_replays_its_node_and_fixes_the_totals(db):
     assert db.month_usage("2026-05", "alice") == {"alice": Counter({V4: 4 * 90 * 60})}
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(st.randoms(use_true_random=False), st.integers(1, 8))
 def test_any_order_and_batching_gives_the_answers_of_a_rebuild(rnd, batches):

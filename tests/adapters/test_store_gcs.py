@@ -71,6 +71,7 @@ def test_an_unknown_bucket_is_a_config_error(gcs_bucket):
         assert f"gcloud storage buckets create gs://{gcs_bucket}-gone" in caught.value.hint
 
 
+@pytest.mark.slow
 def test_an_unreachable_store_is_unavailable_after_short_retries(monkeypatch):
     import socket
 

@@ -85,7 +85,8 @@ def _run_processes(fn, args_list):
         return pool.starmap(fn, args_list)
 
 
-@pytest.mark.parametrize("run", [_run_threads, _run_processes], ids=["threads", "processes"])
+@pytest.mark.parametrize("run", [_run_threads, pytest.param(_run_processes, marks=pytest.mark.slow)],
+                         ids=["threads", "processes"])
 def test_many_writers_lose_nothing(tmp_path, run):
     root = str(tmp_path / "group")
     run(_create_many, [(root, writer, 60) for writer in range(8)])
@@ -94,6 +95,7 @@ def test_many_writers_lose_nothing(tmp_path, run):
     assert not os.listdir(tmp_path / "group" / ".tpuctl-store" / "tmp")        # no temp file left over
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", [_run_threads, _run_processes], ids=["threads", "processes"])
 def test_compare_and_swap_is_exact_under_contention(tmp_path, run):
     root = str(tmp_path / "group")
@@ -102,7 +104,8 @@ def test_compare_and_swap_is_exact_under_contention(tmp_path, run):
     assert LocalStore(root).read_versioned("jobs/counter") == (b"240", 241)
 
 
-@pytest.mark.parametrize("run", [_run_threads, _run_processes], ids=["threads", "processes"])
+@pytest.mark.parametrize("run", [_run_threads, pytest.param(_run_processes, marks=pytest.mark.slow)],
+                         ids=["threads", "processes"])
 def test_exactly_one_of_many_creators_wins(tmp_path, run):
     root = str(tmp_path / "group")
     LocalStore(root)

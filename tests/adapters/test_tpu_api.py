@@ -16,6 +16,7 @@ def make(api: TpuApi, name: str, zone: str = ZONE, accelerator_type: str = "v4-8
                            labels=labels, wait=False)
 
 
+@pytest.mark.slow
 def test_paging_over_250_nodes(api, emulator):
     for i in range(250):
         make(api, f"n-{i:03d}")

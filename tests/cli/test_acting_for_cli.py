@@ -32,6 +32,7 @@ def events(kind: str) -> list[Event]:
     return [event for event in found if event.kind == kind]
 
 
+@pytest.mark.slow
 def test_a_treasurer_creates_for_a_member_who_owns_and_pays_for_it(cli, group):
     group("tess")
     made = cli("create", "for-alice", "--type", "v4-8", "--hours", "1", "--for", "alice", "--json")

@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 
 from tests.cli.conftest import TWO_HOUR_JOB
 from tpuctl.domain.nodes import REQUEST_LABEL
@@ -30,6 +32,7 @@ def test_two_runs_that_fit_both_run_and_each_is_counted_once(cli, group, tmp_pat
     assert labels == {e["request_id"] for e in logged}
 
 
+@pytest.mark.slow
 def test_create_and_queue_create_write_their_request_down(cli, group, tmp_path, api):
     assert cli("create", "a1", "--type", "v4-8", "--hours", "1").code == 0
     assert cli("queue", "create", "q1", "--type", "v4-8", "--hours", "1").code == 0

@@ -159,7 +159,7 @@ JOB = "name: a\ntpu: {type: v4-8}\nrun: echo hi\n"
      "{path}, line 4: this value cannot be read (a number of more than 4300 digits, or a date that does not exist)."),
     ((JOB + f"env: {{N: {DIGITS}}}\n").encode(),
      "{path}, line 4: this value cannot be read (a number of more than 4300 digits, or a date that does not exist)."),
-    (f"name: {DEEP}\n".encode(), "{path} nests its values too deeply to be read."),
+    pytest.param(f"name: {DEEP}\n".encode(), "{path} nests its values too deeply to be read.", marks=pytest.mark.slow),
     ((JOB + 'env: {X: "\\ud800"}\n').encode(), "{path}, line 4: this text holds an escaped half of a character (\\uD800 to \\uDFFF), which is not text."),
     (b"name: \xff\n", "{path} is not UTF-8 text (byte 7 is 0xff)."),
     ((JOB + "setup: a\x1fb\n").encode(), "{path}, line 4: this is not valid YAML (character U+001F is not allowed)."),

@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tpuctl import __version__
 from tpuctl.errors import ExitCode
 
 
+@pytest.mark.slow
 def test_help_does_not_import_google_or_yaml():
     code = (
         "import sys\n"
@@ -19,6 +22,21 @@ def test_help_does_not_import_google_or_yaml():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_bug_is_one_sentence_and_exit_1_for_a_user(monkeypatch, capsys):
+    """What a user sees of an unexpected exception; the tests' `cli` raises it with its traceback."""
+    from tpuctl.cli.app import main
+
+    def broken(profile):
+        raise KeyError("zone")
+
+    monkeypatch.setattr("tpuctl.config.profile_as_dict", broken)
+    assert main(["config", "show"]) == ExitCode.INTERNAL
+    assert capsys.readouterr().err == ("Error: tpuctl hit an internal error (KeyError: 'zone').\n"
+                                       "Hint: run again with --debug for the traceback, and report it.\n")
+    with pytest.raises(KeyError, match="zone"):
+        main(["config", "show"], raise_internal=True)
 
 
 def test_version(cli):
@@ -85,6 +103,7 @@ def test_bad_member_name(cli, monkeypatch):
     assert result.err.startswith("Error: Member name 'Alice Smith' cannot be used as a label.")
 
 
+@pytest.mark.slow
 def test_real_profile_without_credentials(cli, isolated_env, monkeypatch):
     monkeypatch.setenv("TPUCTL_PROJECT", "real-proj")
     monkeypatch.setenv("TPUCTL_API_ENDPOINT", "https://tpu.googleapis.com")

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def completions(line: str) -> list[str]:
     """What bash would offer for the last word of `line`, through tpuctl's own completion."""
@@ -16,6 +18,7 @@ def completions(line: str) -> list[str]:
     return done.stdout.split()
 
 
+@pytest.mark.slow
 def test_values_complete_from_the_project_and_the_store(cli, remote_env, monkeypatch, tmp_path):
     assert cli("create", "alpha", "--type", "v4-8", "--hours", "1").code == 0
     assert cli("create", "beta", "--type", "v4-8", "--hours", "1").code == 0
@@ -31,6 +34,7 @@ def test_values_complete_from_the_project_and_the_store(cli, remote_env, monkeyp
     assert completions("tpuctl job dig") == [job]
 
 
+@pytest.mark.slow
 def test_a_completion_that_cannot_look_offers_nothing(monkeypatch):
     monkeypatch.setenv("TPUCTL_API_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("TPUCTL_RETRIES", "1")

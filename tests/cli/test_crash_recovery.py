@@ -11,6 +11,8 @@ import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import pytest
+
 from tests.conftest import ZONE
 from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.events import EVENTS_PREFIX, Event
@@ -23,6 +25,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_create_killed_after_the_node_exists_is_billed_to_its_owner_at_the_next_sync(cli, remote_env, api):
     remote_env.clock.set(datetime.now(timezone.utc))     # one time for tpuctl and the emulator
     remote_env.configure(boot_seconds=3600)              # the node stays CREATING: create keeps waiting

@@ -78,6 +78,7 @@ def test_a_served_emulator_is_steered_with_endpoint(cli, emulator, isolated_env)
     assert bad.code == ExitCode.USAGE and "'soon' is not a duration" in bad.err
 
 
+@pytest.mark.slow
 def test_serve_flags_and_json_log_one_line_per_request(cli):
     from tests.emulator.conftest import http_json
 

@@ -92,6 +92,7 @@ def shapes(cli, remote_env, monkeypatch, tmp_path, join):
     return found
 
 
+@pytest.mark.slow
 def test_every_json_shape_matches_the_golden_file(shapes):
     if os.environ.get("UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
@@ -102,6 +103,7 @@ def test_every_json_shape_matches_the_golden_file(shapes):
         assert shapes[what] == golden[what], what
 
 
+@pytest.mark.slow
 def test_amounts_and_times_have_one_form_everywhere(shapes):
     text = json.dumps(shapes)
     for field in ("per_hour", "spot_per_hour", "lease", "left_after", "budget", "spent", "committed", "left",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tpuctl.errors import ExitCode
 
 
+@pytest.mark.slow
 def test_budget_set_is_for_treasurers_and_spend_sees_observed_nodes(cli, remote_env, monkeypatch, api, join):
     assert cli("group", "init", "--treasurer", "alice").code == 0
     join("bob", by="alice")

@@ -134,6 +134,7 @@ def test_a_create_whose_fate_is_unknown_is_closed_by_the_sync_that_sees_the_zone
 
 # --- 5. a create that half fails says the TPU may exist, and keeps it on the books ----------
 
+@pytest.mark.slow
 def test_a_create_that_loses_sight_of_its_tpu_says_it_may_exist_and_the_next_sync_bills_it(cli, group, remote_env,
                                                                                             shared_clock):
     group.setenv("TPUCTL_RETRIES", "2")
@@ -152,6 +153,7 @@ def test_a_create_that_loses_sight_of_its_tpu_says_it_may_exist_and_the_next_syn
     assert nodes_billed(cli) == [("a1", "ready", 600, "2.146667")]
 
 
+@pytest.mark.slow
 def test_a_create_whose_tpu_is_found_after_the_api_failed_says_it_exists_and_bills_it_at_once(cli, group,
                                                                                                remote_env, shared_clock):
     group.setenv("TPUCTL_RETRIES", "2")
@@ -193,6 +195,7 @@ def test_a_create_that_loses_the_store_after_the_api_call_keeps_the_tpu_in_the_o
         server.stop()
 
 
+@pytest.mark.slow
 def test_creates_under_injected_503s_never_claim_failure_for_a_tpu_that_exists(cli, group, remote_env,
                                                                                  shared_clock):
     """20 % of requests fail and one retry is allowed: whatever each create says, the ledger

@@ -7,6 +7,8 @@ import pty
 import subprocess
 import sys
 
+import pytest
+
 
 def on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
     """Run tpuctl with stdout and stderr on a pseudo-terminal; everything it wrote."""
@@ -28,6 +30,7 @@ def on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
     return out
 
 
+@pytest.mark.slow
 def test_no_color_output_on_a_terminal_carries_no_escape_codes(isolated_env):
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
     coloured = on_a_terminal(["config", "show"], {k: v for k, v in env.items() if k != "NO_COLOR"})

@@ -133,6 +133,7 @@ def test_api_unreachable(cli, remote_env, monkeypatch):
     assert result.err.startswith("Error: Could not list TPUs in us-central2-b: the Cloud TPU API is unreachable")
 
 
+@pytest.mark.slow
 def test_injected_503s_are_retried(cli, remote_env):
     remote_env.inject_faults(status=503, count=2)
     result = cli("list", "--json")

@@ -67,6 +67,7 @@ def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refu
                                                                         ("n3", "deleted")]
 
 
+@pytest.mark.slow
 def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, api, tmp_path):
     folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
 
@@ -111,6 +112,7 @@ def restartable_gcs(tmp_path, monkeypatch):
     stop()
 
 
+@pytest.mark.slow
 def test_a_bucket_that_stops_mid_way_through_deletes(cli, remote_env, api, tmp_path, restartable_gcs):
     start, stop = restartable_gcs
     deletes_across_an_outage(cli, api, tmp_path, open_store("gs://group-bucket/tpuctl"), stop, start,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ def full_zone(cli, remote_env):
     return remote_env
 
 
+@pytest.mark.slow
 def test_list_says_it_is_retrying_while_the_api_is_down(cli, remote_env, monkeypatch):
     monkeypatch.setenv("TPUCTL_RETRIES", "3")
     remote_env.inject_faults(status=503, count=2, method="GET", path_contains="/nodes")
@@ -38,6 +38,7 @@ def test_retries_that_run_out_still_end_in_one_error(cli, remote_env, monkeypatc
     assert result.err.splitlines()[1].startswith("Error: Could not list TPUs")
 
 
+@pytest.mark.slow
 def test_a_queued_create_prints_a_line_per_state_and_gives_up_at_its_limit(cli, full_zone):
     result = cli("create", "eager", "--type", "v4-8", "--queue", "--wait-limit", "1s")
     assert result.code == ExitCode.CAPACITY
@@ -51,20 +52,25 @@ def test_a_queued_create_prints_a_line_per_state_and_gives_up_at_its_limit(cli, 
 def test_a_queued_create_says_when_it_becomes_active(cli, full_zone):
     from tpuctl.adapters.tpu import TpuApi
 
-    def free_the_zone_once_queued() -> None:
-        api = TpuApi(PROJECT, full_zone.url)
-        deadline = time.monotonic() + 60
-        while not api.list_queued_resources(ZONE) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        api.delete_node(ZONE, "blocker")
+    polled = threading.Event()      # the CLI has been told the request's first state
+
+    def seen(request: dict) -> None:
+        if request["method"] == "GET" and request["path"].endswith("/queuedResources/eager"):
+            polled.set()
+
+    def free_the_zone_once_polled() -> None:
+        polled.wait(timeout=60)
+        TpuApi(PROJECT, full_zone.url).delete_node(ZONE, "blocker")
         full_zone.tick()
 
-    helper = threading.Thread(target=free_the_zone_once_queued)
+    full_zone.request_log = seen
+    helper = threading.Thread(target=free_the_zone_once_polled)
     helper.start()
     try:
         result = cli("create", "eager", "--type", "v4-8", "--queue")
     finally:
         helper.join()
+        full_zone.request_log = None
     assert result.code == 0, result.err
     states = [line.removeprefix("Waiting for eager (v4-8 in us-central2-b): ") for line in result.err.splitlines()[1:]]
     assert states[0] in ("ACCEPTED", "WAITING_FOR_RESOURCES") and states[-1] == "ACTIVE"

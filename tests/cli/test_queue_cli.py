@@ -123,6 +123,7 @@ def test_bad_queue_name(cli, remote_env):
     assert states(cli) == {}
 
 
+@pytest.mark.slow
 def test_waited_stops_counting_once_the_request_is_active(cli, full_zone):
     assert cli("queue", "create", "patient", "--type", "v4-8").code == 0
     full_zone.advance_clock(600)

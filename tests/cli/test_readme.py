@@ -58,6 +58,7 @@ def shell(tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_every_quickstart_line_works_as_written(shell):
     lines = readme_lines()
     assert len(lines) >= 20 and lines[0].startswith("tpuctl config init")
@@ -66,6 +67,7 @@ def test_every_quickstart_line_works_as_written(shell):
         assert done.returncode == 0, f"README line failed (exit {done.returncode}):\n  {line}\n{done.stdout}{done.stderr}"
 
 
+@pytest.mark.slow
 def test_config_init_in_the_quickstart_says_which_profile_it_made(shell):
     done = shell(readme_lines()[0])
     assert "profile 'group' (member alice, on the built-in emulator: no cloud account needed" in done.stdout

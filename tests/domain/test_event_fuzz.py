@@ -6,6 +6,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import pytest
 
 from tpuctl.domain.event_schema import SCHEMA
 from tpuctl.domain.events import Event, EventFormatError
@@ -43,12 +44,14 @@ def parses_or_says_why(data: bytes) -> None:
         assert Event.from_json(event.to_json()) == event
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event_like())
 def test_event_shaped_objects_parse_or_are_set_aside(data):
     parses_or_says_why(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
 def test_arbitrary_bytes_parse_or_are_set_aside(data):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from hypothesis import given, settings, strategies as st
+import pytest
 
 from tpuctl.domain.events import (
     NODE_CREATED, NODE_DELETED, NODE_PREEMPTED, NODE_READY, NODE_STARTED, NODE_STOPPED, new_event, node_payload,
@@ -92,6 +93,7 @@ def derived_usage(events, month: str) -> dict[str, Counter]:
     return merge(month_usage(closed, month), running)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(a_fleet())
 def test_totals_are_the_true_ready_time_in_any_order_with_repeats(fleet):
@@ -100,6 +102,7 @@ def test_totals_are_the_true_ready_time_in_any_order_with_repeats(fleet):
         assert _clean(derived_usage(arrival, month)) == _clean(true_usage(nodes, month))
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(a_fleet())
 def test_month_parts_add_up_to_the_whole_and_stay_inside_their_month(fleet):
@@ -111,6 +114,7 @@ def test_month_parts_add_up_to_the_whole_and_stay_inside_their_month(fleet):
             assert all(month_of(part.start) == month and part.end <= month_bounds(month)[1] for month, part in parts)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(a_fleet(), st.randoms())
 def test_money_is_chips_times_hours_times_price_whatever_the_summing_order(fleet, rnd):

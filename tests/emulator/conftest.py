@@ -1,4 +1,4 @@
-"""A session-scoped emulator on a ManualClock, reset before each test, and the real TPU client on it."""
+"""The real TPU client on the session emulator (`emulator` in tests/conftest.py), and raw HTTP calls."""
 
 from __future__ import annotations
 
@@ -11,27 +11,12 @@ import urllib.request
 import pytest
 
 from tpuctl.domain.clock import ManualClock
-from tpuctl.emulator.models import WorldSettings
-from tpuctl.emulator.server import EmulatorServer
-
-
-@pytest.fixture(scope="session")
-def emulator_clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture(scope="session")
-def emulator_server(emulator_clock):
-    server = EmulatorServer(clock=emulator_clock).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
-def emulator(emulator_server) -> EmulatorServer:
-    """The shared emulator with an empty world and default settings (no delays, no faults)."""
-    emulator_server.reset(WorldSettings())
-    return emulator_server
+def emulator_clock(emulator) -> ManualClock:
+    """The session emulator's clock (tests/conftest.py sets it to the real time before each test)."""
+    return emulator.clock
 
 
 def make_client(url: str):
@@ -43,8 +28,8 @@ def make_client(url: str):
 
 
 @pytest.fixture(scope="session")
-def _emulator_session_client(emulator_server):
-    return make_client(emulator_server.url)
+def _emulator_session_client(tpu_server):
+    return make_client(tpu_server.url)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ def gcloud(emulator, tmp_path_factory):
     return gcloud_runner(emulator, tmp_path_factory.mktemp("gcloud"), "compute", "tpus")
 
 
+@pytest.mark.slow
 def test_tpu_vm_lifecycle(gcloud):
     created = gcloud("tpu-vm", "create", "g1", f"--zone={ZONE}", "--accelerator-type=v4-8",
                      "--version=tpu-ubuntu2204-base", "--spot", "--labels=tpuctl-owner=alice")
@@ -33,6 +34,7 @@ def test_tpu_vm_lifecycle(gcloud):
     assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
 
 
+@pytest.mark.slow
 def test_tpu_vm_create_errors_and_capacity(gcloud, emulator):
     bad = gcloud("tpu-vm", "create", "g2", f"--zone={ZONE}", "--accelerator-type=v5p-8",
                  "--version=tpu-ubuntu2204-base", ok=False)
@@ -43,6 +45,7 @@ def test_tpu_vm_create_errors_and_capacity(gcloud, emulator):
     assert full.returncode == 1 and "no more capacity" in full.stderr
 
 
+@pytest.mark.slow
 def test_queued_resources(gcloud, emulator):
     emulator.set_capacity(ZONE, "v4", 4)
     active = gcloud("queued-resources", "create", "qr1", f"--zone={ZONE}", "--node-id=q1", "--accelerator-type=v4-8",
@@ -62,6 +65,7 @@ def test_queued_resources(gcloud, emulator):
     assert [n["name"].rsplit("/", 1)[1] for n in gcloud("tpu-vm", "list", f"--zone={ZONE}")] == ["ms-0", "ms-1"]
 
 
+@pytest.mark.slow
 def test_a_node_made_and_deleted_with_gcloud_is_closed_once_whatever_its_create_time_fraction(gcloud, emulator,
                                                                                             cli, remote_env,
                                                                                             monkeypatch):

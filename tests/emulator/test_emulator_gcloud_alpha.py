@@ -18,6 +18,7 @@ def alpha(emulator, tmp_path_factory):
     return gcloud_runner(emulator, tmp_path_factory.mktemp("gcloud"), "alpha", "compute", "tpus", zone=ZONE)
 
 
+@pytest.mark.slow
 def test_alpha_tpu_vm_lifecycle_and_maintenance(alpha, emulator):
     emulator.configure(maintenance_seconds=600)
     created = alpha("tpu-vm", "create", "a1", "--accelerator-type=v4-8", "--version=tpu-ubuntu2204-base")
@@ -44,6 +45,7 @@ def test_alpha_tpu_vm_lifecycle_and_maintenance(alpha, emulator):
     assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
 
 
+@pytest.mark.slow
 def test_alpha_queued_resources_with_best_effort_multi_node_and_maintenance(alpha, emulator):
     best = alpha("queued-resources", "create", "q1", "--node-id=qn1", "--accelerator-type=v4-8",
                  "--runtime-version=tpu-ubuntu2204-base", "--best-effort", "--valid-until-duration=1h")

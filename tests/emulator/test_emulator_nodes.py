@@ -113,6 +113,7 @@ def test_update_labels(tpu_client):
                                update_mask=field_mask_pb2.FieldMask(paths=["runtime_version"]))
 
 
+@pytest.mark.slow
 def test_paging_over_250_nodes_and_locations_wildcard(tpu_client, emulator_raw):
     for i in range(250):
         create(tpu_client, f"n{i:03d}")

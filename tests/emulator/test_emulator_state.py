@@ -55,6 +55,7 @@ def test_time_moved_by_one_server_moves_for_all(state_path, tpu_client_for):
         assert names(tpu_client_for(a.url)) == set()
 
 
+@pytest.mark.slow
 def test_concurrent_creates_through_two_servers_lose_nothing(state_path, tpu_client_for):
     with EmulatorServer(state_path) as a, EmulatorServer(state_path) as b:
         def worker(server, prefix):

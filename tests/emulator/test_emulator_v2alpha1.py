@@ -50,6 +50,7 @@ def unknown_fields(alpha_messages, message_name: str, data: dict) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_alpha_nodes_and_queued_resources_use_only_v2alpha1_fields(alpha_messages, emulator_raw):
     status, op = emulator_raw("POST", f"/v2alpha1/{PARENT}/nodes?nodeId=n1", NODE)
     assert status == 200 and op["response"]["@type"] == "type.googleapis.com/google.cloud.tpu.v2alpha1.Node"

@@ -48,6 +48,7 @@ def parse_profiles(data):
 PARSERS = pytest.mark.parametrize("parse", [parse_profiles, parse_job, parse_prices], ids=["config", "job", "prices"])
 
 
+@pytest.mark.slow
 @PARSERS
 @FUZZ
 @given(data=st.one_of(st.binary(max_size=300), st.text(max_size=300)))
@@ -75,12 +76,14 @@ TOML_DOCS = st.lists(st.tuples(st.sampled_from(["", "[profiles.local]", "[profil
 GOOD_PRICES = 'as_of = 2026-11-01\nsource = "s"\ncurrency = "USD"\nunit = "chip-hour"\n'
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=TOML_DOCS)
 def test_structured_but_wrong_config_files(doc):
     accepted_or_refused(parse_profiles, doc)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=TOML_DOCS)
 def test_structured_but_wrong_price_files(doc):
@@ -96,6 +99,7 @@ YAML_VALUES = st.recursive(YAML_SCALARS, lambda inner: st.one_of(
     max_leaves=8)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(doc=st.dictionaries(KEYS, YAML_VALUES, max_size=8))
 def test_structured_but_wrong_job_configs(doc):

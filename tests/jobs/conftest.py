@@ -34,13 +34,6 @@ def jobs_env(remote_env, agents, monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def store(tmp_path):
-    from tpuctl.adapters.store import LocalStore
-
-    return LocalStore(tmp_path / "store")
-
-
-@pytest.fixture
 def write_job(tmp_path):
     """write_job(yaml_text, files={name: text}) -> path of job.yaml in a fresh workdir."""
     counter = iter(range(1000))

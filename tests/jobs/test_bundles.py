@@ -48,6 +48,7 @@ def test_a_member_that_could_leave_the_folder_is_refused_and_nothing_is_written(
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_bundle_that_unpacks_to_gigabytes_is_refused_early_in_one_sentence(tmp_path):
     import gzip
     import time

@@ -36,6 +36,7 @@ def probes_env(jobs_env, monkeypatch, tmp_path):
     return device
 
 
+@pytest.mark.slow
 def test_two_jobs_run_one_after_the_other_on_a_tpu_made_by_create(cli, probes_env, write_job, store):
     created = cli("create", "a1", "--type", "v4-8")
     assert created.code == 0, created.err
@@ -55,6 +56,7 @@ def test_two_jobs_run_one_after_the_other_on_a_tpu_made_by_create(cli, probes_en
     assert activity(store, "a1").status == "idle"
 
 
+@pytest.mark.slow
 def test_a_process_outside_tpuctl_holding_the_device_makes_the_node_busy(cli, probes_env, store, tmp_path):
     assert cli("create", "a1", "--type", "v4-8").code == 0
     wait_for(lambda: list(store.list(f"agents/{ZONE}/a1/beat/")) and beat(store, "a1")["state"] == "idle",
@@ -80,6 +82,7 @@ def _utmp_record(kind: int, pid: int, user: str, host: str) -> bytes:
     return fmt.pack(kind, pid, b"pts/0", b"ts/0", user.encode(), host.encode(), 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
+@pytest.mark.slow
 def test_ssh_logins_touches_and_failed_probes_keep_the_node_busy(cli, probes_env, store, tmp_path):
     assert cli("create", "a1", "--type", "v4-8").code == 0
     wait_for(lambda: list(store.list(f"agents/{ZONE}/a1/beat/")) and beat(store, "a1")["state"] == "idle")
@@ -110,6 +113,7 @@ def test_no_agent_opts_out_and_jobs_cannot_use_that_tpu(cli, jobs_env, write_job
     assert list(store.list(f"agents/{ZONE}/bare/")) == []
 
 
+@pytest.mark.slow
 def test_queued_tpus_each_get_their_own_agent(cli, jobs_env, store):
     assert cli("queue", "create", "q", "--type", "v4-8", "--count", "2").code == 0
     wait_for(lambda: len(list(store.list(f"agents/{ZONE}/q-0/beat/")) + list(store.list(f"agents/{ZONE}/q-1/beat/"))) == 2,

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from job_helpers import FAST, alive, wait_for
 from tpuctl import __version__
 from tpuctl.domain.agent_boot import AgentBoot, node_metadata, startup_script
@@ -21,6 +23,7 @@ def boot_env(tmp_path: Path) -> dict[str, str]:
             "TPUCTL_AGENT_HOME": str(tmp_path / "vm"), "TPU_WORKER_ID": "3", "PIP_NO_INDEX": "1"}
 
 
+@pytest.mark.slow
 def test_values_in_the_startup_script_are_quoted(store, tmp_path):
     marker = tmp_path / "pwned"
     boot = AgentBoot(store=store.url, bundle=upload(store, "tpuctl", tpuctl_bundle()), zone="us-central2-b",
@@ -33,6 +36,7 @@ def test_values_in_the_startup_script_are_quoted(store, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_the_agent_started_by_the_script_runs_from_the_bundle(store, tmp_path):
     boot = AgentBoot(store=store.url, bundle=upload(store, "tpuctl", tpuctl_bundle()), zone="us-central2-b",
                      node="vm-1", timing=FAST, version=__version__)

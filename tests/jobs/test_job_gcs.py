@@ -3,6 +3,8 @@ jobs, logs, outputs, the ledger and budgets need no change from the local-folder
 
 from __future__ import annotations
 
+import pytest
+
 from job_helpers import job_state
 from tests.conftest import ZONE
 from tpuctl.adapters.store import open_store
@@ -12,6 +14,7 @@ WORK = ("import pathlib, time\nprint('hello from the bucket')\ntime.sleep(1.2)\n
         "pathlib.Path('out').mkdir(exist_ok=True)\npathlib.Path('out/result.txt').write_text('7')\n")
 
 
+@pytest.mark.slow
 def test_a_job_and_its_bill_live_in_a_gcs_bucket(cli, jobs_env, write_job, gcs_bucket, monkeypatch, tmp_path):
     url = f"gs://{gcs_bucket}/group"
     monkeypatch.setenv("TPUCTL_STORE", url)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from job_helpers import EXAMPLES, FAST, alive, wait_for
 
 
+@pytest.mark.slow
 def test_the_digits_example_trains_on_the_local_default(cli, isolated_env, agents, monkeypatch):
     from tpuctl.adapters.local_emulator import world_path
     from tpuctl.adapters.store import LocalStore

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from job_helpers import wait_for
 
 
+@pytest.mark.slow
 def test_logs_tail_shows_the_end_and_jobs_says_who_released_each_tpu(cli, jobs_env, write_job, store):
     path = write_job("name: count\ntpu: {type: v4-8}\nrun: for i in $(seq 1 20); do echo line $i; done\n")
     ran = cli("run", str(path), "--follow", "--json")

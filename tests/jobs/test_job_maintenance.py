@@ -25,6 +25,7 @@ def real_time(jobs_env):
     jobs_env.clock = manual
 
 
+@pytest.mark.slow
 def test_a_followed_job_resumes_after_maintenance_and_the_ledger_bills_what_ran(cli, real_time, store, spot_job,
                                                                                tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "run", str(spot_job), "--follow"], cwd=tmp_path,
@@ -55,6 +56,7 @@ def test_a_followed_job_resumes_after_maintenance_and_the_ledger_bills_what_ran(
     assert abs(billed[job]["seconds"] - ran) <= 2          # billing is per second; one edge each end
 
 
+@pytest.mark.slow
 def test_a_job_without_resume_ends_interrupted_by_maintenance(cli, jobs_env, store, write_job):
     path = write_job("name: steady\ntpu: {type: v4-8}\nrun: python -c 'import time; time.sleep(60)'\nhours: 1\n")
     job = cli("run", str(path)).out.strip()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from job_helpers import wait_for, wait_state
+import pytest
 from test_job_resume import checkpointed_step, spot_job  # noqa: F401  (the fixture)
 from tests.conftest import ZONE
 
 
+@pytest.mark.slow
 def test_the_reaper_resumes_a_preempted_job_that_asked_to_and_a_busy_agent_keeps_its_tpu(cli, jobs_env, store,
                                                                                          spot_job):  # noqa: F811
     started = cli("run", str(spot_job))

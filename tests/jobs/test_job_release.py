@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from job_helpers import FAST, alive, job_state, wait_for, wait_state
 from tests.conftest import ZONE
 from tpuctl.domain.events import NODE_DELETED, NODE_READY, Event
@@ -38,6 +40,7 @@ def idle_after(store, node: str, when: str) -> bool:
     return beat["state"] == "idle" and parse_iso(beat["time"]) > parse_iso(when)
 
 
+@pytest.mark.slow
 def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(cli, jobs_env, write_job, store):
     job = cli("run", str(write_job("name: alone\ntpu: {type: v4-8}\nrun: sleep 1.2; echo nobody watches\n"))).out.strip()
     wait_state(cli, job, "succeeded")
@@ -57,6 +60,7 @@ def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(c
                      f"released: job {job} ended (succeeded)"]
 
 
+@pytest.mark.slow
 def test_a_followers_kill_does_not_keep_the_tpu(jobs_env, write_job, store, tmp_path, cli):
     path = write_job("name: orphaned\ntpu: {type: v4-16}\nrun: echo started; sleep 1.5; echo done\n")
     proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "run", str(path), "--follow"], cwd=tmp_path,
@@ -76,6 +80,7 @@ def test_a_followers_kill_does_not_keep_the_tpu(jobs_env, write_job, store, tmp_
         ("alice", f"released: job {job} ended (succeeded)")]
 
 
+@pytest.mark.slow
 def test_keep_node_keeps_the_tpu_after_the_job(cli, jobs_env, write_job, store):
     started = cli("run", str(write_job("name: keeper\ntpu: {type: v4-8}\nrun: echo kept\n")), "--keep-node", "--json")
     job = started.json["id"]
@@ -88,6 +93,7 @@ def test_keep_node_keeps_the_tpu_after_the_job(cli, jobs_env, write_job, store):
     assert "tpu released: no: the job keeps its TPU (--keep-node)" in cli("job", job).out.splitlines()
 
 
+@pytest.mark.slow
 def test_a_job_on_an_existing_node_never_has_it_torn_down(cli, jobs_env, write_job, store):
     first = cli("run", str(write_job("name: host\ntpu: {type: v4-8}\nrun: echo first\n")), "--keep-node", "--follow",
                 "--json").json
@@ -101,6 +107,7 @@ def test_a_job_on_an_existing_node_never_has_it_torn_down(cli, jobs_env, write_j
     assert f"tpu released: no: TPU {node} is not the job's own" in cli("job", job).out.splitlines()
 
 
+@pytest.mark.slow
 def test_a_follower_and_the_agent_releasing_together_record_one_deletion(cli, jobs_env, write_job, store):
     result = cli("run", str(write_job("name: both\ntpu: {type: v4-32}\nrun: echo hi\n")), "--follow", "--json")
     assert result.code == 0, result.err
@@ -114,6 +121,7 @@ def test_a_follower_and_the_agent_releasing_together_record_one_deletion(cli, jo
                                                            f"jobs/{job}/a1/release/intent.json"]
 
 
+@pytest.mark.slow
 def test_on_the_local_profile_the_agent_deletes_its_tpu_through_this_machines_emulator(cli, isolated_env, agents,
                                                                                         monkeypatch):
     from tpuctl.adapters.local_emulator import world_path
@@ -138,6 +146,7 @@ def test_on_the_local_profile_the_agent_deletes_its_tpu_through_this_machines_em
     assert (deleted.actor, deleted.time) == (member, parse_iso(release["released"]))
 
 
+@pytest.mark.slow
 def test_cancel_keep_node_keeps_the_tpu_from_its_agent_too(cli, jobs_env, write_job, store):
     job = cli("run", str(write_job("name: halted\ntpu: {type: v4-8}\nrun: echo started; sleep 60\n"))).out.strip()
     wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
@@ -149,6 +158,7 @@ def test_cancel_keep_node_keeps_the_tpu_from_its_agent_too(cli, jobs_env, write_
     assert nodes(cli) == [job] and job_state(cli, job)["release"] is None
 
 
+@pytest.mark.slow
 def test_a_queued_jobs_agent_deletes_its_tpu_and_the_request_that_made_it(cli, jobs_env, write_job, store):
     started = cli("run", str(write_job("name: queued\ntpu: {type: v4-8, queue: true}\nrun: echo from the queue\n")))
     job = started.out.strip()
@@ -156,6 +166,8 @@ def test_a_queued_jobs_agent_deletes_its_tpu_and_the_request_that_made_it(cli, j
     wait_state(cli, job, "succeeded")
     assert released(cli, job)["via"] == "its agent"
     wait_for(lambda: cli("queue", "list", "--json").json == [], what="the request to go")
+    wait_for(lambda: any(Event.from_json(store.read(k)).kind == "queued.deleted" for k in store.list("ledger/events/")),
+             what="the agent to record the request's deletion (it deletes, then records)")
     assert nodes(cli) == []
     kinds = [Event.from_json(store.read(k)).kind for k in store.list("ledger/events/")]
     assert kinds.count("node.deleted") == 1 and kinds.count("queued.deleted") == 1

@@ -33,6 +33,7 @@ def checkpointed_step(store, job: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_a_preempted_job_is_interrupted_and_resumes_from_its_checkpoint(cli, jobs_env, store, spot_job):
     started = cli("run", str(spot_job))
     assert started.code == 0, started.err
@@ -67,6 +68,7 @@ def test_a_preempted_job_is_interrupted_and_resumes_from_its_checkpoint(cli, job
     wait_for(lambda: cli("list", "--json").json == [], what="both of the job's TPUs deleted")
 
 
+@pytest.mark.slow
 def test_run_follow_resumes_by_itself(jobs_env, store, spot_job, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "run", str(spot_job), "--follow"], cwd=tmp_path,
                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -84,6 +86,7 @@ def test_run_follow_resumes_by_itself(jobs_env, store, spot_job, tmp_path):
                      f"Job {job} succeeded on 1 worker in \\ds \\(2 attempts\\)\\.\n$", err)
 
 
+@pytest.mark.slow
 def test_a_resume_the_budget_refuses_fails_that_job_and_says_why_without_stopping_cron(cli, jobs_env, store, spot_job):
     job = cli("run", str(spot_job)).out.strip()
     wait_for(lambda: checkpointed_step(store, job) >= 1, what="a first checkpoint")

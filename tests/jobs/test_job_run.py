@@ -7,6 +7,8 @@ from decimal import Decimal
 import re
 import urllib.request
 
+import pytest
+
 from job_helpers import alive, job_state, wait_for
 from tests.conftest import PROJECT, ZONE
 from tpuctl.errors import ExitCode
@@ -23,6 +25,7 @@ def node_json(emulator, name: str) -> dict:
         return json.loads(reply.read())
 
 
+@pytest.mark.slow
 def test_a_job_runs_and_its_log_exit_status_and_outputs_arrive(cli, jobs_env, write_job, store, tmp_path, monkeypatch):
     path = write_job("name: hello\ntpu: {type: v4-8}\nsetup: echo setting up\nrun: python3 work.py\n"
                      "env: {GREETING: hi there}\noutputs: out\n", {"work.py": WORK})
@@ -55,6 +58,7 @@ def test_a_job_runs_and_its_log_exit_status_and_outputs_arrive(cli, jobs_env, wr
     assert cli("jobs", "--mine", "--json").json == [] and len(cli("jobs", "--json").json) == 1
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_named_with_the_end_of_its_log(cli, jobs_env, write_job):
     path = write_job("name: fails\ntpu: {type: v4-32}\nrun: |\n"
                      "  for i in $(seq 1 15); do echo line $i; done\n"
@@ -75,6 +79,7 @@ def test_a_failing_worker_is_named_with_the_end_of_its_log(cli, jobs_env, write_
     assert cli("list", "--json").json == []                 # its TPU was deleted once all had stopped
 
 
+@pytest.mark.slow
 def test_a_four_worker_job_runs_four_agents_and_deleting_the_node_stops_them(cli, jobs_env, write_job, store, agents):
     path = write_job("name: wide\ntpu: {type: v4-32}\nrun: echo I am worker $TPU_WORKER_ID\n")
     result = cli("run", str(path), "--follow", "--keep-node", "--json")
@@ -96,6 +101,7 @@ def test_a_four_worker_job_runs_four_agents_and_deleting_the_node_stops_them(cli
     assert json.loads(store.read(f"agents/{ZONE}/{job}/beat/w0.json"))["state"] == "stopped"
 
 
+@pytest.mark.slow
 def test_cancel_stops_the_job_on_every_worker_and_deletes_its_tpu(cli, jobs_env, write_job):
     path = write_job("name: long\ntpu: {type: v4-16}\nrun: echo started; sleep 60\n")
     job = cli("run", str(path)).out.strip()
@@ -112,6 +118,7 @@ def test_cancel_stops_the_job_on_every_worker_and_deletes_its_tpu(cli, jobs_env,
     assert (again.code, again.err) == (ExitCode.CONFLICT, f"Error: Job {job} has already ended (cancelled).\n")
 
 
+@pytest.mark.slow
 def test_names_env_and_commands_cannot_inject_shell_and_secrets_stay_out(cli, jobs_env, write_job, tmp_path):
     marker = tmp_path / "pwned"
     evil = f"$(touch {marker}); `touch {marker}`; ' \" touch {marker}"
@@ -137,6 +144,7 @@ def test_names_env_and_commands_cannot_inject_shell_and_secrets_stay_out(cli, jo
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_an_unchanged_workdir_is_not_uploaded_again_and_a_job_can_use_an_existing_node(cli, jobs_env, write_job, store):
     path = write_job("name: twice\ntpu: {type: v4-8}\nrun: cat data.txt\n", {"data.txt": "same bytes\n"})
     first = cli("run", str(path), "--follow", "--keep-node", "--json").json
@@ -154,6 +162,7 @@ def test_an_unchanged_workdir_is_not_uploaded_again_and_a_job_can_use_an_existin
                                   "outside tpuctl.\n")
 
 
+@pytest.mark.slow
 def test_a_stored_config_runs_by_name_from_the_current_folder(cli, jobs_env, tmp_path):
     (tmp_path / "hello.sh").write_text("echo hello from a stored config\n")
     (tmp_path / "job.yaml").write_text("name: stored\ntpu: {type: v4-8}\nrun: bash hello.sh\n")
@@ -172,6 +181,7 @@ def test_a_job_whose_tpu_cannot_be_created_is_recorded_as_failed(cli, jobs_env, 
     assert listed["state"] == "failed" and listed["attempts"][0]["problem"].startswith(f"could not create TPU {listed['id']}:")
 
 
+@pytest.mark.slow
 def test_a_queued_job_waits_for_capacity_then_runs(cli, jobs_env, write_job):
     jobs_env.set_capacity(ZONE, "v4", 0)
     started = cli("run", str(write_job("name: patient\ntpu: {type: v4-8, queue: true}\nrun: echo finally\n")), "--json")
@@ -195,6 +205,7 @@ def test_a_pending_job_whose_tpu_is_deleted_is_interrupted_not_stuck(cli, jobs_e
                                  "and does not resume (resume: false).\n")
 
 
+@pytest.mark.slow
 def test_a_jobs_cost_so_far_is_what_the_ledger_bills_its_tpu(cli, jobs_env, write_job):
     path = write_job("name: costly\ntpu: {type: v4-8}\nrun: python3 -c 'import time; time.sleep(1.5)'\n")
     result = cli("run", str(path), "--follow", "--json")

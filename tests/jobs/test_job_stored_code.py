@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from job_helpers import job_state
 from tests.conftest import ZONE
 
 
+@pytest.mark.slow
 def test_a_config_pushed_by_one_member_runs_for_another_from_an_empty_folder(cli, jobs_env, isolated_env, monkeypatch):
     alice = isolated_env / "alice-work"
     alice.mkdir()
@@ -32,6 +35,7 @@ def test_a_config_pushed_by_one_member_runs_for_another_from_an_empty_folder(cli
     assert list(empty.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_named_secrets_are_masked_everywhere_and_may_come_from_the_shell(cli, jobs_env, write_job, monkeypatch):
     monkeypatch.setenv("WANDB_KEY", "wandb-from-shell-123")
     path = write_job("name: secret\ntpu: {type: v4-8}\nsecrets: [WANDB_KEY, PLAIN]\nenv: {PLAIN: not-so-plain}\n"

@@ -19,13 +19,6 @@ def group(cli, shared_clock, monkeypatch, join):
     return monkeypatch
 
 
-@pytest.fixture
-def store(tmp_path):
-    from tpuctl.adapters.store import LocalStore
-
-    return LocalStore(tmp_path / "store")
-
-
 def beat(store, node: str, *, busy=(), at: datetime, idle_since: datetime | None = None, worker: int = 0,
          zone: str = ZONE, interval: float = 10.0) -> None:
     """Write a worker's heartbeat as the agent does (the schema of tpuctl/domain/activity.py)."""

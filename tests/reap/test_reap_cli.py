@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.reap.conftest import ZONE, beat, ledger_payloads
 from tpuctl.errors import ExitCode
 
@@ -21,6 +23,7 @@ def create(cli, name: str, *extra: str, type_: str = "v4-8") -> None:
     assert result.code == 0, result.err
 
 
+@pytest.mark.slow
 def test_an_expired_lease_is_warned_then_deleted_and_the_owner_sees_why(cli, shared_clock, store):
     create(cli, "a1", "--hours", "1")
     shared_clock.advance(HOUR + 60)
@@ -107,6 +110,7 @@ def test_extend_renews_through_admission_and_clears_the_warning(cli, group, shar
     assert len(ledger_payloads(store, "node.lease_extended")) == 1
 
 
+@pytest.mark.slow
 def test_idle_comes_from_the_heartbeats(cli, shared_clock, store):
     for name, extra in [("idle-od", ()), ("idle-spot", ("--spot",)), ("busy-old", ()), ("ssh", ()), ("young", ())]:
         create(cli, name, "--hours", "24", *extra)

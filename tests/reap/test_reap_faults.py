@@ -9,6 +9,8 @@ import sys
 import time
 from collections import Counter
 
+import pytest
+
 from tests.reap.conftest import ZONE, ledger_payloads
 from tpuctl.services.nodes import owner_labels
 
@@ -26,6 +28,7 @@ def preempted_fleet(api, emulator, shared_clock, count: int) -> list[str]:
 
 
 
+@pytest.mark.slow
 def test_with_a_fifth_of_calls_failing_every_decided_action_happens_once(cli, shared_clock, api, remote_env, store,
                                                                           monkeypatch):
     names = preempted_fleet(api, remote_env, shared_clock, 15)
@@ -43,6 +46,7 @@ def test_with_a_fifth_of_calls_failing_every_decided_action_happens_once(cli, sh
     assert sorted(reaped) == names
 
 
+@pytest.mark.slow
 def test_a_reaper_killed_mid_run_is_completed_by_the_next_with_nothing_done_twice(cli, shared_clock, api, remote_env,
                                                                                   store, tmp_path):
     names = preempted_fleet(api, remote_env, shared_clock, 70)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from tpuctl.services import report as svc
 
 
+@pytest.mark.slow
 def test_the_month_by_member_gives_the_hand_checked_totals(month):
     r = svc.month_report(month.db, month.store, month.clock, month.table, month="2026-05")
     got = {line.key: (line.chip_hours, line.estimate, line.budget) for line in r.lines}
@@ -43,6 +46,7 @@ def test_by_day_type_zone_and_job_add_up_to_the_same_total(month):
     assert lines("job") == {"-": Decimal("151.264"), "digits-k3x9q2": Decimal("22.08")}
 
 
+@pytest.mark.slow
 def test_days_from_to_cover_only_those_days(month):
     from datetime import date
 

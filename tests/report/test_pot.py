@@ -12,6 +12,7 @@ from tpuctl.domain.settlement import largest_remainder, settle_month
 from tpuctl.services import pot
 
 
+@pytest.mark.slow
 def test_balance_settles_shared_costs_by_chip_hours_through_the_pot(month_env, cli):
     doc = cli("ledger", "balance", "--json").json
     assert {m["member"]: m["balance"] for m in doc["members"]} == {"alice": "13.83", "bob": "9.00", "carol": "3.83"}
@@ -20,6 +21,7 @@ def test_balance_settles_shared_costs_by_chip_hours_through_the_pot(month_env, c
     assert "alice   2026-05  $100.00      $86.17   $13.83" in out and "The pot holds $26.66." in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule, shares, to_pot", [
     ("chip_hours", {"alice": "12.57", "bob": "9.42", "carol": "3.77", "tess": "0"}, "0"),
     ("even", {"alice": "6.44", "bob": "6.44", "carol": "6.44", "tess": "6.44"}, "0"),
@@ -42,12 +44,14 @@ def test_largest_remainder_adds_up_to_the_cent():
     assert s.total == Decimal("0.01")
 
 
+@pytest.mark.slow
 def test_a_member_cannot_record_a_contribution(month_env, cli, monkeypatch):
     monkeypatch.setenv("TPUCTL_MEMBER", "bob")
     r = cli("ledger", "contribute", "bob", "1000")
     assert r.code == 6 and "bob is not a treasurer" in r.err
 
 
+@pytest.mark.slow
 def test_hledger_reads_the_journal_and_balances_to_the_same_totals(month_env, cli, tmp_path):
     cli("ledger", "contribute", "alice", "20.50", "--note", "top-up; thanks")
     journal = tmp_path / "pot.journal"

@@ -24,6 +24,7 @@ def export(emulator, tmp_path, edit=None, name="billing.csv"):
     return path
 
 
+@pytest.mark.slow
 def test_the_bill_matches_the_estimate_and_goes_to_owners_by_label(month_env, emulator, cli, tmp_path):
     doc = cli("report", "reconcile", str(export(emulator, tmp_path)), "--month", "2026-05", "--json").json
     assert (doc["actual"], doc["estimate"], doc["gap"], doc["closed"]) == ("173.34", "173.34", "0.00", False)
@@ -35,6 +36,7 @@ def test_the_bill_matches_the_estimate_and_goes_to_owners_by_label(month_env, em
                                     "estimate": "9.384000", "actual": "9.384000", "gap": "0.000000"}
 
 
+@pytest.mark.slow
 def test_a_known_gap_is_shown_per_day_and_spread_to_the_cent(month_env, emulator, cli, tmp_path):
     assert cli("prices", "set", "v4", "--on-demand", "3.00", "--spot", "0.92").code == 0    # the group guessed low
     doc = cli("report", "reconcile", str(export(emulator, tmp_path)), "--month", "2026-05", "--json").json
@@ -61,6 +63,7 @@ def _messy(rows):
     return rows + [late, other, network]
 
 
+@pytest.mark.slow
 def test_credits_late_rows_and_other_projects_are_handled(month_env, emulator, cli, tmp_path):
     doc = cli("report", "reconcile", str(export(emulator, tmp_path, _messy)), "--month", "2026-05", "--json").json
     assert doc["actual"] == "174.13" and doc["credits"] == "-4.22" and doc["late_rows"] == 1
@@ -69,6 +72,7 @@ def test_credits_late_rows_and_other_projects_are_handled(month_env, emulator, c
         "alice": "69.38", "bob": "41.58", "carol": "32.40", "unattributed": "30.77"}
 
 
+@pytest.mark.slow
 def test_close_makes_reports_and_balances_use_the_bill_and_reopening_needs_a_reason(month_env, emulator, cli,
                                                                                     tmp_path):
     path = export(emulator, tmp_path, _messy)
@@ -86,6 +90,7 @@ def test_close_makes_reports_and_balances_use_the_bill_and_reopening_needs_a_rea
     assert cli("report", "--month", "2026-05", "--format", "json").json["closed"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content, message", [
     ("", "is empty"),
     ("name,score\nalice,3\n", "is not a Cloud Billing export"),

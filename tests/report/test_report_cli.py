@@ -8,6 +8,8 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from tests.report.tools import chromium
 from tpuctl.domain.report import parse_report_csv
 
@@ -22,6 +24,7 @@ def test_markdown_is_the_golden_month(month_env, cli):
     assert r.out == (GOLDEN / "2026-05-by-member.md").read_text()
 
 
+@pytest.mark.slow
 def test_table_shows_members_the_total_bars_and_the_sections(month_env, cli):
     out = cli("report", "--month", "2026-05").out
     assert "alice         40.00       24.00            0.00             $73.60    $150.00  49%   $73.60" in out
@@ -85,6 +88,7 @@ class _Cells(HTMLParser):
             self.cells[self.at] += data
 
 
+@pytest.mark.slow
 def test_html_opens_in_headless_chromium_with_the_figures_in_its_dom(month_env, cli, tmp_path):
     page = tmp_path / "2026-05.html"
     assert cli("report", "--month", "2026-05", "--format", "html", "--out", str(page)).code == 0

@@ -92,6 +92,7 @@ def treasurer(cli, emulator, monkeypatch, tmp_path):
     return setup
 
 
+@pytest.mark.slow
 def test_members_racing_on_a_folder_store_get_only_what_the_budget_holds(tmp_path, emulator, treasurer, cli):
     store = str(tmp_path / "store")
     treasurer(store)
@@ -99,6 +100,7 @@ def test_members_racing_on_a_folder_store_get_only_what_the_budget_holds(tmp_pat
     assert len(list((tmp_path / "store" / "ledger" / "admissions").glob("*/*.json"))) == 3
 
 
+@pytest.mark.slow
 def test_members_racing_on_a_bucket_get_only_what_the_budget_holds(tmp_path, emulator, treasurer, cli, gcs_bucket):
     store = f"gs://{gcs_bucket}/group"
     treasurer(store)

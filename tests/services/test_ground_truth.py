@@ -157,6 +157,7 @@ def world_factory(api, emulator):
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                 HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=14))

@@ -66,6 +66,7 @@ def now():
     return utcnow()
 
 
+@pytest.mark.slow
 def test_a_first_sync_reads_the_segments_and_only_the_newest_events(tmp_path, now):
     store = LocalStore(tmp_path / "store")
     last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -111,6 +112,7 @@ def test_a_writer_whose_clock_is_ten_minutes_behind_is_never_missed(tmp_path, no
     assert late.id in fresh.event_ids()
 
 
+@pytest.mark.slow
 def test_two_members_compacting_at_once_seal_each_run_once(tmp_path, now):
     store = LocalStore(tmp_path / "store")
     first = (now.replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -138,6 +140,7 @@ def test_two_members_compacting_at_once_seal_each_run_once(tmp_path, now):
     assert not fresh.bad_objects()
 
 
+@pytest.mark.slow
 def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
     store = LocalStore(tmp_path / "store")
     last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -174,6 +177,7 @@ def test_a_member_whose_clock_is_off_does_not_seal(tmp_path, now):
     assert list(store.list(SEGMENTS_PREFIX)) == []
 
 
+@pytest.mark.slow
 def test_a_first_sync_from_a_bucket_reads_segments(gcs_bucket, tmp_path, now):
     store = open_store(f"gs://{gcs_bucket}/group")
     last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 from typing import Annotated, Optional
 
 import typer
@@ -126,13 +127,24 @@ register(app, COMMANDS)
 register(app, ALIASES, hidden=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; expected errors become one sentence and a documented exit code."""
+@lru_cache(maxsize=None)
+def _command():
+    """The click command tree, built once per process: Typer rebuilds it on every call (tens of
+    ms of signature parsing), which a process running many commands (the tests) would pay each time."""
+    return typer.main.get_command(app)
+
+
+def main(argv: list[str] | None = None, *, raise_internal: bool = False) -> int:
+    """Run the CLI; expected errors become one sentence and a documented exit code.
+
+    An unexpected exception is a bug: one sentence and exit 1 for a user, but raised with its
+    traceback under `--debug` or `raise_internal` (the tests run every command that way).
+    """
     args = sys.argv[1:] if argv is None else argv
     as_json = "--json" in args
     debug = "--debug" in args or os.environ.get("TPUCTL_DEBUG", "") not in ("", "0", "false")
     try:
-        code = app(args=args, prog_name="tpuctl", standalone_mode=False)
+        code = _command().main(args=args, prog_name="tpuctl", standalone_mode=False)
     except TpuctlError as exc:
         from tpuctl.cli.render import error
 
@@ -152,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("Interrupted.\n")
         code = 130
     except Exception as exc:
-        if debug:
+        if debug or raise_internal:
             raise
         sys.stderr.write(
             f"Error: tpuctl hit an internal error ({type(exc).__name__}: {exc}).\n"
