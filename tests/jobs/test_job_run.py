@@ -59,10 +59,15 @@ def test_a_job_runs_and_its_log_exit_status_and_outputs_arrive(cli, jobs_env, wr
 
 
 @pytest.mark.slow
-def test_a_failing_worker_is_named_with_the_end_of_its_log(cli, jobs_env, write_job):
+def test_a_failing_worker_is_named_with_the_end_of_its_log(cli, jobs_env, write_job, tmp_path):
+    up = tmp_path / "up"        # worker 2 fails once every worker runs, however slowly the agents start
+    up.mkdir()
     path = write_job("name: fails\ntpu: {type: v4-32}\nrun: |\n"
                      "  for i in $(seq 1 15); do echo line $i; done\n"
-                     "  if [ \"$TPU_WORKER_ID\" = 2 ]; then echo broken >&2; exit 3; fi\n"
+                     f"  touch {up}/$TPU_WORKER_ID\n"
+                     "  if [ \"$TPU_WORKER_ID\" = 2 ]; then\n"
+                     f"    while [ $(ls {up} | wc -l) -lt 4 ]; do sleep 0.05; done; echo broken >&2; exit 3\n"
+                     "  fi\n"
                      "  sleep 30\n")
     result = cli("run", str(path), "--follow")
     assert result.code == ExitCode.JOB_FAILED
