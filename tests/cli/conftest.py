@@ -24,6 +24,12 @@ def start_group(cli, monkeypatch, join, allowance: str) -> None:
 
 
 @pytest.fixture
+def act_as(monkeypatch):
+    """Run the next commands as this member: `act_as("bob")`."""
+    return lambda member: monkeypatch.setenv("TPUCTL_MEMBER", member)
+
+
+@pytest.fixture
 def group(cli, remote_env, monkeypatch, join):
     """Treasurer tess; alice may spend $60 a month."""
     start_group(cli, monkeypatch, join, "60")

@@ -13,11 +13,8 @@ from tpuctl.errors import ExitCode
 
 
 @pytest.fixture
-def group(cli, remote_env, monkeypatch, join):
+def group(cli, remote_env, join, act_as):
     """Treasurer tess; members alice and bob with $100 a month each. Returns act_as(member)."""
-    def act_as(member: str) -> None:
-        monkeypatch.setenv("TPUCTL_MEMBER", member)
-
     act_as("tess")
     assert cli("group", "init", "--treasurer", "tess").code == 0
     join("alice", by="tess")

@@ -7,20 +7,14 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.cli.conftest import start_group
 from tpuctl.errors import ExitCode
 
 
 @pytest.fixture
-def group(cli, remote_env, monkeypatch, join):
+def group(cli, remote_env, monkeypatch, join, act_as):
     """Treasurer tess; alice may spend $60 a month. Returns a function to act as a member."""
-    def act_as(member: str) -> None:
-        monkeypatch.setenv("TPUCTL_MEMBER", member)
-
-    act_as("tess")
-    assert cli("group", "init", "--treasurer", "tess").code == 0
-    join("alice", by="tess")
-    assert cli("budget", "set", "--member", "alice", "60").code == 0
-    act_as("alice")
+    start_group(cli, monkeypatch, join, "60")
     return act_as
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, OverrideOption, default_to, session
+from tpuctl.cli.options import JsonFlag, MineFlag, OverrideOption, default_to, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
@@ -41,7 +41,7 @@ def run(
 
 def jobs(
     ctx: typer.Context,
-    mine: Annotated[bool, typer.Option("--mine", help="Only your jobs.")] = False,
+    mine: MineFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """List the group's jobs, oldest first (what `tpuctl jobs` alone does)."""

@@ -8,8 +8,8 @@ import typer
 
 from tpuctl.cli import complete
 from tpuctl.cli.options import (
-    ForceFlag, ForOption, JsonFlag, NodeName, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort,
-    session,
+    AllZonesFlag, ForceFlag, ForOption, JsonFlag, LabelOption, MineFlag, NodeName, OverrideOption, TypeOption,
+    YesFlag, ZoneOption, confirm_or_abort, session,
 )
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
@@ -23,7 +23,7 @@ def create(
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
     spot: Annotated[bool, typer.Option("--spot", help="Spot capacity: cheaper, may be preempted.")] = False,
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
-    label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
+    label: LabelOption = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,
     wait_limit: Annotated[str, typer.Option("--wait-limit", metavar="DURATION", help="With --queue: stop waiting after this long (the request stays queued).")] = "1h",
     no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start tpuctl's agent on it (then no job runs on it and it reports no activity).")] = False,
@@ -43,13 +43,8 @@ def create(
     render_nodes.created(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
-def list_(
-    ctx: typer.Context,
-    zone: ZoneOption = None,
-    all_zones: Annotated[bool, typer.Option("--all-zones", "-A", help="List every zone of the project.")] = False,
-    mine: Annotated[bool, typer.Option("--mine", help="Only TPUs you own.")] = False,
-    json_out: JsonFlag = False,
-) -> None:
+def list_(ctx: typer.Context, zone: ZoneOption = None, all_zones: AllZonesFlag = False, mine: MineFlag = False,
+          json_out: JsonFlag = False) -> None:
     """List TPU VMs with their owner, state and lease."""
     from tpuctl.cli import render_nodes
     from tpuctl.services import nodes as svc

@@ -8,7 +8,8 @@ import typer
 
 from tpuctl.cli import complete, shapes
 from tpuctl.cli.options import (
-    ForOption, JsonFlag, OverrideOption, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session,
+    AllZonesFlag, ForOption, JsonFlag, LabelOption, MineFlag, OverrideOption, TypeOption, YesFlag, ZoneOption,
+    confirm_or_abort, session,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
@@ -30,7 +31,7 @@ def create(
     start_after: Annotated[Optional[str], typer.Option("--start-after", help="Not before this time or after this long, e.g. 2h.")] = None,
     count: Annotated[int, typer.Option("--count", help="Number of nodes (NAME-0, NAME-1, ...).")] = 1,
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease of each node, counted from its creation.")] = None,
-    label: Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")] = [],  # noqa: B006
+    label: LabelOption = [],  # noqa: B006
     wait: WaitFlag = False,
     wait_limit: WaitLimit = "1h",
     no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start tpuctl's agent on its TPUs.")] = False,
@@ -49,13 +50,8 @@ def create(
     render_nodes.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 
-def list_(
-    ctx: typer.Context,
-    zone: ZoneOption = None,
-    all_zones: Annotated[bool, typer.Option("--all-zones", "-A", help="List every zone.")] = False,
-    mine: Annotated[bool, typer.Option("--mine", help="Only your requests.")] = False,
-    json_out: JsonFlag = False,
-) -> None:
+def list_(ctx: typer.Context, zone: ZoneOption = None, all_zones: AllZonesFlag = False, mine: MineFlag = False,
+          json_out: JsonFlag = False) -> None:
     """List queued resources: state, how long they have waited, their nodes."""
     from tpuctl.cli import render_nodes
     from tpuctl.services import queue as svc
