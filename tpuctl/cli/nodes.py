@@ -8,8 +8,8 @@ import typer
 
 from tpuctl.cli import complete
 from tpuctl.cli.options import (
-    AllZonesFlag, ForceFlag, ForOption, JsonFlag, LabelOption, MineFlag, NodeName, OverrideOption, TypeOption,
-    YesFlag, ZoneOption, confirm_or_abort, session,
+    AllZonesFlag, ForceFlag, ForOption, JsonFlag, LabelOption, MineFlag, NodeName, OverrideOption, RuntimeOption,
+    SpotFlag, TypeOption, YesFlag, ZoneOption, confirm_or_abort, session,
 )
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the request is accepted.")]
@@ -20,8 +20,8 @@ def create(
     name: Annotated[str, typer.Argument(help="Name of the new TPU VM.")],
     accelerator_type: TypeOption,
     zone: ZoneOption = None,
-    runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
-    spot: Annotated[bool, typer.Option("--spot", help="Spot capacity: cheaper, may be preempted.")] = False,
+    runtime: RuntimeOption = None,
+    spot: SpotFlag = False,
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
     label: LabelOption = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,

@@ -17,6 +17,8 @@ YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confi
 AllZonesFlag = Annotated[bool, typer.Option("--all-zones", "-A", help="Every zone of the project, not just one.")]
 MineFlag = Annotated[bool, typer.Option("--mine", help="Only your own.")]
 LabelOption = Annotated[list[str], typer.Option("--label", "-l", help="Extra label key=value (repeatable).")]
+RuntimeOption = Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")]
+SpotFlag = Annotated[bool, typer.Option("--spot", help="Spot: cheaper, may be preempted.")]
 ForceFlag = Annotated[bool, typer.Option("--force", help="Act on a TPU another member owns (recorded with your name).")]
 ForOption = Annotated[Optional[str], typer.Option(
     "--for", metavar="MEMBER", help="Treasurers only: act for this member, who owns and pays for the TPU.")]

@@ -8,8 +8,8 @@ import typer
 
 from tpuctl.cli import complete, shapes
 from tpuctl.cli.options import (
-    AllZonesFlag, ForOption, JsonFlag, LabelOption, MineFlag, OverrideOption, TypeOption, YesFlag, ZoneOption,
-    confirm_or_abort, session,
+    AllZonesFlag, ForOption, JsonFlag, LabelOption, MineFlag, OverrideOption, RuntimeOption, SpotFlag, TypeOption,
+    YesFlag, ZoneOption, confirm_or_abort, session,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Queue requests for TPUs that are not free yet.")
@@ -24,8 +24,8 @@ def create(
     name: Annotated[str, typer.Argument(help="Name of the request (and of its node).")],
     accelerator_type: TypeOption,
     zone: ZoneOption = None,
-    runtime: Annotated[Optional[str], typer.Option("--runtime", help="Runtime (software) version.")] = None,
-    spot: Annotated[bool, typer.Option("--spot", help="Spot tier: cheaper, may be preempted.")] = False,
+    runtime: RuntimeOption = None,
+    spot: SpotFlag = False,
     guaranteed: Annotated[bool, typer.Option("--guaranteed", help="Guaranteed tier (reserved capacity).")] = False,
     valid_for: Annotated[Optional[str], typer.Option("--valid-for", help="Give up if not provisioned within this long, e.g. 6h.")] = None,
     start_after: Annotated[Optional[str], typer.Option("--start-after", help="Not before this time or after this long, e.g. 2h.")] = None,
