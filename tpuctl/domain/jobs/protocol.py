@@ -117,15 +117,22 @@ def busy(value: Any) -> tuple[Busy, ...]:
     return tuple(found)
 
 
+def wire(kind: str, version: int = 1):
+    """Declare an object of the protocol: a frozen dataclass with the kind its errors name and
+    the newest version this tpuctl writes and reads."""
+    def declare(cls):
+        cls.KIND, cls.VERSION = kind, version
+        return dataclass(frozen=True)(cls)
+    return declare
+
+
 # -- the objects ------------------------------------------------------------------------------
 # Each declares, per field, the check that reads it (`SCHEMA`) and which fields may be missing
 # (those with a default). `load` is the one reader; `dump` the one writer.
-@dataclass(frozen=True)
+@wire("job spec", FORMAT)
 class Spec:
     """jobs/<job>/spec.json: what to run, by whom, with which code (create-only)."""
 
-    KIND: ClassVar[str] = "job spec"
-    VERSION: ClassVar[int] = FORMAT
     VERSION_KEY: ClassVar[str] = "format"
     id: str
     name: str
@@ -145,22 +152,18 @@ class Spec:
         return as_json(self)[item]
 
 
-@dataclass(frozen=True)
+@wire("job index entry")
 class IndexEntry:
     """jobs/index/<stamp>-<job>: the group's jobs in time order."""
 
-    KIND: ClassVar[str] = "job index entry"
-    VERSION: ClassVar[int] = 1
     id: str
     member: str
 
 
-@dataclass(frozen=True)
+@wire("job attempt")
 class Attempt:
     """jobs/<job>/attempts/NNNN.json: one try of a job on one TPU (create-only: one starter)."""
 
-    KIND: ClassVar[str] = "job attempt"
-    VERSION: ClassVar[int] = 1
     attempt: int
     node: str
     zone: str
@@ -170,45 +173,37 @@ class Attempt:
     created: datetime | None = None
 
 
-@dataclass(frozen=True)
+@wire("job assignment")
 class Assignment:
     """agents/<zone>/<node>/jobs/<stamp>-<job>.<attempt>.json: a node's queue entry."""
 
-    KIND: ClassVar[str] = "job assignment"
-    VERSION: ClassVar[int] = 1
     job: str
     attempt: int
 
 
-@dataclass(frozen=True)
+@wire("worker start")
 class Start:
     """jobs/<job>/a<n>/start/w<k>.json: a worker's claim of the attempt (create-only)."""
 
-    KIND: ClassVar[str] = "worker start"
-    VERSION: ClassVar[int] = 1
     time: datetime
     interval: float                    # its heartbeat interval
     host: str = ""
     version: str = ""                  # the agent's tpuctl
 
 
-@dataclass(frozen=True)
+@wire("worker heartbeat")
 class WorkerBeat:
     """jobs/<job>/a<n>/beat/w<k>.json: a running worker's heartbeat (overwritten)."""
 
-    KIND: ClassVar[str] = "worker heartbeat"
-    VERSION: ClassVar[int] = 1
     time: datetime
     interval: float
     phase: str = "setup"
 
 
-@dataclass(frozen=True)
+@wire("worker exit")
 class Exit:
     """jobs/<job>/a<n>/exit/w<k>.json: how a worker's part ended (create-only)."""
 
-    KIND: ClassVar[str] = "worker exit"
-    VERSION: ClassVar[int] = 1
     status: str                        # succeeded failed interrupted cancelled
     time: datetime
     exit_code: int | None = None
@@ -216,45 +211,37 @@ class Exit:
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@wire("job cancel")
 class Cancel:
     """jobs/<job>/cancel.json: a member asked the job to stop (create-only)."""
 
-    KIND: ClassVar[str] = "job cancel"
-    VERSION: ClassVar[int] = 1
     by: str
     time: datetime | None = None
     keep_node: bool = False
 
 
-@dataclass(frozen=True)
+@wire("attempt problem")
 class Problem:
     """jobs/<job>/a<n>/problem.json: why an attempt cannot run (create-only)."""
 
-    KIND: ClassVar[str] = "attempt problem"
-    VERSION: ClassVar[int] = 1
     kind: str                          # launch_failed | node_lost
     message: str
 
 
-@dataclass(frozen=True)
+@wire("release intent")
 class ReleaseIntent:
     """jobs/<job>/a<n>/release/intent.json: the job's TPU is to go, and why (create-only)."""
 
-    KIND: ClassVar[str] = "release intent"
-    VERSION: ClassVar[int] = 1
     reason: str
     by: str
     time: datetime
     via: str = ""
 
 
-@dataclass(frozen=True)
+@wire("release")
 class ReleaseDone:
     """jobs/<job>/a<n>/release/done.json: Cloud TPU accepted the delete (create-only)."""
 
-    KIND: ClassVar[str] = "release"
-    VERSION: ClassVar[int] = 1
     time: datetime
     by: str
     via: str
@@ -262,12 +249,10 @@ class ReleaseDone:
     event: dict[str, Any] | None = None     # {"id", "payload"}: the ledger's node.deleted
 
 
-@dataclass(frozen=True)
+@wire("touch")
 class Touch:
     """agents/<zone>/<node>/touch/<member>.json: `tpuctl touch`, overwritten by the next."""
 
-    KIND: ClassVar[str] = "touch"
-    VERSION: ClassVar[int] = 1
     by: str
     time: datetime
     until: datetime
@@ -279,13 +264,11 @@ class Busy:
     detail: str = ""    # e.g. the job id, "pid 4242 holds /dev/accel0", "alice from 10.0.0.2"
 
 
-@dataclass(frozen=True)
+@wire("heartbeat")
 class Beat:
     """agents/<zone>/<node>/beat/w<k>.json: what one worker's agent says its VM is doing
     (overwritten; tpuctl/domain/activity.py says what the reports mean)."""
 
-    KIND: ClassVar[str] = "heartbeat"
-    VERSION: ClassVar[int] = 1
     node: str
     zone: str
     worker: int
