@@ -138,12 +138,8 @@ def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 
     s = session(ctx)
     problems = svc.verify(s.store, s.ledger)
-    if json_out:
-        render.emit_json(shapes.problems(problems))
-    else:
-        for p in problems:
-            render.echo(p.message)
-        render.echo(f"{render.plural(len(problems), 'problem')} found." if problems else "The ledger is consistent.")
+    render.shown(json_out, shapes.problems(problems), *(p.message for p in problems),
+                 f"{render.plural(len(problems), 'problem')} found." if problems else "The ledger is consistent.")
     if problems and not json_out:
         raise ConfigError(f"The ledger has {render.plural(len(problems), 'problem')}; see above.")
 
@@ -192,11 +188,8 @@ def doctor(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     s = session(ctx)
     checks = run_checks(lambda: s.api, s.reachable_store(), s.ledger, s.clock, s.profile.member, s.profile.zone)
     failed = [c for c in checks if not c.ok]
-    if json_out:
-        render.emit_json(shapes.checks(checks))
-    else:
-        for c in checks:
-            render.echo(f"{'ok  ' if c.ok else 'FIX '} {c.name}: {c.detail}")
+    render.shown(json_out, shapes.checks(checks),
+                 *(f"{'ok  ' if c.ok else 'FIX '} {c.name}: {c.detail}" for c in checks))
     if failed:
         raise ConfigError(f"{render.plural(len(failed), 'check')} failed: {', '.join(c.name for c in failed)}.")
 

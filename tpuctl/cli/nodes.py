@@ -18,10 +18,7 @@ NoWait = Annotated[bool, typer.Option("--no-wait", help="Return as soon as the r
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Name of the new TPU VM.")],
-    accelerator_type: TypeOption,
-    zone: ZoneOption = None,
-    runtime: RuntimeOption = None,
-    spot: SpotFlag = False,
+    accelerator_type: TypeOption, zone: ZoneOption = None, runtime: RuntimeOption = None, spot: SpotFlag = False,
     hours: Annotated[Optional[float], typer.Option("--hours", help="Lease: the reaper deletes the TPU after this many hours.")] = None,
     label: LabelOption = [],  # noqa: B006
     queue: Annotated[bool, typer.Option("--queue", help="If the zone has no capacity, queue the request instead of failing.")] = False,

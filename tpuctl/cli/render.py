@@ -55,6 +55,14 @@ def emit_json(data: Any) -> None:
     echo(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
 
 
+def shown(json_out: bool, data: Any, *lines: str) -> None:
+    """A result: its JSON document on stdout with --json, else its lines."""
+    if json_out:
+        emit_json(data)
+    for line in () if json_out else lines:
+        echo(line)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)

@@ -55,10 +55,8 @@ def queue_what(queued: Any, force: bool) -> str:
 
 
 def queue_deleted(result: Any, json_out: bool) -> None:
-    if json_out:
-        render.emit_json(shapes.queue_deleted(result))
-    else:
-        render.echo(f"{'Would delete' if result.dry_run else 'Deleted'} {queue_what(result.queued, result.force)}.")
+    render.shown(json_out, shapes.queue_deleted(result),
+                 f"{'Would delete' if result.dry_run else 'Deleted'} {queue_what(result.queued, result.force)}.")
 
 
 def queue_listing(found: Any, json_out: bool) -> None:
@@ -127,10 +125,7 @@ def described(node: Any, json_out: bool) -> None:
 
 def state(node: Any, json_out: bool) -> None:
     """`stop`, `start`: the TPU as it now is."""
-    if json_out:
-        render.emit_json(shapes.node(node))
-    else:
-        render.echo(f"{node.name}: {node.state}.")
+    render.shown(json_out, shapes.node(node), f"{node.name}: {node.state}.")
 
 
 def types(found: Any, json_out: bool) -> None:
