@@ -115,8 +115,10 @@ class SyncResult:
     bad_objects: int
 
 
-def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int = 1) -> tuple[int, int]:
-    """Read the keys whose events the database lacks; returns (new events, bad objects)."""
+def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int = 1,
+                 ingest: Callable[[list[Event]], int] | None = None) -> tuple[int, int]:
+    """Read the keys whose events the database lacks; returns (new events, bad objects).
+    `ingest` (default `db.ingest`) takes the events read (a bulk load passes its own)."""
     ids = {key: key_event_id(key) for key in keys}
     known = db.known_ids(i for i in ids.values() if i)
     wanted = [key for key, event_id in ids.items() if event_id not in known]
@@ -136,7 +138,7 @@ def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int 
             bad += 1
             continue
         events.append(event)
-    return db.ingest(events), bad
+    return (ingest or db.ingest)(events), bad
 
 
 def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_LOOKBACK,
