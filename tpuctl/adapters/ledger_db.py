@@ -156,8 +156,12 @@ class LedgerDB:
         """Add events not seen before and bring every derived table up to date. Usage events
         that do not count (tpuctl/domain/trust.py) are kept aside with the reason, and judged
         again when a control event changes the keys. Returns how many were new."""
-        with _transaction(self.conn):
-            return self.admit(events, self.known_ids, self._apply)
+        try:
+            with _transaction(self.conn):
+                return self.admit(events, self.known_ids, self._apply)
+        except BaseException:
+            self.forget_rules(rolled_back=True)
+            raise
 
     def admit(self, events: Iterable[Event], known: Callable[[Iterable[str]], set[str]],
               apply: Callable[[list[Event]], None]) -> int:
@@ -193,10 +197,13 @@ class LedgerDB:
         return not self._query("SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM rejected) "
                                "OR EXISTS (SELECT 1 FROM nodes) OR EXISTS (SELECT 1 FROM queued)")[0][0]
 
-    def forget_rules(self) -> None:
-        """The rules are read again (a bulk load wrote, or rolled back, control events)."""
+    def forget_rules(self, rolled_back: bool = False) -> None:
+        """The rules are read again (a bulk load wrote control events); after a rollback, the
+        signatures found to hold are forgotten too (their rows in `verified` were undone)."""
         self._rules = None
         self._writes += 1
+        if rolled_back:
+            self.signatures = trust_db.Signatures(self.conn)
 
     def _judged(self, events: list[Event], trust: Trust, keep: bool = True) -> list[Event]:
         counted, aside = trust_db.judge(events, trust, self.signatures)      # the rest kept aside with why

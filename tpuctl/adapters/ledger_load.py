@@ -15,11 +15,14 @@ and every table ends up row for row what event-by-event ingest of the same batch
   not written, as ingest deletes it);
 - a queued request is folded in arrival order, as ingest folds it.
 
-The view's two large secondary indexes on events are built after the rows are in.
+The view's two large secondary indexes on events are built after the rows are in, and the
+garbage collector is paused while a million parsed events (no reference cycles) are alive:
+otherwise it scans them all again and again.
 """
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Iterable
 
 from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
@@ -46,10 +49,13 @@ class BulkLoad:
         self.replay_later: set[str] = set()             # got an event out of order
         self.queued: dict[str, QueuedRequest] = {}
         self._indexes: list[str] = []
+        self._collecting = False
 
     def __enter__(self) -> BulkLoad:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
+        self._collecting = gc.isenabled()
+        gc.disable()
         try:
             marks = ",".join("?" * len(LATE_INDEXES))
             found = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
@@ -58,22 +64,24 @@ class BulkLoad:
                 conn.execute(f'DROP INDEX "{name}"')
                 self._indexes.append(sql)
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._end(commit=False)
             raise
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        conn = self.db.conn
         if kind is None:
             try:
                 self._finish()
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._end(commit=False)
                 raise
-            conn.execute("COMMIT")
-        else:
-            conn.execute("ROLLBACK")
-        self.db.forget_rules()
+        self._end(commit=kind is None)
+
+    def _end(self, commit: bool) -> None:
+        self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
+        self.db.forget_rules(rolled_back=not commit)
+        if self._collecting:
+            gc.enable()
 
     def ingest(self, events: Iterable[Event]) -> int:
         """What `LedgerDB.ingest` does with one batch; returns how many events were new."""

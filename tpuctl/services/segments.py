@@ -63,7 +63,7 @@ def _parse_entries(segment_key_: str, entries) -> tuple[list[Event], list[str], 
     for key, raw in entries:
         try:
             event = Event.from_json(raw, origin=key)
-            if event.id != key_event_id(key):
+            if not key.endswith(f"/{event.id}.json"):       # decode checked the key is an event's
                 raise EventFormatError(f"{key} holds event {event.id}, not the one its name says.")
         except EventFormatError as exc:
             again.append(key)
