@@ -86,7 +86,7 @@ def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[in
 
 def _read_segments(store: GroupStore, db: LedgerDB, keys: list[str], readers: int,
                    ingest: Callable[[list[Event]], int]) -> tuple[int, int]:
-    from tpuctl.services.ledger import _ingest_keys
+    from tpuctl.services.sync import _ingest_keys
 
     new = bad = 0
     for offset in range(0, len(keys), max(readers, 1)):
@@ -158,7 +158,7 @@ def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None =
             min_events: int = MIN_SEGMENT) -> CompactResult:
     """Seal every run of events old enough (SEAL_HORIZON) into segments, oldest first; a run
     of fewer than `min_events` waits unless its month has ended."""
-    from tpuctl.services.ledger import sync_from_store
+    from tpuctl.services.sync import sync_from_store
 
     readers = readers or store.parallel_reads
     skew = store_skew(store, clock)
