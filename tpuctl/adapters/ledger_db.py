@@ -5,7 +5,8 @@ them again (deleting it loses nothing). Ingest is idempotent (events keyed by id
 incremental: each node incarnation keeps its replay state, so an event that sorts after
 what was replayed is one step; one that arrives out of order replays that incarnation
 again. Closed usage is pre-summed per month, member and pricing key (`usage_month`), so
-admission reads a few hundred rows whatever the size of the ledger.
+admission reads a few hundred rows whatever the size of the ledger. A fresh view (a first
+sync, a rebuild) is filled by the bulk load instead (tpuctl/adapters/ledger_load.py).
 """
 
 from __future__ import annotations

@@ -40,8 +40,13 @@ def sort_key(event: Event) -> SortKey:
 def node_subject(payload: Mapping[str, Any]) -> str:
     """One node incarnation: a name can be reused, a create request id cannot."""
     create_time = payload.get("create_time")
-    incarnation = payload.get("request_id") or (create_time and canonical_text(create_time)) or "-"
+    incarnation = payload.get("request_id") or (create_time and _canonical(create_time)) or "-"
     return f"{payload['zone']}/{payload['node']}/{incarnation}"
+
+
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str:
+    return canonical_text(text)      # every sighting of a node names its createTime again
 
 
 def queued_subject(payload: Mapping[str, Any]) -> str:
