@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as folder:
             store = sealed_store(Path(folder) / "store", sealed)
             new = materialise_bulk(LedgerDB(Path(folder) / "bulk.db"), store)
+            size = size_mib(Path(folder) / "bulk.db")
             gc.collect()
             old = materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed)
             gc.collect()
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         n = len(objects)
         print(f"materialise {n:,} events from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB):"
               f" bulk load {new:.1f} s ({n / new:,.0f}/s); batch by batch (before) {old:.1f} s ({n / old:,.0f}/s);"
-              f" {old / new:.1f}x")
+              f" {old / new:.1f}x; database {size:.0f} MiB")
         if lone is not None:
             print(f"one object each (before): {lone:.1f} s ({n / lone:,.0f}/s); {lone / new:.1f}x the bulk load")
         return 0
