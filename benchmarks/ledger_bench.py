@@ -243,18 +243,24 @@ def main(argv: list[str] | None = None) -> int:
         sealed = as_segments(objects)
         with tempfile.TemporaryDirectory() as folder:
             store = sealed_store(Path(folder) / "store", sealed)
+            cpu = time.process_time()
             new = materialise_bulk(LedgerDB(Path(folder) / "bulk.db"), store)
+            new_cpu = time.process_time() - cpu
             size = size_mib(Path(folder) / "bulk.db")
             gc.collect()
+            cpu = time.process_time()
             old = materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed)
+            old_cpu = time.process_time() - cpu
             gc.collect()
             lone = materialise(LedgerDB(Path(folder) / "objects.db"), objects) if args.objects else None
         n = len(objects)
-        print(f"materialise {n:,} events from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB):"
-              f" bulk load {new:.1f} s ({n / new:,.0f}/s); batch by batch (before) {old:.1f} s ({n / old:,.0f}/s);"
-              f" {old / new:.1f}x; database {size:.0f} MiB")
+        print(f"materialise {n:,} events from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB),"
+              f" database {size:.0f} MiB:")
+        print(f"  bulk load:                 {new:6.1f} s ({n / new:,.0f} events/s), CPU {new_cpu:.1f} s")
+        print(f"  batch by batch (before):   {old:6.1f} s ({n / old:,.0f} events/s), CPU {old_cpu:.1f} s")
+        print(f"  ratio before / bulk: {old / new:.1f}x wall, {old_cpu / new_cpu:.1f}x CPU")
         if lone is not None:
-            print(f"one object each (before): {lone:.1f} s ({n / lone:,.0f}/s); {lone / new:.1f}x the bulk load")
+            print(f"  one object each (before): {lone:6.1f} s ({n / lone:,.0f} events/s); {lone / new:.1f}x the bulk load")
         return 0
     table = svc.load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
