@@ -133,6 +133,7 @@ def materialise_bulk(db: LedgerDB, store: LocalStore) -> float:
 
 
 def size_mib(path: Path) -> float:
+    """The view's file and its write-ahead log."""
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
 
 

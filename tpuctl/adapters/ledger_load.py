@@ -79,6 +79,8 @@ class BulkLoad:
 
     def _end(self, commit: bool) -> None:
         self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
+        if commit:      # the write-ahead log held the whole load: give its space back
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         self.db.forget_rules(rolled_back=not commit)
         if self._collecting:
             gc.enable()
