@@ -9,6 +9,7 @@ scanning every interval row of the month (no pre-summed table, no index).
     python benchmarks/ledger_bench.py --quick      # 50,000 events
     python benchmarks/ledger_bench.py --events N
     python benchmarks/ledger_bench.py --signatures [--events N]   # unsigned vs signed, same run
+    python benchmarks/ledger_bench.py --segments [--objects]      # bulk load against the old paths, same run
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def as_segments(objects: list[bytes], size: int = 100_000) -> list[tuple[str, by
 
 
 def materialise_segments(db: LedgerDB, sealed: list[tuple[str, bytes]]) -> float:
-    """What a first sync does with segments it has read: decode, check every event, ingest."""
+    """The old path from segments: decode, check every event, ingest batch by batch (each
+    batch reads and writes the replay state of its nodes in the view)."""
     from tpuctl.domain.segments import decode
     from tpuctl.services.segments import SEGMENT_BATCH, _parse_entries
 
@@ -112,6 +114,27 @@ def materialise_segments(db: LedgerDB, sealed: list[tuple[str, bytes]]) -> float
             assert not again
             db.ingest(events)
     return time.perf_counter() - start
+
+
+def sealed_store(folder: Path, sealed: list[tuple[str, bytes]]) -> LocalStore:
+    """A folder store holding only these segments (no event objects)."""
+    store = LocalStore(folder)
+    for key, data in sealed:
+        store.create(key, data)
+    return store
+
+
+def materialise_bulk(db: LedgerDB, store: LocalStore) -> float:
+    """The new path: a first `tpuctl sync` of a store of segments, which fills the fresh view
+    in one bulk load (tpuctl/adapters/ledger_load.py)."""
+    start = time.perf_counter()
+    svc.sync_from_store(store, db, readers=1)
+    return time.perf_counter() - start
+
+
+def size_mib(path: Path) -> float:
+    """The view's file and its write-ahead log."""
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
 
 
 class FullScanLedger(LedgerDB):
@@ -205,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a quick run: 50,000 events")
     parser.add_argument("--signatures", action="store_true", help="compare an unsigned and a signed group")
     parser.add_argument("--segments", action="store_true",
-                        help="only: materialise from event objects against from sealed segments, same run")
+                        help="only: materialise from segments by the bulk load and the old batch-by-batch path")
+    parser.add_argument("--no-before", action="store_true", help="skip the old path (the full-size run is long)")
+    parser.add_argument("--objects", action="store_true",
+                        help="with --segments: also the old path from one object per event")
     args = parser.parse_args(argv)
     n_events = 50_000 if args.quick else args.events
     if args.signatures:
@@ -218,21 +244,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.segments:
         sealed = as_segments(objects)
         with tempfile.TemporaryDirectory() as folder:
-            old = materialise(LedgerDB(Path(folder) / "objects.db"), objects)
-            new = materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed)
-        print(f"materialise {len(objects):,} events: one object each {old:.1f} s ({len(objects) / old:,.0f}/s); "
-              f"from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB) {new:.1f} s "
-              f"({len(objects) / new:,.0f}/s); {old / new:.1f}x")
+            store = sealed_store(Path(folder) / "store", sealed)
+            cpu = time.process_time()
+            new = materialise_bulk(LedgerDB(Path(folder) / "bulk.db"), store)
+            new_cpu = time.process_time() - cpu
+            size = size_mib(Path(folder) / "bulk.db")
+            gc.collect()
+            cpu = time.process_time()
+            old = materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed)
+            old_cpu = time.process_time() - cpu
+            gc.collect()
+            lone = materialise(LedgerDB(Path(folder) / "objects.db"), objects) if args.objects else None
+        n = len(objects)
+        print(f"materialise {n:,} events from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB),"
+              f" database {size:.0f} MiB:")
+        print(f"  bulk load:                 {new:6.1f} s ({n / new:,.0f} events/s), CPU {new_cpu:.1f} s")
+        print(f"  batch by batch (before):   {old:6.1f} s ({n / old:,.0f} events/s), CPU {old_cpu:.1f} s")
+        print(f"  ratio before / bulk: {old / new:.1f}x wall, {old_cpu / new_cpu:.1f}x CPU")
+        if lone is not None:
+            print(f"  one object each (before): {lone:6.1f} s ({n / lone:,.0f} events/s); {lone / new:.1f}x the bulk load")
         return 0
     table = svc.load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "ledger.db"
         tail = len(objects) // 100
+        store = sealed_store(Path(folder) / "sealed", as_segments(objects[:-tail]))
+        old = None
+        if not args.no_before:
+            with LedgerDB(Path(folder) / "before.db") as before:
+                old = materialise_segments(before, [(k, store.read(k)) for k in store.list("ledger/segments/")])
+            gc.collect()
         with LedgerDB(path) as db:
-            seconds = materialise(db, objects[:-tail])
-            print(f"materialise: {len(objects) - tail:,} events in {seconds:.1f} s "
-                  f"({(len(objects) - tail) / seconds:,.0f} events/s); database {path.stat().st_size / 2**20:.0f} MiB")
+            cpu = time.process_time()
+            seconds = materialise_bulk(db, store)
+            cpu = time.process_time() - cpu
+            n = len(objects) - tail
+            print(f"materialise {n:,} events from segments: {seconds:.1f} s ({n / seconds:,.0f} events/s, CPU "
+                  f"{cpu:.1f} s); database {size_mib(path):.0f} MiB")
+            if old is not None:
+                print(f"batch by batch (before, same run): {old:.1f} s ({n / old:,.0f} events/s): {old / seconds:.1f}x")
             seconds = materialise(db, objects[-tail:])
             print(f"incremental sync of the last {tail:,} events: {seconds * 1000:.0f} ms")
             intervals = db.conn.execute("SELECT count(DISTINCT subject || '/' || seq) FROM intervals").fetchone()[0]

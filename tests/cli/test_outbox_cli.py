@@ -17,12 +17,12 @@ from tpuctl.adapters.store import open_store
 NOTICE = "keeps its ledger events in the local outbox"
 
 
-def events_of(store, kind) -> list[str]:
+def events_of(store, kind, field="node") -> list[str]:
     found = []
     for key in store.list("ledger/events/"):
         body = json.loads(store.read(key))
         if body["kind"] == kind:
-            found.append(body["payload"]["node"])
+            found.append(body["payload"][field])
     return sorted(found)
 
 
@@ -67,8 +67,41 @@ def deletes_across_an_outage(cli, api, tmp_path, store, go_away, come_back, refu
                                                                         ("n3", "deleted")]
 
 
-@pytest.mark.slow
-def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, api, tmp_path):
+def queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, store, go_away, come_back, refused_code):
+    """A waiting request and an active one (with its TPU) deleted while the store is away."""
+    assert cli("group", "init", "--treasurer", "alice").code == 0
+    assert cli("budget", "set", "--member", "alice", "1000").code == 0
+    assert cli("queue", "create", "held", "--type", "v4-8", "--hours", "1").code == 0
+    remote_env.advance_clock(60)
+    remote_env.set_capacity(ZONE, "v4", 4)                      # held's TPU fills the zone: the next one waits
+    assert cli("queue", "create", "waiting", "--type", "v4-8", "--hours", "1").code == 0
+    remote_env.advance_clock(60)
+    assert {q.name: q.state for q in api.list_queued_resources(ZONE)} == {
+        "held": "ACTIVE", "waiting": "WAITING_FOR_RESOURCES"}
+    assert cli("sync").code == 0                                # the ledger has seen held's TPU
+    go_away()
+    first = cli("queue", "delete", "waiting", "--yes")
+    assert first.code == 0, first.err
+    assert first.err.count(NOTICE) == 1
+    forced = cli("queue", "delete", "held", "--force", "--yes")
+    assert forced.code == 0 and forced.err.count(NOTICE) == 1, forced.err
+    remote_env.advance_clock(60)
+    assert (api.list_queued_resources(ZONE), api.list_nodes(ZONE)) == ([], [])     # spending stopped
+    refused = cli("queue", "create", "again", "--type", "v4-8")
+    assert refused.code == refused_code and "admission reads every member's spend" in refused.err
+    assert len(outbox_files(tmp_path)) == 3             # two queued deletes and held's TPU
+    come_back()
+    synced = cli("sync")
+    assert synced.code == 0 and NOTICE not in synced.err
+    assert events_of(store, "queued.deleted", "name") == ["held", "waiting"]      # each written once
+    assert events_of(store, "node.deleted") == ["held"]
+    assert outbox_files(tmp_path) == []
+    assert cli("sync").code == 0 and events_of(store, "queued.deleted", "name") == ["held", "waiting"]
+    assert cli("ledger", "rebuild").code == 0 and cli("ledger", "verify").code == 0
+    assert cli("queue", "list", "--json").json == []
+
+
+def folder_outage(tmp_path):
     folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
 
     def go_away():
@@ -79,8 +112,18 @@ def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, 
         folder.unlink()
         aside.rename(folder)
 
-    deletes_across_an_outage(cli, api, tmp_path, open_store(str(folder)), go_away, come_back,
+    return open_store(str(folder)), go_away, come_back
+
+
+@pytest.mark.slow
+def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, api, tmp_path):
+    deletes_across_an_outage(cli, api, tmp_path, *folder_outage(tmp_path),
                              refused_code=3)        # a folder that is not one is a config error
+
+
+@pytest.mark.slow
+def test_queue_deletes_act_while_a_folder_store_is_away(cli, remote_env, api, tmp_path):
+    queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, *folder_outage(tmp_path), refused_code=3)
 
 
 @pytest.fixture
@@ -117,3 +160,10 @@ def test_a_bucket_that_stops_mid_way_through_deletes(cli, remote_env, api, tmp_p
     start, stop = restartable_gcs
     deletes_across_an_outage(cli, api, tmp_path, open_store("gs://group-bucket/tpuctl"), stop, start,
                              refused_code=8)
+
+
+@pytest.mark.slow
+def test_queue_deletes_act_while_a_bucket_is_stopped(cli, remote_env, api, tmp_path, restartable_gcs):
+    start, stop = restartable_gcs
+    queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, open_store("gs://group-bucket/tpuctl"), stop,
+                                   start, refused_code=8)

@@ -169,6 +169,21 @@ def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
         "incorrect header check)."]
 
 
+def test_a_segment_line_that_is_not_utf8_sets_the_segment_aside_instead_of_stopping_the_sync(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, last_month, 20)
+    sealed = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now), min_events=1).sealed[0]
+    text = gzip.decompress(store.read(sealed.key)).decode()
+    (store.root / sealed.key).write_bytes(gzip.compress(text.replace("alice", "alice\\ud800", 1).encode()))
+    view = LedgerDB(tmp_path / "view.db")
+    result = svc.sync_from_store(store, view)
+    assert (result.new_events, result.bad_objects) == (40, 1)        # every event read from its own object
+    assert [reason for _, reason in view.bad_objects()] == [
+        f"{sealed.key} is set aside: it has an unreadable line 2 ('utf-8' codec can't encode character '\\ud800' in "
+        "position 15)."]
+
+
 def test_a_member_whose_clock_is_off_does_not_seal(tmp_path, now):
     store = LocalStore(tmp_path / "store")
     write_usage(store, now - timedelta(days=40), 10)

@@ -12,7 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable
 
-from tpuctl.adapters.ledger_db import LedgerDB, _chunks, _dt_us, _transaction, _us
+from tpuctl.adapters.ledger_db import LedgerDB, _transaction
+from tpuctl.adapters.ledger_rows import chunks as _chunks, dt_us as _dt_us, us as _us
 from tpuctl.domain.admission_log import LogEntry
 from tpuctl.domain.metering import PriceKey
 

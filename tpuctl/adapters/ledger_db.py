@@ -5,7 +5,8 @@ them again (deleting it loses nothing). Ingest is idempotent (events keyed by id
 incremental: each node incarnation keeps its replay state, so an event that sorts after
 what was replayed is one step; one that arrives out of order replays that incarnation
 again. Closed usage is pre-summed per month, member and pricing key (`usage_month`), so
-admission reads a few hundred rows whatever the size of the ledger.
+admission reads a few hundred rows whatever the size of the ledger. A fresh view (a first
+sync, a rebuild) is filled by the bulk load instead (tpuctl/adapters/ledger_load.py).
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from tpuctl.adapters import trust_db
+from tpuctl.adapters.ledger_rows import (
+    INTERVALS, NODE_COLUMNS, QUEUED_COLUMNS, add_usage, chunks, dt_us, dt_us_opt, interval_rows, node_row, node_state,
+    queued_request, queued_row, sec, us, us_opt, usage_intervals,
+)
 from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.events import CONTROL_KINDS, NODE_KINDS, REAP_KINDS, Event
 from tpuctl.domain.trust import Trust
-from tpuctl.domain.intervals import (
-    NodeSpec, NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of,
-)
-from tpuctl.domain.metering import PriceKey, split_by_month
+from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of
+from tpuctl.domain.metering import PriceKey
 from tpuctl.errors import ConfigError
-
-_CHUNK = 500     # host parameters per IN (...) query
 
 
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
@@ -109,96 +109,6 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-# --- conversions -------------------------------------------------------------------------
-
-def _sec(when: datetime | None) -> int | None:
-    return None if when is None else int(when.timestamp())
-
-
-def _us(when: datetime) -> int:
-    return int(when.timestamp()) * 1_000_000 + when.microsecond
-
-
-def _us_opt(when: datetime | None) -> int | None:
-    return None if when is None else _us(when)
-
-
-def _dt_us_opt(us: int | None) -> datetime | None:
-    return None if us is None else _dt_us(us)
-
-
-def _dt(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, timezone.utc)
-
-
-def _dt_us(us: int) -> datetime:
-    seconds, micro = divmod(us, 1_000_000)
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=micro)
-
-
-def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-_NODE_COLUMNS = ("subject, zone, node, owner, accelerator_type, generation, chips, spot, lease_until, request_id, "
-                 "create_time, status, first_seen, accruing_since, first_ready, seq, last_time_us, last_rank, last_id")
-
-
-def _node_row(state: NodeState) -> tuple:
-    s = state.spec
-    return (state.subject, s.zone, s.node, s.owner, s.accelerator_type, s.generation, s.chips, int(s.spot),
-            _us_opt(s.lease_until), s.request_id, _us_opt(s.create_time), state.status, _sec(state.first_seen),
-            _sec(state.accruing_since), _sec(state.first_ready), state.seq, _us(state.last[0]), state.last[1],
-            state.last[2])
-
-
-def _node_state(row: tuple) -> NodeState:
-    (subject, zone, node, owner, accelerator_type, generation, chips, spot, lease_until, request_id,
-     create_time, status, first_seen, accruing_since, first_ready, seq, last_us, last_rank, last_id) = row
-    spec = NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot), owner, _dt_us_opt(lease_until),
-                    request_id, _dt_us_opt(create_time))
-    return NodeState(subject, spec, _dt(first_seen), (_dt_us(last_us), last_rank, last_id), status,
-                     _dt(accruing_since), _dt(first_ready), seq)
-
-
-_QUEUED_COLUMNS = ("subject, zone, name, node, owner, accelerator_type, generation, chips, spot, lease_hours, "
-                   "request_id, status, ended_time_us, ended_rank, ended_id, since_us")
-
-
-def _queued_row(q: QueuedRequest) -> tuple:
-    ended = (None, None, None) if q.ended is None else (_us(q.ended[0]), q.ended[1], q.ended[2])
-    return (q.subject, q.zone, q.name, q.node, q.owner, q.accelerator_type, q.generation, q.chips, int(q.spot),
-            str(q.lease_hours), q.request_id, q.status, *ended, None if q.since is None else _us(q.since))
-
-
-def _queued(row: tuple) -> QueuedRequest:
-    *head, lease_hours, request_id, status, ended_us, ended_rank, ended_id, since_us = row
-    subject, zone, name, node, owner, accelerator_type, generation, chips, spot = head
-    ended = None if ended_us is None else (_dt_us(ended_us), ended_rank, ended_id)
-    since = None if since_us is None else _dt_us(since_us)
-    return QueuedRequest(subject, zone, name, node, owner, accelerator_type, generation, chips, bool(spot),
-                         Decimal(lease_hours), request_id, status, ended, since)
-
-
-def _interval_rows(interval: UsageInterval) -> list[tuple]:
-    s = interval.spec
-    return [(part.subject, part.seq, month, _sec(part.start), _sec(part.end), int(part.charged), s.owner, s.zone,
-             s.node, s.accelerator_type, s.generation, s.chips, int(s.spot))
-            for month, part in split_by_month(interval)]
-
-
-_INTERVALS = ("SELECT subject, seq, start, end, charged, owner, zone, node, accelerator_type, generation, chips, spot"
-              " FROM intervals")
-
-
-def _intervals(rows: Iterable[tuple]) -> list[UsageInterval]:
-    return [UsageInterval(subject, seq, NodeSpec(zone, node, accelerator_type, generation, chips, bool(spot), member,
-                                                 None, None, None), _dt(start), _dt(end), bool(charged))
-            for subject, seq, start, end, charged, member, zone, node, accelerator_type, generation, chips, spot
-            in rows]
-
-
 class LedgerDB:
     """One SQLite file (WAL), safe to share between processes on one machine. It belongs to
     one group store (`store_url`): opened for another, it is emptied, so two groups' events
@@ -235,7 +145,7 @@ class LedgerDB:
 
     def _in(self, sql: str, values: list, extra: tuple = ()) -> Iterator[tuple]:
         """Run `sql` (with one '{}' for the IN list) over `values` in chunks."""
-        for chunk in _chunks(values):
+        for chunk in chunks(values):
             yield from self.conn.execute(sql.format(",".join("?" * len(chunk))), (*chunk, *extra))
 
     # --- ingest ---------------------------------------------------------------------------
@@ -249,41 +159,70 @@ class LedgerDB:
         """Add events not seen before and bring every derived table up to date. Usage events
         that do not count (tpuctl/domain/trust.py) are kept aside with the reason, and judged
         again when a control event changes the keys. Returns how many were new."""
+        try:
+            with _transaction(self.conn):
+                return self.admit(events, self.known_ids, self._apply)
+        except BaseException:
+            self.forget_rules(rolled_back=True)
+            raise
+
+    def admit(self, events: Iterable[Event], known: Callable[[Iterable[str]], set[str]],
+              apply: Callable[[list[Event]], None]) -> int:
+        """Ingest's rules inside a transaction: which events are new (`known`), which count,
+        and `apply` for the counted usage events (the bulk load keeps its state in memory)."""
         batch = {event.id: event for event in events}
-        with _transaction(self.conn):
-            known = self.known_ids(batch)
-            fresh = [event for event_id, event in batch.items() if event_id not in known]
-            if not fresh:
-                return 0
-            control = [event for event in fresh if event.kind in CONTROL_KINDS]
-            if control:
-                self._insert(control)
-            trust = self._rules_now(fresh=bool(control)).trust
-            new = self._judged([event for event in fresh if event.kind not in CONTROL_KINDS], trust)
-            if control and trust.signed:
-                again = self.rejected.all()
-                counted = self._judged(again, trust, keep=False)
-                self.rejected.forget([event.id for event in counted])
-                new += counted
-            self._apply(new)
-            self._writes += 1
+        seen = known(batch)
+        fresh = [event for event_id, event in batch.items() if event_id not in seen]
+        if not fresh:
+            return 0
+        control = [event for event in fresh if event.kind in CONTROL_KINDS]
+        if control:
+            self.insert_events(control)
+        trust = self._rules_now(fresh=bool(control)).trust
+        new = self._judged([event for event in fresh if event.kind not in CONTROL_KINDS], trust)
+        if control and trust.signed:
+            again = self.rejected.all()
+            counted = self._judged(again, trust, keep=False)
+            self.rejected.forget([event.id for event in counted])
+            new += counted
+        apply(new)
+        self._writes += 1
         return len(fresh)
+
+    def bulk(self):
+        """A fresh view filled in one transaction, replayed in memory (tpuctl/adapters/ledger_load.py);
+        None when the view already holds events (then `ingest` keeps it up to date)."""
+        from tpuctl.adapters.ledger_load import BulkLoad
+
+        return BulkLoad(self) if self.is_fresh() else None
+
+    def is_fresh(self) -> bool:
+        return not self._query("SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM rejected) "
+                               "OR EXISTS (SELECT 1 FROM nodes) OR EXISTS (SELECT 1 FROM queued)")[0][0]
+
+    def forget_rules(self, rolled_back: bool = False) -> None:
+        """The rules are read again (a bulk load wrote control events); after a rollback, the
+        signatures found to hold are forgotten too (their rows in `verified` were undone)."""
+        self._rules = None
+        self._writes += 1
+        if rolled_back:
+            self.signatures = trust_db.Signatures(self.conn)
 
     def _judged(self, events: list[Event], trust: Trust, keep: bool = True) -> list[Event]:
         counted, aside = trust_db.judge(events, trust, self.signatures)      # the rest kept aside with why
         self.rejected.add(aside if keep else [])
         return counted
 
-    def _insert(self, events: list[Event]) -> dict[str, str | None]:
+    def insert_events(self, events: list[Event]) -> dict[str, str | None]:
         subjects = {event.id: subject_of(event) for event in events}
         self.conn.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-            ((e.id, _us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events))
+            ((e.id, us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events))
         return subjects
 
     def _apply(self, new: list[Event]) -> None:
         """Insert counted usage events and bring the derived tables up to date."""
-        subjects = self._insert(new)
+        subjects = self.insert_events(new)
         nodes: dict[str, list[Event]] = {}
         queued: dict[str, list[Event]] = {}
         for event in new:
@@ -294,8 +233,8 @@ class LedgerDB:
         self._apply_queued(queued)
 
     def _apply_nodes(self, groups: dict[str, list[Event]]) -> None:
-        states = {row[0]: _node_state(row) for row in
-                  self._in(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(groups))}
+        states = {row[0]: node_state(row) for row in
+                  self._in(f"SELECT {NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(groups))}
         delta: dict[tuple, list[int]] = {}
         new_states, new_rows = [], []
         for subject, events in groups.items():
@@ -305,12 +244,12 @@ class LedgerDB:
                 state, intervals = replay(self.subject_events(subject))
             else:
                 state, intervals = replay(events, state)
-            new_states.append(_node_row(state))
+            new_states.append(node_row(state))
             for interval in intervals:
-                for row in _interval_rows(interval):
+                for row in interval_rows(interval):
                     new_rows.append(row)
-                    _add_usage(delta, row, 1)
-        self.conn.executemany(f"INSERT OR REPLACE INTO nodes ({_NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
+                    add_usage(delta, row, 1)
+        self.conn.executemany(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
                               new_states)
         self.conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", new_rows)
         self.conn.executemany(
@@ -322,17 +261,17 @@ class LedgerDB:
 
     def _drop_intervals(self, subject: str, delta: dict[tuple, list[int]]) -> None:
         for row in self._query("SELECT * FROM intervals WHERE subject = ?", (subject,)):
-            _add_usage(delta, row, -1)
+            add_usage(delta, row, -1)
         self.conn.execute("DELETE FROM intervals WHERE subject = ?", (subject,))
 
     def _apply_queued(self, groups: dict[str, list[Event]]) -> None:
-        current = {row[0]: _queued(row) for row in
-                   self._in(f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE subject IN ({{}})", list(groups))}
+        current = {row[0]: queued_request(row) for row in
+                   self._in(f"SELECT {QUEUED_COLUMNS} FROM queued WHERE subject IN ({{}})", list(groups))}
         for subject, events in groups.items():
             for event in events:
                 current[subject] = apply_queued(current.get(subject), event)
-        self.conn.executemany(f"INSERT OR REPLACE INTO queued ({_QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
-                              (_queued_row(current[subject]) for subject in groups))
+        self.conn.executemany(f"INSERT OR REPLACE INTO queued ({QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                              (queued_row(current[subject]) for subject in groups))
 
     # --- cursors and bad objects ----------------------------------------------------------
 
@@ -355,17 +294,17 @@ class LedgerDB:
     def add_segment(self, key: str, start: datetime, end: datetime | None, events: int) -> None:
         """A segment read: `end` None when it was set aside (its range then counts as unsealed)."""
         self.conn.execute("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?)",
-                          (key, _us(start), _us_opt(end), events, int(end is not None)))
+                          (key, us(start), us_opt(end), events, int(end is not None)))
 
     def segment_horizon(self) -> datetime | None:
         """Up to when segments were read and trusted: the end of the newest good one, or the
         start of the earliest one set aside (events after it must be read one by one)."""
         bad, good = self._query("SELECT (SELECT min(start_us) FROM segments WHERE trusted = 0), "
                                 "(SELECT max(end_us) FROM segments WHERE trusted = 1)")[0]
-        return _dt_us_opt(bad if bad is not None else good)
+        return dt_us_opt(bad if bad is not None else good)
 
     def segments(self) -> list[tuple[str, datetime, datetime | None, int]]:
-        return [(key, _dt_us(start), _dt_us_opt(end), events) for key, start, end, events in
+        return [(key, dt_us(start), dt_us_opt(end), events) for key, start, end, events in
                 self._query("SELECT key, start_us, end_us, events FROM segments ORDER BY key")]
 
     # --- answers --------------------------------------------------------------------------
@@ -431,34 +370,34 @@ class LedgerDB:
 
     def open_nodes(self, owner: str | None = None) -> list[NodeState]:
         """Incarnations not deleted: creating, running, stopped or preempted."""
-        sql = f"SELECT {_NODE_COLUMNS} FROM nodes WHERE status != 'deleted'"
+        sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE status != 'deleted'"
         rows = self._query(sql + " AND owner = ?", (owner,)) if owner else self._query(sql)
-        return [_node_state(row) for row in rows]
+        return [node_state(row) for row in rows]
 
     def node_states(self, subjects: Iterable[str]) -> list[NodeState]:
-        return [_node_state(row) for row in
-                self._in(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(subjects))]
+        return [node_state(row) for row in
+                self._in(f"SELECT {NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(subjects))]
 
     def waiting_queued(self, owner: str | None = None) -> list[QueuedRequest]:
-        sql = f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE status = 'waiting'"
+        sql = f"SELECT {QUEUED_COLUMNS} FROM queued WHERE status = 'waiting'"
         rows = self._query(sql + " AND owner = ?", (owner,)) if owner else self._query(sql)
-        return [_queued(row) for row in rows]
+        return [queued_request(row) for row in rows]
 
     def queued_requests(self, subjects: Iterable[str]) -> list[QueuedRequest]:
         """These requests whatever their status (observation needs the ended ones the API still lists)."""
-        return [_queued(row) for row in
-                self._in(f"SELECT {_QUEUED_COLUMNS} FROM queued WHERE subject IN ({{}})", list(subjects))]
+        return [queued_request(row) for row in
+                self._in(f"SELECT {QUEUED_COLUMNS} FROM queued WHERE subject IN ({{}})", list(subjects))]
 
     def intervals(self, month: str, owner: str | None = None) -> list[UsageInterval]:
         """Closed intervals (their part inside `month`), for per-node reports."""
-        sql = _INTERVALS + " WHERE month = ?"
-        return _intervals(self._query(sql + " AND owner = ?", (month, owner)) if owner else self._query(sql, (month,)))
+        sql = INTERVALS + " WHERE month = ?"
+        return usage_intervals(self._query(sql + " AND owner = ?", (month, owner)) if owner else self._query(sql, (month,)))
 
     def place_history(self, zone: str, node: str) -> tuple[list[UsageInterval], list[NodeState]]:
         """Every closed interval (all months) and every incarnation of the node named `node`."""
-        intervals = _intervals(self._query(_INTERVALS + " WHERE zone = ? AND node = ?", (zone, node)))
-        states = [_node_state(row) for row in
-                  self._query(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE zone = ? AND node = ?", (zone, node))]
+        intervals = usage_intervals(self._query(INTERVALS + " WHERE zone = ? AND node = ?", (zone, node)))
+        states = [node_state(row) for row in
+                  self._query(f"SELECT {NODE_COLUMNS} FROM nodes WHERE zone = ? AND node = ?", (zone, node))]
         return intervals, states
 
     def node_usage(self, month: str) -> list[tuple[str, str, str, str, str, bool, int]]:
@@ -487,11 +426,11 @@ class LedgerDB:
         """Events of these kinds that happened in [start, end)."""
         return [Event.from_trusted_json(body) for (body,) in
                 self._in("SELECT body FROM events WHERE kind IN ({}) AND time_us >= ? AND time_us < ?",
-                         sorted(kinds), (_us(start), _us(end)))]
+                         sorted(kinds), (us(start), us(end)))]
 
     def interval_ending(self, subject: str, end: datetime) -> UsageInterval | None:
         """The closed interval of an incarnation that ended at `end` (to the second)."""
-        found = _intervals(self._query(_INTERVALS + " WHERE subject = ? AND end = ?", (subject, _sec(end))))
+        found = usage_intervals(self._query(INTERVALS + " WHERE subject = ? AND end = ?", (subject, sec(end))))
         return found[0] if found else None
 
     def months(self) -> list[str]:
@@ -506,11 +445,3 @@ class LedgerDB:
             self.conn.execute("DELETE FROM meta WHERE name = 'genesis'")
             self._writes += 1
 
-
-def _add_usage(delta: dict[tuple, list[int]], row: tuple, sign: int) -> None:
-    """Add (or with sign -1 take back) an intervals row's chip-seconds and seconds to its
-    usage_month key; an uncharged interval has seconds but no chip-seconds."""
-    _, _, month, start, end, charged, owner, zone, _, accelerator_type, generation, chips, spot = row
-    totals = delta.setdefault((month, owner, zone, generation, accelerator_type, spot), [0, 0])
-    totals[0] += sign * (chips * (end - start) if charged else 0)
-    totals[1] += sign * (end - start)

@@ -282,8 +282,10 @@ def _count(value: Any) -> int:
 
 
 # Scalar field values that passed their (pure) check: a ledger repeats a few dozen zones,
-# members and types a million times, so each is checked once per process.
+# members and types a million times, so each is checked once per process. Whole payloads
+# too: every sighting of a node repeats its payload, so most events are one set lookup.
 _PASSED: set[tuple[Check, type, Any]] = set()
+_PAYLOADS: set[tuple] = set()
 
 
 def check_payload(kind: str, payload: Any) -> None:
@@ -292,6 +294,20 @@ def check_payload(kind: str, payload: Any) -> None:
         raise Invalid(f"has unknown kind {_show(kind)}")
     if not isinstance(payload, dict):
         raise Invalid("has a payload that is not an object")
+    try:        # with the types: true and 1 are equal keys, yet only one is a boolean
+        whole = (kind, *payload.items(), *map(type, payload.values()))
+        if whole in _PAYLOADS:
+            return
+    except TypeError:       # a list or an object inside: checked field by field every time
+        whole = None
+    _check_fields(kind, payload)
+    if whole is not None:
+        if len(_PAYLOADS) >= 100_000:
+            _PAYLOADS.clear()
+        _PAYLOADS.add(whole)
+
+
+def _check_fields(kind: str, payload: dict) -> None:
     required, extra = SCHEMA[kind]
     for name in payload:
         if name not in required and name not in extra:
@@ -333,10 +349,13 @@ def check_event(event: ev.Event) -> None:
         raise Invalid(f"has an id whose time is outside {EARLIEST.year}-{LATEST.year}")
     if not EARLIEST <= event.time <= recorded + AHEAD:
         raise Invalid(f"happened at {event.time:%Y-%m-%d %H:%M}, not between {EARLIEST.year} and when it was recorded")
-    try:
-        member(event.actor)
-    except Invalid as exc:
-        raise Invalid(f"actor {exc}") from None
+    if not (type(event.actor) is str and (member, str, event.actor) in _PASSED):
+        try:
+            member(event.actor)
+        except Invalid as exc:
+            raise Invalid(f"actor {exc}") from None
+        if len(_PASSED) < 50_000:
+            _PASSED.add((member, str, event.actor))
     if event.group is not None and not (isinstance(event.group, str) and ev.is_event_id(event.group)):
         raise Invalid(f"has a group {_show(event.group)}, not a group id")
     if event.sig is not None:

@@ -40,8 +40,13 @@ def sort_key(event: Event) -> SortKey:
 def node_subject(payload: Mapping[str, Any]) -> str:
     """One node incarnation: a name can be reused, a create request id cannot."""
     create_time = payload.get("create_time")
-    incarnation = payload.get("request_id") or (create_time and canonical_text(create_time)) or "-"
+    incarnation = payload.get("request_id") or (create_time and _canonical(create_time)) or "-"
     return f"{payload['zone']}/{payload['node']}/{incarnation}"
+
+
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str:
+    return canonical_text(text)      # every sighting of a node names its createTime again
 
 
 def queued_subject(payload: Mapping[str, Any]) -> str:
@@ -87,6 +92,20 @@ class NodeSpec:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], previous: NodeSpec | None = None) -> NodeSpec:
+        """Memoised: a node's events repeat the same payload, and replay builds a spec per event."""
+        try:
+            key = (*payload.values(), *payload, previous)
+            found = _SPECS.get(key)
+        except TypeError:                   # not a payload the schema passed: no memo
+            return cls._merged(payload, previous)
+        if found is None:
+            if len(_SPECS) >= 10_000:
+                _SPECS.clear()
+            found = _SPECS[key] = cls._merged(payload, previous)
+        return found
+
+    @classmethod
+    def _merged(cls, payload: Mapping[str, Any], previous: NodeSpec | None) -> NodeSpec:
         generation, chips = _generation_and_chips(payload["accelerator_type"], payload.get("chips"))
         owner = payload.get("owner") or UNATTRIBUTED
         if previous is not None and owner == UNATTRIBUTED:
@@ -96,6 +115,9 @@ class NodeSpec:
                    lease_until=optional_time(payload.get("lease_until")) or (previous and previous.lease_until),
                    request_id=payload.get("request_id") or (previous and previous.request_id),
                    create_time=optional_time(payload.get("create_time")) or (previous and previous.create_time))
+
+
+_SPECS: dict[tuple, NodeSpec] = {}
 
 
 @dataclass(frozen=True)
@@ -157,11 +179,11 @@ class NodeState:
 
 def apply(state: NodeState | None, event: Event) -> tuple[NodeState, UsageInterval | None]:
     """One step of replay; returns the new state and the interval this event closed, if any."""
-    at, kind = _second(event.time), event.kind
+    at, kind, last = _second(event.time), event.kind, sort_key(event)
     spec = NodeSpec.from_payload(event.payload, state.spec if state else None)
     if state is None:
-        state = NodeState(node_subject(event.payload), spec, first_seen=at, last=sort_key(event))
-    changes: dict[str, Any] = {"spec": spec, "last": sort_key(event)}
+        state = NodeState(node_subject(event.payload), spec, first_seen=at, last=last)
+    changes: dict[str, Any] = {"spec": spec, "last": last}
     interval = None
     if state.closed:
         # The ledger thought it deleted, yet a sync saw it running: reality wins.

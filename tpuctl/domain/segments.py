@@ -36,6 +36,7 @@ import gzip
 import json
 import re
 import zlib
+from json.decoder import scanstring
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -111,6 +112,21 @@ def encode(start: datetime, end: datetime, entries: Iterable[tuple[str, bytes]])
     return gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
 
 
+def _line(line: str) -> object:
+    """One line as `json.loads` reads it; the form `encode` writes (`["key","text"]`, no
+    spaces) is read with the JSON string scanner alone, twice as fast for a million lines."""
+    if line.startswith('["'):
+        try:
+            key, end = scanstring(line, 2)
+            if line.startswith(',"', end):
+                text, end = scanstring(line, end + 2)
+                if end == len(line) - 1 and line.endswith("]"):
+                    return [key, text]
+        except ValueError:
+            pass                # json.loads says why
+    return json.loads(line)
+
+
 def decode(key: str, data: bytes) -> Segment:
     """The segment in `data`, its structure checked (SegmentError says why it is set aside).
     The events inside are not parsed here: the caller checks each like a lone event."""
@@ -140,13 +156,14 @@ def decode(key: str, data: bytes) -> Segment:
     low, high, entries, last = key_bound(start), key_bound(end), [], ""
     for number, line in enumerate(lines[1:], start=2):
         try:
-            event_key, raw = json.loads(line)
+            event_key, raw = _line(line)
             if not (isinstance(event_key, str) and isinstance(raw, str)):
                 raise ValueError("not [key, text]")
+            data = raw.encode("utf-8")          # a lone surrogate (\ud800) is not UTF-8: set aside
         except (ValueError, TypeError) as exc:
             raise SegmentError(f"has an unreadable line {number} ({str(exc)[:60]})") from None
         if key_event_id(event_key) is None or not low < event_key < high or event_key <= last:
             raise SegmentError(f"line {number} names {event_key[:80]!r}, not the next event key of its range")
-        entries.append((event_key, raw.encode("utf-8")))
+        entries.append((event_key, data))
         last = event_key
     return Segment(key, start, end, tuple(entries))

@@ -1,4 +1,4 @@
-"""Ledger use cases: record, sync, observe, admit, report, verify.
+"""Ledger use cases: record, observe, admit, report, verify (syncing: tpuctl/services/sync.py).
 
 Each function takes the group store, the ledger database and a clock (plus a Cloud TPU
 adapter where it observes), so the CLI wires real ones and tests wire temp ones. The
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -23,10 +23,7 @@ from tpuctl.domain.budgets import (
 )
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.event_schema import Invalid, check_event
-from tpuctl.domain.events import (
-    EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
-    key_event_id, listing_bound, new_event,
-)
+from tpuctl.domain.events import EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, event_key, key_event_id, new_event
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.listing import Listing
 from tpuctl.domain.metering import (
@@ -38,17 +35,12 @@ from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
+from tpuctl.services.genesis import check_own_key, sign_event, uncounted
 from tpuctl.services.grants import by_subject, covered_pieces, month_with_grant, request_fit
-from tpuctl.services.genesis import check_own_key, note_no_genesis, sign_event, sync_genesis, uncounted
 from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep
-from tpuctl.services.segments import read_all
-
-# Events recorded by a machine whose clock runs behind can land just before the cursor;
-# every sync lists again from this far back (ids already ingested are not read again).
-# Segments seal only events far older than this (tpuctl/domain/segments.py).
-SYNC_LOOKBACK = timedelta(minutes=30)
-SYNC_BATCH = 10_000     # events read and ingested per transaction
-
+from tpuctl.services.sync import (  # noqa: F401  (one import for the ledger's callers)
+    SYNC_BATCH, SYNC_LOOKBACK, SyncResult, _ingest_keys, rebuild, sync_from_store,
+)
 
 class Lister(Protocol):
     """What observation needs from the Cloud TPU adapter (tpuctl/adapters/tpu.py): listings
@@ -107,82 +99,6 @@ def check_own_event(event: Event) -> None:
     except Invalid as exc:
         raise ConfigError(f"tpuctl will not record this: the {event.kind.replace('.', ' ').replace('_', ' ')} "
                           f"{str(exc).removeprefix('field ')}.") from None
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    listed: int
-    new_events: int
-    bad_objects: int
-
-
-def _ingest_keys(store: GroupStore, db: LedgerDB, keys: list[str], readers: int = 1) -> tuple[int, int]:
-    """Read the keys whose events the database lacks; returns (new events, bad objects)."""
-    ids = {key: key_event_id(key) for key in keys}
-    known = db.known_ids(i for i in ids.values() if i)
-    wanted = [key for key, event_id in ids.items() if event_id not in known]
-    named = [key for key in wanted if ids[key] is not None]
-    bodies = dict(zip(named, read_all(store, named, readers)))
-    events, bad = [], 0
-    for key in wanted:
-        event_id = ids[key]
-        try:
-            if event_id is None:
-                raise EventFormatError(f"{key} is not named like a ledger event (<event-id>.json).")
-            event = Event.from_json(bodies[key], origin=key)
-            if event.id != event_id:
-                raise EventFormatError(f"{key} holds event {event.id}, not the one its name says.")
-        except EventFormatError as exc:
-            db.record_bad_object(key, exc.message)
-            bad += 1
-            continue
-        events.append(event)
-    return db.ingest(events), bad
-
-
-def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_LOOKBACK,
-                    readers: int | None = None) -> SyncResult:
-    """Bring the database up to date with the store, reading only events it has not seen
-    (`readers` at once: by default as many as the store says are worth it): first the sealed
-    segments it lacks, then the event keys after max(cursor, newest segment's end) - lookback
-    (tpuctl/domain/segments.py says why no late event is missed). Nothing new: two listings.
-    Events kept in the outbox while the store was away are written first."""
-    from tpuctl.services.outbox import push
-    from tpuctl.services.segments import read_new_segments
-
-    push(store, db)
-    readers = readers or store.parallel_reads
-    sync_genesis(store, db, may_skip=True)
-    new, bad = read_new_segments(store, db, readers)
-    last = db.cursor(EVENTS_PREFIX)
-    last_id = key_event_id(last) if last else None
-    since = [when for when in (id_time(last_id) if last_id else None, db.segment_horizon()) if when is not None]
-    start_after = listing_bound(max(since) - lookback) if since else last
-    listed = 0
-    batch: list[str] = []
-
-    def flush() -> None:
-        nonlocal new, bad
-        added, broken = _ingest_keys(store, db, batch, readers)
-        new, bad = new + added, bad + broken
-        db.set_cursor(EVENTS_PREFIX, batch[-1])
-        batch.clear()
-
-    for key in store.list(EVENTS_PREFIX, start_after=start_after):
-        listed += 1
-        batch.append(key)
-        if len(batch) >= SYNC_BATCH:
-            flush()
-    if batch:
-        flush()
-    note_no_genesis(db)
-    return SyncResult(listed, new, bad)
-
-
-def rebuild(store: GroupStore, db: LedgerDB) -> SyncResult:
-    """Forget the local view and ingest every event again."""
-    db.reset()
-    return sync_from_store(store, db)
 
 
 def zones_of(locations: Iterable[str]) -> set[str]:

@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
@@ -62,7 +63,7 @@ def _parse_entries(segment_key_: str, entries) -> tuple[list[Event], list[str], 
     for key, raw in entries:
         try:
             event = Event.from_json(raw, origin=key)
-            if event.id != key_event_id(key):
+            if not key.endswith(f"/{event.id}.json"):       # decode checked the key is an event's
                 raise EventFormatError(f"{key} holds event {event.id}, not the one its name says.")
         except EventFormatError as exc:
             again.append(key)
@@ -73,10 +74,20 @@ def _parse_entries(segment_key_: str, entries) -> tuple[list[Event], list[str], 
 
 
 def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[int, int]:
-    """Read the segments the database lacks; returns (new events, bad objects)."""
-    from tpuctl.services.ledger import _ingest_keys
-
+    """Read the segments the database lacks; returns (new events, bad objects). A fresh view
+    (a first sync, a rebuild) is filled by one bulk load (tpuctl/adapters/ledger_load.py)."""
     keys = list(store.list(SEGMENTS_PREFIX, start_after=db.cursor(SEGMENTS_PREFIX)))
+    bulk = db.bulk() if keys else None
+    if bulk is None:
+        return _read_segments(store, db, keys, readers, db.ingest)
+    with bulk:
+        return _read_segments(store, db, keys, readers, bulk.ingest)
+
+
+def _read_segments(store: GroupStore, db: LedgerDB, keys: list[str], readers: int,
+                   ingest: Callable[[list[Event]], int]) -> tuple[int, int]:
+    from tpuctl.services.sync import _ingest_keys
+
     new = bad = 0
     for offset in range(0, len(keys), max(readers, 1)):
         chunk = keys[offset:offset + max(readers, 1)]
@@ -91,10 +102,10 @@ def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[in
                 continue
             for first in range(0, len(segment.entries), SEGMENT_BATCH):
                 events, again, problem = _parse_entries(key, segment.entries[first:first + SEGMENT_BATCH])
-                new += db.ingest(events)
+                new += ingest(events)
                 if again:
                     db.record_bad_object(key, problem)
-                    added, broken = _ingest_keys(store, db, again, readers)
+                    added, broken = _ingest_keys(store, db, again, readers, ingest)
                     new, bad = new + added, bad + broken + 1
             db.add_segment(key, segment.start, segment.end, len(segment.entries))
         db.set_cursor(SEGMENTS_PREFIX, chunk[-1])
@@ -147,7 +158,7 @@ def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None =
             min_events: int = MIN_SEGMENT) -> CompactResult:
     """Seal every run of events old enough (SEAL_HORIZON) into segments, oldest first; a run
     of fewer than `min_events` waits unless its month has ended."""
-    from tpuctl.services.ledger import sync_from_store
+    from tpuctl.services.sync import sync_from_store
 
     readers = readers or store.parallel_reads
     skew = store_skew(store, clock)

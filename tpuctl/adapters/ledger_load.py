@@ -1,0 +1,141 @@
+"""Filling a fresh view in one pass: a first sync or `ledger rebuild` from sealed segments.
+
+Event by event, the view keeps every node incarnation's replay state in its tables, reading
+and writing them again for each batch. A fresh view has nothing to keep up to date, so the
+bulk load replays in memory and writes each derived row once, at the end, in one transaction
+(a load cut off halfway leaves the view empty, and the next sync starts again). Which events
+are new and which count is decided by the same code as `LedgerDB.ingest` (`LedgerDB.admit`),
+and every table ends up row for row what event-by-event ingest of the same batches writes:
+
+- a node incarnation's final state and closed intervals are the replay of all its counted
+  events in (time, kind rank, id) order, whatever order they arrived in, so an incarnation
+  replays in memory while its events arrive in order; one that gets an event sorting before
+  what was replayed is replayed from the view's events once, at the end;
+- `usage_month` is the sum of the intervals rows per key (a key whose sums are both zero is
+  not written, as ingest deletes it);
+- a queued request is folded in arrival order, as ingest folds it.
+
+The view's two large secondary indexes on events are built after the rows are in, and the
+garbage collector is paused while a million parsed events (no reference cycles) are alive:
+otherwise it scans them all again and again.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import TYPE_CHECKING, Iterable
+
+from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
+from tpuctl.domain.events import NODE_KINDS, Event
+from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key
+
+if TYPE_CHECKING:
+    from tpuctl.adapters.ledger_db import LedgerDB
+
+# Indexes built once after the load rather than kept up to date row by row (the partial index
+# of group-level events stays: the group's rules are read from it after every batch).
+LATE_INDEXES = ("events_subject", "events_kind_time")
+
+
+class BulkLoad:
+    """`with db.bulk() as load: load.ingest(batch) ...`: like `db.ingest` for each batch, one
+    transaction for all; the derived tables are written when the block ends without error."""
+
+    def __init__(self, db: LedgerDB):
+        self.db = db
+        self.seen: set[str] = set()                     # every id ingested by this load
+        self.states: dict[str, NodeState] = {}
+        self.closed: dict[str, list[UsageInterval]] = {}
+        self.replay_later: set[str] = set()             # got an event out of order
+        self.queued: dict[str, QueuedRequest] = {}
+        self._indexes: list[str] = []
+        self._collecting = False
+
+    def __enter__(self) -> BulkLoad:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        self._collecting = gc.isenabled()
+        gc.disable()
+        try:
+            marks = ",".join("?" * len(LATE_INDEXES))
+            found = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
+                                 LATE_INDEXES).fetchall()
+            for name, sql in found:
+                conn.execute(f'DROP INDEX "{name}"')
+                self._indexes.append(sql)
+        except BaseException:
+            self._end(commit=False)
+            raise
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is None:
+            try:
+                self._finish()
+            except BaseException:
+                self._end(commit=False)
+                raise
+        self._end(commit=kind is None)
+
+    def _end(self, commit: bool) -> None:
+        self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
+        if commit:      # the write-ahead log held the whole load: give its space back
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        self.db.forget_rules(rolled_back=not commit)
+        if self._collecting:
+            gc.enable()
+
+    def ingest(self, events: Iterable[Event]) -> int:
+        """What `LedgerDB.ingest` does with one batch; returns how many events were new."""
+        return self.db.admit(events, self._known, self._apply)
+
+    def _known(self, ids: Iterable[str]) -> set[str]:
+        ids = list(ids)
+        known = {event_id for event_id in ids if event_id in self.seen}
+        self.seen.update(ids)
+        return known
+
+    def _apply(self, new: list[Event]) -> None:
+        subjects = self.db.insert_events(new)
+        nodes: dict[str, list[Event]] = {}
+        queued: dict[str, list[Event]] = {}
+        for event in new:
+            subject = subjects[event.id]
+            if subject is not None:
+                (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
+        for subject, events in nodes.items():
+            if subject in self.replay_later:
+                continue
+            state = self.states.get(subject)
+            if state is not None and min(map(sort_key, events)) <= state.last:
+                self.replay_later.add(subject)          # replayed from all its events at the end
+                del self.states[subject]
+                self.closed.pop(subject, None)
+                continue
+            state, intervals = replay(events, state)
+            self.states[subject] = state
+            if intervals:
+                self.closed.setdefault(subject, []).extend(intervals)
+        for subject, events in queued.items():
+            for event in events:
+                self.queued[subject] = apply_queued(self.queued.get(subject), event)
+
+    def _finish(self) -> None:
+        conn = self.db.conn
+        for sql in self._indexes:
+            conn.execute(sql)
+        for subject in sorted(self.replay_later):
+            state, intervals = replay(self.db.subject_events(subject))
+            self.states[subject] = state
+            self.closed[subject] = intervals
+        conn.executemany(f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
+                         (node_row(state) for state in self.states.values()))
+        rows = [row for intervals in self.closed.values() for interval in intervals for row in interval_rows(interval)]
+        conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        totals: dict[tuple, list[int]] = {}
+        for row in rows:
+            add_usage(totals, row, 1)
+        conn.executemany("INSERT INTO usage_month VALUES (?,?,?,?,?,?,?,?)",
+                         ((*key, *value) for key, value in totals.items() if value != [0, 0]))
+        conn.executemany(f"INSERT INTO queued ({QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
+                         (queued_row(request) for request in self.queued.values()))
