@@ -400,19 +400,12 @@ class LedgerDB:
                   self._query(f"SELECT {NODE_COLUMNS} FROM nodes WHERE zone = ? AND node = ?", (zone, node))]
         return intervals, states
 
-    def node_usage(self, month: str) -> list[tuple[str, str, str, str, str, bool, int]]:
-        """Closed usage in a month per node: (owner, zone, node, generation, type, spot, chip-seconds)."""
-        return [(*row[:5], bool(row[5]), row[6]) for row in self._query(
-            "SELECT owner, zone, node, generation, accelerator_type, spot, sum(charged * chips * (end - start)) "
-            "FROM intervals WHERE month = ? GROUP BY owner, zone, node, generation, accelerator_type, spot",
-            (month,))]
-
     def intervals_of_kind(self, zone: str, generation: str, spot: bool, start: datetime,
                           end: datetime) -> list[UsageInterval]:
         """Closed intervals of one zone, generation and model that overlap [start, end), whole
         (parts cut at a month's end joined on): a TRC grant serves TPUs by when they started."""
-        rows = self._query(_INTERVALS + " WHERE zone = ? AND generation = ? AND spot = ? AND end > ? AND start < ?",
-                           (zone, generation, int(spot), _sec(start), _sec(end)))
+        rows = self._query(INTERVALS + " WHERE zone = ? AND generation = ? AND spot = ? AND end > ? AND start < ?",
+                           (zone, generation, int(spot), sec(start), sec(end)))
         cut = sorted({row[0] for row in rows if row[2] % 86400 == 0 or row[3] % 86400 == 0})    # at a midnight
         whole = {(subject, seq): (lo, hi) for subject, seq, lo, hi in self._in(
             "SELECT subject, seq, min(start), max(end) FROM intervals WHERE subject IN ({}) GROUP BY subject, seq", cut)}
@@ -420,7 +413,7 @@ class LedgerDB:
         for row in rows:
             lo, hi = whole.get((row[0], row[1]), (row[2], row[3]))
             joined[(row[0], row[1])] = (*row[:2], lo, hi, *row[4:])
-        return _intervals(joined.values())
+        return usage_intervals(joined.values())
 
     def events_between(self, kinds: Iterable[str], start: datetime, end: datetime) -> list[Event]:
         """Events of these kinds that happened in [start, end)."""

@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Iterable, Iterator
 
-from tpuctl.adapters.ledger_db import LedgerDB, _us
+from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.ledger_rows import us as _us
 from tpuctl.domain.events import Event
 
 DAY_SECONDS = 86400
