@@ -34,7 +34,7 @@ _CHUNK = 500     # host parameters per IN (...) query
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 8      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 9      # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -408,7 +408,7 @@ class LedgerDB:
         self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
                           (name, value))
 
-    def set_genesis(self, data: bytes, sealed: Iterable[str] = ()) -> None:
+    def set_genesis(self, data: bytes, sealed: Iterable[tuple[str, str]] = ()) -> None:
         """Remember the genesis (checked by the caller) and judge every event again by it."""
         with _transaction(self.conn):
             trust_db.write_genesis(self.conn, data)

@@ -267,6 +267,12 @@ SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
                    "acted": lambda v: _count(v), "warned": lambda v: _count(v), "failed": lambda v: _count(v),
                    "capped": boolean, "unreachable": listing(zone, 0, 200)}, {"max_actions": lambda v: _count(v)}),
     ev.KEEP_SET: ({"zone": zone, "node": resource, "owner": optional(owner), "until": time}, {"reason": text}),
+    ev.GROUP_SEALED: ({"events": lambda v: _count(v), "digest": lambda v: _str(v, re.compile(r"^[0-9a-f]{64}$"), "a sha256"),
+                       "last": optional(lambda v: _str(v, re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$"), "an event id"))}, {}),
+    ev.OBSERVATION_DISPUTED: ({"zone": zone, "node": resource,
+                               "events": listing(lambda v: _str(v, re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$"), "an event id"),
+                                                 1, 1000),
+                               "reason": text}, {}),
 }
 
 

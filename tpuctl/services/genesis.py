@@ -16,7 +16,12 @@ from tpuctl.domain.events import EVENTS_PREFIX, GENESIS_KEY, GROUP_INITIALIZED, 
 from tpuctl.domain.trust import short_key
 from tpuctl.errors import PermissionDeniedError
 
-SEALED_KEY = "ledger/sealed.txt"      # the ids of the unsigned history `group seal` kept
+SEALED_PREFIX = "ledger/sealed/"      # `group seal`'s statement: one "<id> <sha256 of its bytes>" line per event
+
+
+def sealed_key(statement_digest: str) -> str:
+    """Where a seal's statement lives: named by its own digest, which the genesis states."""
+    return f"{SEALED_PREFIX}{statement_digest}.txt"
 
 
 # A legacy group (events, but no genesis) is looked at again only when new events arrived
@@ -51,13 +56,15 @@ def sync_genesis(store: GroupStore, db: LedgerDB, may_skip: bool = False) -> Eve
     except ObjectNotFound:
         return None
     genesis = parse_genesis(data)
-    sealed: list[str] = []
+    statement = b""
     if genesis.payload.get("sealed"):
         try:
-            sealed = store.read(SEALED_KEY).decode().split()
+            statement = store.read(sealed_key(genesis.payload["sealed"]["digest"]))
         except ObjectNotFound:
-            sealed = []
-    db.set_genesis(genesis.to_json(), sealed_ids(genesis, sealed))
+            statement = b""
+    if db.event_count():
+        db.reset()              # what this view read was judged without the genesis: read it again by it
+    db.set_genesis(genesis.to_json(), sealed_ids(genesis, statement))
     return db.genesis()
 
 
@@ -69,16 +76,23 @@ def parse_genesis(data: bytes) -> Event:
     return genesis
 
 
-def sealed_ids(genesis: Event, ids: list[str]) -> list[str]:
-    """The ids a seal kept, if the list is the one the genesis states (else none)."""
+def sealed_ids(genesis: Event, statement: bytes) -> list[tuple[str, str]]:
+    """(id, sha256 hex) of the events a seal kept, if `statement` is the one the genesis
+    states (else none: a missing or changed statement keeps nothing unsigned)."""
     from tpuctl.domain.signing import digest
 
-    statement = genesis.payload.get("sealed")
-    if not statement:
+    stated = genesis.payload.get("sealed")
+    if not stated or digest(statement).hex() != stated["digest"]:
         return []
-    if len(ids) != statement["events"] or digest("\n".join(ids).encode()).hex() != statement["digest"]:
+    kept = [tuple(line.split(" ")) for line in statement.decode().splitlines()]
+    if len(kept) != stated["events"] or any(len(pair) != 2 for pair in kept):
         return []
-    return ids
+    return kept
+
+
+def statement_of(history: list[tuple[str, str]]) -> bytes:
+    """The seal's statement: one line per event, "<id> <sha256 hex of its bytes>"."""
+    return "".join(f"{event_id} {held}\n" for event_id, held in history).encode()
 
 
 def uncounted(store: GroupStore, db: LedgerDB) -> list:

@@ -22,9 +22,9 @@ from tpuctl.domain.budgets import (
     Admission, Budget, GroupRules, Override, RequestRefused, Standing, UsageRequest, admit_request,
 )
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.event_schema import Invalid, check_event
+from tpuctl.domain.event_schema import EARLIEST, LATEST, Invalid, check_event
 from tpuctl.domain.events import (
-    EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
+    EVENTS_PREFIX, GROUP_SEALED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
     key_event_id, listing_bound, new_event,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
@@ -174,6 +174,9 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
             flush()
     if batch:
         flush()
+    if new and db.genesis() is None and db.events_between([GROUP_SEALED], EARLIEST, LATEST):
+        if sync_genesis(store, db) is not None:       # sealed meanwhile: read everything again by the genesis
+            return sync_from_store(store, db, lookback, readers)
     note_no_genesis(db)
     return SyncResult(listed, new, bad)
 
