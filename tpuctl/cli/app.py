@@ -15,6 +15,7 @@ import typer
 from tpuctl import __version__
 from tpuctl.cli import config_cmd, emulator_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue, reap_cmd, report_cmd
 from tpuctl.cli import jobs as jobs_cmd
+from tpuctl.cli import claim_cmd
 from tpuctl.cli.session import Session
 from tpuctl.errors import Aborted, ExitCode, TpuctlError
 
@@ -75,6 +76,7 @@ app.add_typer(emulator_cmd.app, name="emulator")
 app.add_typer(report_cmd.app, name="report")
 jobs_cmd.register(app)
 reap_cmd.register(app)
+claim_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
