@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, OverrideOption, session
+from tpuctl.cli.options import ForceFlag, ForOption, JsonFlag, OverrideOption, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
@@ -32,6 +32,8 @@ def run(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
+    for_member: ForOption = None,
+    force: ForceFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
@@ -49,7 +51,8 @@ def run(
     with render.spinner(f"Starting job {job_config.name}") as update:
         status = svc.submit(s.books, s.api, s.profile, job_config, loaded.base, loaded.label, node=node,
                             timing=timing, override_reason=override, on_admitted=admitted.append,
-                            on_progress=update, code=loaded.code, environ=dict(os.environ))
+                            on_progress=update, code=loaded.code, environ=dict(os.environ),
+                            for_member=for_member, force=force)
     for admission in admitted:                    # (a job on an existing TPU asks for none)
         tpu = job_config.tpu
         render.override_notice(admission)
