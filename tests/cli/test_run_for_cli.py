@@ -67,3 +67,20 @@ def test_running_on_another_members_tpu_needs_force_and_the_job_says_whose_it_wa
 
     group("tess")                                       # a treasurer may use any TPU
     assert cli("run", "guest.yaml", "--node", "a1").code == 0
+
+
+def test_a_refused_treasurer_is_never_told_to_ask_a_treasurer(cli, group, tmp_path, monkeypatch):
+    prices = tmp_path / "prices.toml"
+    prices.write_text('as_of = "2026-11-01"\nsource = "test"\nunit = "chip-hour"\ncurrency = "USD"\n'
+                      '[default.v4]\non_demand = 3.22\nspot = 0.92\n')
+    monkeypatch.setenv("TPUCTL_PRICES", str(prices))
+    group("alice")
+    member = cli("create", "x", "--type", "v5p-8", "--hours", "1")
+    assert member.code == ExitCode.CONFIG and "ask a treasurer" in member.err
+    group("tess")
+    for args in (["create", "x", "--type", "v5p-8", "--hours", "1", "--for", "alice"],
+                 ["create", "y", "--type", "v4-8", "--hours", "100", "--for", "alice"]):
+        refused = cli(*args)
+        assert refused.code in (ExitCode.CONFIG, ExitCode.BUDGET), refused.err
+        assert "ask a treasurer" not in refused.err.lower() and "Hint: You are a treasurer" in refused.err
+    assert cli("list", "--json").json == []

@@ -129,12 +129,15 @@ def check_own_key(rules: GroupRules, actor: str) -> None:
     if not rules.trust.signed:
         return
     known, mine = rules.key_of(actor), keys.signing_key(actor).public
+    a_treasurer = "another treasurer" if rules.is_treasurer(actor) else "a treasurer"     # never yourself
     if known is None:
         raise PermissionDeniedError(
             f"The group knows no key for {actor}, so nothing {actor} records would count.",
-            hint=f"A treasurer adds it: `tpuctl group add {actor} --key {mine}` (`tpuctl whoami` prints it).")
+            hint=f"{a_treasurer.capitalize()} adds it: `tpuctl group add {actor} --key {mine}` "
+                 "(`tpuctl whoami` prints it).")
     if known != mine:
         raise PermissionDeniedError(
             f"Your key on this machine ({short_key(mine)}) is not the one the group knows for {actor} "
             f"({short_key(known)}), so nothing you record would count.",
-            hint=f"Use the machine that holds {actor}'s key, or ask a treasurer: `tpuctl group rekey {actor} --key {mine}`.")
+            hint=f"Use the machine that holds {actor}'s key, or ask {a_treasurer}: "
+                 f"`tpuctl group rekey {actor} --key {mine}`.")

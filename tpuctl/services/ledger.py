@@ -33,7 +33,7 @@ from tpuctl.domain.metering import (
     price_usage, queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
+from tpuctl.domain.prices import NO_PRICE_HINT, NO_PRICE_HINT_FOR_TREASURERS, PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
@@ -289,7 +289,16 @@ class Books:
 
     def price_per_hour(self, zone: str, accelerator_type: str, spot: bool, chips: int | None = None) -> Decimal:
         """What a TPU (or all `chips` of a request) costs per hour, with the group's overrides."""
-        return hourly_price(self.pricing(), zone, accelerator_type, spot, chips)
+        try:
+            return hourly_price(self.pricing(), zone, accelerator_type, spot, chips)
+        except ConfigError as exc:
+            raise self._to_treasurer(exc)
+
+    def _to_treasurer(self, exc: ConfigError) -> ConfigError:
+        """A treasurer refused for want of a price is told what they can do, not to ask a treasurer."""
+        if exc.hint == NO_PRICE_HINT and self.db.rules().is_treasurer(self.actor):
+            exc.hint = NO_PRICE_HINT_FOR_TREASURERS
+        return exc
 
     def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
         """Admission; before refusing on committed spend, look at the project as `sync` does:
@@ -309,6 +318,8 @@ class Books:
                     raise
             return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
                              sync=False)
+        except ConfigError as exc:
+            raise self._to_treasurer(exc)
         except RequestRefused as refused:
             if override_reason is None and self.db.rules().is_treasurer(self.actor):
                 refused.hint = (f"You are a treasurer: raise the budget (`tpuctl budget set --member "
