@@ -263,6 +263,8 @@ class LedgerDB:
                 counted = self._judged(again, trust, keep=False)
                 self.rejected.forget([event.id for event in counted])
                 new += counted
+            if control and trust.disputed:
+                trust_db.withdraw(self, trust)
             self._apply(new)
             self._writes += 1
         return len(fresh)

@@ -150,3 +150,36 @@ def write_sealed(conn: sqlite3.Connection, kept: Iterable[tuple[str, str]]) -> N
 def history(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """(id, sha256 hex of its bytes) of every event in the view, oldest first: what a seal states."""
     return [(event_id, digest(body).hex()) for event_id, body in conn.execute("SELECT id, body FROM events ORDER BY id")]
+
+
+def withdraw(db, trust: Trust) -> None:
+    """Observations a sync disputed (tpuctl/domain/trust.py) stop counting in the view `db`
+    (a LedgerDB, inside its ingest transaction): kept aside with the reason, their TPUs
+    replayed from what is left."""
+    from tpuctl.adapters import ledger_db as view
+    from tpuctl.domain.intervals import replay, subject_of
+
+    found = [Event.from_trusted_json(body) for (body,) in
+             db._in("SELECT body FROM events WHERE id IN ({})", list(trust.disputed))]
+    out = [(event, why) for event in found if (why := trust.dispute_of(event))]
+    if not out:
+        return
+    db.conn.executemany("DELETE FROM events WHERE id = ?", ((event.id,) for event, _ in out))
+    db.rejected.add(out)
+    delta: dict[tuple, list[int]] = {}
+    for subject in {subject_of(event) for event, _ in out}:
+        db._drop_intervals(subject, delta)
+        state, intervals = replay(db.subject_events(subject))
+        if state is None:
+            db.conn.execute("DELETE FROM nodes WHERE subject = ?", (subject,))
+            continue
+        db.conn.execute(f"INSERT OR REPLACE INTO nodes ({view._NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
+                        view._node_row(state))
+        for row in (row for interval in intervals for row in view._interval_rows(interval)):
+            db.conn.execute("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            view._add_usage(delta, row, 1)
+    db.conn.executemany(
+        "INSERT INTO usage_month VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+        "chip_seconds = chip_seconds + excluded.chip_seconds, seconds = seconds + excluded.seconds",
+        ((*key, *value) for key, value in delta.items() if value != [0, 0]))
+    db.conn.execute("DELETE FROM usage_month WHERE chip_seconds = 0 AND seconds = 0")

@@ -95,6 +95,27 @@ def statement_of(history: list[tuple[str, str]]) -> bytes:
     return "".join(f"{event_id} {held}\n" for event_id, held in history).encode()
 
 
+def write_statement(store: GroupStore, db: LedgerDB) -> dict | None:
+    """Store (create-only, named by its digest) the statement of every event this view holds,
+    for a genesis to keep them; None when there is nothing to keep."""
+    from hashlib import sha256
+
+    from tpuctl.adapters.store import ObjectExists
+    from tpuctl.adapters.trust_db import history
+
+    kept = history(db.conn)
+    if not kept:
+        return None
+    statement = statement_of(kept)
+    stated_digest = sha256(statement).hexdigest()
+    try:
+        store.create(sealed_key(stated_digest), statement)
+    except ObjectExists:
+        if store.read(sealed_key(stated_digest)) != statement:
+            raise
+    return {"events": len(kept), "digest": stated_digest, "last": kept[-1][0]}
+
+
 def uncounted(store: GroupStore, db: LedgerDB) -> list:
     """`ledger verify`'s word on signatures: usage events that do not count, each with its key
     and why, and a genesis object that is no longer the one this view started from."""

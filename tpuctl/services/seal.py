@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from hashlib import sha256
 
-from tpuctl.adapters import trust_db
 from tpuctl.adapters.ledger_db import LedgerDB
-from tpuctl.adapters.store import GroupStore, ObjectExists
+from tpuctl.adapters.store import GroupStore
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import GROUP_SEALED, Event
 from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError
-from tpuctl.services.genesis import sealed_key, statement_of
+from tpuctl.services.genesis import sealed_key, write_statement
 from tpuctl.services.group import write_genesis
 from tpuctl.services.ledger import record, sync_from_store
 
@@ -46,18 +45,9 @@ def seal_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str) -> Sea
     if not rules.is_treasurer(actor):
         raise PermissionDeniedError(f"{actor} is not a treasurer of this group, so cannot seal its history.",
                                     hint="Ask a treasurer; `tpuctl group show` lists them.")
-    history = trust_db.history(db.conn)
-    statement = statement_of(history)
-    digest = sha256(statement).hexdigest()
-    key = sealed_key(digest)
-    try:
-        store.create(key, statement)
-    except ObjectExists:
-        if store.read(key) != statement:
-            raise
-    stated = {"events": len(history), "digest": digest, "last": history[-1][0] if history else None}
+    stated = write_statement(store, db) or {"events": 0, "digest": sha256(b"").hexdigest(), "last": None}
     genesis = write_genesis(store, db, clock, actor, {"treasurers": sorted(rules.treasurers),
                                                       "currency": rules.currency, "sealed": stated})
     sync_from_store(store, db)          # the view, read again by the genesis
     record(store, db, clock, actor, GROUP_SEALED, stated)
-    return Sealed(genesis, len(history), key)
+    return Sealed(genesis, stated["events"], sealed_key(stated["digest"]))
