@@ -81,3 +81,26 @@ def test_a_tpu_a_member_owns_is_not_claimed_and_only_a_treasurer_claims(cli, gro
     again = cli("claim", "stray", "--for", "alice")
     assert again.code == ExitCode.CONFLICT and "is bob's already" in again.err
     assert events(NODE_CLAIMED)[0].payload["owner"] == "bob" and len(events(NODE_CLAIMED)) == 1
+
+
+def test_a_claim_a_member_writes_into_the_store_counts_for_nothing(cli, group, api, shared_clock):
+    import os
+
+    from tests.cli.test_forgery_cli import signed
+    from tpuctl.adapters.store import open_store
+    from tpuctl.domain.metering import node_info_payload
+
+    stray(api)
+    group("tess")
+    assert cli("sync").code == 0                               # billed to nobody so far
+    shared_clock.advance(600)
+    store = open_store(os.environ["TPUCTL_STORE"])
+    payload = {**node_info_payload(api.get_node(ZONE, "stray"), source="tpuctl"), "owner": "bob"}
+    forged = signed(NODE_CLAIMED, "bob", payload, store)       # bob's own key, but bob is no treasurer
+    store.create(forged.key, forged.to_json())
+    shared_clock.advance(600)
+    shown = {s["who"]: s["spent"] for s in cli("budget", "show", "--json").json["standings"]}
+    assert shown["unattributed"] == "4.293333" and shown.get("bob", "0.000000") == "0.000000"    # 1200 s
+    [problem] = cli("ledger", "verify", "--json").json
+    assert problem["key"] == forged.key
+    assert "bob is not a treasurer, so cannot claim a TPU for bob" in problem["message"]

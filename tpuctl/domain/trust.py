@@ -59,6 +59,8 @@ class Roster:
         found = self.history.get(member)
         if not found:
             return None
+        if len(found) == 1:                  # most members: one key for the whole history
+            return found[0] if found[0].since <= when else None
         index = bisect_right([s.since for s in found], when)
         return found[index - 1] if index else None
 
@@ -99,7 +101,7 @@ class Trust:
         kept = self.sealed.get(event.id)
         return kept is not None and kept == digest(event.to_json()).hex()
 
-    def signature_problem(self, event: Event, holds: Holds) -> str | None:
+    def signature_problem(self, event: Event, holds: Holds, recorded: datetime | None = None) -> str | None:
         """Why `event` is not signed by its actor for this group (None: it is)."""
         if not self.signed:
             return None
@@ -109,7 +111,7 @@ class Trust:
             return "it is not signed (the group's history is signed since its genesis)"
         if event.group != self.group_id:
             return f"it belongs to another group ({event.group or 'none'}), not this one ({self.group_id})"
-        standing = self.roster.at(event.actor, id_time(event.id))
+        standing = self.roster.at(event.actor, recorded or id_time(event.id))
         if standing is None or standing.key is None:
             return f"{event.actor} had no key in this group when it was recorded"
         if not holds(event, standing.key):
@@ -122,15 +124,16 @@ class Trust:
 
     def usage_problem(self, event: Event, holds: Holds) -> str | None:
         """Why a node or queued event does not count (None: it does)."""
-        problem = self.signature_problem(event, holds) or self.dispute_of(event)
+        recorded = id_time(event.id)
+        problem = self.signature_problem(event, holds, recorded) or (self.disputed and self.dispute_of(event))
         if problem or not self.signed or event.id in self.sealed:
-            return problem
-        owner = event.payload.get("owner") if isinstance(event.payload, Mapping) else None
-        source = event.payload.get("source", "tpuctl") if isinstance(event.payload, Mapping) else "tpuctl"
-        if event.kind == NODE_CLAIMED and not self.is_treasurer(event.actor, id_time(event.id)):
+            return problem or None
+        payload = event.payload if type(event.payload) is dict else {}     # checked by the schema on its way in
+        owner, source = payload.get("owner"), payload.get("source", "tpuctl")
+        if event.kind == NODE_CLAIMED and not self.is_treasurer(event.actor, recorded):
             return f"{event.actor} is not a treasurer, so cannot claim a TPU for {owner}"
         if (event.kind in SPENDING_KINDS and source == "tpuctl" and owner != event.actor
-                and not self.is_treasurer(event.actor, id_time(event.id))):
+                and not self.is_treasurer(event.actor, recorded)):
             whose = "an unattributed TPU" if owner == UNATTRIBUTED else f"{owner}'s bill"
             return f"{event.actor} is not a treasurer, so cannot put usage on {whose}"
         return None
