@@ -16,10 +16,24 @@ from __future__ import annotations
 from datetime import datetime
 
 from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.store import GroupStore
 from tpuctl.domain.events import NODE_DELETED, OBSERVATION_DISPUTED, Event, new_event
 from tpuctl.domain.intervals import subject_of
+from tpuctl.domain.metering import info_subject
+from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.times import format_time
 from tpuctl.domain.trust import SPENDING_KINDS
+from tpuctl.services.ledger import sync_from_store
+
+
+def settle_unlisted(store: GroupStore, db: LedgerDB, events: list[Event], nodes: list[NodeInfo], actor: str,
+                    now: datetime) -> list[Event]:
+    """Deletions observed: read the store again (a TPU deleted with tpuctl while we listed has
+    its delete event: nothing to add), then dispute what only others' observations said ran."""
+    sync_from_store(store, db)
+    still_open = {state.subject for state in db.open_nodes()}
+    events = [e for e in events if e.kind != NODE_DELETED or subject_of(e) in still_open]
+    return dispute_unlisted(db, events, {info_subject(info) for info in nodes}, actor, now)
 
 
 def dispute_unlisted(db: LedgerDB, events: list[Event], listed: set[str], actor: str, now: datetime) -> list[Event]:

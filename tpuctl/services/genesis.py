@@ -4,6 +4,11 @@ The genesis is one create-only object at a fixed name, `ledger/genesis.json`: a 
 group.initialized event naming the first treasurers and their keys. Its id is the group's
 id, which every later event carries under its signature. Whoever creates it first started
 the group; a backdated group.initialized written anywhere else never competes with it.
+
+A genesis may keep history recorded before it (`group seal`, or `group init` in a store
+members already used): it states the digest of a create-only statement listing each kept
+event's id and the sha256 of its bytes. A view that finds a genesis after reading events
+without one reads the ledger again, judged by it.
 """
 
 from __future__ import annotations

@@ -24,10 +24,10 @@ from tpuctl.domain.budgets import (
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.event_schema import EARLIEST, LATEST, Invalid, check_event
 from tpuctl.domain.events import (
-    EVENTS_PREFIX, GROUP_SEALED, NODE_DELETED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, id_time,
-    key_event_id, listing_bound, new_event,
+    EVENTS_PREFIX, GROUP_SEALED, NODE_DELETED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key,
+    id_time, key_event_id, listing_bound, new_event,
 )
-from tpuctl.domain.intervals import NodeState, UsageInterval, subject_of
+from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.metering import (
     Amount, PriceKey, check_month, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of, observe, observe_queued,
     price_usage, queued_info_subject, running_usage,
@@ -215,22 +215,12 @@ def record_observed(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, n
     events = (observe(nodes, known.values(), now, actor, unreachable_zones=lost)
               + observe_queued(queued, waiting.values(), now, actor, unreachable_zones=lost))
     if any(event.kind == NODE_DELETED for event in events):
-        events = _settle_unlisted(store, db, events, nodes, actor, now)
+        from tpuctl.services.disputes import settle_unlisted
+
+        events = settle_unlisted(store, db, events, nodes, actor, now)
     for event in events:
         record_event(store, db, event)
     return events
-
-
-def _settle_unlisted(store: GroupStore, db: LedgerDB, events: list[Event], nodes: list[NodeInfo], actor: str,
-                     now: datetime) -> list[Event]:
-    """Deletions observed: read the store again (a TPU deleted with tpuctl while we listed has
-    its delete event: nothing to add), then dispute what only unconfirmed observations said ran."""
-    from tpuctl.services.disputes import dispute_unlisted
-
-    sync_from_store(store, db)
-    still_open = {state.subject for state in db.open_nodes()}
-    events = [e for e in events if e.kind != NODE_DELETED or subject_of(e) in still_open]
-    return dispute_unlisted(db, events, {info_subject(info) for info in nodes}, actor, now)
 
 
 # --- admission --------------------------------------------------------------------------------
