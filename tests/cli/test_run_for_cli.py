@@ -60,6 +60,7 @@ def test_running_on_another_members_tpu_needs_force_and_the_job_says_whose_it_wa
     refused = cli("run", "guest.yaml", "--node", "a1")
     assert (refused.code, refused.err.splitlines()[0]) == (
         ExitCode.PERMISSION, "Error: TPU 'a1' is alice's, not yours, so tpuctl will not run a job on it.")
+    assert "Hint: Pass --force to run a job on it anyway; the job records that bob did." in refused.err
     assert cli("jobs", "--json").json == []
     forced = cli("run", "guest.yaml", "--node", "a1", "--force", "--json")
     assert forced.code == 0, forced.err

@@ -59,7 +59,7 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
     member = acting_for(books, for_member) if for_member else profile.member
     target = _existing_node(store, api, config.node, profile.zone) if config.node else None
     if target is not None:
-        check_owner(books, target, force, "run a job on")
+        check_owner(books, target, force, "run a job on", record="the job")
     admission = None
     if config.tpu is not None:      # the budget decides before anything is staged or created
         admission = books.admit(_usage(config, member), override_reason)
