@@ -42,6 +42,7 @@ TYPES = [("us-central2-b", "v4-8", 4), ("us-central1-a", "v5litepod-8", 8), ("eu
          ("us-central1-b", "v2-8", 4), ("us-east5-a", "v5p-8", 4)]
 EVENTS_PER_INTERVAL = 10      # queue created/provisioned, created, ready, 5 sightings by syncs, deleted
 ADMISSION_CALLS = 200
+REBUILD_ROUNDS = 2
 TARGET_MS = 50.0
 
 
@@ -200,32 +201,34 @@ def compare_signatures(n_events: int) -> int:
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
     tail = len(signed) // 100
     with tempfile.TemporaryDirectory() as folder:
-        with LedgerDB(Path(folder) / "before.db") as db:
-            before = materialise(db, plain[:-tail])
-            before_tail = materialise(db, plain[-tail:])
-            before_admit = admission_p(db, folder, "s1", table, clock)
-            db.reset()
-            before_rebuild = materialise(db, plain)
-        del plain
-        gc.collect()
-        with LedgerDB(Path(folder) / "after.db") as db:
-            db.set_genesis(genesis)
-            with CountingChecks() as first_checks:
-                first = materialise(db, signed[:-tail])
-                first_tail = materialise(db, signed[-tail:])
-            counted, aside = db.event_count(), len(db.rejected.reasons())
-            after_admit = admission_p(db, folder, "s2", table, clock)
-            db.reset()
-            db.set_genesis(genesis)
-            with CountingChecks() as rebuild_checks:
-                rebuilt = materialise(db, signed)
+        before_db, after_db = LedgerDB(Path(folder) / "before.db"), LedgerDB(Path(folder) / "after.db")
+        before = materialise(before_db, plain[:-tail])
+        before_tail = materialise(before_db, plain[-tail:])
+        before_admit = admission_p(before_db, folder, "s1", table, clock)
+        after_db.set_genesis(genesis)
+        with CountingChecks() as first_checks:
+            first = materialise(after_db, signed[:-tail])
+            first_tail = materialise(after_db, signed[-tail:])
+        counted, aside = after_db.event_count(), len(after_db.rejected.reasons())
+        after_admit = admission_p(after_db, folder, "s2", table, clock)
+        rebuilds: dict[str, list[float]] = {"before": [], "after": []}
+        with CountingChecks() as rebuild_checks:
+            for _ in range(REBUILD_ROUNDS):          # alternated, best of each: the machine's noise hits both
+                for name, db, objects in (("before", before_db, plain), ("after", after_db, signed)):
+                    db.reset()
+                    if name == "after":
+                        db.set_genesis(genesis)
+                    rebuilds[name].append(materialise(db, objects))
+        before_rebuild, rebuilt = min(rebuilds["before"]), min(rebuilds["after"])
+        before_db.close()
+        after_db.close()
     print(f"events: {len(signed):,}; {counted:,} counted, {aside} set aside")
     print(f"first sync on a new laptop: before {before:.1f} s, after {first:.1f} s: {first / before:.2f}x "
           f"({first_checks.calls:,} signatures checked)")
     print(f"incremental sync of the last {tail:,}: before {before_tail * 1000:.0f} ms, after "
           f"{first_tail * 1000:.0f} ms: {first_tail / before_tail:.2f}x")
-    print(f"ledger rebuild: before {before_rebuild:.1f} s, after {rebuilt:.1f} s: {rebuilt / before_rebuild:.2f}x "
-          f"(limit 1.50x; {rebuild_checks.calls:,} signatures checked again)")
+    print(f"ledger rebuild (best of {REBUILD_ROUNDS}, alternated): before {before_rebuild:.1f} s, after {rebuilt:.1f} s: "
+          f"{rebuilt / before_rebuild:.2f}x (limit 1.50x; {rebuild_checks.calls:,} signatures checked again)")
     print(f"admission median/p95: before {before_admit[0]:.2f}/{before_admit[1]:.2f} ms, "
           f"after {after_admit[0]:.2f}/{after_admit[1]:.2f} ms: {after_admit[0] / before_admit[0]:.2f}x median")
     return 0 if rebuilt <= 1.5 * before_rebuild and aside == 0 and rebuild_checks.calls == 0 else 1
