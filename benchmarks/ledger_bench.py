@@ -43,6 +43,7 @@ TYPES = [("us-central2-b", "v4-8", 4), ("us-central1-a", "v5litepod-8", 8), ("eu
          ("us-central1-b", "v2-8", 4), ("us-east5-a", "v5p-8", 4)]
 EVENTS_PER_INTERVAL = 10      # queue created/provisioned, created, ready, 5 sightings by syncs, deleted
 ADMISSION_CALLS = 200
+REBUILD_ROUNDS = 2
 TARGET_MS = 50.0
 
 
@@ -189,9 +190,30 @@ def admission_p(db: LedgerDB, folder: str, name: str, table, clock) -> tuple[flo
     return median, p95
 
 
+class CountingChecks:
+    """Counts the Ed25519 checks the view makes (a rebuild should make none: they are cached)."""
+
+    def __init__(self):
+        from tpuctl.adapters import trust_db
+
+        self.module, self.original, self.calls = trust_db, trust_db._check, 0
+
+    def __enter__(self) -> CountingChecks:
+        def counted(event, key):
+            self.calls += 1
+            return self.original(event, key)
+
+        self.module._check = counted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.module._check = self.original
+
+
 def compare_signatures(n_events: int) -> int:
-    """Before (an unsigned legacy group) and after (a signed group): a first sync, a rebuild
-    that finds every signature in the view's cache, and admission, in one run."""
+    """Before (an unsigned legacy group) and after (a signed group), in one run: a first sync
+    on a new laptop (every signature checked), a rebuild that finds every signature in the
+    view's cache, an incremental sync of the last 1% of events, and admission."""
     events = generate(n_events)
     plain = [event.to_json() for event in events]
     t = time.perf_counter()
@@ -200,26 +222,39 @@ def compare_signatures(n_events: int) -> int:
     del events
     table = svc.load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
+    tail = len(signed) // 100
     with tempfile.TemporaryDirectory() as folder:
-        with LedgerDB(Path(folder) / "before.db") as db:
-            before = materialise(db, plain)
-            before_admit = admission_p(db, folder, "s1", table, clock)
-        del plain
-        gc.collect()
-        with LedgerDB(Path(folder) / "after.db") as db:
-            db.set_genesis(genesis)
-            first = materialise(db, signed)
-            counted, aside = db.event_count(), len(db.rejected.reasons())
-            db.reset()
-            db.set_genesis(genesis)
-            rebuilt = materialise(db, signed)
-            after_admit = admission_p(db, folder, "s2", table, clock)
-    print(f"first sync, unsigned (before): {before:.1f} s ({len(signed) / before:,.0f} events/s)")
-    print(f"first sync, signed (after):    {first:.1f} s ({first / before:.2f}x); {counted:,} counted, {aside} aside")
-    print(f"rebuild, signed (after, signatures cached): {rebuilt:.1f} s ({rebuilt / before:.2f}x before)")
+        before_db, after_db = LedgerDB(Path(folder) / "before.db"), LedgerDB(Path(folder) / "after.db")
+        before = materialise(before_db, plain[:-tail])
+        before_tail = materialise(before_db, plain[-tail:])
+        before_admit = admission_p(before_db, folder, "s1", table, clock)
+        after_db.set_genesis(genesis)
+        with CountingChecks() as first_checks:
+            first = materialise(after_db, signed[:-tail])
+            first_tail = materialise(after_db, signed[-tail:])
+        counted, aside = after_db.event_count(), len(after_db.rejected.reasons())
+        after_admit = admission_p(after_db, folder, "s2", table, clock)
+        rebuilds: dict[str, list[float]] = {"before": [], "after": []}
+        with CountingChecks() as rebuild_checks:
+            for _ in range(REBUILD_ROUNDS):          # alternated, best of each: the machine's noise hits both
+                for name, db, objects in (("before", before_db, plain), ("after", after_db, signed)):
+                    db.reset()
+                    if name == "after":
+                        db.set_genesis(genesis)
+                    rebuilds[name].append(materialise(db, objects))
+        before_rebuild, rebuilt = min(rebuilds["before"]), min(rebuilds["after"])
+        before_db.close()
+        after_db.close()
+    print(f"events: {len(signed):,}; {counted:,} counted, {aside} set aside")
+    print(f"first sync on a new laptop: before {before:.1f} s, after {first:.1f} s: {first / before:.2f}x "
+          f"({first_checks.calls:,} signatures checked)")
+    print(f"incremental sync of the last {tail:,}: before {before_tail * 1000:.0f} ms, after "
+          f"{first_tail * 1000:.0f} ms: {first_tail / before_tail:.2f}x")
+    print(f"ledger rebuild (best of {REBUILD_ROUNDS}, alternated): before {before_rebuild:.1f} s, after {rebuilt:.1f} s: "
+          f"{rebuilt / before_rebuild:.2f}x (limit 1.50x; {rebuild_checks.calls:,} signatures checked again)")
     print(f"admission median/p95: before {before_admit[0]:.2f}/{before_admit[1]:.2f} ms, "
-          f"after {after_admit[0]:.2f}/{after_admit[1]:.2f} ms")
-    return 0 if rebuilt <= 1.5 * before and aside == 0 else 1
+          f"after {after_admit[0]:.2f}/{after_admit[1]:.2f} ms: {after_admit[0] / before_admit[0]:.2f}x median")
+    return 0 if rebuilt <= 1.5 * before_rebuild and aside == 0 and rebuild_checks.calls == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:

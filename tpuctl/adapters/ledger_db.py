@@ -34,7 +34,7 @@ from tpuctl.errors import ConfigError
 # --- schema: the view is a cache, so a file of another shape (or of another store) is emptied
 # and filled again from the store by the next sync, instead of being migrated in place.
 
-SCHEMA_VERSION = 9      # PRAGMA user_version of a view this tpuctl reads
+SCHEMA_VERSION = 10     # PRAGMA user_version of a view this tpuctl reads
 
 _SCHEMA = """
 CREATE TABLE events (id TEXT NOT NULL UNIQUE, time_us INTEGER NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
@@ -161,15 +161,16 @@ class LedgerDB:
         again when a control event changes the keys. Returns how many were new."""
         try:
             with _transaction(self.conn):
-                return self.admit(events, self.known_ids, self._apply)
+                return self.admit(events, self.known_ids, self._apply, lambda subjects: self._apply_nodes({}, subjects))
         except BaseException:
             self.forget_rules(rolled_back=True)
             raise
 
     def admit(self, events: Iterable[Event], known: Callable[[Iterable[str]], set[str]],
-              apply: Callable[[list[Event]], None]) -> int:
+              apply: Callable[[list[Event]], None], again: Callable[[set[str]], None]) -> int:
         """Ingest's rules inside a transaction: which events are new (`known`), which count,
-        and `apply` for the counted usage events (the bulk load keeps its state in memory)."""
+        `apply` for the counted usage events and `again` for nodes to replay from their events
+        left after a dispute withdrew some (the bulk load keeps its state in memory)."""
         batch = {event.id: event for event in events}
         seen = known(batch)
         fresh = [event for event_id, event in batch.items() if event_id not in seen]
@@ -185,6 +186,8 @@ class LedgerDB:
             counted = self._judged(again, trust, keep=False)
             self.rejected.forget([event.id for event in counted])
             new += counted
+        if control and trust.disputed:
+            again(trust_db.take_out(self, trust))
         apply(new)
         self._writes += 1
         return len(fresh)
@@ -232,23 +235,30 @@ class LedgerDB:
         self._apply_nodes(nodes)
         self._apply_queued(queued)
 
-    def _apply_nodes(self, groups: dict[str, list[Event]]) -> None:
+    def _apply_nodes(self, groups: dict[str, list[Event]], whole: Iterable[str] = ()) -> None:
+        """Nodes' new events replayed onto their state; `whole`: nodes replayed from all their
+        counted events again (a dispute withdrew some)."""
+        whole = set(whole)
         states = {row[0]: node_state(row) for row in
-                  self._in(f"SELECT {NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list(groups))}
+                  self._in(f"SELECT {NODE_COLUMNS} FROM nodes WHERE subject IN ({{}})", list({*groups, *whole}))}
         delta: dict[tuple, list[int]] = {}
-        new_states, new_rows = [], []
-        for subject, events in groups.items():
-            state = states.get(subject)
-            if state is not None and min(map(sort_key, events)) <= state.last:
-                self._drop_intervals(subject, delta)        # out of order: replay it all again
+        new_states, new_rows, gone = [], [], []
+        for subject in {*groups, *whole}:
+            events, state = groups.get(subject, []), states.get(subject)
+            if subject in whole or (state is not None and min(map(sort_key, events)) <= state.last):
+                self._drop_intervals(subject, delta)        # out of order or withdrawn: replay it all again
                 state, intervals = replay(self.subject_events(subject))
             else:
                 state, intervals = replay(events, state)
+            if state is None:
+                gone.append((subject,))
+                continue
             new_states.append(node_row(state))
             for interval in intervals:
                 for row in interval_rows(interval):
                     new_rows.append(row)
                     add_usage(delta, row, 1)
+        self.conn.executemany("DELETE FROM nodes WHERE subject = ?", gone)
         self.conn.executemany(f"INSERT OR REPLACE INTO nodes ({NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
                               new_states)
         self.conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", new_rows)
@@ -349,7 +359,7 @@ class LedgerDB:
         self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
                           (name, value))
 
-    def set_genesis(self, data: bytes, sealed: Iterable[str] = ()) -> None:
+    def set_genesis(self, data: bytes, sealed: Iterable[tuple[str, str]] = ()) -> None:
         """Remember the genesis (checked by the caller) and judge every event again by it."""
         with _transaction(self.conn):
             trust_db.write_genesis(self.conn, data)

@@ -87,7 +87,7 @@ class BulkLoad:
 
     def ingest(self, events: Iterable[Event]) -> int:
         """What `LedgerDB.ingest` does with one batch; returns how many events were new."""
-        return self.db.admit(events, self._known, self._apply)
+        return self.db.admit(events, self._known, self._apply, self._again)
 
     def _known(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
@@ -120,14 +120,22 @@ class BulkLoad:
             for event in events:
                 self.queued[subject] = apply_queued(self.queued.get(subject), event)
 
+    def _again(self, subjects: set[str]) -> None:
+        """A dispute withdrew some of these nodes' events: replay them at the end from the rest."""
+        for subject in subjects:
+            self.replay_later.add(subject)
+            self.states.pop(subject, None)
+            self.closed.pop(subject, None)
+
     def _finish(self) -> None:
         conn = self.db.conn
         for sql in self._indexes:
             conn.execute(sql)
         for subject in sorted(self.replay_later):
             state, intervals = replay(self.db.subject_events(subject))
-            self.states[subject] = state
-            self.closed[subject] = intervals
+            if state is not None:                       # (None: a dispute withdrew all it had)
+                self.states[subject] = state
+                self.closed[subject] = intervals
         conn.executemany(f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
                          (node_row(state) for state in self.states.values()))
         rows = [row for intervals in self.closed.values() for interval in intervals for row in interval_rows(interval)]

@@ -20,7 +20,7 @@ TRUST_SCHEMA = """
 CREATE TABLE rejected (id TEXT PRIMARY KEY, actor TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
     body BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE verified (id TEXT PRIMARY KEY, digest BLOB NOT NULL, key TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE sealed (id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE sealed (id TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;
 """
 _CHUNK = 500
 
@@ -82,10 +82,11 @@ class Signatures:
 
 def judge(events: list[Event], trust: Trust, signatures: Signatures) -> tuple[list[Event], list[tuple[Event, str]]]:
     """Split events into those that count and those that do not, with the reason."""
-    if not trust.signed:
+    if not trust.signed and not trust.disputed:
         return events, []
     usage = [event for event in events if is_usage(event)]
-    signatures.prefetch((e, s.key) for e in usage if (s := trust.roster.at(e.actor, e.recorded)) and s.key)
+    if trust.signed:
+        signatures.prefetch((e, s.key) for e in usage if (s := trust.roster.at(e.actor, e.recorded)) and s.key)
     counted, aside = [], []
     for event in events:
         problem = trust.usage_problem(event, signatures.holds) if is_usage(event) else None
@@ -137,9 +138,29 @@ def write_genesis(conn: sqlite3.Connection, data: bytes) -> None:
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('genesis', ?)", (data.decode(),))
 
 
-def sealed_ids(conn: sqlite3.Connection) -> frozenset[str]:
-    return frozenset(row[0] for row in conn.execute("SELECT id FROM sealed"))
+def sealed_ids(conn: sqlite3.Connection) -> dict[str, str]:
+    """The events the group's seal kept: id -> sha256 hex of their bytes."""
+    return dict(conn.execute("SELECT id, digest FROM sealed"))
 
 
-def write_sealed(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
-    conn.executemany("INSERT OR IGNORE INTO sealed VALUES (?)", ((i,) for i in ids))
+def write_sealed(conn: sqlite3.Connection, kept: Iterable[tuple[str, str]]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO sealed VALUES (?, ?)", kept)
+
+
+def history(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(id, sha256 hex of its bytes) of every event in the view, oldest first: what a seal states."""
+    return [(event_id, digest(body).hex()) for event_id, body in conn.execute("SELECT id, body FROM events ORDER BY id")]
+
+
+def take_out(db, trust: Trust) -> set[str]:
+    """Observations a sync disputed (tpuctl/domain/trust.py) stop counting in the view `db`
+    (a LedgerDB, inside its ingest transaction): kept aside with the reason. Returns the nodes
+    to replay from what is left."""
+    from tpuctl.domain.intervals import subject_of
+
+    found = [Event.from_trusted_json(body) for (body,) in
+             db._in("SELECT body FROM events WHERE id IN ({})", list(trust.disputed))]
+    out = [(event, why) for event in found if (why := trust.dispute_of(event))]
+    db.conn.executemany("DELETE FROM events WHERE id = ?", ((event.id,) for event, _ in out))
+    db.rejected.add(out)
+    return {subject_of(event) for event, _ in out}

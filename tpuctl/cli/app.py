@@ -15,8 +15,8 @@ import typer
 
 from tpuctl import __version__
 from tpuctl.cli import (
-    agent_cmd, config_cmd, configs_cmd, emulator_cmd, grant_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd, queue,
-    reap_cmd, report_cmd,
+    agent_cmd, claim_cmd, config_cmd, configs_cmd, emulator_cmd, grant_cmd, ledger_cmds, nodes, pot_cmd, prices_cmd,
+    queue, reap_cmd, report_cmd,
 )
 from tpuctl.cli import jobs as jobs_cmd
 from tpuctl.cli.session import Session
@@ -77,12 +77,13 @@ def root(
 COMMANDS = [
     ("create", nodes.create), ("list", nodes.list_), ("describe", nodes.describe), ("delete", nodes.delete),
     ("stop", nodes.stop), ("start", nodes.start), ("types", nodes.types), ("versions", nodes.versions),
-    ("zones", nodes.zones),
+    ("zones", nodes.zones), ("claim", claim_cmd.claim),
     ("doctor", ledger_cmds.doctor), ("sync", ledger_cmds.sync), ("spend", ledger_cmds.spend),
     ("whoami", ledger_cmds.whoami),
     ("group", ledger_cmds.group_app, [
         ("init", ledger_cmds.group_init), ("add", ledger_cmds.group_add), ("rekey", ledger_cmds.group_rekey),
-        ("remove", ledger_cmds.group_remove), ("show", ledger_cmds.group_show)]),
+        ("remove", ledger_cmds.group_remove), ("show", ledger_cmds.group_show),
+        ("seal", ledger_cmds.group_seal)]),
     ("budget", ledger_cmds.budget_app, [("show", ledger_cmds.budget_show), ("set", ledger_cmds.budget_set)]),
     ("ledger", ledger_cmds.ledger_app, [
         ("verify", ledger_cmds.ledger_verify), ("rebuild", ledger_cmds.ledger_rebuild),

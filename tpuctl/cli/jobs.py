@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from tpuctl.cli import complete
-from tpuctl.cli.options import JsonFlag, MineFlag, OverrideOption, default_to, session
+from tpuctl.cli.options import ForceFlag, ForOption, JsonFlag, MineFlag, OverrideOption, default_to, session
 
 JobArg = Annotated[str, typer.Argument(help="The job id, e.g. digits-k3x9q2.", autocompletion=complete.job_ids)]
 WorkerOption = Annotated[int, typer.Option("--worker", "-w", min=0, help="Which worker (default 0).")]
@@ -24,6 +24,8 @@ def run(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
+    for_member: ForOption = None,
+    force: ForceFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""
@@ -31,7 +33,8 @@ def run(
     from tpuctl.services import jobs as svc
 
     s = session(ctx)
-    started = svc.run(s, svc.RunAsk(config, node, keep_node, override, Path.cwd(), dict(os.environ)), render.Watch())
+    started = svc.run(s, svc.RunAsk(config, node, keep_node, override, Path.cwd(), dict(os.environ),
+                                      for_member, force), render.Watch())
     render.job_started(started, follow=follow, json_out=json_out)
     if follow:
         with render_jobs.following(started.status.id, json_out) as show:

@@ -68,6 +68,18 @@ def group_remove(ctx: typer.Context, member: Annotated[str, typer.Argument(help=
     render.echo(f"{member} is no longer a member of the group.")
 
 
+def group_seal(ctx: typer.Context) -> None:
+    """Keep a group's unsigned history and count only signed events from now on (treasurers only)."""
+    from tpuctl.cli import render
+    from tpuctl.services.seal import seal
+
+    sealed = seal(session(ctx))
+    render.echo(f"Sealed the group's history: its {sealed.events} unsigned events still count, as listed in "
+                f"{sealed.key}; from now on only events signed with members' keys count.")
+    render.echo("Give each member their key: `tpuctl group add NAME --key KEY` (they print it with `tpuctl whoami`).",
+                err=True)
+
+
 def whoami(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Your member name and public key (a treasurer adds you with it: `group add NAME --key KEY`)."""
     from tpuctl.cli import render

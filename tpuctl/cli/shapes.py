@@ -46,6 +46,13 @@ def node(node: Any) -> dict[str, Any]:
     }
 
 
+def claimed(claimed: Any, member: str) -> dict[str, Any]:
+    """`claim --json`: the TPU, and who it is billed to from when."""
+    return {**node(claimed.node), "claimed": {
+        "member": member, "by": claimed.by, "since": iso(claimed.since),
+        "unattributed_seconds": claimed.unattributed_seconds, "labelled": claimed.labelled}}
+
+
 def queued(queued: Any, now: Any) -> dict[str, Any]:
     return {
         "name": queued.name,

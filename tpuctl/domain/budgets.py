@@ -18,8 +18,8 @@ from typing import Any, Iterable, Mapping
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.amounts import MAX_AMOUNT, amount_problem, check_amount  # noqa: F401 - one bound for budgets
 from tpuctl.domain.events import (
-    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GRANT_ENDED, GRANT_SET, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED, MEMBER_REMOVED,
-    OVERRIDE_GRANTED, PRICES_OVERRIDDEN, TREASURER_ADDED, Event, id_time,
+    BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GRANT_ENDED, GRANT_SET, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED,
+    MEMBER_REMOVED, OBSERVATION_DISPUTED, OVERRIDE_GRANTED, PRICES_OVERRIDDEN, TREASURER_ADDED, Event, id_time,
 )
 from tpuctl.domain.grants import Grant, GrantBook, GrantFit
 from tpuctl.domain.intervals import unique
@@ -169,7 +169,7 @@ class _Replay:
     """The control events' replay state; `apply` returns why an event is ignored, or None."""
 
     def __init__(self, genesis: Event | None = None, holds: Holds | None = None,
-                 sealed: frozenset[str] = frozenset()) -> None:
+                 sealed: Mapping[str, str] | None = None) -> None:
         self.currency: str | None = None
         self.treasurers: set[str] = set()
         self.members: set[str] = set()
@@ -181,7 +181,7 @@ class _Replay:
         self.trc = GrantBook()
         self.roster = Roster()
         self.genesis = genesis
-        self.trust = Trust(genesis.id if genesis else None, self.roster, sealed)
+        self.trust = Trust(genesis.id if genesis else None, self.roster, dict(sealed or {}))
         self.holds = holds or (lambda event, key: False)
 
     def start(self, event: Event) -> str | None:
@@ -210,6 +210,8 @@ class _Replay:
         p = event.payload
         if event.kind == GROUP_INITIALIZED:
             if self.genesis is not None and event.id != self.genesis.id:
+                if self.trust.is_sealed(event):
+                    return None             # the seal's genesis restates the group this one started
                 return "the group's genesis is ledger/genesis.json; a group.initialized anywhere else does not count"
             if self.currency is not None:
                 return "the group was already initialised"
@@ -217,7 +219,11 @@ class _Replay:
         problem = self.trust.signature_problem(event, self.holds)
         if problem:
             return problem
-        signed = self.trust.signed and event.sig is not None
+        if event.kind == OBSERVATION_DISPUTED:       # any member's sync may withdraw what Cloud TPU did not list
+            for event_id in p["events"]:
+                self.trust.disputed.setdefault(event_id, (p["zone"], p["node"], p["reason"]))
+            return None
+        signed = self.trust.signed and event.sig is not None and not self.trust.is_sealed(event)
         if not (self.trust.is_treasurer(event.actor, id_time(event.id)) if signed else event.actor in self.treasurers):
             return f"{event.actor} is not a treasurer"
         if event.kind in (MEMBER_ADDED, TREASURER_ADDED):
@@ -260,7 +266,7 @@ class _Replay:
 
 
 def group_rules(events: Iterable[Event], genesis: Event | None = None, holds: Holds | None = None,
-                sealed: frozenset[str] = frozenset()) -> GroupRules:
+                sealed: Mapping[str, str] | None = None) -> GroupRules:
     """Replay the control events into the group's rules. With a `genesis` (the group's one
     create-only first event) only it starts the group and every decision must be signed by
     a treasurer (`holds` checks a signature); without one the first group.initialized wins

@@ -272,6 +272,12 @@ SCHEMA: dict[str, tuple[dict[str, Check], dict[str, Check]]] = {
     ev.GRANT_ENDED: ({"zone": zone, "generation": one_of(*GENERATIONS), "model": one_of("spot", "on_demand")},
                      {"note": text}),
     ev.KEEP_SET: ({"zone": zone, "node": resource, "owner": optional(owner), "until": time}, {"reason": text}),
+    ev.GROUP_SEALED: ({"events": lambda v: _count(v), "digest": lambda v: _str(v, re.compile(r"^[0-9a-f]{64}$"), "a sha256"),
+                       "last": optional(lambda v: _str(v, re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$"), "an event id"))}, {}),
+    ev.OBSERVATION_DISPUTED: ({"zone": zone, "node": resource,
+                               "events": listing(lambda v: _str(v, re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$"), "an event id"),
+                                                 1, 1000),
+                               "reason": text}, {}),
 }
 
 

@@ -57,6 +57,9 @@ REAP_RAN = "reap.ran"                        # a reaper run that planned anythin
 KEEP_SET = "keep.set"                        # `tpuctl keep`: idle and budget rules spare a TPU until then
 GRANT_SET = "grant.set"                      # a TRC grant: free chips of one zone, generation and model
 GRANT_ENDED = "grant.ended"                  # `tpuctl grant end`: the grant stops from then on
+GROUP_SEALED = "group.sealed"                # `tpuctl group seal`: the unsigned history up to now is kept, nothing later
+NODE_CLAIMED = "node.claimed"                # `tpuctl claim`: a TPU made outside tpuctl is billed to a member from now
+OBSERVATION_DISPUTED = "observation.disputed"    # a sync found no TPU where observed events said one ran
 REAP_KINDS = frozenset({REAP_WARNED, REAP_ACTED, REAP_RAN, KEEP_SET})
 
 SOURCES = ("tpuctl", "observed")
@@ -65,13 +68,15 @@ _NODE_FIELDS = ("zone", "node", "accelerator_type", "chips", "spot", "owner",
 _QUEUED_FIELDS = ("zone", "name", "node", "accelerator_type", "chips", "spot", "owner",
                   "lease_hours", "request_id")
 NODE_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STOPPED, NODE_STARTED, NODE_PREEMPTED, NODE_DELETED,
-                        NODE_LEASE_EXTENDED})
+                        NODE_LEASE_EXTENDED, NODE_CLAIMED})
 QUEUED_KINDS = frozenset({QUEUED_CREATED, QUEUED_PROVISIONED, QUEUED_FAILED, QUEUED_DELETED})
 # Kinds only a treasurer may write; anyone else's are ignored and reported by verify.
 TREASURER_KINDS = frozenset({MEMBER_ADDED, TREASURER_ADDED, BUDGET_SET, PRICES_OVERRIDDEN,
                              FREE_QUOTA_SET, OVERRIDE_GRANTED, POT_CONTRIBUTED, MONTH_CLOSED, MONTH_REOPENED,
-                             SETTLEMENT_RULE_SET, KEY_ROTATED, MEMBER_REMOVED, GRANT_SET, GRANT_ENDED})
-CONTROL_KINDS = TREASURER_KINDS | {GROUP_INITIALIZED}
+                             SETTLEMENT_RULE_SET, KEY_ROTATED, MEMBER_REMOVED, GROUP_SEALED, GRANT_SET, GRANT_ENDED})
+# Control events replay into the group's rules; a dispute may come from any member (it only
+# withdraws observations, which the next sync makes again if the TPU is really there).
+CONTROL_KINDS = TREASURER_KINDS | {GROUP_INITIALIZED, OBSERVATION_DISPUTED}
 
 # kind -> payload fields it must carry (values may be null where the field allows it)
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -96,6 +101,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     KEEP_SET: ("zone", "node", "owner", "until"),
     GRANT_SET: ("zone", "generation", "model", "chips", "start", "until"),
     GRANT_ENDED: ("zone", "generation", "model"),
+    GROUP_SEALED: ("events", "digest", "last"),
+    OBSERVATION_DISPUTED: ("zone", "node", "events", "reason"),
 }
 KNOWN_KINDS = frozenset(REQUIRED_FIELDS)
 

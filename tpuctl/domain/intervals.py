@@ -17,14 +17,15 @@ from typing import Any, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.events import (
-    NODE_CREATED, NODE_DELETED, NODE_KINDS, NODE_PREEMPTED, NODE_READY, NODE_STARTED,
+    NODE_CLAIMED, NODE_CREATED, NODE_DELETED, NODE_KINDS, NODE_PREEMPTED, NODE_READY, NODE_STARTED,
     NODE_STOPPED, QUEUED_CREATED, QUEUED_KINDS, UNATTRIBUTED, Event, optional_time,
 )
 from tpuctl.domain.times import canonical_text
 from tpuctl.errors import UsageError
 
 # Within one second: created, then accrual starts, then stops, then deletion.
-RANK = {NODE_CREATED: 0, NODE_READY: 1, NODE_STARTED: 1, NODE_STOPPED: 2, NODE_PREEMPTED: 2, NODE_DELETED: 3}
+RANK = {NODE_CREATED: 0, NODE_READY: 1, NODE_STARTED: 1, NODE_CLAIMED: 1, NODE_STOPPED: 2, NODE_PREEMPTED: 2,
+        NODE_DELETED: 3}
 ACCRUE = frozenset({NODE_READY, NODE_STARTED})
 STOP_STATUS = {NODE_STOPPED: "stopped", NODE_PREEMPTED: "preempted", NODE_DELETED: "deleted"}
 # FACTS.md: a preemptible TPU preempted in its first minute is not charged.
@@ -189,6 +190,10 @@ def apply(state: NodeState | None, event: Event) -> tuple[NodeState, UsageInterv
         # The ledger thought it deleted, yet a sync saw it running: reality wins.
         if kind in ACCRUE and event.payload.get("source") == "observed":
             changes.update(status="ready", accruing_since=at)
+    elif kind == NODE_CLAIMED and state.accruing and spec.owner != state.spec.owner:
+        # `tpuctl claim`: the time so far stays with the old owner, the rest goes to the new one
+        interval = UsageInterval(state.subject, state.seq, state.spec, state.accruing_since, at)
+        changes.update(seq=state.seq + 1, accruing_since=at)
     elif kind in ACCRUE and not state.accruing:
         changes.update(status="ready", accruing_since=at, first_ready=state.first_ready or at)
     elif kind in STOP_STATUS:

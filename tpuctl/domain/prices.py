@@ -78,6 +78,11 @@ class PriceTable:
     types: Mapping[str, Rates]
 
 
+NO_PRICE_HINT = "Add it to the price file, or ask a treasurer to record a price override."
+NO_PRICE_HINT_FOR_TREASURERS = ("You are a treasurer: record the group's price with `tpuctl prices set GENERATION "
+                                "--on-demand PRICE --spot PRICE`, or add it to the price file.")
+
+
 def is_free(generation: str, zone: str, spot: bool, overrides: PriceOverrides,
             accelerator_type: str = "") -> bool:
     return any(rule.matches(zone, generation, accelerator_type, spot) for rule in overrides.free)
@@ -95,10 +100,7 @@ def price_for(generation: str, zone: str, spot: bool, overrides: PriceOverrides,
                   table.defaults.get(generation)):
         if rates is not None:
             return rates.for_model(spot)
-    raise ConfigError(
-        f"There is no price for TPU generation '{generation}' in {table.origin}.",
-        hint="Add it to the price file, or ask a treasurer to record a price override.",
-    )
+    raise ConfigError(f"There is no price for TPU generation '{generation}' in {table.origin}.", hint=NO_PRICE_HINT)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,11 @@ event counts only if:
   node's labels name; they are checked against the next listing instead.
 
 A group without a genesis is a legacy group: its unsigned history counts as before. After
-`group seal`, only the unsigned events the seal lists still count.
+`group seal`, only the events the seal lists (by id and the sha256 of their bytes) still count
+unsigned; one changed since does not.
+
+A TPU claimed for a member (`tpuctl claim`) is a treasurer's decision. An observation that a
+later sync found no trace of in Cloud TPU's listing is withdrawn by that sync's dispute.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from tpuctl.domain.events import (
-    NODE_CREATED, NODE_KINDS, NODE_READY, NODE_STARTED, QUEUED_CREATED, QUEUED_KINDS, UNATTRIBUTED, Event, id_time,
+    NODE_CLAIMED, NODE_CREATED, NODE_KINDS, NODE_READY, NODE_STARTED, QUEUED_CREATED, QUEUED_KINDS, UNATTRIBUTED,
+    Event, id_time,
 )
+from tpuctl.domain.signing import digest
 
 # Events that put spending on their owner's bill: only the owner or a treasurer may write them.
 SPENDING_KINDS = frozenset({NODE_CREATED, NODE_READY, NODE_STARTED, QUEUED_CREATED})
@@ -53,6 +59,8 @@ class Roster:
         found = self.history.get(member)
         if not found:
             return None
+        if len(found) == 1:                  # most members: one key for the whole history
+            return found[0] if found[0].since <= when else None
         index = bisect_right([s.since for s in found], when)
         return found[index - 1] if index else None
 
@@ -81,21 +89,29 @@ class Trust:
 
     group_id: str | None = None
     roster: Roster = field(default_factory=Roster)
-    sealed: frozenset[str] = frozenset()        # ids of the unsigned history a seal kept
+    sealed: Mapping[str, str] = field(default_factory=dict)     # id -> sha256 hex of the bytes a seal kept
+    disputed: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # id -> (zone, node, why), by sync
 
     @property
     def signed(self) -> bool:
         return self.group_id is not None
 
-    def signature_problem(self, event: Event, holds: Holds) -> str | None:
+    def is_sealed(self, event: Event) -> bool:
+        """Kept by the group's seal, byte for byte: it counts as it did before signatures."""
+        kept = self.sealed.get(event.id)
+        return kept is not None and kept == digest(event.to_json()).hex()
+
+    def signature_problem(self, event: Event, holds: Holds, recorded: datetime | None = None) -> str | None:
         """Why `event` is not signed by its actor for this group (None: it is)."""
         if not self.signed:
             return None
+        if event.id in self.sealed:
+            return None if self.is_sealed(event) else "it was changed after the group's history was sealed"
         if event.sig is None:
-            return None if event.id in self.sealed else "it is not signed (the group's history is signed since its genesis)"
+            return "it is not signed (the group's history is signed since its genesis)"
         if event.group != self.group_id:
             return f"it belongs to another group ({event.group or 'none'}), not this one ({self.group_id})"
-        standing = self.roster.at(event.actor, id_time(event.id))
+        standing = self.roster.at(event.actor, recorded or id_time(event.id))
         if standing is None or standing.key is None:
             return f"{event.actor} had no key in this group when it was recorded"
         if not holds(event, standing.key):
@@ -108,16 +124,27 @@ class Trust:
 
     def usage_problem(self, event: Event, holds: Holds) -> str | None:
         """Why a node or queued event does not count (None: it does)."""
-        problem = self.signature_problem(event, holds)
-        if problem or not self.signed or event.sig is None:
-            return problem
-        owner = event.payload.get("owner") if isinstance(event.payload, Mapping) else None
-        source = event.payload.get("source", "tpuctl") if isinstance(event.payload, Mapping) else "tpuctl"
+        recorded = id_time(event.id)
+        problem = self.signature_problem(event, holds, recorded) or (self.disputed and self.dispute_of(event))
+        if problem or not self.signed or event.id in self.sealed:
+            return problem or None
+        payload = event.payload if type(event.payload) is dict else {}     # checked by the schema on its way in
+        owner, source = payload.get("owner"), payload.get("source", "tpuctl")
+        if event.kind == NODE_CLAIMED and not self.is_treasurer(event.actor, recorded):
+            return f"{event.actor} is not a treasurer, so cannot claim a TPU for {owner}"
         if (event.kind in SPENDING_KINDS and source == "tpuctl" and owner != event.actor
-                and not self.is_treasurer(event.actor, id_time(event.id))):
+                and not self.is_treasurer(event.actor, recorded)):
             whose = "an unattributed TPU" if owner == UNATTRIBUTED else f"{owner}'s bill"
             return f"{event.actor} is not a treasurer, so cannot put usage on {whose}"
         return None
+
+    def dispute_of(self, event: Event) -> str | None:
+        """Why a sync withdrew this observation (only what `sync` observed can be withdrawn)."""
+        found = self.disputed.get(event.id)
+        if found is None or not isinstance(event.payload, Mapping) or event.payload.get("source") != "observed":
+            return None
+        zone, node, why = found
+        return why if (event.payload.get("zone"), event.payload.get("node")) == (zone, node) else None
 
 
 def short_key(key: str) -> str:

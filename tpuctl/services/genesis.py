@@ -4,6 +4,11 @@ The genesis is one create-only object at a fixed name, `ledger/genesis.json`: a 
 group.initialized event naming the first treasurers and their keys. Its id is the group's
 id, which every later event carries under its signature. Whoever creates it first started
 the group; a backdated group.initialized written anywhere else never competes with it.
+
+A genesis may keep history recorded before it (`group seal`, or `group init` in a store
+members already used): it states the digest of a create-only statement listing each kept
+event's id and the sha256 of its bytes. A view that finds a genesis after reading events
+without one reads the ledger again, judged by it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,12 @@ from tpuctl.domain.events import EVENTS_PREFIX, GENESIS_KEY, GROUP_INITIALIZED, 
 from tpuctl.domain.trust import short_key
 from tpuctl.errors import PermissionDeniedError
 
-SEALED_KEY = "ledger/sealed.txt"      # the ids of the unsigned history `group seal` kept
+SEALED_PREFIX = "ledger/sealed/"      # `group seal`'s statement: one "<id> <sha256 of its bytes>" line per event
+
+
+def sealed_key(statement_digest: str) -> str:
+    """Where a seal's statement lives: named by its own digest, which the genesis states."""
+    return f"{SEALED_PREFIX}{statement_digest}.txt"
 
 
 # A legacy group (events, but no genesis) is looked at again only when new events arrived
@@ -51,13 +61,15 @@ def sync_genesis(store: GroupStore, db: LedgerDB, may_skip: bool = False) -> Eve
     except ObjectNotFound:
         return None
     genesis = parse_genesis(data)
-    sealed: list[str] = []
+    statement = b""
     if genesis.payload.get("sealed"):
         try:
-            sealed = store.read(SEALED_KEY).decode().split()
+            statement = store.read(sealed_key(genesis.payload["sealed"]["digest"]))
         except ObjectNotFound:
-            sealed = []
-    db.set_genesis(genesis.to_json(), sealed_ids(genesis, sealed))
+            statement = b""
+    if db.event_count():
+        db.reset()              # what this view read was judged without the genesis: read it again by it
+    db.set_genesis(genesis.to_json(), sealed_ids(genesis, statement))
     return db.genesis()
 
 
@@ -69,16 +81,44 @@ def parse_genesis(data: bytes) -> Event:
     return genesis
 
 
-def sealed_ids(genesis: Event, ids: list[str]) -> list[str]:
-    """The ids a seal kept, if the list is the one the genesis states (else none)."""
+def sealed_ids(genesis: Event, statement: bytes) -> list[tuple[str, str]]:
+    """(id, sha256 hex) of the events a seal kept, if `statement` is the one the genesis
+    states (else none: a missing or changed statement keeps nothing unsigned)."""
     from tpuctl.domain.signing import digest
 
-    statement = genesis.payload.get("sealed")
-    if not statement:
+    stated = genesis.payload.get("sealed")
+    if not stated or digest(statement).hex() != stated["digest"]:
         return []
-    if len(ids) != statement["events"] or digest("\n".join(ids).encode()).hex() != statement["digest"]:
+    kept = [tuple(line.split(" ")) for line in statement.decode().splitlines()]
+    if len(kept) != stated["events"] or any(len(pair) != 2 for pair in kept):
         return []
-    return ids
+    return kept
+
+
+def statement_of(history: list[tuple[str, str]]) -> bytes:
+    """The seal's statement: one line per event, "<id> <sha256 hex of its bytes>"."""
+    return "".join(f"{event_id} {held}\n" for event_id, held in history).encode()
+
+
+def write_statement(store: GroupStore, db: LedgerDB) -> dict | None:
+    """Store (create-only, named by its digest) the statement of every event this view holds,
+    for a genesis to keep them; None when there is nothing to keep."""
+    from hashlib import sha256
+
+    from tpuctl.adapters.store import ObjectExists
+    from tpuctl.adapters.trust_db import history
+
+    kept = history(db.conn)
+    if not kept:
+        return None
+    statement = statement_of(kept)
+    stated_digest = sha256(statement).hexdigest()
+    try:
+        store.create(sealed_key(stated_digest), statement)
+    except ObjectExists:
+        if store.read(sealed_key(stated_digest)) != statement:
+            raise
+    return {"events": len(kept), "digest": stated_digest, "last": kept[-1][0]}
 
 
 def uncounted(store: GroupStore, db: LedgerDB) -> list:
@@ -115,12 +155,15 @@ def check_own_key(rules: GroupRules, actor: str) -> None:
     if not rules.trust.signed:
         return
     known, mine = rules.key_of(actor), keys.signing_key(actor).public
+    a_treasurer = "another treasurer" if rules.is_treasurer(actor) else "a treasurer"     # never yourself
     if known is None:
         raise PermissionDeniedError(
             f"The group knows no key for {actor}, so nothing {actor} records would count.",
-            hint=f"A treasurer adds it: `tpuctl group add {actor} --key {mine}` (`tpuctl whoami` prints it).")
+            hint=f"{a_treasurer.capitalize()} adds it: `tpuctl group add {actor} --key {mine}` "
+                 "(`tpuctl whoami` prints it).")
     if known != mine:
         raise PermissionDeniedError(
             f"Your key on this machine ({short_key(mine)}) is not the one the group knows for {actor} "
             f"({short_key(known)}), so nothing you record would count.",
-            hint=f"Use the machine that holds {actor}'s key, or ask a treasurer: `tpuctl group rekey {actor} --key {mine}`.")
+            hint=f"Use the machine that holds {actor}'s key, or ask {a_treasurer}: "
+                 f"`tpuctl group rekey {actor} --key {mine}`.")

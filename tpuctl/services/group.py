@@ -30,7 +30,7 @@ from tpuctl.adapters.store import ObjectExists
 from tpuctl.adapters.trust_db import sealed_ids
 from tpuctl.domain.signing import is_public_key
 from tpuctl.domain.trust import short_key
-from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis
+from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis, write_statement
 from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceTable, Rates, region_of
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, UsageError
 from tpuctl.services.ledger import check_own_event, pricing_for, record_event, sync_from_store
@@ -60,7 +60,12 @@ def init_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, treasu
     rules = db.rules()
     if rules.currency is not None:
         raise ConflictError(f"The group is already initialised (treasurers: {', '.join(sorted(rules.treasurers))}).")
-    return write_genesis(store, db, clock, actor, {"treasurers": treasurers, "currency": currency})
+    stated = write_statement(store, db)      # what members recorded before the group started still counts
+    genesis = write_genesis(store, db, clock, actor, {"treasurers": treasurers, "currency": currency,
+                                                      **({"sealed": stated} if stated else {})})
+    if stated:
+        sync_from_store(store, db)           # the view, read again by the genesis
+    return genesis
 
 
 def write_genesis(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, payload: Mapping[str, Any]) -> Event:

@@ -23,7 +23,9 @@ from tpuctl.domain.budgets import (
 )
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.event_schema import Invalid, check_event
-from tpuctl.domain.events import EVENTS_PREFIX, OVERRIDE_GRANTED, UNATTRIBUTED, Event, event_key, key_event_id, new_event
+from tpuctl.domain.events import (
+    EVENTS_PREFIX, NODE_DELETED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, event_key, key_event_id, new_event,
+)
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.listing import Listing
 from tpuctl.domain.metering import (
@@ -31,7 +33,7 @@ from tpuctl.domain.metering import (
     price_usage, queued_info_subject, running_usage,
 )
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.prices import PriceTable, Pricing, parse_price_table
+from tpuctl.domain.prices import NO_PRICE_HINT, NO_PRICE_HINT_FOR_TREASURERS, PriceTable, Pricing, parse_price_table
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
@@ -127,6 +129,10 @@ def record_observed(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, n
         waiting.setdefault(request.subject, request)
     events = (observe(nodes, known.values(), now, actor, unreachable_zones=lost)
               + observe_queued(queued, waiting.values(), now, actor, unreachable_zones=lost))
+    if any(event.kind == NODE_DELETED for event in events):
+        from tpuctl.services.disputes import settle_unlisted
+
+        events = settle_unlisted(store, db, events, nodes, actor, now)
     for event in events:
         record_event(store, db, event)
     return events
@@ -204,7 +210,16 @@ class Books:
 
     def price_per_hour(self, zone: str, accelerator_type: str, spot: bool, chips: int | None = None) -> Decimal:
         """What a TPU (or all `chips` of a request) costs per hour, with the group's overrides."""
-        return hourly_price(self.pricing(), zone, accelerator_type, spot, chips)
+        try:
+            return hourly_price(self.pricing(), zone, accelerator_type, spot, chips)
+        except ConfigError as exc:
+            raise self._to_treasurer(exc)
+
+    def _to_treasurer(self, exc: ConfigError) -> ConfigError:
+        """A treasurer refused for want of a price is told what they can do, not to ask a treasurer."""
+        if exc.hint == NO_PRICE_HINT and self.db.rules().is_treasurer(self.actor):
+            exc.hint = NO_PRICE_HINT_FOR_TREASURERS
+        return exc
 
     def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
         """Admission; before refusing on committed spend, look at the project as `sync` does:
@@ -224,6 +239,8 @@ class Books:
                     raise
             return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
                              sync=False)
+        except ConfigError as exc:
+            raise self._to_treasurer(exc)
         except RequestRefused as refused:
             if override_reason is None and self.db.rules().is_treasurer(self.actor):
                 refused.hint = (f"You are a treasurer: raise the budget (`tpuctl budget set --member "

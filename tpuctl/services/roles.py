@@ -28,7 +28,7 @@ def acting_for(books: Books, member: str | None) -> str:
     return member
 
 
-def check_owner(books: Books, node: NodeInfo, force: bool, verb: str) -> None:
+def check_owner(books: Books, node: NodeInfo, force: bool, verb: str, record: str = "the ledger") -> None:
     """Refuse to act on another member's TPU without --force (treasurers need none)."""
     owner = node.owner
     if owner is None or owner == books.actor or force:
@@ -36,4 +36,4 @@ def check_owner(books: Books, node: NodeInfo, force: bool, verb: str) -> None:
     if books.sync().db.rules().is_treasurer(books.actor):
         return
     raise PermissionDeniedError(f"TPU '{node.name}' is {owner}'s, not yours, so tpuctl will not {verb} it.",
-                                hint=f"Pass --force to {verb} it anyway; the ledger records that {books.actor} did.")
+                                hint=f"Pass --force to {verb} it anyway; {record} records that {books.actor} did.")

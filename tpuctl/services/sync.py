@@ -12,7 +12,8 @@ from typing import Callable
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore
-from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id, listing_bound
+from tpuctl.domain.event_schema import EARLIEST, LATEST
+from tpuctl.domain.events import EVENTS_PREFIX, GROUP_SEALED, Event, EventFormatError, id_time, key_event_id, listing_bound
 from tpuctl.services.genesis import note_no_genesis, sync_genesis
 from tpuctl.services.segments import read_all
 
@@ -91,6 +92,9 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
             flush()
     if batch:
         flush()
+    if new and db.genesis() is None and db.events_between([GROUP_SEALED], EARLIEST, LATEST):
+        if sync_genesis(store, db) is not None:       # sealed meanwhile: read everything again by the genesis
+            return sync_from_store(store, db, lookback, readers)
     note_no_genesis(db)
     return SyncResult(listed, new, bad)
 

@@ -145,6 +145,8 @@ class Spec:
     agent_bundle: str | None = None    # None: the job runs on an existing TPU's agents
     timing: str = ""                   # JobTiming.format() of its agents
     control: dict[str, Any] = field(default_factory=dict)
+    submitted_by: str | None = None    # a treasurer who ran the job for its member (`run --for`)
+    on_tpu_of: str | None = None       # the member whose TPU it runs on (`run --node ... --force`)
 
     def __getitem__(self, item: str) -> Any:
         """A stored field as its JSON value (`spec["created"]` is the text the store holds), as the
@@ -289,7 +291,8 @@ class Beat:
 SCHEMA: dict[type, dict[str, Check]] = {
     Spec: {"id": job, "name": matching(NAME_RE, "a job name"), "member": name, "created": time, "config": config,
            "workdir_bundle": key, "source": text, "version": lambda v: text(v, 40), "agent_bundle": optional(key),
-           "timing": lambda v: text(v, 500), "control": control},
+           "timing": lambda v: text(v, 500), "control": control, "submitted_by": optional(name),
+           "on_tpu_of": optional(name)},
     IndexEntry: {"id": job, "member": name},
     Attempt: {"attempt": whole(1, MAX_ATTEMPTS), "node": name, "zone": name, "workers": whole(1, MAX_WORKERS),
               "owned": boolean, "queued": boolean, "created": optional(time)},

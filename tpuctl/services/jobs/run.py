@@ -24,6 +24,8 @@ class RunAsk:
     override: str | None = None
     cwd: Path = field(default_factory=Path.cwd)
     environ: dict[str, str] = field(default_factory=dict)
+    for_member: str | None = None      # a treasurer runs it for this member, who owns and pays for its TPU
+    force: bool = False                # run on a TPU another member owns
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ def run(ctx: Context, ask: RunAsk, watch: Watch = Quiet()) -> Started:
     with watch.waiting(f"Starting job {config.name}") as update:
         status = submit(books, ctx.api, ctx.profile, config, loaded.base, loaded.label, node=ask.node,
                         timing=timing_from_env(), override_reason=ask.override, on_admitted=admitted.append,
-                        on_progress=update, code=loaded.code, environ=ask.environ)
+                        on_progress=update, code=loaded.code, environ=ask.environ, for_member=ask.for_member,
+                        force=ask.force)
     tpu = config.tpu
     costs = tuple((a, books.price_per_hour(tpu.zone, tpu.type, tpu.spot)) for a in admitted)
     endpoint = ctx.profile.api_endpoint

@@ -40,18 +40,25 @@ def stage_workdir(store: GroupStore, config: JobConfig, base: Path) -> str:
 def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base: Path, source: str, *,
            node: str | None = None, timing: JobTiming = JobTiming(), override_reason: str | None = None,
            on_admitted: Callable[[Admission], None] | None = None, on_progress: Progress | None = None,
-           code: str | None = None, environ: Mapping[str, str] | None = None) -> JobStatus:
+           code: str | None = None, environ: Mapping[str, str] | None = None, for_member: str | None = None,
+           force: bool = False) -> JobStatus:
     """Admit the job's TPU against the budgets, stage the job, write it down, then create (or
     queue) its TPU, or queue the job on `node`. `code`: a stored config's bundle, run as it is
-    (else the workdir under `base` is shipped); `environ`: where named secrets not in `env` come from."""
+    (else the workdir under `base` is shipped); `environ`: where named secrets not in `env` come from.
+    `for_member`: a treasurer runs the job for that member, whose TPU it is and who pays;
+    `force`: run on a TPU another member owns (the job records whose it was)."""
+    from tpuctl.services.roles import acting_for, check_owner
+
     store, clock = books.store, books.clock
     config = with_secrets(config, dict(environ or {}))
     if node is not None:
         if config.resume:
             raise UsageError(f"Job '{config.name}' resumes on new TPUs (resume: true), so it cannot run on --node {node}.")
         config = replace(config, node=node, tpu=None)
-    member = profile.member
+    member = acting_for(books, for_member) if for_member else profile.member
     target = _existing_node(store, api, config.node, profile.zone) if config.node else None
+    if target is not None:
+        check_owner(books, target, force, "run a job on", record="the job")
     admission = None
     if config.tpu is not None:      # the budget decides before anything is staged or created
         admission = books.admit(_usage(config, member), override_reason)
@@ -61,7 +68,9 @@ def submit(books: Books, api: TpuApi, profile: Profile, config: JobConfig, base:
                 workdir_bundle=code or stage_workdir(store, config, base), source=source, version=__version__,
                 agent_bundle=bundles.upload(store, "tpuctl", bundles.tpuctl_bundle()) if target is None else None,
                 timing=timing.format(), control={"project": profile.project, "api_endpoint": profile.api_endpoint,
-                                                 **probe_settings(profile)})
+                                                 **probe_settings(profile)},
+                submitted_by=books.actor if member != books.actor else None,          # a treasurer acting for the member
+                on_tpu_of=target.owner if target is not None and target.owner not in (None, member) else None)
     spec = _create_spec(store, clock, spec)
     if target is not None:
         _start_attempt(books, api, spec, 1, node=target.name, zone=target.zone, workers=target.workers)
