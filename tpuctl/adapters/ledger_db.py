@@ -167,9 +167,9 @@ class LedgerDB:
             raise
 
     def admit(self, events: Iterable[Event], known: Callable[[Iterable[str]], set[str]],
-              apply: Callable[[list[Event]], None], again: Callable[[set[str]], None]) -> int:
+              apply: Callable[[list[Event]], None], replay_whole: Callable[[set[str]], None]) -> int:
         """Ingest's rules inside a transaction: which events are new (`known`), which count,
-        `apply` for the counted usage events and `again` for nodes to replay from their events
+        `apply` for the counted usage events and `replay_whole` for nodes to replay from their events
         left after a dispute withdrew some (the bulk load keeps its state in memory)."""
         batch = {event.id: event for event in events}
         seen = known(batch)
@@ -187,7 +187,7 @@ class LedgerDB:
             self.rejected.forget([event.id for event in counted])
             new += counted
         if control and trust.disputed:
-            again(trust_db.take_out(self, trust))
+            replay_whole(trust_db.take_out(self, trust))
         apply(new)
         self._writes += 1
         return len(fresh)
