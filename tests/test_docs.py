@@ -27,7 +27,7 @@ UNREAD = {
     "run": {"asked", "asked_by"},
     "ledger balance": {"charged", "contributed", "month", "months", "rule"},
     "ledger verify": {"event_id"},
-    "report": {"as_of", "by", "closed_at", "closed_by", "invoice_month", "settlement_rule", "source", "top_jobs"},
+    "report": {"as_of", "closed_at", "closed_by", "invoice_month", "settlement_rule", "source", "top_jobs"},
     "report reconcile": {"invoice_month", "month", "rows", "source"},
 }
 

@@ -44,6 +44,8 @@ def test_a_claimed_tpu_is_billed_to_the_member_from_the_claim_and_unattributed_b
     assert claimed.code == 0, claimed.err
     assert claimed.json["owner"] == "alice" and claimed.json["labels"]["tpuctl-owner"] == "alice"
     assert claimed.json["claimed"]["unattributed_seconds"] == 1800 and claimed.json["claimed"]["by"] == "tess"
+    assert (claimed.json["claimed"]["member"], claimed.json["claimed"]["labelled"]) == ("alice", True)
+    assert claimed.json["claimed"]["since"] == shared_clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     [event] = events(NODE_CLAIMED)
     assert (event.actor, event.payload["owner"]) == ("tess", "alice")
 
