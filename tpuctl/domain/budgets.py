@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
-from tpuctl.domain.amounts import MAX_AMOUNT, amount_problem, check_amount  # noqa: F401 - one bound for budgets
+from tpuctl.domain.amounts import amount_problem
 from tpuctl.domain.events import (
     BUDGET_SET, CONTROL_KINDS, FREE_QUOTA_SET, GRANT_ENDED, GRANT_SET, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED,
     MEMBER_REMOVED, OBSERVATION_DISPUTED, OVERRIDE_GRANTED, PRICES_OVERRIDDEN, TREASURER_ADDED, Event, id_time,
@@ -24,9 +24,7 @@ from tpuctl.domain.events import (
 from tpuctl.domain.grants import Grant, GrantBook, GrantFit
 from tpuctl.domain.intervals import unique
 from tpuctl.domain.metering import MONEY_QUANTUM, SECONDS_PER_HOUR, Amount, PriceKey, price_usage
-from tpuctl.domain.prices import (
-    CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates,
-)
+from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceOverrides, Pricing, Rates
 from tpuctl.domain.settlement import DEFAULT_RULE, SETTLEMENT_KINDS, Closing, Contribution, Treasury
 from tpuctl.domain.times import parse_time
 from tpuctl.domain.trust import Holds, Roster, Trust
