@@ -30,6 +30,17 @@ def act_as(monkeypatch):
 
 
 @pytest.fixture
+def trio(cli, join, act_as):
+    """Treasurer tess; members alice and bob with $100 a month each, all with keys. Returns act_as."""
+    act_as("tess")
+    assert cli("group", "init", "--treasurer", "tess").code == 0
+    join("alice", by="tess")
+    join("bob", by="tess")
+    assert cli("budget", "set", "100").code == 0
+    return act_as
+
+
+@pytest.fixture
 def group(cli, remote_env, monkeypatch, join):
     """Treasurer tess; alice may spend $60 a month."""
     start_group(cli, monkeypatch, join, "60")

@@ -13,14 +13,9 @@ from tpuctl.errors import ExitCode
 
 
 @pytest.fixture
-def group(cli, remote_env, join, act_as):
+def group(remote_env, trio):
     """Treasurer tess; members alice and bob with $100 a month each. Returns act_as(member)."""
-    act_as("tess")
-    assert cli("group", "init", "--treasurer", "tess").code == 0
-    join("alice", by="tess")
-    join("bob", by="tess")
-    assert cli("budget", "set", "100").code == 0
-    return act_as
+    return trio
 
 
 def events(kind: str) -> list[Event]:

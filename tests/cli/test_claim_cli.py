@@ -16,17 +16,9 @@ from tests.cli.test_acting_for_cli import events
 
 
 @pytest.fixture
-def group(cli, shared_clock, monkeypatch, join):
+def group(shared_clock, trio):
     """Treasurer tess; alice and bob with $100 a month. Returns act_as(member)."""
-    def act_as(member: str) -> None:
-        monkeypatch.setenv("TPUCTL_MEMBER", member)
-
-    act_as("tess")
-    assert cli("group", "init", "--treasurer", "tess").code == 0
-    join("alice", by="tess")
-    join("bob", by="tess")
-    assert cli("budget", "set", "100").code == 0
-    return act_as
+    return trio
 
 
 def stray(api) -> None:

@@ -216,22 +216,22 @@ class LedgerDB:
         self.rejected.add(aside if keep else [])
         return counted
 
-    def insert_events(self, events: list[Event]) -> dict[str, str | None]:
+    def insert_events(self, events: list[Event]) -> tuple[dict[str, list[Event]], dict[str, list[Event]]]:
+        """Store events; returns the node and the queued-request events among them, by subject."""
         subjects = {event.id: subject_of(event) for event in events}
         self.conn.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
             ((e.id, us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events))
-        return subjects
+        nodes: dict[str, list[Event]] = {}
+        queued: dict[str, list[Event]] = {}
+        for event in events:
+            if (subject := subjects[event.id]) is not None:
+                (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
+        return nodes, queued
 
     def _apply(self, new: list[Event]) -> None:
         """Insert counted usage events and bring the derived tables up to date."""
-        subjects = self.insert_events(new)
-        nodes: dict[str, list[Event]] = {}
-        queued: dict[str, list[Event]] = {}
-        for event in new:
-            subject = subjects[event.id]
-            if subject is not None:
-                (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
+        nodes, queued = self.insert_events(new)
         self._apply_nodes(nodes)
         self._apply_queued(queued)
 

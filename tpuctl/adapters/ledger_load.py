@@ -26,7 +26,7 @@ import gc
 from typing import TYPE_CHECKING, Iterable
 
 from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
-from tpuctl.domain.events import NODE_KINDS, Event
+from tpuctl.domain.events import Event
 from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key
 
 if TYPE_CHECKING:
@@ -96,13 +96,7 @@ class BulkLoad:
         return known
 
     def _apply(self, new: list[Event]) -> None:
-        subjects = self.db.insert_events(new)
-        nodes: dict[str, list[Event]] = {}
-        queued: dict[str, list[Event]] = {}
-        for event in new:
-            subject = subjects[event.id]
-            if subject is not None:
-                (nodes if event.kind in NODE_KINDS else queued).setdefault(subject, []).append(event)
+        nodes, queued = self.db.insert_events(new)
         for subject, events in nodes.items():
             if subject in self.replay_later:
                 continue
