@@ -98,3 +98,18 @@ def test_a_claim_a_member_writes_into_the_store_counts_for_nothing(cli, group, a
     [problem] = cli("ledger", "verify", "--json").json
     assert problem["key"] == forged.key
     assert "bob is not a treasurer, so cannot claim a TPU for bob" in problem["message"]
+
+
+def test_a_member_may_not_start_a_tpu_billed_to_nobody_but_a_treasurer_may(cli, group, api):
+    stray(api)
+    api.stop_node(ZONE, "stray")
+    group("alice")
+    refused = cli("start", "stray")
+    assert (refused.code, refused.err.splitlines()[0]) == (
+        ExitCode.PERMISSION, "Error: TPU 'stray' is billed to nobody (it was made outside tpuctl), so alice cannot "
+                             "start it: its time would go on the group's shared costs.")
+    assert api.get_node(ZONE, "stray").state == "STOPPED"           # refused before anything started
+    group("tess")
+    assert cli("claim", "stray", "--for", "alice").code == 0
+    group("alice")
+    assert cli("start", "stray").code == 0 and api.get_node(ZONE, "stray").state == "READY"

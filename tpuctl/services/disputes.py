@@ -4,8 +4,8 @@ What `sync` observes is signed by whoever synced, so a member could sign an "obs
 a TPU that never existed and bill it to someone else or to everyone (unattributed). Observing
 is idempotent: a sync that lists a zone finds every TPU that really runs there and records
 nothing new for it. So when a sync that reached the zone finds no trace of a TPU that the
-ledger knows only from observations (none of its spending was recorded by tpuctl itself, and
-nothing recorded its deletion), it does not close it as a console delete: it disputes those
+ledger knows only from observations (nothing about it was recorded by tpuctl itself: a stop,
+start or delete made through tpuctl shows Cloud TPU had it), it does not close it as a console delete: it disputes those
 observations, which then stop counting everywhere and are named by `ledger verify`. If the
 TPU was real after all, the next sync that lists it observes it again from its createTime.
 A TPU this member observed themselves was listed then: it was deleted since, and is closed.
@@ -22,7 +22,6 @@ from tpuctl.domain.intervals import subject_of
 from tpuctl.domain.metering import info_subject
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.times import format_time
-from tpuctl.domain.trust import SPENDING_KINDS
 from tpuctl.services.ledger import sync_from_store
 
 
@@ -46,7 +45,7 @@ def dispute_unlisted(db: LedgerDB, events: list[Event], listed: set[str], actor:
             settled.append(event)
             continue
         counted = db.subject_events(subject)
-        made_by_tpuctl = any(e.kind in SPENDING_KINDS and e.payload.get("source", "tpuctl") == "tpuctl" for e in counted)
+        made_by_tpuctl = any(e.payload.get("source", "tpuctl") == "tpuctl" for e in counted)   # acted on, so real
         observed = sorted(e.id for e in counted if e.payload.get("source") == "observed")
         seen_by_us = any(e.actor == actor for e in counted if e.payload.get("source") == "observed")
         if made_by_tpuctl or seen_by_us or not observed:

@@ -375,10 +375,11 @@ def stop(ctx: Context, name: str, zone: str | None, *, force: bool = False, watc
 def start(ctx: Context, name: str, zone: str | None, *, override: str | None = None, force: bool = False,
           watch: Watch = Quiet()) -> NodeInfo:
     """`tpuctl start`: admitted for the rest of its lease (or the profile's hours) first."""
-    from tpuctl.services.roles import check_owner
+    from tpuctl.services.roles import check_may_start, check_owner
 
     node = locate_node(ctx.api, name, zone, ctx.profile.zone)
     check_owner(ctx.books, node, force, "start")
+    check_may_start(ctx.books, node)
     admission = ctx.books.admit(start_usage(ctx.books, node, ctx.profile.hours), override)
     watch.admitted(admission)
     with watch.waiting(f"Starting {node.name}") as update:
@@ -407,6 +408,9 @@ def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, m
 def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,
                wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
     """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet)."""
+    from tpuctl.services.roles import check_may_start
+
+    check_may_start(books, node)
     if admission is None:
         books.admit(start_usage(books, node))
     return _change(api, books, node, api.start_node, NODE_STARTED, wait, on_progress)

@@ -37,3 +37,17 @@ def check_owner(books: Books, node: NodeInfo, force: bool, verb: str, record: st
         return
     raise PermissionDeniedError(f"TPU '{node.name}' is {owner}'s, not yours, so tpuctl will not {verb} it.",
                                 hint=f"Pass --force to {verb} it anyway; {record} records that {books.actor} did.")
+
+
+def check_may_start(books: Books, node: NodeInfo) -> None:
+    """A TPU billed to nobody (made outside tpuctl) that starts again spends on the group's
+    shared costs, which only a treasurer may put usage on: refused before it starts, since
+    the ledger would not count a member's record of it."""
+    if node.owner is not None:
+        return
+    rules = books.sync().db.rules()
+    if rules.trust.signed and not rules.is_treasurer(books.actor):
+        raise PermissionDeniedError(
+            f"TPU '{node.name}' is billed to nobody (it was made outside tpuctl), so {books.actor} cannot start it: "
+            "its time would go on the group's shared costs.",
+            hint=f"A treasurer can give it to you first (`tpuctl claim {node.name} --for {books.actor}`), or start it.")
