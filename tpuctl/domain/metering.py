@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
-from typing import Collection, Iterable, Mapping
+from typing import Callable, Collection, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.events import (
@@ -233,17 +233,23 @@ def _from_spec(spec: NodeSpec) -> dict:
                         request_id=spec.request_id, create_time=spec.create_time, source="observed")
 
 
+def _observations(actor: str, now: datetime) -> tuple[list[Event], Callable[..., None]]:
+    """The events a sync records as it compares, and how it adds one (at a time it knows, or now)."""
+    events: list[Event] = []
+
+    def emit(kind: str, payload: dict, at: datetime = now) -> None:
+        events.append(new_event(kind, actor, payload, now, time=at))
+
+    return events, emit
+
+
 def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime, actor: str,
             unreachable_zones: Collection[str] = (), create_grace: timedelta = CREATE_GRACE) -> list[Event]:
     """The node.* events (source "observed") that bring the ledger in line with what the API
     lists now. `known` holds every open incarnation and any closed one the API still lists.
     """
     by_subject = {state.subject: state for state in known}
-    events: list[Event] = []
-
-    def emit(kind: str, payload: dict, at: datetime = now) -> None:
-        events.append(new_event(kind, actor, payload, now, time=at))
-
+    events, emit = _observations(actor, now)
     listed = set()
     for info in nodes:
         subject = info_subject(info)
@@ -314,11 +320,7 @@ def observe_queued(listed: Iterable[QueuedInfo], known: Iterable[QueuedRequest],
     its first end (provisioned, failed, deleted) is final.
     """
     by_subject = {request.subject: request for request in known}
-    events: list[Event] = []
-
-    def emit(kind: str, payload: dict, at: datetime = now) -> None:
-        events.append(new_event(kind, actor, payload, now, time=at))
-
+    events, emit = _observations(actor, now)
     seen = set()
     for info in listed:
         subject = queued_info_subject(info)
