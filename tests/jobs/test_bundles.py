@@ -51,19 +51,16 @@ def test_a_member_that_could_leave_the_folder_is_refused_and_nothing_is_written(
 @pytest.mark.slow
 def test_a_bundle_that_unpacks_to_gigabytes_is_refused_early_in_one_sentence(tmp_path):
     import gzip
-    import time
 
     header = _file("big.bin", b"")
     header.size = 2 * 2**30
     zeros = gzip.compress(bytes(2**24), compresslevel=9)      # gzip members may follow one another
     data = gzip.compress(header.tobuf(format=tarfile.PAX_FORMAT)) + zeros * 128     # 2 GB of zeros
     assert len(data) < 3 * 2**20
-    began = time.monotonic()
     with pytest.raises(UnsafeBundle) as refused:
         unpack(data, tmp_path / "out")
     assert refused.value.message == "The bundle unpacks to more than 512 MB, the most tpuctl unpacks."
-    assert time.monotonic() - began < 10
-    assert list((tmp_path / "out").iterdir()) == []
+    assert list((tmp_path / "out").iterdir()) == []           # checked before a byte is written
 
 
 @pytest.mark.parametrize("name, sentence", [
