@@ -154,6 +154,7 @@ def test_refused_credentials_are_a_permission_error(answering):
         GcsStore("gs://study-group/tpuctl", retry_deadline=1).read("configs/a.yaml")
 
 
+@pytest.mark.slow
 def test_a_failing_service_is_retried_then_unavailable(answering):
     seen = answering(503)
     store = GcsStore("gs://study-group/tpuctl", retry_deadline=4)      # room for a second try on a busy machine
