@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from tpuctl.domain.events import EVENTS_PREFIX, id_prefix, id_time, key_event_id
+from tpuctl.domain.events import id_prefix, id_time, key_event_id, listing_bound
 
 SEGMENTS_PREFIX = "ledger/segments/"
 SEGMENT_VERSION = 1
@@ -88,11 +88,6 @@ def seal_end(start: datetime, now: datetime) -> datetime:
     """Where a segment starting at `start` may end when sealed at `now` (may be <= start)."""
     latest = (now - SEAL_HORIZON).replace(minute=0, second=0, microsecond=0)
     return min(latest, month_end(start))
-
-
-def key_bound(at: datetime) -> str:
-    """An event key sorting just before every event recorded at or after `at`."""
-    return f"{EVENTS_PREFIX}{at:%Y/%m}/{id_prefix(at)}"
 
 
 @dataclass(frozen=True)
@@ -153,7 +148,7 @@ def decode(key: str, data: bytes) -> Segment:
         raise SegmentError("has an end that is not after its start within the same month")
     if header.get("events") != len(lines) - 1:
         raise SegmentError(f"says it holds {header.get('events')!r} events but holds {len(lines) - 1}")
-    low, high, entries, last = key_bound(start), key_bound(end), [], ""
+    low, high, entries, last = listing_bound(start), listing_bound(end), [], ""
     for number, line in enumerate(lines[1:], start=2):
         try:
             event_key, raw = _line(line)

@@ -17,9 +17,9 @@ from typing import Callable
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id
+from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id, listing_bound
 from tpuctl.domain.segments import (
-    MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, SegmentError, decode, encode, key_bound, key_start,
+    MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, SegmentError, decode, encode, key_start,
     month_end, seal_end, segment_key,
 )
 from tpuctl.errors import ConfigError
@@ -145,8 +145,8 @@ def _next_start(store: GroupStore, db: LedgerDB) -> datetime | None:
 
 
 def _range_keys(store: GroupStore, start: datetime, end: datetime) -> list[str]:
-    high, keys = key_bound(end), []
-    for key in store.list(EVENTS_PREFIX, start_after=key_bound(start)):
+    high, keys = listing_bound(end), []
+    for key in store.list(EVENTS_PREFIX, start_after=listing_bound(start)):
         if key >= high:
             break
         if key_event_id(key) is not None:
@@ -178,7 +178,7 @@ def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None =
         keys = _range_keys(store, start, end) if end > start else []
         if len(keys) > MAX_SEGMENT:
             end = id_time(key_event_id(keys[MAX_SEGMENT]))
-            keys = [key for key in keys if key < key_bound(end)]
+            keys = [key for key in keys if key < listing_bound(end)]
         if end <= start or (len(keys) < min_events and end < month_end(start)):
             return CompactResult(tuple(sealed), raced, len(keys))
         entries = []
