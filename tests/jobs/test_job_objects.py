@@ -54,7 +54,9 @@ def test_a_spec_from_a_newer_tpuctl_is_named_and_the_other_jobs_still_list(job, 
     assert shown.code == ExitCode.CONFIG
     assert shown.err.startswith(f"Error: Job {job} cannot be shown: {key} is ignored: it was written by a newer "
                                 "tpuctl (version 2 of the job spec; this one reads up to 1): upgrade tpuctl.")
-    assert [j["id"] for j in cli("jobs", "--json").json] == [other]
+    listed = cli("jobs", "--json")
+    assert [j["id"] for j in listed.json] == [other]
+    assert listed.err.startswith(f"Left out: Job {job} cannot be shown: {key} is ignored: it was written by a newer")
 
 
 def test_the_agent_fails_a_job_it_cannot_read_and_skips_a_hand_written_queue_entry(tmp_path, store):

@@ -13,15 +13,19 @@ import typer
 from tpuctl.cli import render, shapes
 
 
-def jobs(found: list, json_out: bool) -> None:
+def jobs(listed: Any, json_out: bool) -> None:
+    """`tpuctl jobs`: a row per job; jobs whose objects cannot be read are named on stderr."""
+    found = listed.jobs
     if json_out:
         render.emit_json([shapes.job_status(j) for j in found])
-        return
-    render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED", "TPU RELEASED"],
-                 [[j.id, j.spec["member"], j.state, j.latest.node if j.latest else "-",
-                   len(j.latest.workers) if j.latest else 0, j.latest.attempt if j.latest else 0,
-                   j.spec["created"], _released_short(j)] for j in found],
-                 empty="No jobs yet: `tpuctl run CONFIG` starts one.")
+    else:
+        render.table(["JOB", "MEMBER", "STATE", "TPU", "WORKERS", "ATTEMPT", "CREATED", "TPU RELEASED"],
+                     [[j.id, j.spec["member"], j.state, j.latest.node if j.latest else "-",
+                       len(j.latest.workers) if j.latest else 0, j.latest.attempt if j.latest else 0,
+                       j.spec["created"], _released_short(j)] for j in found],
+                     empty="No jobs yet: `tpuctl run CONFIG` starts one.")
+    for message in listed.ignored:              # written by hand, or by a newer tpuctl
+        render.echo(f"Left out: {message}", err=True)
 
 
 def job(view: Any, json_out: bool) -> None:

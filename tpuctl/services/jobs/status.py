@@ -96,17 +96,19 @@ def read_status(store: GroupStore, job: str, clock: Clock) -> JobStatus:
     return job_status(spec, attempts, cancel, clock.now(), tuple(reader.ignored))
 
 
-def list_jobs(store: GroupStore, clock: Clock, member: str | None = None) -> list[JobStatus]:
+def list_jobs(store: GroupStore, clock: Clock, member: str | None = None,
+              ignored: list[str] | None = None) -> list[JobStatus]:
     """Every job of the group, oldest first (`member`: only theirs). A job whose index entry or
-    spec cannot be read is left out (`tpuctl job ID` names why)."""
+    spec cannot be read is left out, and why is added to `ignored`."""
     found = []
     for key in store.list(layout.INDEX_PREFIX):
         try:
             entry = read_object(store, IndexEntry, key)
             if entry is not None and (member is None or entry.member == member):
                 found.append(read_status(store, entry.id, clock))
-        except (BadObject, TpuctlError):
-            continue
+        except (BadObject, TpuctlError) as exc:
+            if ignored is not None:
+                ignored.append(exc.message)
     return found
 
 

@@ -54,9 +54,19 @@ def show(ctx: Context, job_id: str) -> JobView:
     return JobView(status, tuple(files), spent, ctx.prices.currency, failing_tail(ctx, status))
 
 
-def jobs(ctx: Context, mine: bool = False) -> list[JobStatus]:
+@dataclass(frozen=True)
+class JobList:
+    """`tpuctl jobs`: the jobs, and why any job the store holds could not be read."""
+
+    jobs: tuple[JobStatus, ...]
+    ignored: tuple[str, ...] = ()
+
+
+def jobs(ctx: Context, mine: bool = False) -> JobList:
     """`tpuctl jobs`: the group's jobs (`mine`: only this member's), oldest first."""
-    return list_jobs(ctx.store, ctx.clock, ctx.profile.member if mine else None)
+    ignored: list[str] = []
+    found = list_jobs(ctx.store, ctx.clock, ctx.profile.member if mine else None, ignored)
+    return JobList(tuple(found), tuple(ignored))
 
 
 @dataclass(frozen=True)
