@@ -173,3 +173,15 @@ def test_extending_a_tpu_inside_the_grant_keeps_it_free(cli, group):
     assert "Inside the group's TRC grant: free until 2026-12-31 00:00 UTC.\n" in extended.err
     assert "outside" not in extended.err.lower()
     assert ok(cli("spend", "--json")).json["committed"] == "0.000000"
+
+
+def test_a_job_is_told_the_grants_part_before_its_tpu_is_made(cli, group, remote_env, tmp_path, monkeypatch):
+    as_member(group, "tess")
+    ok(cli(*GRANT, "--until", "2026-12-30"))
+    as_member(group, "alice")
+    remote_env.set_capacity("us-central2-b", "v4", 0)          # its TPU cannot be made
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.yaml").write_text("name: outside\ntpu: {type: v4-8}\nrun: echo hi\n")
+    refused = cli("run", "job.yaml")
+    assert refused.code == ExitCode.CAPACITY, refused.err
+    assert "Outside the group's TRC grant: $12.88/hour.\n" in refused.err

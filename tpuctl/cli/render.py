@@ -191,10 +191,9 @@ def grant_notice(admission: Admission) -> None:
         echo(grant, err=True)
 
 
-def override_notice(admission: Admission, grant: bool = True) -> None:
+def override_notice(admission: Admission) -> None:
     """What a member is told before anything is made: the TRC grant's part, and an override."""
-    if grant:
-        grant_notice(admission)
+    grant_notice(admission)
     if admission.overridden_by:
         over = " and ".join(s.sentence(admission.month, admission.currency) for s in admission.over)
         echo(f"Over budget ({over}); let through by {admission.overridden_by}'s override: "
@@ -259,8 +258,7 @@ def job_started(started: Any, *, follow: bool, json_out: bool) -> None:
     """`run`: what its TPU costs, then the job's id (or, when following, where it runs)."""
     status = started.status
     attempt = status.latest
-    for admission, per_hour in started.costs:
-        override_notice(admission)
+    for admission, per_hour in started.costs:       # (its grant and override were told when admitted)
         echo(f"Its TPU ({started.tpu_type}): {cost_sentence(admission, per_hour)}.", err=True)
     if started.agentless:
         echo(f"Warning: the emulator at {started.agentless} runs no tpuctl agents, so no agent can run job "

@@ -46,9 +46,14 @@ def run(ctx: Context, ask: RunAsk, watch: Watch = Quiet()) -> Started:
     loaded = load_config(ask.config, ctx.profile, store, ask.cwd)
     config = replace(loaded.config, keep_node=True) if ask.keep_node else loaded.config
     admitted: list[Admission] = []
+
+    def told(admission: Admission) -> None:
+        admitted.append(admission)
+        watch.admitted(admission)           # the grant's part and any override, before anything is made
+
     with watch.waiting(f"Starting job {config.name}") as update:
         status = submit(books, ctx.api, ctx.profile, config, loaded.base, loaded.label, node=ask.node,
-                        timing=timing_from_env(), override_reason=ask.override, on_admitted=admitted.append,
+                        timing=timing_from_env(), override_reason=ask.override, on_admitted=told,
                         on_progress=update, code=loaded.code, environ=ask.environ, for_member=ask.for_member,
                         force=ask.force)
     tpu = config.tpu
