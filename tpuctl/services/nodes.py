@@ -407,11 +407,12 @@ def listing(ctx: Context, zone: str | None = None, *, all_zones: bool = False, m
 
 def start_node(api: TpuApi, books: Books, node: NodeInfo, admission: Admission | None = None, *,
                wait: bool = True, on_progress: Progress | None = None) -> NodeInfo:
-    """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet)."""
-    from tpuctl.services.roles import check_may_start
-
-    check_may_start(books, node)
+    """Start an admitted TPU (admitted here, for the default hours past its lease, if not yet:
+    after the check `start` makes before it admits)."""
     if admission is None:
+        from tpuctl.services.roles import check_may_start
+
+        check_may_start(books, node)
         books.admit(start_usage(books, node))
     return _change(api, books, node, api.start_node, NODE_STARTED, wait, on_progress)
 
