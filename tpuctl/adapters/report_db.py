@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Iterable, Iterator
 
 from tpuctl.adapters.ledger_db import LedgerDB
-from tpuctl.adapters.ledger_rows import us as _us
+from tpuctl.adapters.ledger_rows import us
 from tpuctl.domain.events import Event
 
 DAY_SECONDS = 86400
@@ -65,4 +65,4 @@ def deletions_by_others(db: LedgerDB, start: datetime, end: datetime) -> list[Ev
         "AND time_us >= ? AND time_us < ? "
         "AND instr(body, '\"owner\":\"' || actor || '\"') = 0 "
         "AND json_extract(CAST(body AS TEXT), '$.payload.source') = 'tpuctl' "
-        "AND actor IS NOT json_extract(CAST(body AS TEXT), '$.payload.owner')", (_us(start), _us(end)))]
+        "AND actor IS NOT json_extract(CAST(body AS TEXT), '$.payload.owner')", (us(start), us(end)))]

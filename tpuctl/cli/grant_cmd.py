@@ -52,7 +52,6 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
         return
     render.table(["ZONE", "TYPE", "MODEL", "CHIPS", "IN USE", "FREE NOW", "UNTIL (UTC)", "DAYS LEFT"],
                  [[r.grant.zone, r.grant.generation, r.grant.model.replace("_", "-"), r.grant.chips,
-                   min(r.running_chips, r.grant.chips),
-                   r.free_chips, f"{r.grant.until:%Y-%m-%d %H:%M}",
+                   r.in_use_chips, r.free_chips, f"{r.grant.until:%Y-%m-%d %H:%M}",
                    {"active": r.days_left, "ended": "ended", "starts": f"from {r.grant.start:%Y-%m-%d}"}[r.status]]
                   for r in rows], empty="The group has no TRC grant (`tpuctl grant add` records one).")

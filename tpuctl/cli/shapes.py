@@ -237,7 +237,7 @@ def grants(rows: list) -> dict[str, Any]:
 
     return {"grants": [{"zone": r.grant.zone, "generation": r.grant.generation,
                         "model": r.grant.model.replace("_", "-"), "chips": r.grant.chips,
-                        "running_chips": r.running_chips, "in_use_chips": min(r.running_chips, r.grant.chips),
+                        "running_chips": r.running_chips, "in_use_chips": r.in_use_chips,
                         "free_chips": r.free_chips, "start": format_time(r.grant.start),
                         "until": format_time(r.grant.until), "days_left": r.days_left, "status": r.status,
                         "set_by": r.grant.set_by} for r in rows]}

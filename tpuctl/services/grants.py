@@ -96,6 +96,11 @@ class GrantRow:
     days_left: int
     status: str                 # active | ended | starts
 
+    @property
+    def in_use_chips(self) -> int:
+        """Of the grant's chips, those running TPUs hold (the rest of what runs is paid)."""
+        return min(self.running_chips, self.grant.chips)
+
 
 def holders(states: Iterable[NodeState]) -> list[NodeState]:
     """TPUs that hold chips now: running, or being created (they will run)."""
