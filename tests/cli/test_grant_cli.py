@@ -185,3 +185,26 @@ def test_a_job_is_told_the_grants_part_before_its_tpu_is_made(cli, group, remote
     refused = cli("run", "job.yaml")
     assert refused.code == ExitCode.CAPACITY, refused.err
     assert "Outside the group's TRC grant: $12.88/hour.\n" in refused.err
+
+
+def test_a_grant_a_member_writes_into_the_store_prices_nothing_and_is_named(cli, group, shared_clock):
+    import os
+
+    from tests.cli.test_forgery_cli import signed
+    from tpuctl.adapters.store import open_store
+    from tpuctl.domain.events import GRANT_SET
+    from tpuctl.domain.times import format_time
+
+    store = open_store(os.environ["TPUCTL_STORE"])
+    payload = {"zone": "us-central2-b", "generation": "v4", "model": "spot", "chips": 64,
+               "start": format_time(START), "until": format_time(datetime(2026, 12, 31, tzinfo=timezone.utc))}
+    forged = signed(GRANT_SET, "alice", payload, store)        # alice's own key, but alice is no treasurer
+    store.create(forged.key, forged.to_json())
+    assert ok(cli("grant", "show", "--json")).json == {"grants": []}
+    made = ok(cli("create", "a1", "--type", "v4-8", "--spot", "--hours", "1"))
+    assert "TRC grant" not in made.err
+    assert "$3.68/hour, up to $3.68 for the lease" in made.out                # 4 spot chips at list price
+    shared_clock.advance(HOUR)
+    assert spent(cli, "alice") == "3.680000"
+    [problem] = cli("ledger", "verify", "--json").json
+    assert problem["key"] == forged.key and "alice is not a treasurer" in problem["message"]
