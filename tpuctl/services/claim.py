@@ -16,10 +16,11 @@ from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain.events import NODE_CLAIMED, UNATTRIBUTED
 from tpuctl.domain.metering import info_subject
 from tpuctl.domain.nodes import OWNER_LABEL, TERMINAL_STATES, NodeInfo
-from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError, TpuctlError
+from tpuctl.errors import ConflictError, PermissionDeniedError, TpuctlError
 from tpuctl.services.genesis import check_own_key
 from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import info_payload, locate_node
+from tpuctl.services.roles import check_member
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,7 @@ def claim_node(api: TpuApi, books: Books, name: str, zone: str | None, default_z
         raise PermissionDeniedError(f"{actor} is not a treasurer, so cannot claim a TPU for {member}.",
                                     hint="A treasurer claims a TPU made outside tpuctl for the member who uses it.")
     check_own_key(rules, actor)
-    if member not in rules.members:
-        raise NotFoundError(f"{member} is not a member of this group.",
-                            hint=f"Add them first: `tpuctl group add {member} --key KEY`.")
+    check_member(rules, member)
     node = locate_node(api, name, zone, default_zone)
     if node.state in TERMINAL_STATES or node.state == "DELETING":
         raise ConflictError(f"TPU '{node.name}' is {node.state}, so there is nothing left to claim.")

@@ -8,6 +8,7 @@ is recorded under their own name. A treasurer may act on any TPU.
 
 from __future__ import annotations
 
+from tpuctl.domain.budgets import GroupRules
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.errors import NotFoundError, PermissionDeniedError
 from tpuctl.services.ledger import Books
@@ -22,10 +23,16 @@ def acting_for(books: Books, member: str | None) -> str:
     if not rules.is_treasurer(actor):
         raise PermissionDeniedError(f"{actor} is not a treasurer, so cannot act for {member}.",
                                     hint=f"Leave out --for to act as yourself; a treasurer can act for {member}.")
-    if rules.currency is not None and member not in rules.members:
+    if rules.currency is not None:
+        check_member(rules, member)
+    return member
+
+
+def check_member(rules: GroupRules, member: str) -> None:
+    """A TPU can be someone's only if they are in the group."""
+    if member not in rules.members:
         raise NotFoundError(f"{member} is not a member of this group.",
                             hint=f"Add them first: `tpuctl group add {member} --key KEY`.")
-    return member
 
 
 def check_owner(books: Books, node: NodeInfo, force: bool, verb: str, record: str = "the ledger") -> None:
