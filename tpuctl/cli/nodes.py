@@ -35,8 +35,9 @@ def create(
     from tpuctl.cli import render, render_nodes
     from tpuctl.services import nodes as svc
 
-    ask = svc.CreateAsk(name, accelerator_type, zone, runtime, spot, hours, tuple(label), queue, wait_limit,
-                        not no_agent, not no_wait, override, for_member)
+    ask = svc.CreateAsk(name, accelerator_type, zone, runtime, spot, hours, tuple(label), agent=not no_agent,
+                        wait=not no_wait, wait_limit=wait_limit, override=override, for_member=for_member,
+                        queue=queue)
     render_nodes.created(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 

@@ -42,8 +42,9 @@ def create(
     from tpuctl.cli import render, render_nodes
     from tpuctl.services import queue as svc
 
-    ask = svc.QueueAsk(name, accelerator_type, zone, runtime, spot, guaranteed, valid_for, start_after, count, hours,
-                       tuple(label), wait, wait_limit, not no_agent, override, for_member)
+    ask = svc.QueueAsk(name, accelerator_type, zone, runtime, spot, hours, tuple(label), agent=not no_agent,
+                       wait=wait, wait_limit=wait_limit, override=override, for_member=for_member,
+                       guaranteed=guaranteed, valid_for=valid_for, start_after=start_after, count=count)
     render_nodes.queued(svc.create(session(ctx), ask, render.Watch()), json_out)
 
 

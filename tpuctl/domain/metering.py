@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal
-from typing import Callable, Collection, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.events import (
@@ -243,18 +243,24 @@ def _observations(actor: str, now: datetime) -> tuple[list[Event], Callable[...,
     return events, emit
 
 
+def _pair_up(listed: Iterable[Any], known: Iterable[Any], subject_of: Callable[[Any], str]) -> tuple[list, list]:
+    """Each listed thing with the ledger's record of it (None: one the ledger never saw), and the
+    records of what the API no longer lists."""
+    by_subject = {record.subject: record for record in known}
+    subjects = [(info, subject_of(info)) for info in listed]
+    seen = {subject for _, subject in subjects}
+    return ([(info, by_subject.get(subject)) for info, subject in subjects],
+            [record for subject, record in by_subject.items() if subject not in seen])
+
+
 def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime, actor: str,
             unreachable_zones: Collection[str] = (), create_grace: timedelta = CREATE_GRACE) -> list[Event]:
     """The node.* events (source "observed") that bring the ledger in line with what the API
     lists now. `known` holds every open incarnation and any closed one the API still lists.
     """
-    by_subject = {state.subject: state for state in known}
     events, emit = _observations(actor, now)
-    listed = set()
-    for info in nodes:
-        subject = info_subject(info)
-        listed.add(subject)
-        state = by_subject.get(subject)
+    pairs, unlisted = _pair_up(nodes, known, info_subject)
+    for info, state in pairs:
         payload = node_info_payload(info, state)
         accrues, stop_kind = info.state in ACCRUING_STATES, _STOP_KIND.get(info.state)
         if state is None:
@@ -272,8 +278,8 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
                 emit(NODE_STARTED, payload)
         elif stop_kind and STOP_STATUS[stop_kind] != state.status:
             emit(stop_kind, payload)
-    for state in by_subject.values():
-        if state.closed or state.subject in listed or state.spec.zone in unreachable_zones:
+    for state in unlisted:
+        if state.closed or state.spec.zone in unreachable_zones:
             continue
         if state.status == "created" and now - state.first_seen < create_grace:
             continue
@@ -319,13 +325,9 @@ def observe_queued(listed: Iterable[QueuedInfo], known: Iterable[QueuedRequest],
     every waiting request and any other the API still lists. Only a waiting request changes:
     its first end (provisioned, failed, deleted) is final.
     """
-    by_subject = {request.subject: request for request in known}
     events, emit = _observations(actor, now)
-    seen = set()
-    for info in listed:
-        subject = queued_info_subject(info)
-        seen.add(subject)
-        request = by_subject.get(subject)
+    pairs, unlisted = _pair_up(listed, known, queued_info_subject)
+    for info, request in pairs:
         if request is not None and not request.waiting:
             continue
         payload, end_kind = queued_info_payload(info, request), _QUEUED_END.get(info.state)
@@ -333,8 +335,8 @@ def observe_queued(listed: Iterable[QueuedInfo], known: Iterable[QueuedRequest],
             emit(QUEUED_CREATED, payload, info.create_time or now)
         if end_kind:
             emit(end_kind, payload)
-    for request in by_subject.values():
-        if not request.waiting or request.subject in seen or request.zone in unreachable_zones:
+    for request in unlisted:
+        if not request.waiting or request.zone in unreachable_zones:
             continue
         if request.since is not None and now - request.since < create_grace:
             continue

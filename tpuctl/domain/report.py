@@ -34,6 +34,11 @@ def chip_hours(chip_seconds: int) -> Decimal:
     return (Decimal(chip_seconds) / SECONDS_PER_HOUR).quantize(MONEY_QUANTUM, ROUND_HALF_EVEN)
 
 
+def _in_hours(seconds: str) -> property:
+    """A chip-seconds figure of a line, shown (and written to the CSV) in chip-hours."""
+    return property(lambda line: chip_hours(getattr(line, seconds)), doc=f"`{seconds}` in chip-hours.")
+
+
 @dataclass(frozen=True)
 class Line:
     """One row of a breakdown (a member, type, zone, day or job), or the total."""
@@ -48,17 +53,9 @@ class Line:
     actual: Decimal | None = None             # from the real bill, once the month is closed
     forecast: Decimal | None = None           # month-end, at the rate so far
 
-    @property
-    def chip_hours(self) -> Decimal:
-        return chip_hours(self.chip_seconds)
-
-    @property
-    def spot_chip_hours(self) -> Decimal:
-        return chip_hours(self.spot_chip_seconds)
-
-    @property
-    def free_chip_hours(self) -> Decimal:
-        return chip_hours(self.free_chip_seconds)
+    chip_hours = _in_hours("chip_seconds")
+    spot_chip_hours = _in_hours("spot_chip_seconds")
+    free_chip_hours = _in_hours("free_chip_seconds")
 
     @property
     def used(self) -> Decimal | None:

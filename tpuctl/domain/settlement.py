@@ -178,6 +178,8 @@ def settle_month(month: str, spend: Mapping[str, Decimal], chip_hours: Mapping[s
 
 @dataclass(frozen=True)
 class BalanceRow:
+    """One member's month in the pot: what they put in, what they were charged, where they stand."""
+
     member: str
     month: str
     contributed: Decimal

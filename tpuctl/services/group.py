@@ -118,13 +118,14 @@ def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount
 
 @dataclass(frozen=True)
 class BudgetSet:
-    """A budget just set: the group's (`group`), one member's, or (neither) the default allowance."""
+    """A budget just set: whose (the group's, one member's, or neither: the default allowance),
+    for which month, and how much of what."""
 
-    amount: str
+    group: bool
+    member: str | None
     month: str
+    amount: str
     unit: str
-    group: bool = False
-    member: str | None = None
 
 
 def budget_set(ctx: Any, amount: str, *, group: bool = False, member: str | None = None, month: str = "default",
@@ -135,7 +136,7 @@ def budget_set(ctx: Any, amount: str, *, group: bool = False, member: str | None
     unit = "chip_hours" if chip_hours else "money"
     set_budget(ctx.store, ctx.ledger, ctx.clock, ctx.profile.member, amount, member=member, group=group,
                month=month, unit=unit)
-    return BudgetSet(amount, month, unit, group, member)
+    return BudgetSet(group, member, month, amount, unit)
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,8 @@ def owner_labels(member: str, lease_until: datetime, request_id: str) -> dict[st
 
 
 @dataclass(frozen=True)
-class CreateAsk:
-    """What the member asked `create` for, as typed."""
+class TpuAsk:
+    """What a member asked for a TPU with, as typed: what `create` and `queue create` share."""
 
     name: str
     accelerator_type: str
@@ -115,12 +115,18 @@ class CreateAsk:
     spot: bool = False
     hours: float | None = None
     labels: tuple[str, ...] = ()
-    queue: bool = False            # no capacity: queue the request instead of failing
-    wait_limit: str = "1h"         # how long to follow it in the queue
     agent: bool = True
     wait: bool = True
+    wait_limit: str = "1h"         # how long to follow it in the queue
     override: str | None = None
     for_member: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateAsk(TpuAsk):
+    """What the member asked `create` for."""
+
+    queue: bool = False            # no capacity: queue the request instead of failing
 
 
 @dataclass(frozen=True)
@@ -141,19 +147,14 @@ def create(ctx: Context, ask: CreateAsk, watch: Watch = Quiet()) -> Created:
     create the TPU with its agent; if the zone is full and the member said so, queue it."""
     from tpuctl.domain.durations import parse_duration
     from tpuctl.domain.nodes import parse_labels
-    from tpuctl.services.roles import acting_for
+    from tpuctl.services import agents
 
     request = build_create_request(ctx.profile, ask.name, ask.accelerator_type, zone=ask.zone,
                                    runtime_version=ask.runtime, spot=ask.spot, hours=ask.hours,
                                    labels=parse_labels(list(ask.labels)))
     limit = parse_duration(ask.wait_limit, "--wait-limit")
     books = ctx.books
-    admission = books.admit(request.usage(acting_for(books, ask.for_member)), ask.override)
-    if ask.agent:
-        from tpuctl.services import agents
-
-        request = agents.with_agent(ctx.store, ctx.profile, request, agents.timing_from_env())
-    watch.admitted(admission)
+    request, admission = admitted_request(ctx, ask, request, agents.with_agent, watch)
     per_hour = books.price_per_hour(request.zone, request.accelerator_type, request.spot)
     try:
         with watch.waiting(f"Creating {request.name} ({request.accelerator_type}) in {request.zone}") as update:
@@ -168,6 +169,21 @@ def create(ctx: Context, ask: CreateAsk, watch: Watch = Quiet()) -> Created:
         return Created(admission, per_hour, queued=queue.follow(ctx, queued, admission, per_hour, watch,
                                                                 wait=ask.wait, limit=limit))
     return Created(admission, per_hour, node=node)
+
+
+def admitted_request(ctx: Context, ask: TpuAsk, request: Any, with_agent: Callable[..., Any],
+                     watch: Watch) -> tuple[Any, Admission]:
+    """Weigh a request against the budgets (for `--for`'s member), then (unless --no-agent) give
+    its TPUs tpuctl's agent: nothing is uploaded for a request the budgets refuse."""
+    from tpuctl.services.roles import acting_for
+
+    admission = ctx.books.admit(request.usage(acting_for(ctx.books, ask.for_member)), ask.override)
+    if ask.agent:
+        from tpuctl.services.agents import timing_from_env
+
+        request = with_agent(ctx.store, ctx.profile, request, timing_from_env())
+    watch.admitted(admission)
+    return request, admission
 
 
 def info_payload(node: NodeInfo) -> dict:

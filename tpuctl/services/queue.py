@@ -35,7 +35,9 @@ from tpuctl.errors import CapacityError, ConflictError, TpuctlError, UsageError
 from tpuctl.services.context import Context
 from tpuctl.services.ledger import Books
 from tpuctl.services.watch import Quiet, Watch
-from tpuctl.services.nodes import CreateRequest, close_if_never_made, info_payload, locate, new_request_id
+from tpuctl.services.nodes import (
+    CreateRequest, TpuAsk, admitted_request, close_if_never_made, info_payload, locate, new_request_id,
+)
 
 
 @dataclass(frozen=True)
@@ -111,32 +113,21 @@ def from_create_request(request: CreateRequest) -> QueueRequest:
 
 
 @dataclass(frozen=True)
-class QueueAsk:
-    """What the member asked `queue create` for, as typed."""
+class QueueAsk(TpuAsk):
+    """What the member asked `queue create` for."""
 
-    name: str
-    accelerator_type: str
-    zone: str | None = None
-    runtime: str | None = None
-    spot: bool = False
+    wait: bool = False
     guaranteed: bool = False
     valid_for: str | None = None
     start_after: str | None = None
     count: int = 1
-    hours: float | None = None
-    labels: tuple[str, ...] = ()
-    wait: bool = False
-    wait_limit: str = "1h"
-    agent: bool = True
-    override: str | None = None
-    for_member: str | None = None
 
 
 def create(ctx: Context, ask: QueueAsk, watch: Watch = Quiet()) -> Queued:
     """`tpuctl queue create`: check the request, admit it (for `--for`'s member), queue it with
     an agent on every node, and with --wait follow it."""
     from tpuctl.domain.nodes import parse_labels
-    from tpuctl.services.roles import acting_for
+    from tpuctl.services import agents
 
     request = build_queue_request(ctx.profile, ask.name, ask.accelerator_type, now=ctx.clock.now(), zone=ask.zone,
                                   runtime_version=ask.runtime, spot=ask.spot, guaranteed=ask.guaranteed,
@@ -144,12 +135,7 @@ def create(ctx: Context, ask: QueueAsk, watch: Watch = Quiet()) -> Queued:
                                   valid_for=ask.valid_for, start_after=ask.start_after)
     limit = parse_duration(ask.wait_limit, "--wait-limit")
     books = ctx.books
-    admission = books.admit(request.usage(acting_for(books, ask.for_member)), ask.override)
-    if ask.agent:
-        from tpuctl.services import agents
-
-        request = agents.queue_with_agent(ctx.store, ctx.profile, request, agents.timing_from_env())
-    watch.admitted(admission)
+    request, admission = admitted_request(ctx, ask, request, agents.queue_with_agent, watch)
     per_hour = books.price_per_hour(request.zone, request.accelerator_type, request.spot, request.chips)
     queued = queue_create(ctx.api, books, request, admission)
     return follow(ctx, queued, admission, per_hour, watch, wait=ask.wait, limit=limit)

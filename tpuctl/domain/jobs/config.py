@@ -29,6 +29,8 @@ NAME_RULE = "1-40 lowercase letters, digits and hyphens, starting with a letter"
 # -- the job config (YAML) ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class TpuSpec:
+    """The `tpu:` a job creates for itself (a job without one runs on an existing `node`)."""
+
     type: str
     zone: str
     runtime: str
