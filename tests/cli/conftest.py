@@ -23,6 +23,12 @@ def start_group(cli, monkeypatch, join, allowance: str) -> None:
     monkeypatch.setenv("TPUCTL_MEMBER", "alice")
 
 
+def alice_makes_a1(cli, act_as) -> None:
+    """alice creates TPU a1 (a v4-8 for an hour): a TPU another member does not own."""
+    act_as("alice")
+    assert cli("create", "a1", "--type", "v4-8", "--hours", "1").code == 0
+
+
 @pytest.fixture
 def act_as(monkeypatch):
     """Run the next commands as this member: `act_as("bob")`."""

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.cli.conftest import alice_makes_a1
 from tpuctl.adapters.store import open_store
 from tpuctl.domain.events import Event
 from tpuctl.errors import ExitCode
@@ -64,8 +65,7 @@ def test_a_member_cannot_act_for_another(cli, group):
 
 
 def test_another_members_tpu_needs_force_and_is_recorded_with_who_acted(cli, group):
-    group("alice")
-    assert cli("create", "a1", "--type", "v4-8", "--hours", "1").code == 0
+    alice_makes_a1(cli, group)
 
     group("bob")
     for args in (["stop", "a1"], ["start", "a1"], ["delete", "a1", "--yes"]):

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.cli.conftest import alice_makes_a1
 from tests.conftest import ZONE
 from tpuctl.domain.events import NODE_CLAIMED
 from tpuctl.errors import ExitCode
@@ -65,8 +66,7 @@ def test_a_tpu_a_member_owns_is_not_claimed_and_only_a_treasurer_claims(cli, gro
     assert (refused.code, refused.err.splitlines()[0]) == (
         ExitCode.PERMISSION, "Error: bob is not a treasurer, so cannot claim a TPU for bob.")
 
-    group("alice")
-    assert cli("create", "a1", "--type", "v4-8", "--hours", "1").code == 0
+    alice_makes_a1(cli, group)
     group("tess")
     taken = cli("claim", "a1", "--for", "bob")
     assert (taken.code, taken.err.splitlines()[0]) == (

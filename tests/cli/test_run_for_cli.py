@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 
-from tests.cli.conftest import TWO_HOUR_JOB
+from tests.cli.conftest import TWO_HOUR_JOB, alice_makes_a1
 from tests.cli.test_acting_for_cli import events, group  # noqa: F401 - the signed group of tess, alice and bob
 from tpuctl.adapters.store import open_store
 from tpuctl.domain.events import NODE_CREATED, OVERRIDE_GRANTED
@@ -53,8 +53,7 @@ def test_a_member_cannot_run_for_another(cli, group, tmp_path, monkeypatch):
 def test_running_on_another_members_tpu_needs_force_and_the_job_says_whose_it_was(cli, group, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "guest.yaml").write_text("name: guest\nnode: a1\nrun: echo on a borrowed TPU\n")
-    group("alice")
-    assert cli("create", "a1", "--type", "v4-8", "--hours", "1").code == 0
+    alice_makes_a1(cli, group)
 
     group("bob")
     refused = cli("run", "guest.yaml", "--node", "a1")
