@@ -21,11 +21,11 @@ def run(
     ctx: typer.Context,
     config: Annotated[str, typer.Argument(help="A job config file, or a stored config: NAME or NAME@vN.")],
     node: Annotated[Optional[str], typer.Option("--node", autocompletion=complete.node_names, help="Run on this existing TPU (one tpuctl made with its agent).")] = None,
+    force: ForceFlag = False,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream worker 0's log until the job ends; resume it if it asks.")] = False,
     keep_node: Annotated[bool, typer.Option("--keep-node", help="Keep the job's TPU when the job ends (else its agent deletes it).")] = False,
     override: OverrideOption = None,
     for_member: ForOption = None,
-    force: ForceFlag = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Run a job: ship its workdir, create (or queue) its TPU with one agent per worker, print its id."""

@@ -26,6 +26,8 @@ SETTLEMENT_KINDS = frozenset({POT_CONTRIBUTED, MONTH_CLOSED, MONTH_REOPENED, SET
 
 @dataclass(frozen=True)
 class Contribution:
+    """Money a member put into the pot, as the treasurer recorded it."""
+
     member: str
     amount: Decimal
     note: str

@@ -36,6 +36,8 @@ class Target:
 
 @dataclass(frozen=True)
 class NodeChange:
+    """A TPU the emulator just preempted or put under maintenance, in the state it is in now."""
+
     name: str
     zone: str
     state: str

@@ -56,6 +56,12 @@ def index_job(key: str) -> str:
     return key[len(INDEX_PREFIX):].split("-", 1)[1]
 
 
+def key_number(pattern: str, key: str) -> int | None:
+    """The number (the pattern's one group) in a key of that pattern; None for any other key."""
+    match = re.fullmatch(pattern, key)
+    return int(match.group(1)) if match else None
+
+
 def attempts_prefix(job: str) -> str:
     return f"jobs/{job}/attempts/"
 
@@ -66,8 +72,7 @@ def attempt_key(job: str, attempt: int) -> str:
 
 def key_attempt(key: str) -> int | None:
     """The attempt an attempt's key names (None: a key tpuctl did not write)."""
-    match = re.fullmatch(r".*/(\d{1,9})\.json", key)
-    return int(match.group(1)) if match else None
+    return key_number(r".*/(\d{1,9})\.json", key)
 
 
 def cancel_key(job: str) -> str:
@@ -91,8 +96,7 @@ def worker_key(job: str, attempt: int, kind: str, worker: int) -> str:
 
 def key_worker(key: str) -> int | None:
     """The worker a per-worker key names (None: a key tpuctl did not write)."""
-    match = re.fullmatch(r".*/w(\d{1,4})\.json", key)
-    return int(match.group(1)) if match else None
+    return key_number(r".*/w(\d{1,4})\.json", key)
 
 
 def log_prefix(job: str, attempt: int, worker: int) -> str:

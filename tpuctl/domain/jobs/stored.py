@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from tpuctl.domain.jobs.layout import iso
+from tpuctl.domain.jobs.layout import iso, key_number
 
 HEADER_RE = re.compile(r"^# tpuctl-config: ([a-z][a-z0-9-]*)@v(\d+)\b(?: \(pushed by (\S+) at (\S+?);)?")
 
@@ -62,6 +62,5 @@ def config_key(name: str, version: int) -> str:
 
 
 def config_version(key: str) -> int | None:
-    match = re.fullmatch(r"configs/[a-z0-9-]+/v(\d+)\.yaml", key)
-    return int(match.group(1)) if match else None
+    return key_number(r"configs/[a-z0-9-]+/v(\d+)\.yaml", key)
 
