@@ -140,7 +140,10 @@ class LedgerDB:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
+    def _query(self, sql: str, params: Iterable = (), owner: str | None = None) -> list[tuple]:
+        """The rows of `sql`; with `owner`, only theirs (`sql` then ends in a WHERE clause)."""
+        if owner:
+            sql, params = sql + " AND owner = ?", (*params, owner)
         return self.conn.execute(sql, tuple(params)).fetchall()
 
     def _in(self, sql: str, values: list, extra: tuple = ()) -> Iterator[tuple]:
@@ -367,16 +370,11 @@ class LedgerDB:
             self._writes += 1
         self._rules = None
 
-    def _owned(self, sql: str, params: tuple = (), owner: str | None = None) -> list[tuple]:
-        """The rows of `sql` (a query ending in a WHERE clause), only `owner`'s when one is named."""
-        return self._query(sql + " AND owner = ?", (*params, owner)) if owner else self._query(sql, params)
-
     def month_usage(self, month: str, owner: str | None = None) -> dict[str, Counter]:
         """Closed usage in a month: chip-seconds per member and pricing key."""
         sql = "SELECT owner, zone, generation, accelerator_type, spot, chip_seconds FROM usage_month WHERE month = ?"
-        rows = self._owned(sql, (month,), owner)
         usage: dict[str, Counter] = {}
-        for member, zone, generation, accelerator_type, spot, chip_seconds in rows:
+        for member, zone, generation, accelerator_type, spot, chip_seconds in self._query(sql, (month,), owner):
             if chip_seconds:
                 key = PriceKey(zone, generation, accelerator_type, bool(spot))
                 usage.setdefault(member, Counter())[key] += chip_seconds
@@ -385,27 +383,25 @@ class LedgerDB:
     def open_nodes(self, owner: str | None = None) -> list[NodeState]:
         """Incarnations not deleted: creating, running, stopped or preempted."""
         sql = f"SELECT {NODE_COLUMNS} FROM nodes WHERE status != 'deleted'"
-        return [node_state(row) for row in self._owned(sql, owner=owner)]
+        return [node_state(row) for row in self._query(sql, owner=owner)]
 
     def node_states(self, subjects: Iterable[str]) -> list[NodeState]:
         return [node_state(row) for row in self._subjects(f"SELECT {NODE_COLUMNS} FROM nodes", subjects)]
 
     def waiting_queued(self, owner: str | None = None) -> list[QueuedRequest]:
         sql = f"SELECT {QUEUED_COLUMNS} FROM queued WHERE status = 'waiting'"
-        return [queued_request(row) for row in self._owned(sql, owner=owner)]
+        return [queued_request(row) for row in self._query(sql, owner=owner)]
 
     def queued_requests(self, subjects: Iterable[str]) -> list[QueuedRequest]:
         """These requests whatever their status (observation needs the ended ones the API still lists)."""
         return [queued_request(row) for row in self._subjects(f"SELECT {QUEUED_COLUMNS} FROM queued", subjects)]
 
     def _subjects(self, select: str, subjects: Iterable[str]) -> Iterator[tuple]:
-        """The rows of `select` (no WHERE yet) for these subjects."""
         return self._in(select + " WHERE subject IN ({})", list(subjects))
 
     def intervals(self, month: str, owner: str | None = None) -> list[UsageInterval]:
         """Closed intervals (their part inside `month`), for per-node reports."""
-        sql = INTERVALS + " WHERE month = ?"
-        return usage_intervals(self._owned(sql, (month,), owner))
+        return usage_intervals(self._query(INTERVALS + " WHERE month = ?", (month,), owner))
 
     def place_history(self, zone: str, node: str) -> tuple[list[UsageInterval], list[NodeState]]:
         """Every closed interval (all months) and every incarnation of the node named `node`."""
