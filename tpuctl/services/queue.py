@@ -116,7 +116,7 @@ def from_create_request(request: CreateRequest) -> QueueRequest:
 class QueueAsk(TpuAsk):
     """What the member asked `queue create` for."""
 
-    wait: bool = False
+    wait: bool = False            # return once queued; --wait follows it to its end
     guaranteed: bool = False
     valid_for: str | None = None
     start_after: str | None = None
