@@ -64,7 +64,7 @@ class Session:
 
     @cached_property
     def prices(self):
-        from tpuctl.services.ledger import load_price_table
+        from tpuctl.adapters.user_files import load_price_table
 
         return load_price_table(os.environ.get("TPUCTL_PRICES") or None)
 
@@ -115,7 +115,8 @@ def agent_parts(store_url: str, project: str | None, endpoint: str | None, root)
     from tpuctl.adapters.ledger_db import LedgerDB
     from tpuctl.adapters.store import open_store
     from tpuctl.config import LOCAL_ENDPOINT
-    from tpuctl.services.ledger import Books, load_price_table
+    from tpuctl.adapters.user_files import load_price_table
+    from tpuctl.services.ledger import Books
     from tpuctl.services.release import AgentRelease
 
     store = open_store(store_url)
