@@ -30,7 +30,8 @@ from tpuctl.emulator.models import WorldSettings
 from tpuctl.errors import PermissionDeniedError, TpuctlError
 from tests.conftest import enrol
 from tpuctl.adapters.user_files import load_price_table
-from tpuctl.services import ledger, nodes
+from tpuctl.services import nodes
+from tpuctl.services.ledger import Books
 from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 31, 22, 0, tzinfo=timezone.utc)      # runs cross a month boundary
@@ -61,8 +62,8 @@ class World:
         self.born: dict[str, datetime] = {}        # made without tpuctl since the last sync
         self.late = 0                              # chip-seconds the ledger may be off by for those
 
-    def books(self, member: str) -> ledger.Books:
-        return ledger.Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
+    def books(self, member: str) -> Books:
+        return Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
 
     def node(self, name: str):
         try:

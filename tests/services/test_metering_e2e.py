@@ -22,7 +22,8 @@ from tpuctl.domain.metering import cost
 from tpuctl.errors import CapacityError
 from tests.conftest import enrol
 from tpuctl.adapters.user_files import load_price_table
-from tpuctl.services import ledger, nodes, queue
+from tpuctl.services import nodes, queue
+from tpuctl.services.ledger import Books
 from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
@@ -42,8 +43,8 @@ class Group:
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
         enrol(self.store, self.db, self.clock, "alice", "cron")
 
-    def books(self, member: str) -> ledger.Books:
-        return ledger.Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
+    def books(self, member: str) -> Books:
+        return Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
 
     def later(self, seconds: float) -> None:
         self.clock.advance(seconds)

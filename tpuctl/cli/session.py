@@ -70,7 +70,8 @@ class Session:
 
     @cached_property
     def books(self):
-        """Admission and recording for the commands that spend (create, queue, run, delete)."""
+        """The ledger as this member reaches it: admission and recording for the commands that spend
+        (create, queue, run, delete), and the month and costs they show."""
         from tpuctl.services.ledger import Books
 
         from tpuctl.cli import render
