@@ -31,27 +31,30 @@ from store_sync_bench import start_fake_gcs, start_latency_proxy
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore, open_store
+from tpuctl.adapters.user_files import load_price_table
 from tpuctl.domain.budgets import RequestRefused, UsageRequest, admit_request
 from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.metering import committed_usage, merge, month_of, running_usage
-from tpuctl.services import ledger as svc
+from tpuctl.domain.prices import pricing_for
+from tpuctl.services.ledger import Books
+from tpuctl.services.sync import sync_from_store
 
 TARGET_MS = 50.0
 
 
 def without_log(store, db, clock, table, request):
     """Admission as it was before the log: sync, then decide from the ledger view alone."""
-    svc.sync_from_store(store, db)
+    sync_from_store(store, db)
     now = clock.now()
     month, rules, open_nodes = month_of(now), db.rules(), db.open_nodes()
     spent = merge(db.month_usage(month), running_usage(open_nodes, month, now))
     return admit_request(request, month=month, spent=spent,
                          committed=committed_usage(open_nodes, db.waiting_queued(), now), rules=rules,
-                         pricing=svc.pricing_for(rules, table))
+                         pricing=pricing_for(rules, table))
 
 
 def with_log(store, db, clock, table, request):
-    return svc.admission(store, db, clock, table, request, request.member)
+    return Books(store, db, clock, table, request.member).admit(request)
 
 
 def measure(store, db, other_db, clock, table, calls: int) -> dict[str, list[float]]:
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(the ledger stays in {tmp / 'ledger.db'} for --ledger)")
     print(f"ledger: {db.event_count():,} events, {len(db.open_nodes()):,} nodes running "
           f"(built in {time.perf_counter() - t:.0f} s)")
-    table = svc.load_price_table()
+    table = load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
 
     folder = LocalStore(tmp / "store")

@@ -22,9 +22,10 @@ from pathlib import Path
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.adapters.tpu import RetryPolicy, TpuApi
+from tpuctl.adapters.user_files import load_price_table
 from tpuctl.domain.clock import SystemClock
 from tpuctl.domain.reaping import ReapPolicy
-from tpuctl.services.ledger import Books, load_price_table, observe_and_record
+from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import owner_labels
 from tpuctl.services.reap import WORKERS, reap
 
@@ -65,7 +66,7 @@ def one_reap(url: str, count: int, latency_ms: float, workers: int, folder: Path
     build_world(url, api, clock, count)
     store = LocalStore(folder / "store")
     with LedgerDB(folder / "ledger.sqlite", store_url=store.url) as db:
-        observe_and_record(api, store, db, clock, "reaper")          # what the last run's sync saw
+        Books(store, db, clock, None, "reaper").observe(api)          # what the last run's sync saw
         control(url, "configure", {"latency_ms": latency_ms})
         books = Books(store, db, clock, load_price_table(), "reaper")
         start = time.perf_counter()

@@ -22,13 +22,15 @@ from pathlib import Path
 
 from ledger_bench import MONTH_START, generate, materialise
 from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.user_files import load_price_table
 from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.events import GRANT_SET, Event, new_event
 from tpuctl.domain.intervals import node_histories
 from tpuctl.domain.metering import month_usage, price_usage
+from tpuctl.domain.prices import pricing_for
 from tpuctl.domain.report import BY
 from tpuctl.domain.times import format_time
-from tpuctl.services import ledger as ledger_svc
+from tpuctl.services.ledger import Books
 from tpuctl.services import report as svc
 
 MONTH = "2026-05"
@@ -54,7 +56,7 @@ def naive_total(db: LedgerDB, clock, table) -> tuple[int, object]:
     intervals = [i for state, closed in histories.values() for i in closed]
     intervals += [i for state, _ in histories.values() if (i := state.open_interval(now)) is not None]
     usage = sum(month_usage(intervals, MONTH).values(), Counter())
-    return sum(usage.values()), price_usage(usage, ledger_svc.pricing_for(db.rules(), table))
+    return sum(usage.values()), price_usage(usage, pricing_for(db.rules(), table))
 
 
 def ensure_view(db: LedgerDB, n_events: int) -> None:
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view", type=Path, help="the view's file: kept, and reused when it holds the events")
     args = parser.parse_args(argv)
     n_events = 50_000 if args.quick else args.events
-    table = ledger_svc.load_price_table()
+    table = load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))     # the month's last day: TPUs still run
     took: dict[str, float] = {}
 
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             for by in BY:
                 result = report(db, by, f"report --by {by}")
                 by_member = by_member or result
-            spend_s, _ = timed(lambda: ledger_svc.month_report(db, clock, table, MONTH))
+            spend_s, _ = timed(lambda: Books(None, db, clock, table, "bench").month(MONTH))
             print(f"{'baseline: budget show':<28} {spend_s * 1000:8.1f} ms  (the pre-summed spend)")
             naive_s, (chip_seconds, amount) = timed(lambda: naive_total(db, clock, table), runs=1)
             assert chip_seconds == by_member.total.chip_seconds, "the naive replay must meter the same chip-seconds"

@@ -33,7 +33,7 @@ from tpuctl.adapters.gcs_store import GcsStore
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore, open_store
 from tpuctl.domain.events import NODE_CREATED, new_event, node_payload
-from tpuctl.services.ledger import sync_from_store
+from tpuctl.services.sync import sync_from_store
 
 from run import free_port     # benchmarks/run.py, beside this file
 

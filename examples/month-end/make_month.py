@@ -21,10 +21,11 @@ from pathlib import Path
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.adapters.tpu import TpuApi
+from tpuctl.adapters.user_files import load_price_table
 from tpuctl.config import resolve_profile
 from tpuctl.emulator.models import WorldSettings
 from tpuctl.emulator.server import EmulatorServer
-from tpuctl.services import ledger, sample_month
+from tpuctl.services import sample_month
 
 HERE = Path(__file__).parent
 
@@ -42,7 +43,7 @@ def main() -> None:
     with EmulatorServer(settings=WorldSettings(boot_seconds=0), manual_clock=True) as server:
         month = sample_month.Month(api=TpuApi(profile.project, server.url), store=LocalStore(store),
                                    db=LedgerDB(scratch / "ledger.db"), clock=server.clock,
-                                   table=ledger.load_price_table(), profile=profile,
+                                   table=load_price_table(), profile=profile,
                                    preempt=lambda zone, node: server.preempt(zone, node, project=profile.project))
         sample_month.play(month)
         (HERE / "billing-2026-05.csv").write_text(server.billing_export("2026-05"), encoding="utf-8")

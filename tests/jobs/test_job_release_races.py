@@ -32,7 +32,8 @@ def ended_job(cli, remote_env, write_job, store, monkeypatch, tmp_path):
 def books(store, tmp_path, name: str, member: str = "alice"):
     from tpuctl.adapters.ledger_db import LedgerDB
     from tpuctl.domain.clock import SystemClock
-    from tpuctl.services.ledger import Books, load_price_table
+    from tpuctl.adapters.user_files import load_price_table
+    from tpuctl.services.ledger import Books
 
     return Books(store, LedgerDB(tmp_path / f"{name}.sqlite"), SystemClock(), load_price_table(), member)
 

@@ -9,7 +9,8 @@ from tpuctl.adapters.store import LocalStore
 from tpuctl.adapters.tpu import RetryPolicy, TpuApi
 from tpuctl.config import resolve_profile
 from tpuctl.emulator.models import WorldSettings
-from tpuctl.services import ledger, sample_month
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.services import sample_month
 
 PROJECT = "local-project"
 
@@ -20,7 +21,7 @@ def month(emulator, tmp_path):
     emulator.reset(WorldSettings(boot_seconds=0))
     api = TpuApi(PROJECT, emulator.url, retry=RetryPolicy(initial=0.01), poll_interval=0.01)
     played = sample_month.Month(api=api, store=LocalStore(tmp_path / "store"), db=LedgerDB(tmp_path / "ledger.db"),
-                                clock=emulator.clock, table=ledger.load_price_table(), profile=resolve_profile(),
+                                clock=emulator.clock, table=load_price_table(), profile=resolve_profile(),
                                 preempt=lambda zone, node: emulator.preempt(zone, node, project=PROJECT))
     sample_month.play(played)
     yield played

@@ -16,8 +16,12 @@ from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.events import NODE_CREATED, node_payload
 from tpuctl.domain.metering import merge
 from tpuctl.services import group as group_svc
-from tpuctl.services import ledger as svc
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.domain.prices import pricing_for
+from tpuctl.services.ledger import Books
+from tpuctl.services.sync import sync_from_store
 from tpuctl.services.admission import admit_logged
+from tests.conftest import enrol
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
 ZONE = "us-central2-b"
@@ -50,10 +54,11 @@ class Group:
         self.tmp = tmp_path
         self.store = CountingStore(tmp_path / "store")
         self.clock = ManualClock(T0)
-        self.table = svc.load_price_table()
+        self.table = load_price_table()
         tess = self.db("tess")
         group_svc.init_group(self.store, tess, self.clock, "tess", ["tess"])
         group_svc.set_budget(self.store, tess, self.clock, "tess", "10", group=True)
+        enrol(self.store, tess, self.clock, "ana", "bo", "cy")      # members whose key the group knows
 
     def db(self, member: str) -> LedgerDB:
         return LedgerDB(self.tmp / f"{member}.sqlite")
@@ -61,7 +66,7 @@ class Group:
     def ask(self, member: str, db: LedgerDB, request_id: str, hours: str = "0.25"):
         """A v4-8 for 15 minutes ($3.22) through the real admission (sync first)."""
         request = UsageRequest.for_type(member, ZONE, "v4-8", False, hours, request_id=request_id)
-        return svc.admission(self.store, db, self.clock, self.table, request, member)
+        return Books(self.store, db, self.clock, self.table, member).admit(request)
 
 
 @pytest.fixture
@@ -80,9 +85,9 @@ def test_a_lost_race_reads_the_winning_entry_and_decides_again(group):
         if len(seen) == 1:                       # while bo decides, cy takes entry 3
             group.ask("cy", group.db("cy"), "r3")
         return admit_request(request, month="2026-05", spent={}, committed=merge(pending), rules=bo.rules(),
-                             pricing=svc.pricing_for(bo.rules(), group.table))
+                             pricing=pricing_for(bo.rules(), group.table))
 
-    svc.sync_from_store(group.store, bo)
+    sync_from_store(group.store, bo)
     request = UsageRequest.for_type("bo", ZONE, "v4-8", False, "0.25", request_id="r4")
     with pytest.raises(RequestRefused) as refused:
         admit_logged(group.store, bo, group.clock, request, "bo", decide)
@@ -95,7 +100,7 @@ def test_an_admitted_request_and_its_node_count_once(group):
     ana, bo = group.db("ana"), group.db("bo")
     group.ask("ana", ana, "r1")
     assert group.ask("bo", bo, "r2").group.committed.money == Decimal("3.22")     # ana's, from the log
-    svc.record(group.store, ana, group.clock, "ana", NODE_CREATED, node_payload(
+    Books(group.store, ana, group.clock, None, "ana").record(NODE_CREATED, node_payload(
         zone=ZONE, node="n1", accelerator_type="v4-8", chips=4, spot=False, owner="ana",
         lease_until=T0 + timedelta(minutes=15), request_id="r1"))
     third = group.ask("bo", bo, "r3")        # ana's node (not its entry too) and bo's entry: the third fits
@@ -130,7 +135,7 @@ def test_unreadable_entries_are_skipped_and_named_by_verify(group):
     group.store.create("ledger/admissions/2026-05/oops.json", b"{}")
     group.ask("ana", ana, "r1")
     assert parse_entry(group.store.read(entry_key("2026-05", 2)), entry_key("2026-05", 2)).request_id == "r1"
-    problems = {p.key: p.message for p in svc.verify(group.store, ana)}
+    problems = {p.key: p.message for p in Books(group.store, ana, group.clock, None, "ana").verify()}
     assert problems[entry_key("2026-05", 1)].startswith(
         "ledger/admissions/2026-05/0000000001.json is not a readable admission entry (")
     assert problems["ledger/admissions/2026-05/oops.json"] == (

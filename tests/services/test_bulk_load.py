@@ -19,7 +19,9 @@ from tpuctl.domain.events import (
 )
 from tpuctl.domain.segments import SEGMENTS_PREFIX
 from tpuctl.domain.signing import SigningKey
-from tpuctl.services import ledger as svc
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.services import sync as svc
+from tpuctl.services.ledger import Books
 from tpuctl.services.segments import compact
 
 
@@ -144,8 +146,8 @@ def test_a_bulk_loaded_view_is_row_for_row_the_event_by_event_one(tmp_path, now)
     assert len(view["rejected"]) == 10 and len(view["intervals"]) >= 8 and len(view["queued"]) == 4
     assert [row[0] for row in view["bad_objects"]] == [segments[0]]          # the broken copy, read again alone
     assert {row[0].split("/")[1] for row in view["nodes"]} >= {"alice-a", "alice-late", "stray", "keyless", "young"}
-    report = svc.month_report(bulk, ManualClock(now), svc.load_price_table(), member="bob")
-    assert report == svc.month_report(before, ManualClock(now), svc.load_price_table(), member="bob")
+    report = Books(store, bulk, ManualClock(now), load_price_table(), "bob").month(member="bob")
+    assert report == Books(store, before, ManualClock(now), load_price_table(), "bob").month(member="bob")
 
     before.reset()
     bulk.reset()                                    # `ledger rebuild` of either comes to the same view again

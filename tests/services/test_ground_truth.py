@@ -29,7 +29,9 @@ from tpuctl.domain.nodes import OWNER_LABEL
 from tpuctl.emulator.models import WorldSettings
 from tpuctl.errors import PermissionDeniedError, TpuctlError
 from tests.conftest import enrol
-from tpuctl.services import ledger, nodes
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.services import nodes
+from tpuctl.services.ledger import Books
 from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 31, 22, 0, tzinfo=timezone.utc)      # runs cross a month boundary
@@ -53,15 +55,15 @@ class World:
     def __init__(self, root: Path, api, emulator):
         self.api, self.emulator, self.clock = api, emulator, emulator.clock
         self.store, self.db = LocalStore(root / "store"), LedgerDB(root / "ledger.db")
-        self.table = ledger.load_price_table()
+        self.table = load_price_table()
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
         enrol(self.store, self.db, self.clock, "alice", "bob", "cron")
         self.unseen: list[datetime] = []           # when nodes stopped accruing without tpuctl
         self.born: dict[str, datetime] = {}        # made without tpuctl since the last sync
         self.late = 0                              # chip-seconds the ledger may be off by for those
 
-    def books(self, member: str) -> ledger.Books:
-        return ledger.Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
+    def books(self, member: str) -> Books:
+        return Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
 
     def node(self, name: str):
         try:
@@ -114,7 +116,7 @@ class World:
             self.late += 4 * int((self.clock.now() - self.born.pop(node.name)).total_seconds() + 1)
 
     def sync(self) -> None:
-        ledger.observe_and_record(self.api, self.store, self.db, self.clock, "cron")
+        self.books("cron").observe(self.api)
         now = self.clock.now()
         self.late += sum(4 * int((now - ended).total_seconds() + 1) for ended in self.unseen)
         self.unseen.clear()                        # counted until this sync saw them

@@ -21,7 +21,9 @@ from tpuctl.domain.events import (
 )
 from tpuctl.domain.nodes import LEASE_LABEL, OWNER_LABEL, REQUEST_LABEL, NodeInfo, lease_label_value
 from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
-from tpuctl.services import ledger as svc
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.services.ledger import Books
+from tpuctl.services.sync import rebuild, sync_from_store
 from tpuctl.services import group as group_svc
 from tests.conftest import enrol
 
@@ -51,7 +53,7 @@ class Group:
         self.store = LocalStore(tmp_path / "store")
         self.db = LedgerDB(tmp_path / "ledger.db")
         self.clock = ManualClock(T0)
-        self.table = svc.load_price_table()
+        self.table = load_price_table()
         self.api = Lister()
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
         enrol(self.store, self.db, self.clock, "alice", "bob", "cron")
@@ -67,7 +69,7 @@ class Group:
         """What `tpuctl create/stop/start/delete` records for a v4-8."""
         payload = node_payload(zone=ZONE, node=node, accelerator_type="v4-8", chips=4, spot=spot, owner=owner,
                                lease_until=T0 + timedelta(hours=hours), request_id=request_id or f"req-{node}")
-        return svc.record(self.store, self.db, self.clock, owner, kind, payload)
+        return self.books(owner).record(kind, payload)
 
     def listed(self, name="alice-v4", state="READY", owner="alice", request_id=None, create_time=None, spot=False):
         labels = {OWNER_LABEL: owner, REQUEST_LABEL: request_id or f"req-{name}",
@@ -76,14 +78,17 @@ class Group:
                         create_time=create_time)
 
     def sync(self):
-        return svc.observe_and_record(self.api, self.store, self.db, self.clock, "cron")
+        return self.books("cron").observe(self.api)
 
     def report(self, **kwargs):
-        return svc.month_report(self.db, self.clock, self.table, **kwargs)
+        return self.books("tess").month(**kwargs)
 
     def admit(self, member="alice", hours=1, actor=None, reason=None):
         request = UsageRequest.for_type(member, ZONE, "v4-8", spot=False, hours=hours, request_id="req-new")
-        return svc.admission(self.store, self.db, self.clock, self.table, request, actor or member, reason)
+        return self.books(actor or member).admit(request, reason)
+
+    def books(self, actor):
+        return Books(self.store, self.db, self.clock, self.table, actor)
 
 
 @pytest.fixture
@@ -119,21 +124,21 @@ def test_the_store_is_written_first_and_a_database_that_missed_it_catches_up(gro
     other = new_event(BUDGET_SET, "tess", budget_payload(scope="member", member="bob", amount="75"),
                       group.clock.now()).signed(keys.signing_key("tess"), group.db.genesis().id)
     group.store.create(other.key, other.to_json())                   # written by another terminal
-    assert svc.sync_from_store(group.store, group.db).new_events == 1
+    assert sync_from_store(group.store, group.db).new_events == 1
     assert group.db.rules().budget_for("2026-05", "bob").amount == Decimal("75")
 
 
 def test_an_event_written_again_after_a_lost_reply_is_one_event_but_a_clash_is_an_error(group):
     event = group.tpuctl(NODE_CREATED)
-    assert svc.record_event(group.store, group.db, event) == event              # the retry finds its own bytes
+    assert group.books("alice").record_event(event) == event              # the retry finds its own bytes
     assert group.db.event_count() == len(list(group.store.list(EVENTS_PREFIX)))
     clash = Event(event.id, event.time, "mallory", event.kind, event.payload)
     with pytest.raises(ConflictError):
-        svc.record_event(group.store, group.db, clash)
+        group.books("alice").record_event(clash)
 
 
 def test_sync_reads_only_new_events_yet_catches_a_writer_whose_clock_is_behind(group):
-    first = svc.sync_from_store(group.store, group.db)
+    first = sync_from_store(group.store, group.db)
     assert (first.listed, first.new_events) == (6, 0)           # listed once, already ingested when recorded
     group.later(hours=1)
     group.tpuctl(NODE_CREATED)
@@ -141,13 +146,13 @@ def test_sync_reads_only_new_events_yet_catches_a_writer_whose_clock_is_behind(g
                      group.clock.now() - timedelta(minutes=5)    # its id sorts before the cursor
                      ).signed(keys.signing_key("tess"), group.db.genesis().id)
     group.store.create(late.key, late.to_json())
-    result = svc.sync_from_store(group.store, group.db)
+    result = sync_from_store(group.store, group.db)
     # listed: the 2 new keys, and the 6 recorded within the lookback before the cursor (not read again)
     assert (result.listed, result.new_events) == (8, 1)
     assert group.db.rules().budget_for("2026-05").amount == Decimal("900")
     group.later(hours=1)
     group.tpuctl(NODE_READY)
-    assert svc.sync_from_store(group.store, group.db).listed == 3       # the old ones are no longer listed
+    assert sync_from_store(group.store, group.db).listed == 3       # the old ones are no longer listed
 
 
 def test_a_node_deleted_behind_tpuctls_back_is_closed_at_the_sync_that_sees_it(group):
@@ -235,7 +240,7 @@ def test_verify_reports_corrupt_objects_unknown_kinds_and_unauthorised_events(gr
     strange = new_event("node.teleported", "alice", {}, T0)
     for event in (rogue, strange):
         group.store.create(event.key, event.to_json())
-    messages = [p.message for p in svc.verify(group.store, group.db)]
+    messages = [p.message for p in group.books("tess").verify()]
     assert messages == [
         "ledger/events/2026/05/01KQHFP680GCWQ5YQ5QBR14AFB.json is set aside: it is not JSON "
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)).",
@@ -256,16 +261,16 @@ def test_rebuilding_from_the_store_gives_the_same_answers(group, tmp_path):
     before = group.report()
     (tmp_path / "ledger.db").unlink()
     group.db = LedgerDB(tmp_path / "fresh.db")
-    result = svc.rebuild(group.store, group.db)
+    result = rebuild(group.store, group.db)
     assert result.new_events == result.listed == len(list(group.store.list(EVENTS_PREFIX)))
     assert group.report() == before
 
 
 def test_a_missing_price_file_or_a_currency_mismatch_is_said_plainly(group, tmp_path):
     with pytest.raises(ConfigError, match=f"^Price file {tmp_path / 'nope.toml'} does not exist.$"):
-        svc.load_price_table(tmp_path / "nope.toml")
+        load_price_table(tmp_path / "nope.toml")
     euros = tmp_path / "eur.toml"
     euros.write_text('as_of = 2026-11-01\nsource = "x"\ncurrency = "EUR"\nunit = "chip-hour"\n'
                      '[default.v4]\non_demand = 3\nspot = 1\n')
     with pytest.raises(ConfigError, match=f"keeps its books in USD but price file {euros} is in EUR"):
-        svc.month_report(group.db, group.clock, svc.load_price_table(euros))
+        Books(group.store, group.db, group.clock, load_price_table(euros), "tess").month()

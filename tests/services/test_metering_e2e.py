@@ -21,7 +21,9 @@ from tpuctl.domain.events import EVENTS_PREFIX, NODE_CREATED, NODE_DELETED, OVER
 from tpuctl.domain.metering import cost
 from tpuctl.errors import CapacityError
 from tests.conftest import enrol
-from tpuctl.services import ledger, nodes, queue
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.services import nodes, queue
+from tpuctl.services.ledger import Books
 from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
@@ -37,12 +39,12 @@ class Group:
         self.api, self.emulator, self.clock = api, emulator, emulator.clock
         self.store = LocalStore(tmp_path / "store")
         self.db = LedgerDB(tmp_path / "ledger.db")
-        self.table = ledger.load_price_table()
+        self.table = load_price_table()
         group_svc.init_group(self.store, self.db, self.clock, "tess", ["tess"])
         enrol(self.store, self.db, self.clock, "alice", "cron")
 
-    def books(self, member: str) -> ledger.Books:
-        return ledger.Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
+    def books(self, member: str) -> Books:
+        return Books(self.store, self.db, self.clock, self.table, member, lister=lambda: self.api)
 
     def later(self, seconds: float) -> None:
         self.clock.advance(seconds)
@@ -57,10 +59,10 @@ class Group:
         return self.api.get_node(ZONE, name)
 
     def sync(self):
-        return ledger.observe_and_record(self.api, self.store, self.db, self.clock, "cron")
+        return self.books("cron").observe(self.api)
 
     def spend(self, member: str):
-        return ledger.month_report(self.db, self.clock, self.table, member=member).members[0]
+        return self.books(member).month(member=member).members[0]
 
     def events(self) -> list[Event]:
         return [Event.from_json(self.store.read(key)) for key in self.store.list(EVENTS_PREFIX)]

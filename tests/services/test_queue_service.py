@@ -23,7 +23,8 @@ def full_zone(api, emulator):
 def books(tmp_path):
     from tpuctl.adapters.ledger_db import LedgerDB
     from tpuctl.adapters.store import LocalStore
-    from tpuctl.services.ledger import Books, load_price_table
+    from tpuctl.adapters.user_files import load_price_table
+    from tpuctl.services.ledger import Books
 
     return Books(LocalStore(tmp_path / "store"), LedgerDB(tmp_path / "ledger.db"), SystemClock(), load_price_table(),
                  "alice")

@@ -15,7 +15,8 @@ from tpuctl.domain.clock import ManualClock, utcnow
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, new_event, node_payload
 from tpuctl.domain.segments import SEGMENTS_PREFIX
 from tpuctl.errors import ConfigError
-from tpuctl.services import ledger as svc
+from tpuctl.services import sync as svc
+from tpuctl.services.ledger import Books
 from tpuctl.services.segments import compact
 
 
@@ -156,7 +157,7 @@ def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
     one_bad = LedgerDB(tmp_path / "one-bad.db")
     svc.sync_from_store(store, one_bad)
     same_view(one_bad, honest)                                      # that event read from its own object
-    problems = [p.message for p in svc.verify(store, one_bad)]
+    problems = [p.message for p in Books(store, one_bad, ManualClock(utcnow()), None, "tess").verify()]
     assert any(sealed.key in m and "set aside" in m for m in problems)
 
     path.write_bytes(b"not gzip at all")
@@ -164,7 +165,7 @@ def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
     result = svc.sync_from_store(store, garbage)
     same_view(garbage, honest)                                      # every event read one by one
     assert result.bad_objects == 1
-    assert [p.message for p in svc.verify(store, garbage)] == [
+    assert [p.message for p in Books(store, garbage, ManualClock(utcnow()), None, "tess").verify()] == [
         f"{sealed.key} is set aside: it is not a gzip'd JSON-lines segment (Error -3 while decompressing data: "
         "incorrect header check)."]
 

@@ -9,7 +9,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import open_store
 from tpuctl.domain.events import BUDGET_SET, EVENTS_PREFIX, budget_payload, new_event
 from tpuctl.services import group as group_svc
-from tpuctl.services import ledger as svc
+from tpuctl.services import sync as svc
 from tpuctl.domain.clock import ManualClock
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)

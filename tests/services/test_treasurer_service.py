@@ -14,7 +14,10 @@ from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.prices import FreeQuotaRule, Rates
 from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
-from tpuctl.services import ledger as svc
+from tpuctl.adapters.user_files import load_price_table
+from tpuctl.domain.prices import pricing_for
+from tpuctl.services.ledger import Books
+from tpuctl.services.sync import sync_from_store
 from tpuctl.services import group as group_svc
 
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc)
@@ -28,7 +31,7 @@ def group(tmp_path):
 
 
 def sheet_rows(db, generation):
-    return [(r.region, r.type, r.rates, r.override) for r in group_svc.price_sheet(db, svc.load_price_table()).rows
+    return [(r.region, r.type, r.rates, r.override) for r in group_svc.price_sheet(db, load_price_table()).rows
             if r.generation == generation]
 
 
@@ -57,8 +60,8 @@ def test_every_terminal_prices_with_the_same_decisions(group, tmp_path):
     group_svc.override_prices(store, db, clock, "tess", "v4", "4", "1")
     group_svc.add_free_quota(store, db, clock, "tess", group_svc.free_quota_rule("us-central2-b", "v4-8", "spot"))
     bobs = LedgerDB(tmp_path / "bob.db")
-    svc.sync_from_store(store, bobs)
-    pricing = svc.pricing_for(bobs.rules(), svc.load_price_table())
+    sync_from_store(store, bobs)
+    pricing = pricing_for(bobs.rules(), load_price_table())
     assert pricing.price_for("v4", "us-central2-b", False, "v4-8") == Decimal("4")
     assert pricing.price_for("v4", "us-central2-b", True, "v4-8") == 0
     assert pricing.price_for("v4", "us-central2-b", True, "v4-16") == Decimal("1")
@@ -93,7 +96,7 @@ def test_a_member_is_refused_before_their_decision_is_looked_at(group):
         group_svc.add_member(store, db, clock, "alice", "alice")           # already a member, still not hers to say
     with pytest.raises(PermissionDeniedError):
         group_svc.override_prices(store, db, clock, "alice", "v4", "0", "0")
-    assert svc.verify(store, db) == []
+    assert Books(store, db, clock, None, "tess").verify() == []
 
 
 def test_a_treasurer_can_be_promoted_from_member_once(group):

@@ -146,10 +146,10 @@ def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Check every ledger event: corrupt objects, unknown kinds, decisions by non-treasurers."""
     from tpuctl.cli import render
     from tpuctl.errors import ConfigError
-    from tpuctl.services import ledger as svc
+    from tpuctl.services.ledger import Books
 
     s = session(ctx)
-    problems = svc.verify(s.store, s.ledger)
+    problems = Books(s.store, s.ledger, s.clock, None, s.profile.member).verify()
     render.shown(json_out, shapes.problems(problems), *(p.message for p in problems),
                  f"{render.plural(len(problems), 'problem')} found." if problems else "The ledger is consistent.")
     if problems and not json_out:
@@ -159,10 +159,10 @@ def ledger_verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
 def ledger_rebuild(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Empty the local view of the ledger and read every event again from the group store."""
     from tpuctl.cli import render
-    from tpuctl.services import ledger as svc
+    from tpuctl.services.sync import rebuild
 
     s = session(ctx)
-    result = svc.rebuild(s.store, s.ledger)
+    result = rebuild(s.store, s.ledger)
     if json_out:
         render.emit_json(shapes.rebuilt(s.store.url, result))
         return

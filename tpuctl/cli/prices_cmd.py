@@ -22,10 +22,10 @@ def show(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     """Where prices come from, each generation's price and the free quota."""
     from tpuctl.cli import render
     from tpuctl.services import group as group_svc
-    from tpuctl.services import ledger as svc
+    from tpuctl.services.sync import sync_from_store
 
     s = session(ctx)
-    svc.sync_from_store(s.store, s.ledger)
+    sync_from_store(s.store, s.ledger)
     sheet = group_svc.price_sheet(s.ledger, s.prices)
     if json_out:
         render.emit_json(shapes.price_sheet(sheet))

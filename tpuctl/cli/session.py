@@ -64,13 +64,14 @@ class Session:
 
     @cached_property
     def prices(self):
-        from tpuctl.services.ledger import load_price_table
+        from tpuctl.adapters.user_files import load_price_table
 
         return load_price_table(os.environ.get("TPUCTL_PRICES") or None)
 
     @cached_property
     def books(self):
-        """Admission and recording for the commands that spend (create, queue, run, delete)."""
+        """The ledger as this member reaches it: admission and recording for the commands that spend
+        (create, queue, run, delete), and the month and costs they show."""
         from tpuctl.services.ledger import Books
 
         from tpuctl.cli import render
@@ -115,7 +116,8 @@ def agent_parts(store_url: str, project: str | None, endpoint: str | None, root)
     from tpuctl.adapters.ledger_db import LedgerDB
     from tpuctl.adapters.store import open_store
     from tpuctl.config import LOCAL_ENDPOINT
-    from tpuctl.services.ledger import Books, load_price_table
+    from tpuctl.adapters.user_files import load_price_table
+    from tpuctl.services.ledger import Books
     from tpuctl.services.release import AgentRelease
 
     store = open_store(store_url)

@@ -20,3 +20,8 @@ class Listing(list[T]):
 
     def __repr__(self) -> str:
         return f"Listing({list(self)!r}, unreachable={self.unreachable!r})"
+
+
+def unreachable_zones(*listings: Listing) -> set[str]:
+    """The zones some listing could not reach (from `projects/P/locations/Z`)."""
+    return {location.rsplit("/", 1)[-1] for listing in listings for location in listing.unreachable}

@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tpuctl.domain.amounts import amount_problem
 from tpuctl.domain.textfiles import load_toml
 from tpuctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tpuctl.domain.budgets import GroupRules
 
 GENERATIONS = ("v2", "v3", "v4", "v5e", "v5p", "v6e")
 MODELS = ("on_demand", "spot")
@@ -116,6 +119,14 @@ class Pricing:
 
     def price_for(self, generation: str, zone: str, spot: bool, accelerator_type: str = "") -> Decimal:
         return price_for(generation, zone, spot, self.overrides, self.table, accelerator_type)
+
+
+def pricing_for(rules: GroupRules, table: PriceTable) -> Pricing:
+    """The group's pricing: the price file under its overrides, refused in another currency."""
+    if rules.currency and rules.currency != table.currency:
+        raise ConfigError(f"The group keeps its books in {rules.currency} but price file {table.origin} is in "
+                          f"{table.currency}.", hint="Use a price file in the group's currency.")
+    return Pricing(table, rules.price_overrides)
 
 
 def parse_price_table(text: str | bytes, origin: str) -> PriceTable:

@@ -22,7 +22,7 @@ from tpuctl.domain.intervals import subject_of
 from tpuctl.domain.metering import info_subject
 from tpuctl.domain.nodes import NodeInfo
 from tpuctl.domain.times import format_time
-from tpuctl.services.ledger import sync_from_store
+from tpuctl.services.sync import sync_from_store
 
 
 def settle_unlisted(store: GroupStore, db: LedgerDB, events: list[Event], nodes: list[NodeInfo], actor: str,

@@ -34,7 +34,7 @@ def _fix(exc: TpuctlError) -> str:
 
 def run_checks(api: Callable[[], object], store: GroupStore, db: LedgerDB, clock: Clock, member: str,
                zone: str) -> list[Check]:
-    from tpuctl.services.ledger import sync_from_store
+    from tpuctl.services.sync import sync_from_store
     from tpuctl.services.outbox import waiting
     from tpuctl.services.segments import store_skew
 

@@ -20,7 +20,7 @@ from tpuctl.domain.event_schema import MAX_CHIPS
 from tpuctl.domain.events import GRANT_ENDED, GRANT_SET, Event
 from tpuctl.domain.grants import Grant, GrantFit, allocate, covered_seconds, current, fit
 from tpuctl.domain.intervals import NodeState, UsageInterval
-from tpuctl.domain.metering import PriceKey, month_bounds, with_grant
+from tpuctl.domain.metering import PriceKey, merge, month_bounds, running_usage, with_grant
 from tpuctl.domain.nodes import check_zone
 from tpuctl.domain.prices import GENERATIONS, Pricing
 from tpuctl.domain.times import format_time, parse_time
@@ -210,7 +210,7 @@ def request_fit(rules: GroupRules, pricing: Pricing, request: UsageRequest, stat
 
 def show(ctx) -> list[GrantRow]:
     """`tpuctl grant show`: each grant, read from the ledger as it is in the store now."""
-    from tpuctl.services.ledger import sync_from_store
+    from tpuctl.services.sync import sync_from_store
 
     sync_from_store(ctx.store, ctx.ledger)
     return grant_rows(ctx.ledger, ctx.clock)
@@ -226,9 +226,11 @@ def end(ctx, **grant) -> Event:
     return end_grant(ctx.store, ctx.ledger, ctx.clock, ctx.profile.member, **grant)
 
 
-def month_with_grant(db: LedgerDB, rules: GroupRules, month: str, now: datetime, spent: Mapping[str, Counter],
-                     committed: Mapping[str, Counter], states: list[NodeState]) -> tuple[dict, dict]:
-    """A month's spent and committed usage with what the grant covers moved to free keys."""
+def month_with_grant(db: LedgerDB, rules: GroupRules, month: str, now: datetime, committed: Mapping[str, Counter],
+                     states: list[NodeState]) -> tuple[dict, dict]:
+    """A month's spent usage (closed, plus the open `states` up to now) and `committed` usage,
+    with what the grant covers moved to free keys."""
+    spent = merge(db.month_usage(month), running_usage(states, month, now))
     if not rules.trc_grants:
         return dict(spent), dict(committed)
     start, end = month_bounds(month)

@@ -31,9 +31,11 @@ from tpuctl.adapters.trust_db import sealed_ids
 from tpuctl.domain.signing import is_public_key
 from tpuctl.domain.trust import short_key
 from tpuctl.services.genesis import check_own_key, sign_event, sync_genesis, write_statement
-from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceTable, Rates, region_of
+from tpuctl.domain.own_events import check_own_event
+from tpuctl.domain.prices import CURRENCIES, FREE_MODELS, GENERATIONS, FreeQuotaRule, PriceTable, Rates, pricing_for, region_of
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, UsageError
-from tpuctl.services.ledger import check_own_event, pricing_for, record_event, sync_from_store
+from tpuctl.services.ledger import Books
+from tpuctl.services.sync import sync_from_store
 
 
 def check_member_name(name: str, flag: str) -> str:
@@ -98,7 +100,7 @@ def record_decision(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, k
     ignored = [i.reason for i in preview.ignored if i.event_id == event.id]
     if ignored:
         raise ConfigError(f"Not recorded: {ignored[0]}.")
-    return record_event(store, db, event)
+    return Books(store, db, clock, None, actor).record_event(event)
 
 
 def set_budget(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, amount: Decimal | str, *,

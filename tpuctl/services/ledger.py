@@ -1,9 +1,10 @@
-"""Ledger use cases: record, observe, admit, report, verify (syncing: tpuctl/services/sync.py).
+"""The ledger, as every use case reaches it: `Books` (record, observe, admit, price, report,
+verify). Syncing with the group store: tpuctl/services/sync.py.
 
-Each function takes the group store, the ledger database and a clock (plus a Cloud TPU
-adapter where it observes), so the CLI wires real ones and tests wire temp ones. The
-store is written first: an event that reached the store is never lost, and a database
-that missed it catches up at the next sync.
+Books holds the group store, the ledger database, a clock, the price table and the acting
+member, so the CLI wires real ones and tests wire temp ones. The store is written first: an
+event that reached the store is never lost, and a database that missed it catches up at the
+next sync.
 """
 
 from __future__ import annotations
@@ -12,37 +13,34 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.domain.budgets import (
-    Admission, Budget, GroupRules, Override, RequestRefused, Standing, UsageRequest, admit_request,
+    Admission, Budget, Override, RequestRefused, Standing, UsageRequest, admit_request,
 )
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.event_schema import Invalid, check_event
 from tpuctl.domain.events import (
     EVENTS_PREFIX, NODE_DELETED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, event_key, key_event_id, new_event,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
-from tpuctl.domain.listing import Listing
+from tpuctl.domain.listing import Listing, unreachable_zones
 from tpuctl.domain.metering import (
-    Amount, PriceKey, check_month, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of, observe, observe_queued,
-    price_usage, queued_info_subject, running_usage,
+    Amount, PriceKey, check_month, committed_usage, cost, hourly_price, info_subject, merge, month_bounds, month_of,
+    observe, observe_queued, price_usage, queued_info_subject,
 )
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.prices import NO_PRICE_HINT, NO_PRICE_HINT_FOR_TREASURERS, PriceTable, Pricing, parse_price_table
+from tpuctl.domain.own_events import check_own_event
+from tpuctl.domain.prices import NO_PRICE_HINT, NO_PRICE_HINT_FOR_TREASURERS, PriceTable, Pricing, pricing_for
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
 from tpuctl.services.genesis import check_own_key, sign_event, uncounted
 from tpuctl.services.grants import by_subject, covered_pieces, month_with_grant, request_fit
 from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep
-from tpuctl.services.sync import (  # noqa: F401  (one import for the ledger's callers)
-    SYNC_BATCH, SYNC_LOOKBACK, SyncResult, _ingest_keys, rebuild, sync_from_store,
-)
+from tpuctl.services.sync import SYNC_BATCH, _ingest_keys, sync_from_store
+
 
 class Lister(Protocol):
     """What observation needs from the Cloud TPU adapter (tpuctl/adapters/tpu.py): listings
@@ -52,134 +50,13 @@ class Lister(Protocol):
     def list_queued_resources(self, zone: str | None = None) -> Listing[QueuedInfo]: ...
 
 
-def load_price_table(path: str | Path | None = None) -> PriceTable:
-    """The price file at `path`, or the one shipped with tpuctl."""
-    source = Path(path) if path else resources.files("tpuctl") / "data" / "prices.toml"
-    try:
-        text = source.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"Price file {source} does not exist.") from None
-    except OSError as exc:
-        raise ConfigError(f"Price file {source} cannot be read ({getattr(exc, 'strerror', None) or exc}).") from None
-    return parse_price_table(text, str(source))
-
-
-def pricing_for(rules: GroupRules, table: PriceTable) -> Pricing:
-    if rules.currency and rules.currency != table.currency:
-        raise ConfigError(f"The group keeps its books in {rules.currency} but price file {table.origin} is in "
-                          f"{table.currency}.", hint="Use a price file in the group's currency.")
-    return Pricing(table, rules.price_overrides)
-
-
-# --- recording and syncing ------------------------------------------------------------------
-
-def record_event(store: GroupStore, db: LedgerDB, event: Event) -> Event:
-    """Write the event to the group store (create-only), then into the local view. An event
-    already there with the same bytes is ours (a retried write whose first reply was lost).
-    It is signed with the actor's key on this machine first."""
-    event = sign_event(event, db)
-    data = event.to_json()
-    check_own_event(event)
-    try:
-        store.create(event.key, data)
-    except ObjectExists:
-        if store.read(event.key) != data:
-            raise
-    db.ingest([event])
-    return event
-
-
-def record(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, kind: str,
-           payload: Mapping[str, Any], time: datetime | None = None) -> Event:
-    return record_event(store, db, new_event(kind, actor, payload, clock.now(), time=time))
-
-
-def check_own_event(event: Event) -> None:
-    """tpuctl never writes what it would set aside when reading it back."""
-    try:
-        check_event(Event.from_trusted_json(event.to_json()))
-    except Invalid as exc:
-        raise ConfigError(f"tpuctl will not record this: the {event.kind.replace('.', ' ').replace('_', ' ')} "
-                          f"{str(exc).removeprefix('field ')}.") from None
-
-
-def zones_of(locations: Iterable[str]) -> set[str]:
-    return {location.rsplit("/", 1)[-1] for location in locations}
-
-
-def observe_and_record(api: Lister, store: GroupStore, db: LedgerDB, clock: Clock, actor: str) -> list[Event]:
-    """List every node and queued resource in every zone and record what changed without
-    tpuctl. Zones the API could not reach are left as they were."""
-    sync_from_store(store, db)
-    nodes = api.list_nodes(zone=None)
-    queued = api.list_queued_resources(zone=None)
-    lost = zones_of(nodes.unreachable) | zones_of(queued.unreachable)
-    return record_observed(store, db, clock, actor, nodes, queued, lost)
-
-
-def record_observed(store: GroupStore, db: LedgerDB, clock: Clock, actor: str, nodes: list[NodeInfo],
-                    queued: list[QueuedInfo], lost: set[str]) -> list[Event]:
-    """Record what changed without tpuctl, from listings already made (`lost`: zones not reached)."""
-    now = clock.now()
-    known = {state.subject: state for state in db.open_nodes()}
-    for state in db.node_states(info_subject(info) for info in nodes):
-        known.setdefault(state.subject, state)
-    waiting = {request.subject: request for request in db.waiting_queued()}
-    for request in db.queued_requests(queued_info_subject(info) for info in queued):
-        waiting.setdefault(request.subject, request)
-    events = (observe(nodes, known.values(), now, actor, unreachable_zones=lost)
-              + observe_queued(queued, waiting.values(), now, actor, unreachable_zones=lost))
-    if any(event.kind == NODE_DELETED for event in events):
-        from tpuctl.services.disputes import settle_unlisted
-
-        events = settle_unlisted(store, db, events, nodes, actor, now)
-    for event in events:
-        record_event(store, db, event)
-    return events
-
-
-# --- admission --------------------------------------------------------------------------------
-
-def _spent(db: LedgerDB, month: str, now: datetime, open_nodes: list[NodeState]) -> dict[str, Counter]:
-    """Closed usage from the pre-summed table plus running nodes up to now."""
-    return merge(db.month_usage(month), running_usage(open_nodes, month, now))
-
-
-def admission(store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, request: UsageRequest,
-              actor: str, override_reason: str | None = None, sync: bool = True) -> Admission:
-    """Admit a create/queue/run request against this month's budgets, or raise
-    RequestRefused with the numbers. A treasurer's override is recorded with its reason.
-    Committed and requested usage count against the current month in full. The decision is
-    written to the month's admission log, so members asking at once cannot all be admitted."""
-    if sync:
-        sync_from_store(store, db)
-    now = clock.now()
-    month = month_of(now)
-    rules, open_nodes = db.rules(), db.open_nodes()
-    override = Override(actor, override_reason) if override_reason else None
-    spent, committed = month_with_grant(db, rules, month, now, _spent(db, month, now, open_nodes),
-                                        committed_usage(open_nodes, db.waiting_queued(), now), open_nodes)
-    grant_fit, requested = request_fit(rules, pricing_for(rules, table), request, open_nodes, now)
-
-    def decide(pending: Mapping[str, Counter]) -> Admission:     # pending: admitted, not in the ledger yet
-        return admit_request(request, month=month, spent=spent, committed=merge(committed, pending),
-                             rules=rules, pricing=pricing_for(rules, table), override=override, requested=requested)
-
-    result = replace(admit_logged(store, db, clock, request, actor, decide), grant=grant_fit)
-    if result.overridden_by:
-        record(store, db, clock, actor, OVERRIDE_GRANTED, {
-            "member": request.member, "request_id": result.request_id, "reason": override_reason,
-            "requested": str(result.member.requested.money),
-            "left": {s.who: str(s.left) for s in result.over}})
-    return result
-
-
 class Books:
-    """The ledger as the commands that spend use it (create, queue, run, delete): admit a
-    request against the budgets, and record what tpuctl does. Synced from the store once per
-    command, so admission sees every member's latest events."""
+    """The ledger as every use case reaches it: admit a request against the budgets, record
+    what tpuctl does and what changed without it, price, report a month, verify. Synced from
+    the store once per command, so admission sees every member's latest events. `table` may be
+    None for a use case that prices nothing (a treasurer's decision, a seal)."""
 
-    def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable, actor: str,
+    def __init__(self, store: GroupStore, db: LedgerDB, clock: Clock, table: PriceTable | None, actor: str,
                  lister: Callable[[], Lister] | None = None, notify: Callable[[str], None] | None = None):
         self.store, self.db, self.clock, self.table, self.actor = store, db, clock, table, actor
         self.lister = lister        # the Cloud TPU adapter, made only when a refusal needs a fresh look
@@ -205,6 +82,8 @@ class Books:
             self._synced = True
         return self
 
+    # --- prices and admission -----------------------------------------------------------------
+
     def pricing(self) -> Pricing:
         return pricing_for(self.sync().db.rules(), self.table)
 
@@ -222,23 +101,21 @@ class Books:
         return exc
 
     def admit(self, request: UsageRequest, override_reason: str | None = None) -> Admission:
-        """Admission; before refusing on committed spend, look at the project as `sync` does:
-        a node preempted or deleted since the last sync no longer holds its lease. In a signed
-        group, someone whose key the group does not know is refused first: nothing they
-        recorded would count."""
+        """Admit a create/queue/run request against this month's budgets, or raise RequestRefused
+        with the numbers; a treasurer's override is recorded with its reason. Before refusing on
+        committed spend, look at the project as `sync` does: a node preempted or deleted since the
+        last sync no longer holds its lease. In a signed group, someone whose key the group does
+        not know is refused first: nothing they recorded would count."""
         self.sync()
         check_own_key(self.db.rules(), self.actor)
         try:
             try:
-                return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
-                                 sync=False)
+                return self._admission(request, override_reason)
             except RequestRefused as refused:
                 stale = any(standing.committed.chip_seconds for standing in refused.admission.over)
-                if self.lister is None or not stale or not observe_and_record(self.lister(), self.store, self.db,
-                                                                              self.clock, self.actor):
+                if self.lister is None or not stale or not self.observe(self.lister()):
                     raise
-            return admission(self.store, self.db, self.clock, self.table, request, self.actor, override_reason,
-                             sync=False)
+            return self._admission(request, override_reason)
         except ConfigError as exc:
             raise self._to_treasurer(exc)
         except RequestRefused as refused:
@@ -246,6 +123,98 @@ class Books:
                 refused.hint = (f"You are a treasurer: raise the budget (`tpuctl budget set --member "
                                 f"{request.member} AMOUNT`) or pass --override \"reason\".")
             raise
+
+    def _admission(self, request: UsageRequest, override_reason: str | None) -> Admission:
+        """Committed and requested usage count against the current month in full. The decision
+        is written to the month's admission log, so members asking at once cannot all be admitted."""
+        db, now = self.db, self.clock.now()
+        month = month_of(now)
+        rules, open_nodes = db.rules(), db.open_nodes()
+        override = Override(self.actor, override_reason) if override_reason else None
+        spent, committed = month_with_grant(db, rules, month, now, committed_usage(open_nodes, db.waiting_queued(), now),
+                                            open_nodes)
+        grant_fit, requested = request_fit(rules, pricing_for(rules, self.table), request, open_nodes, now)
+
+        def decide(pending: Mapping[str, Counter]) -> Admission:     # pending: admitted, not in the ledger yet
+            return admit_request(request, month=month, spent=spent, committed=merge(committed, pending), rules=rules,
+                                 pricing=pricing_for(rules, self.table), override=override, requested=requested)
+
+        result = replace(admit_logged(self.store, db, self.clock, request, self.actor, decide), grant=grant_fit)
+        if result.overridden_by:
+            self._write(new_event(OVERRIDE_GRANTED, self.actor, {
+                "member": request.member, "request_id": result.request_id, "reason": override_reason,
+                "requested": str(result.member.requested.money),
+                "left": {s.who: str(s.left) for s in result.over}}, self.clock.now()))
+        return result
+
+    # --- recording ------------------------------------------------------------------------------
+
+    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None,
+               keep_if_away: bool = False) -> Event | None:
+        """Write an event of tpuctl's own doing (store first, then the local view); with the store
+        away and offline allowed (or `keep_if_away`), keep it in the outbox (None), saying so once."""
+        if not self._away:
+            try:
+                return self._write(new_event(kind, self.actor, payload, self.clock.now(), time=time))
+            except UnavailableError:
+                if not (self._offline_ok or keep_if_away):
+                    raise
+                self._away = True
+        keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
+        self.kept += 1
+        if self.kept == 1 and self.notify:
+            self.notify(KEPT_NOTICE)
+        return None
+
+    def record_event(self, event: Event) -> Event:
+        """Write an event already made (its id and times kept): store first, then the local view."""
+        return self._write(event)
+
+    def _write(self, event: Event) -> Event:
+        """Write the event to the group store (create-only), then into the local view. An event
+        already there with the same bytes is ours (a retried write whose first reply was lost).
+        It is signed with the actor's key on this machine first."""
+        event = sign_event(event, self.db)
+        data = event.to_json()
+        check_own_event(event)
+        try:
+            self.store.create(event.key, data)
+        except ObjectExists:
+            if self.store.read(event.key) != data:
+                raise
+        self.db.ingest([event])
+        return event
+
+    # --- observing --------------------------------------------------------------------------------
+
+    def observe(self, api: Lister | None = None) -> list[Event]:
+        """`tpuctl sync`: read the store again, list every node and queued resource in every zone
+        (through `api`, by default the lister) and record what changed without tpuctl. Zones the
+        API could not reach are left as they were."""
+        sync_from_store(self.store, self.db)
+        api = api or self.lister()
+        return self.observe_listed(api.list_nodes(zone=None), api.list_queued_resources(zone=None))
+
+    def observe_listed(self, nodes: Listing[NodeInfo], queued: Listing[QueuedInfo]) -> list[Event]:
+        """Record what changed without tpuctl, from listings already made (the zones they did not
+        reach are left as they were)."""
+        db, now, actor = self.db, self.clock.now(), self.actor
+        lost = unreachable_zones(nodes, queued)
+        known = {state.subject: state for state in db.open_nodes()}
+        for state in db.node_states(info_subject(info) for info in nodes):
+            known.setdefault(state.subject, state)
+        waiting = {request.subject: request for request in db.waiting_queued()}
+        for request in db.queued_requests(queued_info_subject(info) for info in queued):
+            waiting.setdefault(request.subject, request)
+        events = (observe(nodes, known.values(), now, actor, unreachable_zones=lost)
+                  + observe_queued(queued, waiting.values(), now, actor, unreachable_zones=lost))
+        if any(event.kind == NODE_DELETED for event in events):
+            from tpuctl.services.disputes import settle_unlisted
+
+            events = settle_unlisted(self.store, db, events, nodes, actor, now)
+        for event in events:
+            self._write(event)
+        return events
 
     def observe_nodes(self, nodes: list[NodeInfo]) -> list[Event]:
         """Record these nodes as the API shows them, as a sync would: one never synced is recorded
@@ -256,22 +225,27 @@ class Books:
             self.record(event.kind, event.payload, event.time)
         return events
 
-    def record(self, kind: str, payload: Mapping[str, Any], time: datetime | None = None,
-               keep_if_away: bool = False) -> Event | None:
-        """Write an event of tpuctl's own doing (store first, then the local view); with the store
-        away and offline allowed (or `keep_if_away`), keep it in the outbox (None), saying so once."""
-        if not self._away:
-            try:
-                return record(self.store, self.db, self.clock, self.actor, kind, payload, time)
-            except UnavailableError:
-                if not (self._offline_ok or keep_if_away):
-                    raise
-                self._away = True
-        keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
-        self.kept += 1
-        if self.kept == 1 and self.notify:
-            self.notify(KEPT_NOTICE)
-        return None
+    # --- reading ------------------------------------------------------------------------------------
+
+    def month(self, month: str | None = None, member: str | None = None) -> MonthReport:
+        """`budget show` (every member) and `spend` (one member, with each node and its cost), from
+        the local view as it is. Committed usage is shown for the current month only."""
+        return _month_report(self.db, self.clock, self.table, month, member)
+
+    def cost_of(self, places: Iterable[tuple[str, str]]) -> Amount:
+        """What the nodes named (zone, node) have cost so far, in every month and incarnation,
+        running ones up to now (a job's TPUs: `tpuctl job`)."""
+        now, usage = self.clock.now(), Counter()
+        for zone, node in set(places):
+            intervals, states = self.db.place_history(zone, node)
+            for interval in intervals + [i for state in states if (i := state.open_interval(now))]:
+                usage[PriceKey.of(interval.spec)] += interval.chip_seconds
+        return price_usage(usage, pricing_for(self.db.rules(), self.table))
+
+    def verify(self) -> list[Problem]:
+        """`ledger verify`: read every event key in the store (ingesting any the database missed)
+        and report corrupt objects, unusable events and treasurer-only events from non-treasurers."""
+        return _verify(self.store, self.db)
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -300,6 +274,8 @@ class MemberSpend:
 
 @dataclass(frozen=True)
 class MonthReport:
+    """A month's standings, the group's and each member's, as `budget show` and `spend` show them."""
+
     month: str
     currency: str
     as_of: datetime
@@ -336,10 +312,8 @@ def _node_spend(intervals: list[UsageInterval], states: Mapping[str, NodeState],
     return rows
 
 
-def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | None = None,
-                 member: str | None = None) -> MonthReport:
-    """`budget show` (every member) and `spend` (one member, with each node and its cost).
-    Committed usage is shown for the current month only."""
+def _month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | None,
+                  member: str | None) -> MonthReport:
     now = clock.now()
     month = check_month(month) if month else month_of(now)
     start, end = month_bounds(month)
@@ -347,7 +321,7 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
     pricing = pricing_for(rules, table)
     current = start <= now < end
     open_nodes = db.open_nodes()
-    spent, committed = month_with_grant(db, rules, month, now, _spent(db, month, now, open_nodes),
+    spent, committed = month_with_grant(db, rules, month, now,
                                         committed_usage(open_nodes, db.waiting_queued(), now) if current else {},
                                         open_nodes)
     running = {state.spec.owner for state in open_nodes} if current else set()     # even before a second accrues
@@ -374,17 +348,6 @@ def month_report(db: LedgerDB, clock: Clock, table: PriceTable, month: str | Non
                        tuple(sorted(rules.budgets.values(), key=lambda b: (b.scope, b.member or "", b.month))))
 
 
-def places_cost(db: LedgerDB, clock: Clock, table: PriceTable, places: Iterable[tuple[str, str]]) -> Amount:
-    """What the nodes named (zone, node) have cost so far, in every month and incarnation,
-    running ones up to now (a job's TPUs: `tpuctl job`)."""
-    now, usage = clock.now(), Counter()
-    for zone, node in set(places):
-        intervals, states = db.place_history(zone, node)
-        for interval in intervals + [i for state in states if (i := state.open_interval(now))]:
-            usage[PriceKey.of(interval.spec)] += interval.chip_seconds
-    return price_usage(usage, pricing_for(db.rules(), table))
-
-
 # --- verification ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -394,9 +357,7 @@ class Problem:
     event_id: str | None = None
 
 
-def verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
-    """Read every event key in the store (ingesting any the database missed) and report
-    corrupt objects, unusable events and treasurer-only events from non-treasurers."""
+def _verify(store: GroupStore, db: LedgerDB) -> list[Problem]:
     keys = list(store.list(EVENTS_PREFIX))
     for start in range(0, len(keys), SYNC_BATCH):
         _ingest_keys(store, db, keys[start:start + SYNC_BATCH], store.parallel_reads)

@@ -15,7 +15,7 @@ from tpuctl.domain.budgets import format_amount
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.grants import WARN_DAYS, warning_text, warnings_due
 from tpuctl.domain.metering import month_of, price_usage
-from tpuctl.domain.prices import PriceTable
+from tpuctl.domain.prices import PriceTable, pricing_for
 from tpuctl.domain.times import format_time
 
 THRESHOLDS = (50, 90, 100)      # per cent of an allowance
@@ -32,14 +32,13 @@ def _remember(db: LedgerDB, key: str, now: datetime) -> None:
 def allowance_notices(db: LedgerDB, member: str, now: datetime, table: PriceTable) -> list[str]:
     """The highest threshold of each allowance the member passed this month and was not told of."""
     from tpuctl.services.grants import month_with_grant
-    from tpuctl.services.ledger import _spent, pricing_for
 
     rules, month = db.rules(), month_of(now)
     budgets = [b for b in rules.budgets_for(month, member) if b.amount > 0]
     if not budgets:
         return []
     open_nodes = db.open_nodes()
-    spent, _ = month_with_grant(db, rules, month, now, _spent(db, month, now, open_nodes), {}, open_nodes)
+    spent, _ = month_with_grant(db, rules, month, now, {}, open_nodes)
     used = price_usage(spent.get(member, {}), pricing_for(rules, table))
     lines = []
     for budget in budgets:

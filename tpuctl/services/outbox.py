@@ -28,6 +28,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
 from tpuctl.domain.clock import Clock, SystemClock
 from tpuctl.domain.events import Event, new_event
+from tpuctl.domain.own_events import check_own_event
 from tpuctl.domain.times import format_time, parse_time
 
 
@@ -70,7 +71,6 @@ def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s
     """Write every waiting event to the store, oldest first; returns how many. Stops at the
     first failure (UnavailableError propagates); what is left waits for the next command."""
     from tpuctl.services.genesis import sign_event
-    from tpuctl.services.ledger import check_own_event
 
     clock = clock or SystemClock()
     pushed = 0

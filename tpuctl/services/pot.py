@@ -18,7 +18,7 @@ from tpuctl.domain.prices import PriceTable
 from tpuctl.domain.settlement import RULES, BalanceRow, Contribution, MonthSettlement, balances, settle_month
 from tpuctl.errors import UsageError
 from tpuctl.services.group import record_decision
-from tpuctl.services.ledger import sync_from_store
+from tpuctl.services.sync import sync_from_store
 from tpuctl.services.report import member_chip_hours, month_report, spend_by_member
 
 

@@ -23,13 +23,15 @@ from tpuctl.domain.events import (
     NODE_DELETED, NODE_STOPPED, QUEUED_DELETED, REAP_ACTED, REAP_RAN, REAP_WARNED, new_event,
 )
 from tpuctl.domain.jobs import node_prefix
+from tpuctl.domain.listing import unreachable_zones
 from tpuctl.domain.metering import queued_info_payload
 from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
+from tpuctl.domain.own_events import check_own_event
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.reaping import Action, ReapPolicy, capped, plan, still_holds, warning_for, warning_labels
 from tpuctl.domain.times import format_time
 from tpuctl.errors import NotFoundError, TpuctlError
-from tpuctl.services.ledger import Books, check_own_event, month_report, record_observed, zones_of
+from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import deleted_payload, info_payload
 from tpuctl.services.reap_lock import DEFAULT_EVERY, Holder, ReaperLock, record_last_run
 
@@ -113,13 +115,13 @@ def gather(api: TpuApi, books: Books, policy: ReapPolicy, record: bool = True) -
     books.sync()
     nodes = api.list_nodes(None)
     queued = api.list_queued_resources(None)
-    lost = zones_of(nodes.unreachable) | zones_of(queued.unreachable)
+    lost = unreachable_zones(nodes, queued)
     if record:
-        record_observed(books.store, books.db, books.clock, books.actor, nodes, queued, lost)
+        books.observe_listed(nodes, queued)
     now = books.clock.now()
     watched = [n for n in nodes if n.state == "READY" and n.zone not in lost]
     activity = read_activity(books.store, watched, now)
-    report = month_report(books.db, books.clock, books.table)
+    report = books.month()
     standings = {m.member: m.standing for m in report.members}
     return Inputs(nodes, queued, activity, standings, lost, resumable_jobs(books, nodes, queued))
 

@@ -17,12 +17,12 @@ from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import MONTH_CLOSED, MONTH_REOPENED
 from tpuctl.domain.intervals import UsageInterval
 from tpuctl.domain.metering import check_month, cost, month_bounds, month_of
-from tpuctl.domain.prices import PriceTable
+from tpuctl.domain.prices import PriceTable, pricing_for
 from tpuctl.domain.reconcile import Bill, Window, parse_bill, spread, window_of
 from tpuctl.domain.settlement import to_cents
 from tpuctl.errors import ConfigError, ConflictError, UsageError
 from tpuctl.services.group import record_decision
-from tpuctl.services.ledger import pricing_for, sync_from_store
+from tpuctl.services.sync import sync_from_store
 from tpuctl.services.report import _intervals, days_of
 
 PACIFIC = ZoneInfo("America/Los_Angeles")

@@ -32,7 +32,7 @@ from tpuctl.domain.jobs import AttemptStatus, JobStatus, JobTiming
 from tpuctl.domain.jobs.protocol import BadObject, ReleaseDone, ReleaseIntent, dump
 from tpuctl.domain.releases import Release, release_key, release_reason
 from tpuctl.errors import ConfigError, ConflictError, NotFoundError
-from tpuctl.services.ledger import Books, record_event
+from tpuctl.services.ledger import Books
 
 AGENT = "its agent"
 
@@ -86,8 +86,7 @@ def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason:
     mine = ReleaseDone(now, books.actor, via, event is not None, event)
     done = _create_once(books.store, release_key(job, attempt.attempt, "done"), mine)
     if done.event:
-        record_event(books.store, books.db, Event(done.event["id"], done.time, done.by, NODE_DELETED,
-                                                  done.event["payload"]))
+        books.record_event(Event(done.event["id"], done.time, done.by, NODE_DELETED, done.event["payload"]))
     if attempt.queued and done is mine:                  # and the request that made it, as `queue delete --force`
         try:
             queue.queue_delete(api, books, api.get_queued_resource(attempt.zone, attempt.node), force=True, wait=False)

@@ -24,12 +24,12 @@ from tpuctl.domain.events import NODE_PREEMPTED, UNATTRIBUTED
 from tpuctl.domain.intervals import UsageInterval, node_subject
 from tpuctl.domain.jobs import INDEX_PREFIX, JOB_ID_RE
 from tpuctl.domain.metering import PriceKey, check_month, cost, month_bounds, month_of, running_usage
-from tpuctl.domain.prices import PriceTable
+from tpuctl.domain.prices import PriceTable, pricing_for
 from tpuctl.domain.times import parse_time
 from tpuctl.domain.report import BY, Ended, Preemption, Report, build_report, top_jobs
 from tpuctl.errors import UsageError
 from tpuctl.services.grants import covered_pieces
-from tpuctl.services.ledger import pricing_for, sync_from_store
+from tpuctl.services.sync import sync_from_store
 
 DAY = timedelta(days=1)
 

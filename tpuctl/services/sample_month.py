@@ -34,7 +34,7 @@ from tpuctl.domain.prices import PriceTable
 from tpuctl.services import group as group_svc
 from tpuctl.services import nodes
 from tpuctl.services import pot
-from tpuctl.services.ledger import Books, observe_and_record
+from tpuctl.services.ledger import Books
 
 MONTH = "2026-05"
 START = datetime(2026, 5, 1, tzinfo=timezone.utc)
@@ -72,7 +72,7 @@ class Month:
         nodes.delete_node(self.api, self.books(actor), self.api.get_node(zone, name))
 
     def sync(self) -> None:
-        observe_and_record(self.api, self.store, self.db, self.clock, TREASURER)     # cron runs as the treasurer
+        self.books(TREASURER).observe(self.api)     # cron runs as the treasurer
 
 
 def play(month: Month) -> None:

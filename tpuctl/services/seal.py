@@ -21,7 +21,8 @@ from tpuctl.domain.events import GROUP_SEALED, Event
 from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError
 from tpuctl.services.genesis import sealed_key, write_statement
 from tpuctl.services.group import write_genesis
-from tpuctl.services.ledger import record, sync_from_store
+from tpuctl.services.ledger import Books
+from tpuctl.services.sync import sync_from_store
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def seal_group(store: GroupStore, db: LedgerDB, clock: Clock, actor: str) -> Sea
     genesis = write_genesis(store, db, clock, actor, {"treasurers": sorted(rules.treasurers),
                                                       "currency": rules.currency, "sealed": stated})
     sync_from_store(store, db)          # the view, read again by the genesis
-    record(store, db, clock, actor, GROUP_SEALED, stated)
+    Books(store, db, clock, None, actor).record(GROUP_SEALED, stated)
     return Sealed(genesis, stated["events"], sealed_key(stated["digest"]))
 
 

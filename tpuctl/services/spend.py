@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tpuctl.services.context import Context
-from tpuctl.services.ledger import MonthReport, month_report, sync_from_store
+from tpuctl.services.ledger import MonthReport
+from tpuctl.services.sync import sync_from_store
 
 
 @dataclass(frozen=True)
@@ -29,14 +30,14 @@ def spend(ctx: Context, member: str | None = None, month: str | None = None) -> 
 
     sync_from_store(ctx.store, ctx.ledger)
     who = member or ctx.profile.member
-    report = month_report(ctx.ledger, ctx.clock, ctx.prices, month, member=who)
+    report = ctx.books.month(month, member=who)
     start, end = month_bounds(report.month)
     return Spend(who, report, tuple(reaper_notes(ctx.ledger, who, start, end)), overdue(ctx))
 
 
 def budgets(ctx: Context, month: str | None = None) -> Budgets:
     sync_from_store(ctx.store, ctx.ledger)
-    return Budgets(month_report(ctx.ledger, ctx.clock, ctx.prices, month), overdue(ctx))
+    return Budgets(ctx.books.month(month), overdue(ctx))
 
 
 def overdue(ctx: Context) -> str | None:

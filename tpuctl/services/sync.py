@@ -113,6 +113,6 @@ class Synced:
 def sync(ctx) -> Synced:
     """`tpuctl sync` as one call: read new ledger events, then record what changed in the
     project without tpuctl."""
-    from tpuctl.services.ledger import observe_and_record
+    from tpuctl.services.ledger import Books
 
-    return Synced(tuple(observe_and_record(ctx.api, ctx.store, ctx.ledger, ctx.clock, ctx.profile.member)))
+    return Synced(tuple(Books(ctx.store, ctx.ledger, ctx.clock, None, ctx.profile.member).observe(ctx.api)))

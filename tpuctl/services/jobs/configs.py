@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
 from tpuctl.adapters import bundles
+from tpuctl.adapters.user_files import read_user_file
 from tpuctl.config import Profile
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.jobs import (
@@ -216,13 +217,7 @@ def _bundle(store: GroupStore, stored: StoredConfig) -> bytes:
 
 
 def _read_file(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"There is no file {path}.") from None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc}.") from None
-    return decode_text(data, str(path))
+    return decode_text(read_user_file(path, "There is no file {path}.", "Cannot read {path}: {error}."), str(path))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from tpuctl.services.jobs.resume import ResumePass, resume_all, resume_one
 from tpuctl.services.jobs.status import (
     FollowEvent, cancel_job, download_outputs, follow, last_lines, list_jobs, log_chunks, outputs, read_status, settle,
 )
-from tpuctl.services.ledger import places_cost
 from tpuctl.services.release import release
 from tpuctl.services.watch import Quiet, Watch
 
@@ -49,8 +48,7 @@ def show(ctx: Context, job_id: str) -> JobView:
     """`tpuctl job`."""
     status = read_status(ctx.store, job_id, ctx.clock)
     files = outputs(ctx.store, status.id, 0) if status.spec["config"].get("outputs") else []
-    spent = places_cost(ctx.books.sync().db, ctx.clock, ctx.prices,
-                        [(a.zone, a.node) for a in status.attempts if a.owned])
+    spent = ctx.books.sync().cost_of((a.zone, a.node) for a in status.attempts if a.owned)
     return JobView(status, tuple(files), spent, ctx.prices.currency, failing_tail(ctx, status))
 
 
