@@ -66,6 +66,29 @@ def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(c
 
 
 @pytest.mark.slow
+def test_a_release_cut_off_before_its_deletion_was_recorded_is_recorded_by_jobs_resume(cli, jobs_env, write_job,
+                                                                                         store):
+    job = cli("run", str(write_job("name: cutoff\ntpu: {type: v4-8}\nrun: echo quick\n"))).out.strip()
+    wait_state(cli, job, "succeeded")
+    release = released(cli, job, store)
+    [deleted] = [e for e in node_events(store, job) if e.kind == NODE_DELETED]
+    store.delete(deleted.key)          # what a releaser killed between `done` and the event leaves
+    assert cli("ledger", "rebuild").code == 0
+    [row] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == job]
+    assert row["status"] == "ready"                                  # billed on, though the TPU is gone
+
+    assert cli("jobs", "resume", job).code == 0
+    [again] = [e for e in node_events(store, job) if e.kind == NODE_DELETED]
+    assert (again.id, again.time, again.actor) == (release["event_id"], parse_iso(release["released"]), "alice")
+    [ready] = [e for e in node_events(store, job) if e.kind == NODE_READY]
+    [row] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == job]
+    assert row["status"] == "deleted"
+    assert abs(row["seconds"] - (again.time - ready.time).total_seconds()) <= 1
+    assert cli("jobs", "resume", job).code == 0                     # a second pass writes nothing more
+    assert [e.id for e in node_events(store, job) if e.kind == NODE_DELETED] == [again.id]
+
+
+@pytest.mark.slow
 def test_a_followers_kill_does_not_keep_the_tpu(jobs_env, write_job, store, tmp_path, cli):
     path = write_job("name: orphaned\ntpu: {type: v4-16}\nrun: echo started; sleep 1.5; echo done\n")
     proc = subprocess.Popen([sys.executable, "-m", "tpuctl", "run", str(path), "--follow"], cwd=tmp_path,

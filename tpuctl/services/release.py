@@ -54,6 +54,8 @@ def release(books: Books, api: TpuApi, status: JobStatus, via: str, *, start: bo
     only finish a release someone began). Returns the release as it stands, or None."""
     attempt = status.latest
     if attempt is None or (attempt.release and attempt.release.done):
+        if attempt is not None and unrecorded(books, status):
+            _record(books, _read(books.store, ReleaseDone, release_key(status.id, attempt.attempt, "done")))
         return attempt.release if attempt else None
     store, clock = books.store, books.clock
     if attempt.release is None:
@@ -85,8 +87,7 @@ def _delete(books: Books, api: TpuApi, job: str, attempt: AttemptStatus, reason:
     event = {"id": new_event_id(now), "payload": payload} if payload else None
     mine = ReleaseDone(now, books.actor, via, event is not None, event)
     done = _create_once(books.store, release_key(job, attempt.attempt, "done"), mine)
-    if done.event:
-        books.record_event(Event(done.event["id"], done.time, done.by, NODE_DELETED, done.event["payload"]))
+    _record(books, done)
     if attempt.queued and done is mine:                  # and the request that made it, as `queue delete --force`
         try:
             queue.queue_delete(api, books, api.get_queued_resource(attempt.zone, attempt.node), force=True, wait=False)
@@ -178,6 +179,22 @@ class AgentRelease:
             return True
         waited = (self.clock.now() - last).total_seconds()
         return waited > settle_seconds(JobTiming.parse(status.spec.timing))
+
+
+def _record(books: Books, done: ReleaseDone) -> None:
+    """Record the node.deleted event the winning `done` carries (the same object for every racer)."""
+    if done.event:
+        books.record_event(Event(done.event["id"], done.time, done.by, NODE_DELETED, done.event["payload"]))
+
+
+def unrecorded(books: Books, status: JobStatus) -> bool:
+    """A release was decided but its releaser was killed before recording the deletion it
+    decided: its author's next `jobs resume` (or follow) records it at the time Cloud TPU
+    accepted the delete, so the TPU is not billed until some sync sees it gone."""
+    attempt = status.latest
+    release = attempt.release if attempt else None
+    return bool(release and release.done and release.event_id and release.by == books.actor
+                and not books.db.known_ids([release.event_id]))
 
 
 def pending(status: JobStatus) -> bool:

@@ -19,7 +19,7 @@ from tpuctl.errors import ConflictError, NotFoundError, TpuctlError
 from tpuctl.services.jobs.status import list_jobs, note_lost_node, read_status
 from tpuctl.services.jobs.submit import _start_attempt
 from tpuctl.services.ledger import Books
-from tpuctl.services.release import pending, release
+from tpuctl.services.release import pending, release, unrecorded
 
 
 def resume_job(books: Books, api: TpuApi, job: str, on_progress: Progress | None = None) -> JobStatus | None:
@@ -66,7 +66,7 @@ def resume_one(books: Books, api: TpuApi, job: str) -> ResumePass:
 def _resume_pass(books: Books, api: TpuApi, statuses: list[JobStatus]) -> ResumePass:
     store, resumed, failed, released = books.store, [], [], []
     for status in statuses:
-        if pending(status):
+        if pending(status) or unrecorded(books, status):
             try:
                 released.append((status, release(books, api, status, "jobs resume", start=False)))
             except TpuctlError as exc:              # Cloud TPU away: the next pass finishes it
