@@ -40,6 +40,7 @@ def test_malformed_worker_objects_are_ignored_and_named(job, cli, store):
     assert ignored[1].startswith(f"{layout.cancel_key(job)} is ignored: it is not JSON")
     shown = cli("job", job)
     assert shown.code == 0 and shown.err.splitlines() == list(ignored)
+    assert cli("job", job, "--json").json["ignored"] == list(ignored)       # scripts see them too
     assert [j["id"] for j in cli("jobs", "--json").json] == [job]
 
 

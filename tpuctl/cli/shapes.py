@@ -20,7 +20,7 @@ def job_status(status: Any) -> dict[str, Any]:
 
 def job_view(view: Any) -> dict[str, Any]:
     """`tpuctl job`: the status, its outputs and what its TPUs cost so far."""
-    return {**job_status(view.status), "outputs": list(view.outputs),
+    return {**job_status(view.status), "outputs": list(view.outputs), "ignored": list(view.status.ignored),
             "cost": {"currency": view.currency, "spent": amount(view.spent.money),
                      "chip_hours": amount(view.spent.chip_hours)}}
 
