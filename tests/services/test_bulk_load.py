@@ -5,6 +5,7 @@ forged events, late ones, restarts, preemptions, deletes, queued resources and b
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import timedelta
 
 import pytest
@@ -37,6 +38,17 @@ def tables(db: LedgerDB) -> dict[str, list[tuple]]:
 
 def indexes(db: LedgerDB) -> list[tuple]:
     return db.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name").fetchall()
+
+
+def version_1(data: bytes) -> bytes:
+    """A segment as tpuctl wrote it before version 2 (every line `[key, text]`): still read."""
+    lines = gzip.decompress(data).split(b"\n")
+    header = {**json.loads(lines[0]), "v": 1}
+    out = [json.dumps(header, separators=(",", ":"))]
+    for line in lines[1:]:
+        key, raw = line.split(b"\t", 1)
+        out.append(json.dumps([key.decode(), raw.decode()], separators=(",", ":"), ensure_ascii=False))
+    return gzip.compress("\n".join(out).encode(), mtime=0)
 
 
 class Group:
@@ -133,7 +145,7 @@ def now():
 def test_a_bulk_loaded_view_is_row_for_row_the_event_by_event_one(tmp_path, now):
     store = a_signed_store(tmp_path, now)
     segments = list(store.list(SEGMENTS_PREFIX))
-    text = gzip.decompress(store.read(segments[0])).decode()
+    text = gzip.decompress(version_1(store.read(segments[0]))).decode()        # an old segment
     (store.root / segments[0]).write_bytes(gzip.compress(text.replace('\\"chips\\":4', '\\"chips\\":40', 1).encode()))
 
     before, bulk = EventByEvent(tmp_path / "before.db"), LedgerDB(tmp_path / "bulk.db")
