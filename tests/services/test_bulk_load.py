@@ -5,6 +5,7 @@ forged events, late ones, restarts, preemptions, deletes, queued resources and b
 from __future__ import annotations
 
 import gzip
+import threading
 import json
 from datetime import timedelta
 
@@ -209,3 +210,50 @@ def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tm
     svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
     assert tables(bulk) == tables(before)
     assert len(tables(bulk)["bad_objects"]) == 1 and len(tables(bulk)["rejected"]) == 10
+
+
+class Paused(LocalStore):
+    """A folder store whose first segment read waits until the test lets it go."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.reading, self.go = threading.Event(), threading.Event()
+
+    def read(self, key):
+        if key.startswith(SEGMENTS_PREFIX) and not self.go.is_set():
+            self.reading.set()
+            assert self.go.wait(30)
+        return super().read(key)
+
+
+def test_a_command_opening_the_view_during_a_first_sync_waits_for_it_and_sees_the_whole_ledger(tmp_path, now):
+    store = a_signed_store(tmp_path, now)
+    paused, path, seen = Paused(store.root), tmp_path / "view.db", []
+    syncing = threading.Thread(target=lambda: svc.sync_from_store(paused, LedgerDB(path)))
+    syncing.start()
+    assert paused.reading.wait(30)
+    other = threading.Thread(target=lambda: seen.append(LedgerDB(path).event_count()))
+    other.start()
+    other.join(0.5)
+    assert seen == []                       # it waits: the view is being filled
+    paused.go.set()
+    syncing.join(30)
+    other.join(30)
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert seen == [before.event_count()] and not (tmp_path / "view.db.loading").exists()
+
+
+def test_a_view_another_process_has_open_is_filled_in_place_and_stays_readable_there(tmp_path, now):
+    store = a_signed_store(tmp_path, now)
+    other = LedgerDB(tmp_path / "view.db")          # (its own lock file handle, as another process has)
+    (tmp_path / "view.db.loading").write_bytes(b"what a load killed outright left")
+    view = LedgerDB(tmp_path / "view.db")
+    svc.sync_from_store(store, view)
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert tables(other) == tables(view) == tables(before)
+    other.close()
+    view.reset()                                    # alone now: filled beside, the leftover file replaced
+    svc.sync_from_store(store, view)
+    assert tables(LedgerDB(tmp_path / "view.db")) == tables(before)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("view.db")) == [
+        "view.db", "view.db-shm", "view.db-wal", "view.db.lock"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Iterable
 
+from tpuctl.adapters.ledger_file import Beside
 from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
 from tpuctl.domain.events import Event
 from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key
@@ -50,8 +51,10 @@ class BulkLoad:
         self.queued: dict[str, QueuedRequest] = {}
         self._indexes: list[str] = []
         self._collecting = False
+        self.beside: Beside | None = None               # filled beside the view's file (ledger_file.py)
 
     def __enter__(self) -> BulkLoad:
+        self.beside = Beside.start(self.db)
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         self._collecting = gc.isenabled()
@@ -78,12 +81,17 @@ class BulkLoad:
         self._end(commit=kind is None)
 
     def _end(self, commit: bool) -> None:
-        self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
-        if commit:      # the write-ahead log held the whole load: give its space back
-            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        self.db.forget_rules(rolled_back=not commit)
-        if self._collecting:
-            gc.enable()
+        try:
+            if self.beside is None or commit:
+                self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
+            if self.beside is not None:
+                self.beside.end(commit)
+            elif commit:        # the write-ahead log held the whole load: give its space back
+                self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self.db.forget_rules(rolled_back=not commit)
+            if self._collecting:
+                gc.enable()
 
     def ingest(self, events: Iterable[Event]) -> int:
         """What `LedgerDB.ingest` does with one batch; returns how many events were new."""

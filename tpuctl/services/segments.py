@@ -102,7 +102,7 @@ class _Checkers:
     """A second process, started when the first large segment needs it, ended with the load."""
 
     def __init__(self, stack: ExitStack):
-        self.stack, self.pool = stack, None
+        self.stack, self.pool, self.warm = stack, None, False
 
     def get(self) -> Executor | None:
         if self.pool is None:
@@ -131,8 +131,10 @@ def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None) -> It
             yield _parse_entries(key, entries[first:first + SEGMENT_BATCH])
         return
     slices = [entries[first:first + PARALLEL_SLICE] for first in range(0, len(entries), PARALLEL_SLICE)]
+    here = 0 if checkers.warm else 1            # the first slice here, while the second process starts
+    checkers.warm = True
     try:
-        futures = [pool.submit(_not_passed, part) for part in slices]
+        futures = [None] * here + [pool.submit(_not_passed, part) for part in slices[here:]]
     except (BrokenProcessPool, OSError, RuntimeError):
         futures = [None] * len(slices)
     for part, future in zip(slices, futures):
