@@ -46,7 +46,10 @@ class Hold:
     def __init__(self, path: Path):
         self.path, self.file = path, None
         if fcntl is not None:
-            self.file = open(f"{path}.lock", "ab")      # noqa: SIM115 - held until close()
+            try:
+                self.file = open(f"{path}.lock", "ab")  # noqa: SIM115 - held until close()
+            except OSError:
+                return                  # (a folder it cannot write: the view is filled in place)
             if not self._lock(fcntl.LOCK_SH, OPEN_WAIT):
                 self.close()
                 raise ConfigError(f"The ledger database {path} is being filled by another tpuctl process.",
