@@ -3,7 +3,9 @@
 Event by event, the view keeps every node incarnation's replay state in its tables, reading
 and writing them again for each batch. A fresh view has nothing to keep up to date, so the
 bulk load replays in memory and writes each derived row once, at the end, in one transaction
-(a load cut off halfway leaves the view empty, and the next sync starts again). Which events
+(a load cut off halfway leaves the view empty, and the next sync starts again), in a file
+beside the view's with the journal off when no other process has the view open
+(tpuctl/adapters/ledger_file.py). Which events
 are new and which count is decided by the same code as `LedgerDB.ingest` (`LedgerDB.admit`),
 and every table ends up row for row what event-by-event ingest of the same batches writes:
 

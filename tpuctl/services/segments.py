@@ -3,7 +3,8 @@
 The format, and the rule that keeps a late event from ever being missed, are in
 tpuctl/domain/segments.py. A segment is a copy, never the only home of an event: the event
 objects stay, so a segment set aside costs only speed, and every event read from a segment
-goes through the same `Event.from_json` check as a lone event object.
+goes through the same `Event.from_json` check as a lone event object (in a bulk load of large
+segments, in a second process, a slice ahead of the ingest).
 """
 
 from __future__ import annotations
