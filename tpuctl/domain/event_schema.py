@@ -20,8 +20,6 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Callable
 
-import orjson
-
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.amounts import MAX_AMOUNT
 from tpuctl.domain.prices import GENERATIONS
@@ -296,6 +294,17 @@ _PASSED: set[tuple[Check, type, Any]] = set()
 _PAYLOADS: set[tuple] = set()
 
 
+def _same_rules() -> dict[str, str]:
+    """Each kind, to the first kind whose payloads pass by the very same checks (node.* share
+    theirs), so a node's payload passes once, not once per kind of event about it."""
+    first: dict[tuple, str] = {}
+    return {kind: first.setdefault((id(required), tuple(extra.items()), kind in ev.NODE_KINDS,
+                                    kind in ev.QUEUED_KINDS), kind) for kind, (required, extra) in SCHEMA.items()}
+
+
+_SAME_RULES = _same_rules()
+
+
 def check_payload(kind: str, payload: Any) -> None:
     """Raise Invalid naming the first field of `payload` that `kind` does not allow."""
     if not isinstance(kind, str) or kind not in SCHEMA:      # (a list as kind is unhashable)
@@ -303,7 +312,7 @@ def check_payload(kind: str, payload: Any) -> None:
     if not isinstance(payload, dict):
         raise Invalid("has a payload that is not an object")
     try:        # with the types: true and 1 are equal keys, yet only one is a boolean
-        whole = (kind, *payload.items(), *map(type, payload.values()))
+        whole = (_SAME_RULES[kind], *payload.items(), *map(type, payload.values()))
         if whole in _PAYLOADS:
             return
     except TypeError:       # a list or an object inside: checked field by field every time
@@ -401,37 +410,4 @@ def _parse_with_json(cls: type, data: bytes, origin: str) -> ev.Event:
     return event
 
 
-def read_quick(cls: type, data: bytes, check: bool = True) -> ev.Event | None:
-    """The event in `data` read by orjson (five times faster than json on a million events),
-    or None: then `parse_event` reads it with json, which decides and says why. (check=False:
-    bytes another process found to pass here, read again the same way without a second check.) orjson reads a
-    subset of what json reads, to the same values (it refuses NaN, a lone surrogate, a BOM,
-    UTF-16 and deep nesting, which json may accept); where they differ (a whole number beyond
-    64 bits becomes a float) no check passes, so an event accepted here is the one json gives."""
-    try:
-        if check and (len(data) > 64 * 1024 or data.count(b"[") + data.count(b"{") > 64):
-            return None
-        body = orjson.loads(data)
-        fields = dict(id=body["id"], time=time(body["time"]), actor=body["actor"], kind=body["kind"],
-                      payload=body["payload"], version=body["v"], group=body.get("group"), sig=body.get("sig"),
-                      raw=bytes(data))
-        if _plain(cls):             # what the dataclass's __init__ does, three times faster
-            event = object.__new__(cls)
-            event.__dict__.update(fields)
-        else:
-            event = cls(**fields)
-        if check:
-            check_event(event)
-    except Exception:           # noqa: BLE001 - json below decides, and says why
-        return None
-    return event
-
-
-@lru_cache(maxsize=8)
-def _plain(cls: type) -> bool:
-    """Does `cls`'s __init__ only set these fields (no other field, default or __post_init__)?"""
-    import dataclasses
-
-    return (dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
-            and [f.name for f in dataclasses.fields(cls)] == [
-                "id", "time", "actor", "kind", "payload", "version", "group", "sig", "raw"])
+from tpuctl.domain.event_read import read_quick  # noqa: E402 - (it reads with this module's checks)

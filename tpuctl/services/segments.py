@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.event_schema import read_quick
+from tpuctl.domain.event_read import read_quick
 from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id, listing_bound
 from tpuctl.domain.segments import (
     MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, SegmentError, decode, encode, key_start,
