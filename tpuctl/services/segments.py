@@ -9,7 +9,6 @@ segments, in a second process, a slice ahead of the ingest).
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -22,7 +21,7 @@ from typing import Callable, Iterator
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.domain.clock import Clock
-from tpuctl.domain.event_read import read_quick
+from tpuctl.domain.event_read import not_read_quick, read_quick
 from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id, listing_bound
 from tpuctl.domain.segments import (
     MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, SegmentError, decode, encode, key_start,
@@ -36,7 +35,7 @@ CLOCK_PROBES = "tmp/clock/"        # short-lived objects whose store timestamps 
 SEGMENT_BATCH = 50_000
 # A bulk load of a large segment has its events parsed and checked by a second process, a
 # slice at a time, while this one ingests the slice before: checking is a third of the work.
-PARALLEL_FROM = 20_000      # events in a segment
+PARALLEL_FROM = 50_000      # events in a segment (the second process takes a few tenths of a second to start)
 PARALLEL_SLICE = 10_000
 
 
@@ -116,14 +115,6 @@ class _Checkers:
         return self.pool or None
 
 
-def _not_passed(entries: tuple) -> list[int]:
-    """(In the second process) the entries `_parse_entries` does not accept by orjson's way of
-    `Event.from_json` (tpuctl/domain/event_schema.py): the caller reads those in full."""
-    gc.disable()                    # the worker's own: what it keeps has no cycles
-    return [number for number, (key, raw) in enumerate(entries)
-            if (event := read_quick(Event, raw)) is None or not key.endswith(f"/{event.id}.json")]
-
-
 def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None) -> Iterator[tuple]:
     """`_parse_entries` of each batch of a segment's entries: checked in the second process, a
     slice ahead of the caller, for a large segment of a bulk load; else here."""
@@ -135,7 +126,7 @@ def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None) -> It
     here = 0 if checkers.warm else 1            # the first slice here, while the second process starts
     checkers.warm = True
     try:
-        futures = [None] * here + [pool.submit(_not_passed, part) for part in slices[here:]]
+        futures = [None] * here + [pool.submit(not_read_quick, part) for part in slices[here:]]
     except (BrokenProcessPool, OSError, RuntimeError):
         futures = [None] * len(slices)
     for part, future in zip(slices, futures):
