@@ -10,6 +10,7 @@ segments, in a second process, a slice ahead of the ingest).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,7 +35,7 @@ CLOCK_PROBES = "tmp/clock/"        # short-lived objects whose store timestamps 
 # fills about twice as fast with 50,000 a transaction as with a sync's 10,000.
 SEGMENT_BATCH = 50_000
 # A bulk load of a large segment has its events parsed and checked by a second process, a
-# slice at a time, while this one ingests the slice before: checking is a third of the work.
+# slice at a time, while this one ingests the slice before (a third of the work), when a core is idle.
 PARALLEL_FROM = 50_000      # events in a segment (the second process takes a few tenths of a second to start)
 PARALLEL_SLICE = 10_000
 
@@ -98,6 +99,14 @@ def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[in
         return _read_segments(store, db, keys, readers, bulk.ingest, _Checkers(stack))
 
 
+def free_core() -> bool:
+    """Is a core idle (the machine's load below its cores less one)?"""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
+    except (AttributeError, OSError):           # (no load average here)
+        return (os.cpu_count() or 1) > 1
+
+
 class _Checkers:
     """A second process, started when the first large segment needs it, ended with the load."""
 
@@ -105,6 +114,8 @@ class _Checkers:
         self.stack, self.pool, self.warm = stack, None, False
 
     def get(self) -> Executor | None:
+        if self.pool is None and not free_core():
+            self.pool = False           # a second process would wait for a core: it costs more than it saves
         if self.pool is None:
             try:
                 self.pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"))
