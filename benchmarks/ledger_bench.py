@@ -345,7 +345,7 @@ def compare_segments(objects: list[bytes], args) -> int:
           "(CPU: all processes, and the loading process alone):")
     new_wall, new_cpu, _ = results["bulk load (new)"]
     for name, (wall, cpu, own) in results.items():
-        print(f"  {name + ":":35} {wall:6.1f} s wall ({n / wall:9,.0f} events/s), CPU {cpu:6.1f} s ({own:5.1f} s);"
+        print(f"  {name + ':':35} {wall:6.1f} s wall ({n / wall:9,.0f} events/s), CPU {cpu:6.1f} s ({own:5.1f} s);"
               f" {wall / new_wall:4.1f}x wall, {cpu / new_cpu:4.1f}x CPU of the new bulk load")
     return 0
 
