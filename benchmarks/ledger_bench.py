@@ -9,7 +9,7 @@ scanning every interval row of the month (no pre-summed table, no index).
     python benchmarks/ledger_bench.py --quick      # 50,000 events
     python benchmarks/ledger_bench.py --events N
     python benchmarks/ledger_bench.py --signatures [--events N]   # unsigned vs signed, same run
-    python benchmarks/ledger_bench.py --segments [--objects]      # bulk load against the old paths, same run
+    python benchmarks/ledger_bench.py --segments [--objects] [--before REF]   # bulk load against the old paths
 """
 
 from __future__ import annotations
@@ -260,6 +260,99 @@ def compare_signatures(n_events: int) -> int:
     return 0 if rebuilt <= 1.5 * before_rebuild and aside == 0 and rebuild_checks.calls == 0 else 1
 
 
+def cpu_now() -> float:
+    """CPU seconds of this process and of its children that have ended (a load's workers)."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def timed(work) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds of this process and its workers, CPU seconds of this process."""
+    gc.collect()
+    wall, cpu, own = time.perf_counter(), cpu_now(), time.process_time()
+    work()
+    return time.perf_counter() - wall, cpu_now() - cpu, time.process_time() - own
+
+
+def before_code(ref: str | None) -> tuple[str, Path] | None:
+    """The tree of `ref` (default: where this branch left main), unpacked in a temporary folder."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        ref = ref or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=root, check=True, capture_output=True,
+                                    text=True).stdout.strip()
+        folder = Path(tempfile.mkdtemp(prefix="tpuctl-before-"))
+        archive = subprocess.run(["git", "archive", ref, "tpuctl", "benchmarks"], cwd=root, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"  (no old code to compare with: {exc})")
+        return None
+    return ref, folder
+
+
+def run_before(ref: str | None, n_events: int) -> dict[str, tuple[float, float]]:
+    """The old code's own `--segments` run (its bulk load and batch by batch), same size, this run."""
+    import re
+    import shutil
+    import subprocess
+
+    found = before_code(ref)
+    if found is None:
+        return {}
+    ref, folder = found
+    try:
+        out = subprocess.run([sys.executable, str(folder / "benchmarks" / "ledger_bench.py"), "--segments", "--events",
+                              str(n_events)], env={**__import__("os").environ, "PYTHONPATH": str(folder)},
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    times = {}
+    for name, label in (("bulk", "bulk load:"), ("batches", "batch by batch (before):")):
+        line = re.search(rf"{re.escape(label)}\s+([0-9.]+) s .*CPU ([0-9.]+) s", out)
+        if line:
+            times[f"{name} ({ref[:7]})"] = (float(line.group(1)), float(line.group(2)), float(line.group(2)))
+    return times
+
+
+def compare_segments(objects: list[bytes], args) -> int:
+    """The bulk load of a fresh view from segments, against, in the same run: this code's
+    batch-by-batch ingest, and the old code's bulk load and batch-by-batch ingest (a checkout of
+    `--before`, run as its own benchmark on the same number of events)."""
+    from tpuctl.services import segments
+
+    n = len(objects)
+    sealed = as_segments(objects)
+    results: dict[str, tuple[float, float, float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        store = sealed_store(Path(folder) / "store", sealed)
+        results["bulk load (new)"] = timed(lambda: materialise_bulk(LedgerDB(Path(folder) / "bulk.db"), store))
+        size = size_mib(Path(folder) / "bulk.db")
+        for name, free in (("one process", lambda: False), ("a second checks", lambda: True)):
+            free_core, segments.free_core = segments.free_core, free      # whatever the machine's load
+            results[f"bulk load, {name} (new)"] = timed(
+                lambda: materialise_bulk(LedgerDB(Path(folder) / f"bulk-{name}.db"), store))
+            segments.free_core = free_core
+        if not args.no_before:
+            results["batch by batch (new)"] = timed(
+                lambda: materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed))
+        if args.objects:
+            results["one object each (new)"] = timed(lambda: materialise(LedgerDB(Path(folder) / "objects.db"), objects))
+    sealed = None                   # its memory back before the old code runs
+    if not args.no_before:
+        results.update(run_before(args.before, args.events))
+    print(f"materialise {n:,} events from {n // 100_000 + bool(n % 100_000)} segments, database {size:.0f} MiB "
+          "(CPU: all processes, and the loading process alone):")
+    new_wall, new_cpu, _ = results["bulk load (new)"]
+    for name, (wall, cpu, own) in results.items():
+        print(f"  {name + ':':35} {wall:6.1f} s wall ({n / wall:9,.0f} events/s), CPU {cpu:6.1f} s ({own:5.1f} s);"
+              f" {wall / new_wall:4.1f}x wall, {cpu / new_cpu:4.1f}x CPU of the new bulk load")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1,000,000)")
@@ -268,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segments", action="store_true",
                         help="only: materialise from segments by the bulk load and the old batch-by-batch path")
     parser.add_argument("--no-before", action="store_true", help="skip the old path (the full-size run is long)")
+    parser.add_argument("--before", default=None, metavar="REF",
+                        help="with --segments: the git revision whose code is the old path (default: the merge base "
+                             "with main)")
     parser.add_argument("--objects", action="store_true",
                         help="with --segments: also the old path from one object per event")
     args = parser.parse_args(argv)
@@ -280,28 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generated {len(objects):,} events ({n_events // EVENTS_PER_INTERVAL:,} intervals, {len(MEMBERS)} "
           f"members) in {time.perf_counter() - t:.1f} s")
     if args.segments:
-        sealed = as_segments(objects)
-        with tempfile.TemporaryDirectory() as folder:
-            store = sealed_store(Path(folder) / "store", sealed)
-            cpu = time.process_time()
-            new = materialise_bulk(LedgerDB(Path(folder) / "bulk.db"), store)
-            new_cpu = time.process_time() - cpu
-            size = size_mib(Path(folder) / "bulk.db")
-            gc.collect()
-            cpu = time.process_time()
-            old = materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed)
-            old_cpu = time.process_time() - cpu
-            gc.collect()
-            lone = materialise(LedgerDB(Path(folder) / "objects.db"), objects) if args.objects else None
-        n = len(objects)
-        print(f"materialise {n:,} events from {len(sealed)} segments ({sum(len(d) for _, d in sealed) / 2**20:.0f} MiB),"
-              f" database {size:.0f} MiB:")
-        print(f"  bulk load:                 {new:6.1f} s ({n / new:,.0f} events/s), CPU {new_cpu:.1f} s")
-        print(f"  batch by batch (before):   {old:6.1f} s ({n / old:,.0f} events/s), CPU {old_cpu:.1f} s")
-        print(f"  ratio before / bulk: {old / new:.1f}x wall, {old_cpu / new_cpu:.1f}x CPU")
-        if lone is not None:
-            print(f"  one object each (before): {lone:6.1f} s ({n / lone:,.0f} events/s); {lone / new:.1f}x the bulk load")
-        return 0
+        return compare_segments(objects, args)
     table = load_price_table()
     clock = ManualClock(MONTH_START + timedelta(days=30, hours=12))
     with tempfile.TemporaryDirectory() as folder:

@@ -5,6 +5,8 @@ forged events, late ones, restarts, preemptions, deletes, queued resources and b
 from __future__ import annotations
 
 import gzip
+import threading
+import json
 from datetime import timedelta
 
 import pytest
@@ -39,6 +41,17 @@ def tables(db: LedgerDB) -> dict[str, list[tuple]]:
 
 def indexes(db: LedgerDB) -> list[tuple]:
     return db.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name").fetchall()
+
+
+def version_1(data: bytes) -> bytes:
+    """A segment as tpuctl wrote it before version 2 (every line `[key, text]`): still read."""
+    lines = gzip.decompress(data).split(b"\n")
+    header = {**json.loads(lines[0]), "v": 1}
+    out = [json.dumps(header, separators=(",", ":"))]
+    for line in lines[1:]:
+        key, raw = line.split(b"\t", 1)
+        out.append(json.dumps([key.decode(), raw.decode()], separators=(",", ":"), ensure_ascii=False))
+    return gzip.compress("\n".join(out).encode(), mtime=0)
 
 
 class Group:
@@ -135,7 +148,7 @@ def now():
 def test_a_bulk_loaded_view_is_row_for_row_the_event_by_event_one(tmp_path, now):
     store = a_signed_store(tmp_path, now)
     segments = list(store.list(SEGMENTS_PREFIX))
-    text = gzip.decompress(store.read(segments[0])).decode()
+    text = gzip.decompress(version_1(store.read(segments[0]))).decode()        # an old segment
     (store.root / segments[0]).write_bytes(gzip.compress(text.replace('\\"chips\\":4', '\\"chips\\":40', 1).encode()))
 
     before, bulk = EventByEvent(tmp_path / "before.db"), LedgerDB(tmp_path / "bulk.db")
@@ -180,3 +193,70 @@ def test_a_bulk_load_cut_off_halfway_leaves_the_view_empty_and_the_next_sync_fil
     svc.sync_from_store(store, view)
     svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
     assert tables(view) == tables(before)
+
+
+def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tmp_path, now, monkeypatch):
+    import resource
+
+    from tpuctl.services import segments
+
+    store = a_signed_store(tmp_path, now)
+    segment = list(store.list(SEGMENTS_PREFIX))[0]
+    text = gzip.decompress(store.read(segment))
+    (store.root / segment).write_bytes(gzip.compress(text.replace(b'"chips":4', b'"chips":"4"', 1)))
+    monkeypatch.setattr(segments, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(segments, "PARALLEL_SLICE", 7)              # many slices; one copy read again alone
+    monkeypatch.setattr(segments, "free_core", lambda: True)        # however busy the machine running the tests
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > children       # a second process checked
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert tables(bulk) == tables(before)
+    assert len(tables(bulk)["bad_objects"]) == 1 and len(tables(bulk)["rejected"]) == 10
+
+
+class Paused(LocalStore):
+    """A folder store whose first segment read waits until the test lets it go."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.reading, self.go = threading.Event(), threading.Event()
+
+    def read(self, key):
+        if key.startswith(SEGMENTS_PREFIX) and not self.go.is_set():
+            self.reading.set()
+            assert self.go.wait(30)
+        return super().read(key)
+
+
+def test_a_command_opening_the_view_during_a_first_sync_waits_for_it_and_sees_the_whole_ledger(tmp_path, now):
+    store = a_signed_store(tmp_path, now)
+    paused, path, seen = Paused(store.root), tmp_path / "view.db", []
+    syncing = threading.Thread(target=lambda: svc.sync_from_store(paused, LedgerDB(path)))
+    syncing.start()
+    assert paused.reading.wait(30)
+    other = threading.Thread(target=lambda: seen.append(LedgerDB(path).event_count()))
+    other.start()
+    other.join(0.5)
+    assert seen == []                       # it waits: the view is being filled
+    paused.go.set()
+    syncing.join(30)
+    other.join(30)
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert seen == [before.event_count()] and not (tmp_path / "view.db.loading").exists()
+
+
+def test_a_view_another_process_has_open_is_filled_in_place_and_stays_readable_there(tmp_path, now):
+    store = a_signed_store(tmp_path, now)
+    other = LedgerDB(tmp_path / "view.db")          # (its own lock file handle, as another process has)
+    (tmp_path / "view.db.loading").write_bytes(b"what a load killed outright left")
+    view = LedgerDB(tmp_path / "view.db")
+    svc.sync_from_store(store, view)
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert tables(other) == tables(view) == tables(before)
+    other.close()
+    view.reset()                                    # alone now: filled beside, the leftover file replaced
+    svc.sync_from_store(store, view)
+    assert tables(LedgerDB(tmp_path / "view.db")) == tables(before)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("view.db")) == [
+        "view.db", "view.db-shm", "view.db-wal", "view.db.lock"]

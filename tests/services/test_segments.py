@@ -4,6 +4,7 @@ counted twice or trusted unchecked (late writers, racing sealers, tampered segme
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 from datetime import timedelta
 
@@ -60,6 +61,17 @@ def same_view(a: LedgerDB, b: LedgerDB) -> None:
     assert a.event_ids() == b.event_ids()
     for month in set(a.months()) | set(b.months()):
         assert a.month_usage(month) == b.month_usage(month)
+
+
+def version_1(data: bytes) -> bytes:
+    """A segment as tpuctl wrote it before version 2 (every line `[key, text]`): still read."""
+    lines = gzip.decompress(data).split(b"\n")
+    header = {**json.loads(lines[0]), "v": 1}
+    out = [json.dumps(header, separators=(",", ":"))]
+    for line in lines[1:]:
+        key, raw = line.split(b"\t", 1)
+        out.append(json.dumps([key.decode(), raw.decode()], separators=(",", ":"), ensure_ascii=False))
+    return gzip.compress("\n".join(out).encode(), mtime=0)
 
 
 @pytest.fixture
@@ -150,7 +162,7 @@ def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
     honest = LedgerDB(tmp_path / "honest.db")
     svc.sync_from_store(store, honest)
 
-    text = gzip.decompress(store.read(sealed.key)).decode()
+    text = gzip.decompress(version_1(store.read(sealed.key))).decode()
     forged = text.replace('\\"chips\\":4', '\\"chips\\":\\"abc\\"', 1)          # one event's copy broken
     path = store.root / sealed.key
     path.write_bytes(gzip.compress(forged.encode()))
@@ -175,7 +187,7 @@ def test_a_segment_line_that_is_not_utf8_sets_the_segment_aside_instead_of_stopp
     last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     write_usage(store, last_month, 20)
     sealed = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now), min_events=1).sealed[0]
-    text = gzip.decompress(store.read(sealed.key)).decode()
+    text = gzip.decompress(version_1(store.read(sealed.key))).decode()
     (store.root / sealed.key).write_bytes(gzip.compress(text.replace("alice", "alice\\ud800", 1).encode()))
     view = LedgerDB(tmp_path / "view.db")
     result = svc.sync_from_store(store, view)
@@ -205,3 +217,32 @@ def test_a_first_sync_from_a_bucket_reads_segments(gcs_bucket, tmp_path, now):
     counted.calls.clear()
     assert svc.sync_from_store(counted, fresh).new_events == 0
     assert [call for call, _ in counted.calls] == ["list", "list"]          # nothing new: two round trips
+
+
+def test_a_segment_keeps_each_events_exact_bytes_once_and_a_broken_copy_is_read_from_its_own_object(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, last_month, 20)
+    payload = node_payload(zone="us-central2-b", node="by-hand", accelerator_type="v4-8", chips=4, spot=False,
+                           owner="alice", lease_until=None, request_id="by-hand")
+    by_hand = new_event(NODE_CREATED, "alice", payload, last_month + timedelta(hours=2))
+    pretty = json.dumps(by_hand.body(), indent=1).encode()              # written by hand: it holds newlines
+    store.create(by_hand.key, pretty)
+    sealed = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now), min_events=1).sealed[0]
+    lines = gzip.decompress(store.read(sealed.key)).split(b"\n")
+    assert json.loads(lines[0])["v"] == 2 and len(lines) == 42
+    assert sum(line.startswith(b"ledger/events/") and b"\t{" in line for line in lines) == 40    # bytes as they are
+    assert json.loads(next(line for line in lines if line.startswith(b"[")))[1].encode() == pretty
+
+    copy = next(line for line in lines if b'"node":"n3"' in line)
+    broken = gzip.decompress(store.read(sealed.key)).replace(copy, copy.replace(b'"chips":4', b'"chips":"abc"'))
+    (store.root / sealed.key).write_bytes(gzip.compress(broken))
+    view = LedgerDB(tmp_path / "view.db")
+    assert svc.sync_from_store(store, view).new_events == 41
+    key = copy.split(b"\t")[0].decode()
+    assert [reason for _, reason in view.bad_objects()] == [
+        f"{sealed.key} holds a copy of {key} that is set aside: {key} is set aside: it field 'chips' is \"abc\", "
+        "not a whole number of chips from 1 to 16384."]
+    assert view.conn.execute("SELECT body FROM events WHERE id = ?", (by_hand.id,)).fetchone()[0] == pretty
+    assert view.conn.execute("SELECT body FROM events WHERE id = ?", (key.rsplit("/", 1)[1][:-5],)).fetchone()[0] \
+        == store.read(key)

@@ -37,7 +37,11 @@ def _entry(row: tuple) -> LogEntry:
 
 class AdmissionView:
     def __init__(self, db: LedgerDB):
-        self.conn = db.conn
+        self.db = db
+
+    @property
+    def conn(self):         # (a bulk load puts a new file, and connection, in the view's place)
+        return self.db.conn
 
     def last_seq(self, month: str) -> int:
         """The highest entry number of `month` read so far (0: none)."""

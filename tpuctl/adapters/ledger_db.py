@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from tpuctl.adapters import trust_db
+from tpuctl.adapters import ledger_file, trust_db
 from tpuctl.adapters.ledger_rows import (
     INTERVALS, NODE_COLUMNS, QUEUED_COLUMNS, add_usage, chunks, dt_us, dt_us_opt, interval_rows, node_row, node_state,
     queued_request, queued_row, sec, us, us_opt, usage_intervals,
@@ -117,13 +117,12 @@ class LedgerDB:
     def __init__(self, path: str | Path, store_url: str | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.hold = ledger_file.Hold(self.path)         # shared while open: a bulk load may replace the file
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self.conn.execute("PRAGMA cache_size = -65536")       # up to 64 MiB: big first syncs
+            self.conn = ledger_file.connect(self.path)
             self.emptied = _open_schema(self.conn, store_url)
         except sqlite3.DatabaseError as exc:
+            self.hold.close()
             raise ConfigError(f"The ledger database {self.path} cannot be opened ({exc}).",
                               hint="It is only a cache: delete it and run `tpuctl sync` to rebuild it.") from None
         self._rules: tuple[tuple, GroupRules] | None = None
@@ -133,6 +132,7 @@ class LedgerDB:
 
     def close(self) -> None:
         self.conn.close()
+        self.hold.close()
 
     def __enter__(self) -> LedgerDB:
         return self

@@ -3,7 +3,9 @@
 Event by event, the view keeps every node incarnation's replay state in its tables, reading
 and writing them again for each batch. A fresh view has nothing to keep up to date, so the
 bulk load replays in memory and writes each derived row once, at the end, in one transaction
-(a load cut off halfway leaves the view empty, and the next sync starts again). Which events
+(a load cut off halfway leaves the view empty, and the next sync starts again), in a file
+beside the view's with the journal off when no other process has the view open
+(tpuctl/adapters/ledger_file.py). Which events
 are new and which count is decided by the same code as `LedgerDB.ingest` (`LedgerDB.admit`),
 and every table ends up row for row what event-by-event ingest of the same batches writes:
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING, Iterable
 
+from tpuctl.adapters.ledger_file import Beside
 from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
 from tpuctl.domain.events import Event
 from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key
@@ -50,8 +53,10 @@ class BulkLoad:
         self.queued: dict[str, QueuedRequest] = {}
         self._indexes: list[str] = []
         self._collecting = False
+        self.beside: Beside | None = None               # filled beside the view's file (ledger_file.py)
 
     def __enter__(self) -> BulkLoad:
+        self.beside = Beside.start(self.db)
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         self._collecting = gc.isenabled()
@@ -78,12 +83,17 @@ class BulkLoad:
         self._end(commit=kind is None)
 
     def _end(self, commit: bool) -> None:
-        self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
-        if commit:      # the write-ahead log held the whole load: give its space back
-            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        self.db.forget_rules(rolled_back=not commit)
-        if self._collecting:
-            gc.enable()
+        try:
+            if self.beside is None or commit:
+                self.db.conn.execute("COMMIT" if commit else "ROLLBACK")
+            if self.beside is not None:
+                self.beside.end(commit)
+            elif commit:        # the write-ahead log held the whole load: give its space back
+                self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            self.db.forget_rules(rolled_back=not commit)
+            if self._collecting:
+                gc.enable()
 
     def ingest(self, events: Iterable[Event]) -> int:
         """What `LedgerDB.ingest` does with one batch; returns how many events were new."""

@@ -93,17 +93,19 @@ class NodeSpec:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any], previous: NodeSpec | None = None) -> NodeSpec:
-        """Memoised: a node's events repeat the same payload, and replay builds a spec per event."""
+        """Memoised: a node's events repeat the same payload, and replay builds a spec per event
+        (keyed by the previous spec's identity, which the memo keeps alive: hashing it is slow)."""
         try:
-            key = (*payload.values(), *payload, previous)
+            key = (*payload.values(), *payload, id(previous))
             found = _SPECS.get(key)
         except TypeError:                   # not a payload the schema passed: no memo
             return cls._merged(payload, previous)
-        if found is None:
+        if found is None or found[0] is not previous:
             if len(_SPECS) >= 10_000:
                 _SPECS.clear()
-            found = _SPECS[key] = cls._merged(payload, previous)
-        return found
+            merged = cls._merged(payload, previous)
+            found = _SPECS[key] = (previous, previous if merged == previous else merged)
+        return found[1]
 
     @classmethod
     def _merged(cls, payload: Mapping[str, Any], previous: NodeSpec | None) -> NodeSpec:
@@ -118,7 +120,7 @@ class NodeSpec:
                    create_time=optional_time(payload.get("create_time")) or (previous and previous.create_time))
 
 
-_SPECS: dict[tuple, NodeSpec] = {}
+_SPECS: dict[tuple, tuple[NodeSpec | None, NodeSpec]] = {}
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,15 @@ def apply(state: NodeState | None, event: Event) -> tuple[NodeState, UsageInterv
                     and at - state.first_ready < FREE_PREEMPTION)
             interval = UsageInterval(state.subject, state.seq, spec, state.accruing_since, at, charged=not free)
             changes["seq"] = state.seq + 1
-    return NodeState(**{**vars(state), **changes}), interval      # (dataclasses.replace, but 3x faster)
+    return _changed(state, changes), interval
+
+
+def _changed(state: NodeState, changes: dict[str, Any]) -> NodeState:
+    """dataclasses.replace(state, **changes), five times faster: replay makes one per event."""
+    new = object.__new__(NodeState)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 def unique(events: Iterable[Event]) -> list[Event]:

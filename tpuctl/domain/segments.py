@@ -8,10 +8,13 @@ A segment covers the event ids recorded in [start, end) and is stored at
 ends; two members sealing at once name the same key, and the store's create-only rule lets
 exactly one of them win.
 
-The object is gzip'd JSON lines: a header `{"v", "start", "end", "events"}` (times as
-`id_prefix` strings), then one `[key, text]` line per event, where `text` is the event
-object's exact original bytes (UTF-8), so a reader parses and checks every event with the
-same `Event.from_json` as a lone object (and a signature over those bytes stays checkable).
+The object is gzip'd lines: a JSON header `{"v", "start", "end", "events"}` (times as
+`id_prefix` strings), then one line per event holding the event object's exact original
+bytes, so a reader parses and checks every event with the same `Event.from_json` as a lone
+object (and a signature over those bytes stays checkable). Version 2 writes `key<TAB>bytes`
+(the bytes as they are: an event is decoded once, not unescaped first); an event whose bytes
+hold a newline is written as version 1 wrote every event, a JSON `[key, text]` line, which
+version 2 readers also read. Version 1 segments (all `[key, text]`) are still read.
 
 How a late event is never missed (the rule every reader and sealer keeps):
 1. Every member's clock is within SYNC_LOOKBACK of the store's (`tpuctl doctor` says so when
@@ -44,13 +47,14 @@ from typing import Iterable
 from tpuctl.domain.events import id_prefix, id_time, key_event_id, listing_bound
 
 SEGMENTS_PREFIX = "ledger/segments/"
-SEGMENT_VERSION = 1
+SEGMENT_VERSION = 2                         # 1: every line `[key, text]` (still read)
 SEAL_HORIZON = timedelta(hours=2)           # only events at least this old are sealed
 MAX_SEAL_SKEW = timedelta(minutes=2)        # the sealer's clock against the store's
 MIN_SEGMENT = 1000                          # fewer new events wait (unless a month closes)
 MAX_SEGMENT = 100_000                       # events in one segment at most
 MAX_SEGMENT_BYTES = 256 * 2**20             # uncompressed; a larger object is set aside
 _STEM_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{10}$")
+_PLAIN_KEY = re.compile(r"^[!-~]+$")           # printable ASCII, no space: written bare in version 2
 
 
 class SegmentError(ValueError):
@@ -100,11 +104,14 @@ class Segment:
 
 def encode(start: datetime, end: datetime, entries: Iterable[tuple[str, bytes]]) -> bytes:
     lines = [json.dumps({"v": SEGMENT_VERSION, "start": id_prefix(start), "end": id_prefix(end),
-                         "events": 0}, separators=(",", ":"))]
+                         "events": 0}, separators=(",", ":")).encode()]
     for key, raw in entries:
-        lines.append(json.dumps([key, raw.decode("utf-8")], separators=(",", ":"), ensure_ascii=False))
-    lines[0] = lines[0].replace('"events":0', f'"events":{len(lines) - 1}')
-    return gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
+        if b"\n" in raw or not _PLAIN_KEY.match(key):
+            lines.append(json.dumps([key, raw.decode("utf-8")], separators=(",", ":"), ensure_ascii=False).encode())
+        else:
+            lines.append(key.encode() + b"\t" + raw)
+    lines[0] = lines[0].replace(b'"events":0', b'"events":%d' % (len(lines) - 1))
+    return gzip.compress(b"\n".join(lines), compresslevel=6, mtime=0)
 
 
 def _line(line: str) -> object:
@@ -122,6 +129,18 @@ def _line(line: str) -> object:
     return json.loads(line)
 
 
+def _version_2(text: bytes) -> tuple[list[bytes], dict | None]:
+    """The lines (as bytes) and header of a version 2 segment; no header if it is not one."""
+    newline = text.find(b"\n")
+    try:
+        header = json.loads(text[:newline] if newline >= 0 else text)
+    except (UnicodeDecodeError, ValueError):
+        return [], None
+    if not isinstance(header, dict) or header.get("v") != SEGMENT_VERSION:
+        return [], None
+    return text.split(b"\n"), header
+
+
 def decode(key: str, data: bytes) -> Segment:
     """The segment in `data`, its structure checked (SegmentError says why it is set aside).
     The events inside are not parsed here: the caller checks each like a lone event."""
@@ -132,12 +151,14 @@ def decode(key: str, data: bytes) -> Segment:
         text = zlib.decompressobj(wbits=31).decompress(data, MAX_SEGMENT_BYTES + 1)
         if len(text) > MAX_SEGMENT_BYTES:
             raise SegmentError(f"holds more than {MAX_SEGMENT_BYTES // 2**20} MiB")
-        lines = text.decode("utf-8").split("\n")
-        header = json.loads(lines[0])
+        lines, header = _version_2(text)
+        if header is None:
+            lines = text.decode("utf-8").split("\n")
+            header = json.loads(lines[0])
     except (zlib.error, EOFError, UnicodeDecodeError, ValueError) as exc:
         raise SegmentError(f"is not a gzip'd JSON-lines segment ({str(exc)[:80]})") from None
-    if not isinstance(header, dict) or header.get("v") != SEGMENT_VERSION:
-        raise SegmentError(f"has a header that is not a version {SEGMENT_VERSION} segment header")
+    if not isinstance(header, dict) or header.get("v") not in (1, SEGMENT_VERSION):
+        raise SegmentError(f"has a header that is not a version 1 or {SEGMENT_VERSION} segment header")
     if header.get("start") != id_prefix(start) or not isinstance(header.get("end"), str):
         raise SegmentError("has a header whose start is not the one its name says")
     try:
@@ -151,10 +172,19 @@ def decode(key: str, data: bytes) -> Segment:
     low, high, entries, last = listing_bound(start), listing_bound(end), [], ""
     for number, line in enumerate(lines[1:], start=2):
         try:
-            event_key, raw = _line(line)
-            if not (isinstance(event_key, str) and isinstance(raw, str)):
-                raise ValueError("not [key, text]")
-            data = raw.encode("utf-8")          # a lone surrogate (\ud800) is not UTF-8: set aside
+            if isinstance(line, bytes):         # version 2: key<TAB>bytes, or a version 1 line
+                event_key, tab, data = line.partition(b"\t")
+                if line.startswith(b"[") or not tab:
+                    event_key, data = _line(line.decode("utf-8")), None
+                else:
+                    event_key = event_key.decode("utf-8")
+            else:
+                event_key, data = _line(line), None
+            if data is None:
+                event_key, raw = event_key
+                if not (isinstance(event_key, str) and isinstance(raw, str)):
+                    raise ValueError("not [key, text]")
+                data = raw.encode("utf-8")      # a lone surrogate (\ud800) is not UTF-8: set aside
         except (ValueError, TypeError) as exc:
             raise SegmentError(f"has an unreadable line {number} ({str(exc)[:60]})") from None
         if key_event_id(event_key) is None or not low < event_key < high or event_key <= last:
