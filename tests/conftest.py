@@ -73,7 +73,11 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TPUCTL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
-    return tmp_path
+    yield tmp_path
+    if (tmp_path / "data" / "local-agents").is_dir():    # a local-profile TPU left READY: its agents end here
+        from tpuctl.adapters.local_agents import LocalAgents
+
+        LocalAgents(tmp_path / "data").stop_all()
 
 
 @pytest.fixture(scope="session")
