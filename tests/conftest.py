@@ -134,8 +134,19 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def shared_clock(remote_env, monkeypatch):
-    """tpuctl reads the emulator's clock, so a test moves time for both at once."""
+def instant_waits(monkeypatch):
+    """The CLI's Cloud TPU adapter waits (retries, polls) on a clock of its own, as `api` does:
+    the same waits and the same words about them, in no real time. Only for tests where nothing
+    that happens in real time (an agent, a thread) is waited for."""
+    from tpuctl.domain.clock import ManualClock
+
+    monkeypatch.setattr("tpuctl.adapters.tpu.SystemClock", ManualClock)
+
+
+@pytest.fixture
+def shared_clock(remote_env, monkeypatch, instant_waits):
+    """tpuctl reads the emulator's clock, so a test moves time for both at once (and the
+    adapter's retries take no real time: the emulator's time does not pass by itself)."""
     from datetime import datetime, timezone
 
     remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))
