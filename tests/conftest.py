@@ -60,8 +60,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: two workers per core, since most long tests wait on processes they started."""
-    return 2 * (os.cpu_count() or 1)
+    """`-n auto`: two workers more than cores, since the long tests wait on processes they start."""
+    return (os.cpu_count() or 1) + 2
 
 
 @pytest.fixture(autouse=True)
