@@ -24,6 +24,45 @@ import pytest
 PROJECT = "test-project"
 ZONE = "us-central2-b"
 
+# --- the order tests start in under xdist (`pytest -n auto`) ----------------------------------
+# The longest tests wait on other processes (the README's command lines, gcloud, members
+# racing, agents running jobs). Started first, they overlap with the short ones on the other
+# workers instead of leaving one worker busy alone at the end. Longest first, then every other
+# `slow` test, then the rest, each group in collection order.
+LONGEST_FIRST = (
+    "tests/cli/test_readme.py::test_every_quickstart_line_works_as_written",
+    "tests/emulator/test_emulator_gcloud_alpha.py",
+    "tests/emulator/test_emulator_gcloud.py",
+    "tests/services/test_admission_race.py",
+    "tests/jobs/test_job_resume.py",
+    "tests/jobs/test_job_local.py",
+    "tests/cli/test_completion.py",
+)
+
+
+def _start_rank(item) -> int:
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if item.nodeid == prefix or item.nodeid.startswith(prefix + "::"):
+            return rank
+    return len(LONGEST_FIRST) + (item.get_closest_marker("slow") is None)
+
+
+def pytest_configure(config):
+    """Hand tests out one at a time: xdist's default first gives each worker a run of
+    consecutive tests, which would give all the longest to the first worker."""
+    if getattr(config.option, "maxschedchunk", False) is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):          # an xdist worker: every worker sorts the same way
+        items.sort(key=_start_rank)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: two workers more than cores, since the long tests wait on processes they start."""
+    return (os.cpu_count() or 1) + 2
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
@@ -34,7 +73,11 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TPUCTL_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
-    return tmp_path
+    yield tmp_path
+    if (tmp_path / "data" / "local-agents").is_dir():    # a local-profile TPU left READY: its agents end here
+        from tpuctl.adapters.local_agents import LocalAgents
+
+        LocalAgents(tmp_path / "data").stop_all()
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +134,19 @@ def store(tmp_path):
 
 
 @pytest.fixture
-def shared_clock(remote_env, monkeypatch):
-    """tpuctl reads the emulator's clock, so a test moves time for both at once."""
+def instant_waits(monkeypatch):
+    """The CLI's Cloud TPU adapter waits (retries, polls) on a clock of its own, as `api` does:
+    the same waits and the same words about them, in no real time. Only for tests where nothing
+    that happens in real time (an agent, a thread) is waited for."""
+    from tpuctl.domain.clock import ManualClock
+
+    monkeypatch.setattr("tpuctl.adapters.tpu.SystemClock", ManualClock)
+
+
+@pytest.fixture
+def shared_clock(remote_env, monkeypatch, instant_waits):
+    """tpuctl reads the emulator's clock, so a test moves time for both at once (and the
+    adapter's retries take no real time: the emulator's time does not pass by itself)."""
     from datetime import datetime, timezone
 
     remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))

@@ -131,3 +131,17 @@ def test_retries_stop_at_their_deadline_on_the_adapters_clock(emulator):
     with pytest.raises(UnavailableError, match="Could not list TPUs in us-central2-b: the Cloud TPU API is unavailable"):
         api.list_nodes(ZONE)
     assert waits == [0.5, 1.0]          # a third wait (2 s) would end past the deadline
+
+
+def test_on_the_local_profiles_pace_a_create_returns_within_a_quarter_second_of_ready(emulator):
+    """Cloud TPU's pace (0.5 s, then 1.5x) would first see a 3 s boot after 4.06 s."""
+    from datetime import timedelta
+
+    from tpuctl.adapters.local_emulator import LOCAL_BOOT_SECONDS, LOCAL_POLL
+
+    emulator.configure(boot_seconds=LOCAL_BOOT_SECONDS)
+    api = TpuApi(PROJECT, emulator.url, clock=emulator.clock, **LOCAL_POLL)     # its waits move the world's time
+    start = emulator.clock.now()
+    node = api.create_node(ZONE, "demo", accelerator_type="v4-8", runtime_version=BASE, spot=False, labels={})
+    assert node.state == "READY"
+    assert timedelta(seconds=LOCAL_BOOT_SECONDS) <= emulator.clock.now() - start <= timedelta(seconds=LOCAL_BOOT_SECONDS + 0.25)

@@ -134,13 +134,13 @@ def test_api_unreachable(cli, remote_env, monkeypatch):
 
 
 @pytest.mark.slow
-def test_injected_503s_are_retried(cli, remote_env):
+def test_injected_503s_are_retried(cli, remote_env, instant_waits):
     remote_env.inject_faults(status=503, count=2)
     result = cli("list", "--json")
     assert (result.code, result.json) == (0, [])
 
 
-def test_lost_create_reply_makes_one_node(cli, remote_env):
+def test_lost_create_reply_makes_one_node(cli, remote_env, instant_waits):
     remote_env.inject_faults(status=503, count=1, method="POST", after_apply=True)
     result = cli("create", "once", "--type", "v4-8", "--json")
     assert result.code == 0, result.err

@@ -19,7 +19,7 @@ def full_zone(cli, remote_env):
 
 
 @pytest.mark.slow
-def test_list_says_it_is_retrying_while_the_api_is_down(cli, remote_env, monkeypatch):
+def test_list_says_it_is_retrying_while_the_api_is_down(cli, remote_env, monkeypatch, instant_waits):
     monkeypatch.setenv("TPUCTL_RETRIES", "3")
     remote_env.inject_faults(status=503, count=2, method="GET", path_contains="/nodes")
     result = cli("list")
@@ -29,7 +29,7 @@ def test_list_says_it_is_retrying_while_the_api_is_down(cli, remote_env, monkeyp
     assert lines[0].startswith("Could not list TPUs in us-central2-b: the Cloud TPU API is unavailable")
 
 
-def test_retries_that_run_out_still_end_in_one_error(cli, remote_env, monkeypatch):
+def test_retries_that_run_out_still_end_in_one_error(cli, remote_env, monkeypatch, instant_waits):
     monkeypatch.setenv("TPUCTL_RETRIES", "2")
     remote_env.inject_faults(status=503, count=5, method="GET", path_contains="/nodes")
     result = cli("list")
@@ -39,7 +39,7 @@ def test_retries_that_run_out_still_end_in_one_error(cli, remote_env, monkeypatc
 
 
 @pytest.mark.slow
-def test_a_queued_create_prints_a_line_per_state_and_gives_up_at_its_limit(cli, full_zone):
+def test_a_queued_create_prints_a_line_per_state_and_gives_up_at_its_limit(cli, full_zone, instant_waits):
     result = cli("create", "eager", "--type", "v4-8", "--queue", "--wait-limit", "1s")
     assert result.code == ExitCode.CAPACITY
     lines = result.err.splitlines()

@@ -4,6 +4,7 @@ on a local-folder store and on a GCS bucket (a real fake-gcs-server)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,7 +20,7 @@ from tests.conftest import PROJECT, ZONE
 from tpuctl.errors import ExitCode
 
 MEMBERS = [f"member{i}" for i in range(8)]
-ENTRY_POINT = Path(__file__).with_name("race_member.py")
+ENTRY_POINT = Path(__file__).with_name("race_members.py")
 # A v4-8 for 15 minutes: 4 chips x $3.22 x 0.25 h = $3.22; three fit in $10, a fourth does not.
 ASK = ["--type", "v4-8", "--hours", "0.25"]
 REFUSAL = re.compile(r"^Error: Refused: the group's budget for (\d{4}-\d{2}) is \$10\.00: spent \$(\d+\.\d\d), "
@@ -27,29 +28,31 @@ REFUSAL = re.compile(r"^Error: Refused: the group's budget for (\d{4}-\d{2}) is 
 
 
 def race(tmp_path: Path, store: str, emulator_url: str) -> dict[str, subprocess.CompletedProcess]:
-    """Start every member's `tpuctl create`, release them together, and collect the results."""
+    """Start every member's `tpuctl create` in a process of its own, release them together, and collect the results."""
     go = tmp_path / "go"
-    procs = {}
+    plans = []
     for member in MEMBERS:
         home = tmp_path / member
         home.mkdir(exist_ok=True)
-        env = {**os.environ, "TPUCTL_CONFIG": str(home / "config.toml"), "TPUCTL_DATA_DIR": str(home / "data"),
+        env = {"TPUCTL_CONFIG": str(home / "config.toml"), "TPUCTL_DATA_DIR": str(home / "data"),
                "TPUCTL_API_ENDPOINT": emulator_url, "TPUCTL_PROJECT": PROJECT, "TPUCTL_ZONE": ZONE,
                "TPUCTL_STORE": store, "TPUCTL_MEMBER": member}
-        procs[member] = subprocess.Popen(
-            [sys.executable, str(ENTRY_POINT), str(home / "ready"), str(go), "create", f"tpu-{member}", *ASK],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        plans.append({"home": str(home), "env": env, "args": ["create", f"tpu-{member}", *ASK]})
+    plan = tmp_path / "members.json"
+    plan.write_text(json.dumps(plans))
+    members = subprocess.Popen([sys.executable, str(ENTRY_POINT), str(plan), str(go)], env=dict(os.environ),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not all((tmp_path / m / "ready").exists() for m in MEMBERS):
         assert time.monotonic() < deadline, "the members did not get ready"
-        assert all(p.poll() is None for p in procs.values()), [p.communicate() for p in procs.values()]
+        assert members.poll() is None, members.communicate()
         time.sleep(0.02)
     go.touch()
-    results = {}
-    for member, proc in procs.items():
-        out, err = proc.communicate(timeout=120)
-        results[member] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return results
+    out, err = members.communicate(timeout=120)
+    assert members.returncode == 0, out + err
+    return {m: subprocess.CompletedProcess(p["args"], int((tmp_path / m / "code").read_text()),
+                                           (tmp_path / m / "out").read_text(), (tmp_path / m / "err").read_text())
+            for m, p in zip(MEMBERS, plans)}
 
 
 def check(results: dict[str, subprocess.CompletedProcess], cli) -> None:

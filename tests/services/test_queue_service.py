@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import ZONE
 from tpuctl.config import resolve_profile
-from tpuctl.domain.clock import SystemClock
+from tpuctl.domain.clock import ManualClock, SystemClock
 from tpuctl.errors import CapacityError
 from tpuctl.services import queue as svc
 
@@ -30,6 +30,18 @@ def books(tmp_path):
                  "alice")
 
 
+class Meanwhile(ManualClock):
+    """A clock whose every wait runs `meanwhile(seconds)` and takes no real time."""
+
+    def __init__(self, meanwhile):
+        super().__init__()
+        self.meanwhile = meanwhile
+
+    def sleep(self, seconds: float) -> None:
+        self.meanwhile(seconds)
+        super().sleep(seconds)
+
+
 def queue(api, books, name: str, **kwargs):
     profile = resolve_profile()
     request = svc.build_queue_request(profile, name, "v4-8", now=SystemClock().now(), zone=ZONE, **kwargs)
@@ -45,7 +57,7 @@ def test_wait_follows_the_request_until_active(api, books, full_zone):
             api.delete_node(ZONE, "blocker")
         full_zone.advance_clock(30)
 
-    done = svc.wait_queued(api, queued, SystemClock(), on_progress=updates.append, sleep=sleep)
+    done = svc.wait_queued(api, queued, Meanwhile(sleep), on_progress=updates.append)
     assert done.state == "ACTIVE"
     assert updates[-1] == "ACTIVE"           # the state only: the live line shows the time elapsed
     assert all(u in ("ACCEPTED", "WAITING_FOR_RESOURCES", "PROVISIONING") for u in updates[:-1])
@@ -55,6 +67,6 @@ def test_wait_follows_the_request_until_active(api, books, full_zone):
 def test_wait_says_why_a_request_failed(api, books, full_zone):
     queued = queue(api, books, "hopeless", valid_for="1h")
     with pytest.raises(CapacityError) as failure:
-        svc.wait_queued(api, queued, SystemClock(), sleep=lambda _s: full_zone.advance_clock(3600))
+        svc.wait_queued(api, queued, Meanwhile(lambda _s: full_zone.advance_clock(3600)))
     assert failure.value.message.startswith("Queued resource 'hopeless' failed: ")
     assert failure.value.hint == "It still holds its place until deleted: `tpuctl queue delete hopeless`."

@@ -55,6 +55,7 @@ class TpuApi:
         *,
         retry: RetryPolicy = RetryPolicy(),
         poll_interval: float = 0.5,
+        poll_ceiling: float = 5.0,
         clock: WaitingClock | None = None,
         on_retry: RetryProgress | None = None,
     ):
@@ -62,7 +63,8 @@ class TpuApi:
         self.on_retry = on_retry     # told before each wait between attempts; adapters never print
         self.endpoint = endpoint
         self.retry = retry
-        self.poll_interval = poll_interval
+        self.poll_interval = poll_interval     # the first wait of a poll loop; each next is 1.5x, up to:
+        self.poll_ceiling = poll_ceiling
         self.clock = clock or SystemClock()     # every wait and deadline of retries and polls
         self._client = None
 
@@ -211,7 +213,7 @@ class TpuApi:
         self, zone: str, name: str, states: set[str], *, on_progress: Progress | None = None, timeout: float = 3600
     ) -> NodeInfo:
         """Poll a node until it reaches one of `states`; a node that dies on the way is an error."""
-        pace = Pace(self.clock, self.poll_interval, timeout)
+        pace = Pace(self.clock, self.poll_interval, timeout, self.poll_ceiling)
 
         def look() -> NodeInfo:
             node = self.get_node(zone, name)
@@ -237,7 +239,7 @@ class TpuApi:
         our clock; a failed poll is retried like any call, a failed operation says why."""
         from google.api_core.future.polling import POLLING_PREDICATE
 
-        attempts, pace = self._attempts(what), Pace(self.clock, self.poll_interval, timeout)
+        attempts, pace = self._attempts(what), Pace(self.clock, self.poll_interval, timeout, self.poll_ceiling)
 
         def between_polls(exc: Exception) -> None:
             if not POLLING_PREDICATE(exc):      # the poll itself failed

@@ -94,11 +94,11 @@ class Attempts:
 
 
 class Pace:
-    """A poll loop's pace: a look now, then after waits growing 1.5x up to 5 s, until
-    `timeout` seconds have passed (the caller then says what it was waiting for)."""
+    """A poll loop's pace: a look now, then after waits growing 1.5x up to `ceiling` seconds,
+    until `timeout` seconds have passed (the caller then says what it was waiting for)."""
 
-    def __init__(self, clock: WaitingClock, first: float, timeout: float):
-        self.clock, self.interval = clock, first
+    def __init__(self, clock: WaitingClock, first: float, timeout: float, ceiling: float = 5.0):
+        self.clock, self.interval, self.ceiling = clock, first, ceiling
         self.deadline = clock.now() + timedelta(seconds=timeout)
 
     def wait(self) -> bool:
@@ -106,5 +106,5 @@ class Pace:
         if self.clock.now() > self.deadline:
             return False
         self.clock.sleep(self.interval)
-        self.interval = min(self.interval * 1.5, 5.0)
+        self.interval = min(self.interval * 1.5, self.ceiling)
         return True

@@ -83,14 +83,15 @@ class Session:
     def api(self):
         from tpuctl.adapters.tpu import RetryPolicy, TpuApi
 
-        endpoint = self.profile.api_endpoint
+        endpoint, pace = self.profile.api_endpoint, {}
         if self.profile.is_local:
-            from tpuctl.adapters.local_emulator import start_local_emulator
+            from tpuctl.adapters.local_emulator import LOCAL_POLL, start_local_emulator
 
-            endpoint = start_local_emulator(data_dir())
+            endpoint, pace = start_local_emulator(data_dir()), LOCAL_POLL
         from tpuctl.cli.render import retry_notice
 
-        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()), on_retry=retry_notice)
+        return TpuApi(self.profile.project, endpoint, retry=RetryPolicy(attempts=_retries()), on_retry=retry_notice,
+                      **pace)
 
     def member_key(self):
         """This member's public key (made on first use) and the file that holds the private half."""
@@ -129,9 +130,9 @@ def agent_parts(store_url: str, project: str | None, endpoint: str | None, root)
         from tpuctl.adapters.tpu import TpuApi
 
         if endpoint == LOCAL_ENDPOINT:
-            from tpuctl.adapters.local_emulator import start_local_emulator
+            from tpuctl.adapters.local_emulator import LOCAL_POLL, start_local_emulator
 
-            return TpuApi(project, start_local_emulator(data_dir()))
+            return TpuApi(project, start_local_emulator(data_dir()), **LOCAL_POLL)
         return TpuApi(project, endpoint)
 
     @cache

@@ -8,7 +8,6 @@ while it waits, its whole lease counts as committed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from tpuctl.adapters.tpu import TpuApi
 from tpuctl.config import Profile
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.budgets import Admission, UsageRequest
-from tpuctl.domain.clock import Clock
+from tpuctl.domain.clock import WaitingClock
 from tpuctl.domain.durations import check_hours, format_duration, parse_duration, parse_time_or_duration
 from tpuctl.domain.metering import queued_info_payload
 from tpuctl.domain.events import NODE_DELETED, QUEUED_CREATED, QUEUED_DELETED, queued_payload
@@ -183,7 +182,7 @@ def follow(ctx: Context, queued: QueuedInfo, admission: Admission, per_hour: Dec
     if wait:
         with watch.waiting(f"Waiting for {queued.name} ({queued.accelerator_type} in {queued.zone})",
                            lines=True) as update:
-            queued = wait_queued(ctx.api, queued, ctx.clock, on_progress=update, timeout=limit)
+            queued = wait_queued(ctx.api, queued, ctx.api.clock, on_progress=update, timeout=limit)
     return Queued(queued, admission, per_hour, ctx.clock.now())
 
 
@@ -203,22 +202,22 @@ def with_wait_ends(api: TpuApi, found: list[QueuedInfo], zone: str | None) -> li
     return ended
 
 
-def wait_queued(api: TpuApi, queued: QueuedInfo, clock: Clock, *,
+def wait_queued(api: TpuApi, queued: QueuedInfo, clock: WaitingClock, *,
                 on_progress: Callable[[str], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep, poll_seconds: float = 5.0,
                 timeout: timedelta | None = None) -> QueuedInfo:
     """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why, and so
-    is still waiting after `timeout`. Polls soon at first, then every `poll_seconds`."""
+    is still waiting after `timeout`. Polls at the adapter's pace (soon at first, then up to
+    its poll ceiling), waiting and timing on `clock`."""
     started = clock.now()
-    interval = min(api.poll_interval, poll_seconds)
+    interval = api.poll_interval
     while queued.state not in DONE_STATES:
         if on_progress:
             on_progress(queued.state)
         if timeout is not None and clock.now() - started > timeout:
             raise CapacityError(f"Queued resource '{queued.name}' is still {queued.state} after "
                                 f"{format_duration(timeout)}.", hint="It stays queued: `tpuctl queue list` shows it; --wait-limit waits longer.")
-        sleep(interval)
-        interval = min(interval * 1.5, poll_seconds)
+        clock.sleep(interval)
+        interval = min(interval * 1.5, api.poll_ceiling)
         queued = api.get_queued_resource(queued.zone, queued.name)
     if on_progress:
         on_progress(queued.state)
