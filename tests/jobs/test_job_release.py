@@ -13,7 +13,7 @@ import pytest
 
 from job_helpers import FAST, alive, job_state, wait_for, wait_state
 from tests.conftest import ZONE
-from tpuctl.domain.events import NODE_DELETED, NODE_READY, Event, event_key
+from tpuctl.domain.events import NODE_DELETED, NODE_READY, Event
 from tpuctl.domain.jobs import INDEX_PREFIX, index_job, parse_iso
 
 
@@ -32,14 +32,9 @@ def nodes(cli) -> list[str]:
     return [n["name"] for n in cli("list", "--json").json]
 
 
-def released(cli, job: str, store=None) -> dict:
-    """The job's release once Cloud TPU has accepted the delete (and, given the store, once the
-    ledger event its release names is written: the release is decided first, then recorded)."""
-    release = wait_for(lambda: (r := job_state(cli, job)["release"]) and r["released"] and r, what=f"{job}'s release")
-    if store is not None and release.get("event_id"):
-        key = event_key(release["event_id"])
-        wait_for(lambda: key in set(store.list("ledger/events/")), what="the release's event")
-    return release
+def released(cli, job: str) -> dict:
+    """The job's release once Cloud TPU has accepted the delete."""
+    return wait_for(lambda: (r := job_state(cli, job)["release"]) and r["released"] and r, what=f"{job}'s release")
 
 
 def idle_after(store, node: str, when: str) -> bool:
@@ -55,7 +50,7 @@ def idle_after(store, node: str, when: str) -> bool:
 def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(cli, jobs_env, write_job, store):
     job = cli("run", str(write_job("name: alone\ntpu: {type: v4-8}\nrun: sleep 1.2; echo nobody watches\n"))).out.strip()
     wait_state(cli, job, "succeeded")
-    release = released(cli, job, store)
+    release = released(cli, job)
     assert nodes(cli) == []
     assert {k: release[k] for k in ("released_by", "via", "deleted", "reason")} == {
         "released_by": "alice", "via": "its agent", "deleted": True, "reason": f"released: job {job} ended (succeeded)"}
@@ -76,8 +71,8 @@ def test_a_release_cut_off_before_its_deletion_was_recorded_is_recorded_by_jobs_
                                                                                          store):
     job = cli("run", str(write_job("name: cutoff\ntpu: {type: v4-8}\nrun: echo quick\n"))).out.strip()
     wait_state(cli, job, "succeeded")
-    release = released(cli, job, store)
-    [deleted] = [e for e in node_events(store, job) if e.kind == NODE_DELETED]
+    release = released(cli, job)
+    [deleted] = deletions(store, job)
     store.delete(deleted.key)          # what a releaser killed between `done` and the event leaves
     assert cli("ledger", "rebuild").code == 0
     [row] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == job]
@@ -108,7 +103,7 @@ def test_a_followers_kill_does_not_keep_the_tpu(jobs_env, write_job, store, tmp_
         proc.kill()
     assert job_state(cli, job)["state"] == "running"          # the follower died mid-job
     wait_state(cli, job, "succeeded")
-    assert released(cli, job, store)["via"] == "its agent"
+    assert released(cli, job)["via"] == "its agent"
     assert nodes(cli) == []
     assert [(e.actor, e.payload["reason"]) for e in deletions(store, job)] == [
         ("alice", f"released: job {job} ended (succeeded)")]
@@ -147,7 +142,7 @@ def test_a_follower_and_the_agent_releasing_together_record_one_deletion(cli, jo
     assert result.code == 0, result.err
     job = result.json["id"]
     assert f"Deleting TPU {job}: its job has ended (--keep-node keeps it).\n" in result.err
-    release = released(cli, job, store)
+    release = released(cli, job)
     assert nodes(cli) == []
     assert release["via"] in ("its agent", "run --follow") and release["deleted"] is True
     assert [e.id for e in deletions(store, job)] == [release["event_id"]]
@@ -170,7 +165,7 @@ def test_on_the_local_profile_the_agent_deletes_its_tpu_through_this_machines_em
     job = cli("run", "job.yaml").out.strip()
     store = LocalStore(isolated_env / "data" / "store")
     wait_state(cli, job, "succeeded")
-    release = released(cli, job, store)
+    release = released(cli, job)
     member = job_state(cli, job)["member"]
     assert (release["released_by"], release["via"], release["deleted"]) == (member, "its agent", True)
     wait_for(lambda: cli("list", "--json").json == [], what="the TPU to be gone")
