@@ -82,3 +82,28 @@ def test_another_members_tpu_needs_force_and_is_recorded_with_who_acted(cli, gro
     assert (deleted.actor, deleted.payload["owner"]) == ("tess", "alice")
     group("alice")
     assert cli("ledger", "verify").out == "The ledger is consistent.\n"
+
+
+@pytest.mark.slow
+def test_a_member_cannot_start_another_members_tpu_even_with_force_but_a_treasurer_can(cli, group, remote_env):
+    """Starting puts time on the owner's bill, which only the owner or a treasurer may add to:
+    refused before Cloud TPU is asked, so nothing runs that the ledger would not count."""
+    alice_makes_a1(cli, group)
+    assert cli("stop", "a1").code == 0
+
+    group("bob")
+    for args in (["start", "a1"], ["start", "a1", "--force"]):
+        refused = cli(*args)
+        assert refused.code == ExitCode.PERMISSION
+        assert "alice or a treasurer can start it" in refused.err
+    assert refused.err.splitlines()[0] == "Error: TPU 'a1' is alice's, so bob cannot start it: its time would go on alice's bill."
+    assert [n["state"] for n in cli("list", "--json").json] == ["STOPPED"]
+    assert events("node.started") == []
+
+    group("tess")
+    assert cli("start", "a1").code == 0
+    [started] = events("node.started")
+    assert (started.actor, started.payload["owner"]) == ("tess", "alice")
+    group("alice")
+    assert cli("ledger", "verify").out == "The ledger is consistent.\n"
+    assert [n["status"] for n in cli("spend", "--json").json["nodes"]] == ["ready"]

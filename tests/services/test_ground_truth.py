@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ZONE
@@ -165,6 +165,7 @@ def world_factory(api, emulator):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                 HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=14))
+@example(steps=[("create", "bob", "n2", False), ("stop", "alice", "n2", None), ("start", "alice", "n2", None)])
 def test_metered_chip_seconds_equal_what_ran(world_factory, steps):
     world = world_factory()
     for action, member, name, spot in steps:

@@ -40,21 +40,29 @@ def check_owner(books: Books, node: NodeInfo, force: bool, verb: str, record: st
     owner = node.owner
     if owner is None or owner == books.actor or force:
         return
-    if books.sync().db.rules().is_treasurer(books.actor):
+    rules = books.sync().db.rules()
+    if rules.is_treasurer(books.actor):
         return
-    raise PermissionDeniedError(f"TPU '{node.name}' is {owner}'s, not yours, so tpuctl will not {verb} it.",
-                                hint=f"Pass --force to {verb} it anyway; {record} records that {books.actor} did.")
+    hint = (f"{owner} or a treasurer can start it: its time goes on {owner}'s bill." if verb == "start"
+            and rules.trust.signed else f"Pass --force to {verb} it anyway; {record} records that {books.actor} did.")
+    raise PermissionDeniedError(f"TPU '{node.name}' is {owner}'s, not yours, so tpuctl will not {verb} it.", hint=hint)
 
 
 def check_may_start(books: Books, node: NodeInfo) -> None:
-    """A TPU billed to nobody (made outside tpuctl) that starts again spends on the group's
-    shared costs, which only a treasurer may put usage on: refused before it starts, since
-    the ledger would not count a member's record of it."""
-    if node.owner is not None:
+    """Starting a TPU puts its time on its owner's bill (or, for one made outside tpuctl, on the
+    group's shared costs), which in a signed group only that owner or a treasurer may add to:
+    refused before it starts, since the ledger would not count anyone else's record of it."""
+    if node.owner == books.actor:
         return
     rules = books.sync().db.rules()
-    if rules.trust.signed and not rules.is_treasurer(books.actor):
+    if not rules.trust.signed or rules.is_treasurer(books.actor):
+        return
+    if node.owner is None:
         raise PermissionDeniedError(
             f"TPU '{node.name}' is billed to nobody (it was made outside tpuctl), so {books.actor} cannot start it: "
             "its time would go on the group's shared costs.",
             hint=f"A treasurer can give it to you first (`tpuctl claim {node.name} --for {books.actor}`), or start it.")
+    raise PermissionDeniedError(
+        f"TPU '{node.name}' is {node.owner}'s, so {books.actor} cannot start it: "
+        f"its time would go on {node.owner}'s bill.",
+        hint=f"{node.owner} or a treasurer can start it.")
