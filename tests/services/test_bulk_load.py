@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import json
 from datetime import timedelta
 
 import pytest
@@ -25,6 +24,7 @@ from tpuctl.adapters.user_files import load_price_table
 from tpuctl.services import sync as svc
 from tpuctl.services.ledger import Books
 from tpuctl.services.segments import compact
+from tests.services.test_segments import version_1
 
 
 class EventByEvent(LedgerDB):
@@ -41,17 +41,6 @@ def tables(db: LedgerDB) -> dict[str, list[tuple]]:
 
 def indexes(db: LedgerDB) -> list[tuple]:
     return db.conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name").fetchall()
-
-
-def version_1(data: bytes) -> bytes:
-    """A segment as tpuctl wrote it before version 2 (every line `[key, text]`): still read."""
-    lines = gzip.decompress(data).split(b"\n")
-    header = {**json.loads(lines[0]), "v": 1}
-    out = [json.dumps(header, separators=(",", ":"))]
-    for line in lines[1:]:
-        key, raw = line.split(b"\t", 1)
-        out.append(json.dumps([key.decode(), raw.decode()], separators=(",", ":"), ensure_ascii=False))
-    return gzip.compress("\n".join(out).encode(), mtime=0)
 
 
 class Group:
