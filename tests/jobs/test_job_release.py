@@ -69,7 +69,7 @@ def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(c
 @pytest.mark.slow
 def test_a_release_cut_off_before_its_deletion_was_recorded_is_recorded_by_jobs_resume(cli, jobs_env, write_job,
                                                                                          store):
-    job = cli("run", str(write_job("name: cutoff\ntpu: {type: v4-8}\nrun: echo quick\n"))).out.strip()
+    job = cli("run", str(write_job("name: cutoff\ntpu: {type: v4-8}\nrun: sleep 1.2; echo quick\n"))).out.strip()
     wait_state(cli, job, "succeeded")
     release = released(cli, job)
     [deleted] = deletions(store, job)
