@@ -67,9 +67,7 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     ctx.obj = Session(config, profile, debug)
-    from tpuctl.cli.notices import show_after
-
-    ctx.call_on_close(lambda: show_after(ctx.obj))
+    ctx.call_on_close(ctx.obj.end)
 
 
 # Every command and group, registered here and only here, in the order `tpuctl --help` lists them.

@@ -28,6 +28,17 @@ class Session:
         self.debug = debug
         self.clock: Clock = SystemClock()
 
+    def end(self) -> None:
+        """When the command is done: the notices due, then the view closed (its lock file let go,
+        so a later first sync in this process may fill a fresh view beside it)."""
+        from tpuctl.cli.notices import show_after
+
+        try:
+            show_after(self)
+        finally:
+            if "ledger" in self.__dict__:
+                self.ledger.close()
+
     @cached_property
     def profile(self) -> Profile:
         if self.config_flag:        # one config for this command and all it runs (keys live beside it)
