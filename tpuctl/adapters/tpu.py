@@ -209,11 +209,15 @@ class TpuApi:
             self._wait_operation(what, operation, None, timeout=600)
         return self.get_node(zone, name)
 
+    def pace(self, timeout: float | None, clock: WaitingClock | None = None) -> Pace:
+        """This client's poll pace (first wait, growth, ceiling), on its clock unless given one."""
+        return Pace(clock or self.clock, self.poll_interval, timeout, self.poll_ceiling)
+
     def wait_for_state(
         self, zone: str, name: str, states: set[str], *, on_progress: Progress | None = None, timeout: float = 3600
     ) -> NodeInfo:
         """Poll a node until it reaches one of `states`; a node that dies on the way is an error."""
-        pace = Pace(self.clock, self.poll_interval, timeout, self.poll_ceiling)
+        pace = self.pace(timeout)
 
         def look() -> NodeInfo:
             node = self.get_node(zone, name)
@@ -239,7 +243,7 @@ class TpuApi:
         our clock; a failed poll is retried like any call, a failed operation says why."""
         from google.api_core.future.polling import POLLING_PREDICATE
 
-        attempts, pace = self._attempts(what), Pace(self.clock, self.poll_interval, timeout, self.poll_ceiling)
+        attempts, pace = self._attempts(what), self.pace(timeout)
 
         def between_polls(exc: Exception) -> None:
             if not POLLING_PREDICATE(exc):      # the poll itself failed

@@ -95,15 +95,16 @@ class Attempts:
 
 class Pace:
     """A poll loop's pace: a look now, then after waits growing 1.5x up to `ceiling` seconds,
-    until `timeout` seconds have passed (the caller then says what it was waiting for)."""
+    until `timeout` seconds have passed (the caller then says what it was waiting for; None:
+    no end)."""
 
-    def __init__(self, clock: WaitingClock, first: float, timeout: float, ceiling: float = 5.0):
+    def __init__(self, clock: WaitingClock, first: float, timeout: float | None, ceiling: float = 5.0):
         self.clock, self.interval, self.ceiling = clock, first, ceiling
-        self.deadline = clock.now() + timedelta(seconds=timeout)
+        self.deadline = None if timeout is None else clock.now() + timedelta(seconds=timeout)
 
     def wait(self) -> bool:
         """Wait before the next look; False once the time is up (no wait then)."""
-        if self.clock.now() > self.deadline:
+        if self.deadline is not None and self.clock.now() > self.deadline:
             return False
         self.clock.sleep(self.interval)
         self.interval = min(self.interval * 1.5, self.ceiling)

@@ -208,16 +208,13 @@ def wait_queued(api: TpuApi, queued: QueuedInfo, clock: WaitingClock, *,
     """Poll until the request is ACTIVE; FAILED or SUSPENDED is an error that says why, and so
     is still waiting after `timeout`. Polls at the adapter's pace (soon at first, then up to
     its poll ceiling), waiting and timing on `clock`."""
-    started = clock.now()
-    interval = api.poll_interval
+    pace = api.pace(None if timeout is None else timeout.total_seconds(), clock)
     while queued.state not in DONE_STATES:
         if on_progress:
             on_progress(queued.state)
-        if timeout is not None and clock.now() - started > timeout:
+        if not pace.wait():
             raise CapacityError(f"Queued resource '{queued.name}' is still {queued.state} after "
                                 f"{format_duration(timeout)}.", hint="It stays queued: `tpuctl queue list` shows it; --wait-limit waits longer.")
-        clock.sleep(interval)
-        interval = min(interval * 1.5, api.poll_ceiling)
         queued = api.get_queued_resource(queued.zone, queued.name)
     if on_progress:
         on_progress(queued.state)
