@@ -23,7 +23,7 @@ from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import NODE_PREEMPTED, UNATTRIBUTED
 from tpuctl.domain.intervals import UsageInterval, node_subject
 from tpuctl.domain.jobs import INDEX_PREFIX, JOB_ID_RE
-from tpuctl.domain.metering import PriceKey, check_month, cost, month_bounds, month_of, running_usage
+from tpuctl.domain.metering import PriceKey, check_month, cost, merge, month_bounds, month_of, running_usage
 from tpuctl.domain.prices import PriceTable, pricing_for
 from tpuctl.domain.times import parse_time
 from tpuctl.domain.report import BY, Ended, Preemption, Report, build_report, top_jobs
@@ -117,10 +117,7 @@ def _usage(db: LedgerDB, start: datetime, end: datetime, month: str | None, by: 
     midnight, running TPUs and periods of days are cut up in Python."""
     usage: Counter = Counter()
     if month and by in ("member", "type", "zone"):
-        for member, counter in db.month_usage(month).items():
-            for key, chip_seconds in counter.items():
-                usage[(member, key, None)] += chip_seconds
-        for member, counter in running_usage(db.open_nodes(), month, now).items():
+        for member, counter in merge(db.month_usage(month), running_usage(db.open_nodes(), month, now)).items():
             for key, chip_seconds in counter.items():
                 usage[(member, key, None)] += chip_seconds
         return usage
