@@ -48,3 +48,13 @@ def write_job(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def real_time(jobs_env):
+    """The emulator on the wall clock, as the ledger is, so their seconds can be compared."""
+    from tpuctl.domain.clock import SystemClock
+
+    manual, jobs_env.clock = jobs_env.clock, SystemClock()
+    yield jobs_env
+    jobs_env.clock = manual

@@ -13,16 +13,7 @@ import pytest
 from job_helpers import wait_for, wait_state
 from test_job_resume import checkpointed_step, spot_job  # noqa: F401  (a fixture)
 from tests.conftest import ZONE
-from tpuctl.domain.clock import SystemClock
 from tpuctl.domain.jobs import INDEX_PREFIX, index_job
-
-
-@pytest.fixture
-def real_time(jobs_env):
-    """The emulator on the wall clock, as the ledger is, so their seconds can be compared."""
-    manual, jobs_env.clock = jobs_env.clock, SystemClock()
-    yield jobs_env
-    jobs_env.clock = manual
 
 
 @pytest.mark.slow

@@ -67,7 +67,7 @@ def test_run_without_follow_has_its_tpu_deleted_by_its_agent_and_recorded_once(c
 
 
 @pytest.mark.slow
-def test_a_release_cut_off_before_its_deletion_was_recorded_is_recorded_by_jobs_resume(cli, jobs_env, write_job,
+def test_a_release_cut_off_before_its_deletion_was_recorded_is_recorded_by_jobs_resume(cli, real_time, write_job,
                                                                                          store):
     job = cli("run", str(write_job("name: cutoff\ntpu: {type: v4-8}\nrun: sleep 1.2; echo quick\n"))).out.strip()
     wait_state(cli, job, "succeeded")
@@ -85,6 +85,8 @@ def test_a_release_cut_off_before_its_deletion_was_recorded_is_recorded_by_jobs_
     [row] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == job]
     assert row["status"] == "deleted"
     assert abs(row["seconds"] - (again.time - ready.time).total_seconds()) <= 1
+    [ran] = [u for u in real_time.usage() if u["node"].endswith(f"/{job}")]
+    assert abs(row["seconds"] - sum(float(i["chipSeconds"]) for i in ran["intervals"]) / ran["chips"]) <= 2
     assert cli("jobs", "resume", job).code == 0                     # a second pass writes nothing more
     assert [e.id for e in node_events(store, job) if e.kind == NODE_DELETED] == [again.id]
 
