@@ -14,7 +14,7 @@ import pytest
 from tpuctl.adapters import keys
 from tpuctl.adapters.store import open_store
 from tpuctl.domain.events import (
-    BUDGET_SET, GROUP_INITIALIZED, NODE_CREATED, NODE_READY, TREASURER_ADDED, Event, budget_payload, new_event,
+    BUDGET_SET, GROUP_INITIALIZED, NODE_CREATED, NODE_READY, NODE_STARTED, TREASURER_ADDED, Event, budget_payload, new_event,
     node_payload,
 )
 from tpuctl.errors import ExitCode
@@ -99,8 +99,9 @@ def absurd_quantities(store, tmp_path):
 def billing_another_member(store, tmp_path):
     made = signed(NODE_CREATED, "bob", node("alice", "v5p-4096", 2048), store)
     ready = signed(NODE_READY, "bob", node("alice", "v5p-4096", 2048), store, time=NOW - timedelta(days=20))
-    reason = "bob is not a treasurer, so cannot put usage on alice's bill"
-    return {plant(store, made): reason, plant(store, ready): reason}
+    started = signed(NODE_STARTED, "bob", node("alice", "v5p-4096", 2048), store, time=NOW - timedelta(days=19))
+    reason = "bob is not a treasurer, so cannot put usage on alice's bill"      # (as `start` refuses bob up front)
+    return {plant(store, made): reason, plant(store, ready): reason, plant(store, started): reason}
 
 
 def replayed_event(store, tmp_path):
