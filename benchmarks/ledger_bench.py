@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
 import sys
@@ -174,10 +175,10 @@ def admission_latency(db: LedgerDB, store: LocalStore, table, clock) -> tuple[fl
 
 def signed_copies(events: list) -> tuple[bytes, list[bytes]]:
     """The genesis and every event signed by its actor, each member given a key by member00."""
+    from tpuctl.adapters.keys import signing_key
     from tpuctl.domain.events import MEMBER_ADDED
-    from tpuctl.domain.signing import SigningKey
 
-    keys = {member: SigningKey.generate() for member in MEMBERS}
+    keys = {member: signing_key(member) for member in MEMBERS}      # this machine's, as admission checks
     genesis = new_event(GROUP_INITIALIZED, "member00", {"treasurers": ["member00"], "currency": "USD",
                                                         "keys": {"member00": keys["member00"].public}},
                         MONTH_START - timedelta(seconds=1))
@@ -220,6 +221,8 @@ def compare_signatures(n_events: int) -> int:
     events = generate(n_events)
     plain = [event.to_json() for event in events]
     t = time.perf_counter()
+    keys_home = tempfile.TemporaryDirectory()        # members' keys made for this run, not in the user's config
+    os.environ["TPUCTL_CONFIG"] = str(Path(keys_home.name) / "config.toml")
     genesis, signed = signed_copies(events)
     print(f"signed {len(signed):,} events in {time.perf_counter() - t:.1f} s")
     del events
@@ -306,7 +309,7 @@ def run_before(ref: str | None, n_events: int) -> dict[str, tuple[float, float]]
     ref, folder = found
     try:
         out = subprocess.run([sys.executable, str(folder / "benchmarks" / "ledger_bench.py"), "--segments", "--events",
-                              str(n_events)], env={**__import__("os").environ, "PYTHONPATH": str(folder)},
+                              str(n_events)], env={**os.environ, "PYTHONPATH": str(folder)},
                              capture_output=True, text=True, check=True).stdout
     finally:
         shutil.rmtree(folder, ignore_errors=True)
