@@ -259,3 +259,23 @@ def test_over_budget_policy_stops_a_spent_members_tpus_after_the_window(cli, gro
     beat(store, "a1", busy=[("job", "j1")], at=shared_clock.now())
     assert " done stop us-central2-b/a1 " in cli("reap", "--over-budget", "stop", "--warn", "30m").out
     assert names(cli) == {"a1": "STOPPED"}
+
+
+@pytest.mark.parametrize("reaper", ["alice", "tess"])
+def test_in_a_signed_group_what_the_reaper_ends_is_billed_as_the_emulator_ran_it(cli, group, shared_clock, remote_env,
+                                                                                 reaper):
+    create(cli, "a1", "--hours", "1")
+    create(cli, "a2", "--hours", "1", "--spot")
+    shared_clock.advance(HOUR + 90)
+    group.setenv("TPUCTL_MEMBER", reaper)
+    reaped = cli("reap", "--warn", "0", "--over-budget", "stop")
+    assert " done delete us-central2-b/a1 " in reaped.out and " done delete us-central2-b/a2 " in reaped.out, reaped.out
+    shared_clock.advance(HOUR)                                 # billed on, were the deletions not counted
+    verified = cli("ledger", "verify", "--json")
+    assert verified.code == 0 and verified.json == [], verified.out
+    group.setenv("TPUCTL_MEMBER", "alice")
+    billed = {n["node"]: n for n in cli("spend", "--json").json["nodes"]}
+    for usage in remote_env.usage():
+        name = usage["node"].rsplit("/", 1)[1]
+        ran_seconds = sum(float(i["chipSeconds"]) for i in usage["intervals"]) / usage["chips"]
+        assert billed[name]["status"] == "deleted" and abs(billed[name]["seconds"] - ran_seconds) <= 1, billed[name]

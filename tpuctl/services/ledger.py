@@ -9,6 +9,7 @@ next sync.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -64,6 +65,7 @@ class Books:
         self._synced = False
         self._offline_ok = self._away = False    # may act without the store; the store was away
         self.kept = 0               # events kept in the outbox by this command
+        self._view = threading.Lock()   # one SQLite connection: writers in threads (the reaper) take turns
 
     def allow_offline(self) -> Books:
         """This command stops spending: with the store away it acts, its events wait in the outbox."""
@@ -160,10 +162,11 @@ class Books:
                 if not (self._offline_ok or keep_if_away):
                     raise
                 self._away = True
-        keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
-        self.kept += 1
-        if self.kept == 1 and self.notify:
-            self.notify(KEPT_NOTICE)
+        with self._view:
+            keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
+            self.kept += 1
+            if self.kept == 1 and self.notify:
+                self.notify(KEPT_NOTICE)
         return None
 
     def record_event(self, event: Event) -> Event:
@@ -173,8 +176,10 @@ class Books:
     def _write(self, event: Event) -> Event:
         """Write the event to the group store (create-only), then into the local view. An event
         already there with the same bytes is ours (a retried write whose first reply was lost).
-        It is signed with the actor's key on this machine first."""
-        event = sign_event(event, self.db)
+        It is signed with the actor's key on this machine first. Threads may write at once: the
+        store's writes overlap, the view's are taken in turn."""
+        with self._view:
+            event = sign_event(event, self.db)
         data = event.to_json()
         check_own_event(event)
         try:
@@ -182,7 +187,8 @@ class Books:
         except ObjectExists:
             if self.store.read(event.key) != data:
                 raise
-        self.db.ingest([event])
+        with self._view:
+            self.db.ingest([event])
         return event
 
     # --- observing --------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ second run after a crash finds done work done. Actions run in parallel; each is 
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,13 +19,12 @@ from tpuctl.adapters.store import ObjectNotFound
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain.activity import BadBeat, NodeActivity, node_activity, parse_beat
 from tpuctl.domain.events import (
-    NODE_DELETED, NODE_STOPPED, QUEUED_DELETED, REAP_ACTED, REAP_RAN, REAP_WARNED, new_event,
+    NODE_DELETED, NODE_STOPPED, QUEUED_DELETED, REAP_ACTED, REAP_RAN, REAP_WARNED,
 )
 from tpuctl.domain.jobs import node_prefix
 from tpuctl.domain.listing import unreachable_zones
 from tpuctl.domain.metering import queued_info_payload
 from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
-from tpuctl.domain.own_events import check_own_event
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.reaping import Action, ReapPolicy, capped, plan, still_holds, warning_for, warning_labels
 from tpuctl.domain.times import format_time
@@ -169,7 +167,6 @@ class Reaper:
 
     def __init__(self, api: TpuApi, books: Books, policy: ReapPolicy, inputs: Inputs):
         self.api, self.books, self.policy, self.inputs = api, books, policy, inputs
-        self._ledger = threading.Lock()         # one SQLite connection: ingest one batch at a time
 
     def carry_out(self, actions: list[Action], workers: int) -> list[Outcome]:
         parallel = [a for a in actions if a.verb != "resume"]
@@ -252,13 +249,9 @@ class Reaper:
         self.record(REAP_ACTED, {**payload, **({"job": action.job} if action.job else {})})
 
     def record(self, kind: str, payload: dict) -> None:
-        """Store first (create-only, in parallel), then the local view (one at a time)."""
-        books = self.books
-        event = new_event(kind, books.actor, payload, books.clock.now())
-        check_own_event(event)
-        books.store.create(event.key, event.to_json())
-        with self._ledger:
-            books.db.ingest([event])
+        """Through the books, like any member's command: signed with the reaper's member key (else
+        a signed group would not count what it ended), kept in the outbox if the store went away."""
+        self.books.record(kind, payload, keep_if_away=True)
 
 
 def _record_run(books: Books, result: ReapResult) -> None:
