@@ -14,9 +14,10 @@ import pytest
 from tpuctl.adapters import keys
 from tpuctl.adapters.store import open_store
 from tpuctl.domain.events import (
-    BUDGET_SET, GROUP_INITIALIZED, NODE_CREATED, NODE_READY, NODE_STARTED, TREASURER_ADDED, Event, budget_payload, new_event,
-    node_payload,
+    BUDGET_SET, GROUP_INITIALIZED, NODE_CREATED, NODE_READY, NODE_STARTED, REAP_ACTED, REAP_WARNED, TREASURER_ADDED, Event,
+    budget_payload, new_event, node_payload,
 )
+from tpuctl.domain.times import format_time
 from tpuctl.errors import ExitCode
 
 NOW = datetime.now(timezone.utc)
@@ -126,8 +127,19 @@ def changed_payload(store, tmp_path):
     return {plant(store, changed): "its signature does not match carol's key"}
 
 
+def reaper_notes_about_alice(store, tmp_path):
+    """What the reaper tells alice ("will be deleted at", "deleted by the reaper"), written by bob."""
+    about = {"zone": ZONE, "node": "a1", "owner": "alice", "reason": "lease ended"}
+    warned = new_event(REAP_WARNED, "bob", {**about, "rule": "lease", "then": "delete",
+                                            "act_at": format_time(NOW + timedelta(minutes=30))}, NOW)
+    acted = signed(REAP_ACTED, "carol", {**about, "rule": "idle", "action": "delete"}, store, by="bob")
+    return {plant(store, warned): "it is not signed",
+            plant(store, acted): "its signature does not match carol's key"}
+
+
 FORGERIES = [actor_spoofing, forged_treasurer_decisions, backdated_genesis, absurd_quantities,
-             billing_another_member, replayed_event, copied_from_another_group, changed_payload]
+             billing_another_member, replayed_event, copied_from_another_group, changed_payload,
+             reaper_notes_about_alice]
 
 
 def books(cli) -> tuple:

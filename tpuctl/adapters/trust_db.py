@@ -14,7 +14,7 @@ from typing import Iterable
 
 from tpuctl.domain.events import Event
 from tpuctl.domain.signing import digest, signature_holds, signature_holds_raw
-from tpuctl.domain.trust import Trust, is_usage
+from tpuctl.domain.trust import Trust, is_judged
 
 TRUST_SCHEMA = """
 CREATE TABLE rejected (id TEXT PRIMARY KEY, actor TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
@@ -84,12 +84,12 @@ def judge(events: list[Event], trust: Trust, signatures: Signatures) -> tuple[li
     """Split events into those that count and those that do not, with the reason."""
     if not trust.signed and not trust.disputed:
         return events, []
-    usage = [event for event in events if is_usage(event)]
+    judged = [event for event in events if is_judged(event)]
     if trust.signed:
-        signatures.prefetch((e, s.key) for e in usage if (s := trust.roster.at(e.actor, e.recorded)) and s.key)
+        signatures.prefetch((e, s.key) for e in judged if (s := trust.roster.at(e.actor, e.recorded)) and s.key)
     counted, aside = [], []
     for event in events:
-        problem = trust.usage_problem(event, signatures.holds) if is_usage(event) else None
+        problem = trust.usage_problem(event, signatures.holds) if is_judged(event) else None
         (aside.append((event, problem)) if problem else counted.append(event))
     return counted, aside
 

@@ -29,8 +29,8 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from tpuctl.domain.events import (
-    NODE_CLAIMED, NODE_CREATED, NODE_KINDS, NODE_READY, NODE_STARTED, QUEUED_CREATED, QUEUED_KINDS, UNATTRIBUTED,
-    Event, id_time,
+    NODE_CLAIMED, NODE_CREATED, NODE_KINDS, NODE_READY, NODE_STARTED, QUEUED_CREATED, QUEUED_KINDS, REAP_KINDS,
+    UNATTRIBUTED, Event, id_time,
 )
 from tpuctl.domain.signing import digest
 
@@ -123,7 +123,7 @@ class Trust:
         return bool(standing and standing.treasurer and standing.key)
 
     def usage_problem(self, event: Event, holds: Holds) -> str | None:
-        """Why a node or queued event does not count (None: it does)."""
+        """Why a node, queued-request or reaper event does not count (None: it does)."""
         recorded = id_time(event.id)
         problem = self.signature_problem(event, holds, recorded) or (self.disputed and self.dispute_of(event))
         if problem or not self.signed or event.id in self.sealed:
@@ -152,5 +152,7 @@ def short_key(key: str) -> str:
     return key[:16] + "..."
 
 
-def is_usage(event: Event) -> bool:
-    return event.kind in NODE_KINDS or event.kind in QUEUED_KINDS
+def is_judged(event: Event) -> bool:
+    """Usage events, and the reaper's records (what members are told it did to their TPUs):
+    each counts only as its actor's, signed."""
+    return event.kind in NODE_KINDS or event.kind in QUEUED_KINDS or event.kind in REAP_KINDS
