@@ -74,3 +74,40 @@ def test_a_reaper_killed_mid_run_is_completed_by_the_next_with_nothing_done_twic
     assert max(acted.values()) == 1                             # nothing done twice
     assert set(acted) <= set(names) and set(acted) >= left      # what was left, the second run did
     assert "nothing to reap" in cli("reap").out
+
+
+def test_a_store_gone_mid_run_keeps_the_reapers_events_in_the_outbox_and_every_tpu_is_still_reaped(
+        cli, group, shared_clock, remote_env, api, store, tmp_path):
+    for name in ("a1", "a2"):                            # alice's $30 in a signed group
+        assert cli("create", name, "--type", "v4-8", "--hours", "1").code == 0
+    shared_clock.advance(2 * 3600)
+    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
+
+    def unmount(node):                                   # the first deletion takes the store away
+        if not aside.exists():
+            folder.rename(aside)
+            folder.write_text("the mount is gone")
+
+    remote_env.hooks["gone"] = unmount
+    try:
+        reaped = cli("reap", "--warn", "0")
+    finally:
+        remote_env.hooks["gone"] = None
+    assert reaped.code == 0, reaped.err
+    assert reaped.out.count(" done delete ") == 2 and api.list_nodes(None) == []
+    assert reaped.err.count("keeps its ledger events in the local outbox") == 1
+    assert list(tmp_path.rglob("*.outbox/*.json"))
+
+    folder.unlink()
+    aside.rename(folder)
+    assert cli("sync").code == 0
+    assert list(tmp_path.rglob("*.outbox/*.json")) == []
+    assert sorted(Counter(e["node"] for e in ledger_payloads(store, "reap.acted")).items()) == [
+        ("a1", 1), ("a2", 1)]
+    assert sorted(e["node"] for e in ledger_payloads(store, "node.deleted")) == ["a1", "a2"]
+    assert cli("ledger", "verify", "--json").json == []
+    ran = {u["node"].rsplit("/", 1)[1]: sum(float(i["chipSeconds"]) for i in u["intervals"]) / u["chips"]
+           for u in remote_env.usage()}
+    billed = {n["node"]: n["seconds"] for n in cli("spend", "--json").json["nodes"]}
+    assert billed.keys() == ran.keys() and all(abs(billed[n] - ran[n]) <= 1 for n in ran), (billed, ran)
+

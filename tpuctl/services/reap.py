@@ -28,7 +28,7 @@ from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.reaping import Action, ReapPolicy, capped, plan, still_holds, warning_for, warning_labels
 from tpuctl.domain.times import format_time
-from tpuctl.errors import NotFoundError, TpuctlError
+from tpuctl.errors import NotFoundError, TpuctlError, UnavailableError
 from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import deleted_payload, info_payload
 from tpuctl.services.reap_lock import DEFAULT_EVERY, Holder, ReaperLock, record_last_run
@@ -95,11 +95,14 @@ def reap(api: TpuApi, books: Books, policy: ReapPolicy, *, dry_run: bool = False
         if not result.capped:
             result.outcomes = Reaper(api, books, policy, inputs).carry_out(result.planned, workers)
         _record_run(books, result)
-        if not result.capped and not result.failed:
+        if not result.capped and not result.failed and not books.kept:    # (kept: the store went away)
             record_last_run(books.store, books.clock.now(), every, result.run)
         return result
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except UnavailableError:
+            pass                    # the store went away mid-run: the lock's lease runs out by itself
 
 
 def plan_from(inputs: Inputs, policy: ReapPolicy, now: datetime) -> list[Action]:
@@ -262,7 +265,7 @@ def _record_run(books: Books, result: ReapResult) -> None:
     payload = {"run": result.run, "planned": len(result.planned), "acted": result.count("done") - warned,
                "warned": warned, "failed": len(result.failed), "capped": result.capped,
                "unreachable": result.unreachable[:200], "max_actions": result.max_actions}
-    books.record(REAP_RAN, payload)
+    books.record(REAP_RAN, payload, keep_if_away=True)
 
 
 
