@@ -335,10 +335,10 @@ def compare_segments(objects: list[bytes], args) -> int:
         results["bulk load (new)"] = timed(lambda: materialise_bulk(LedgerDB(Path(folder) / "bulk.db"), store))
         size = size_mib(Path(folder) / "bulk.db")
         for name, free in (("one process", lambda: False), ("a second checks", lambda: True)):
-            free_core, segments.free_core = segments.free_core, free      # whatever the machine's load
+            second_core, segments.second_core = segments.second_core, free      # whatever the machine has
             results[f"bulk load, {name} (new)"] = timed(
                 lambda: materialise_bulk(LedgerDB(Path(folder) / f"bulk-{name}.db"), store))
-            segments.free_core = free_core
+            segments.second_core = second_core
         if not args.no_before:
             results["batch by batch (new)"] = timed(
                 lambda: materialise_segments(LedgerDB(Path(folder) / "segments.db"), sealed))

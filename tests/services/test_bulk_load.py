@@ -195,7 +195,7 @@ def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tm
     (store.root / segment).write_bytes(gzip.compress(text.replace(b'"chips":4', b'"chips":"4"', 1)))
     monkeypatch.setattr(segments, "PARALLEL_FROM", 1)
     monkeypatch.setattr(segments, "PARALLEL_SLICE", 7)              # many slices; one copy read again alone
-    monkeypatch.setattr(segments, "free_core", lambda: True)        # however busy the machine running the tests
+    monkeypatch.setattr(segments, "second_core", lambda: True)        # however many cores the machine running the tests has
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > children       # a second process checked

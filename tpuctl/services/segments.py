@@ -35,7 +35,7 @@ CLOCK_PROBES = "tmp/clock/"        # short-lived objects whose store timestamps 
 # fills about twice as fast with 50,000 a transaction as with a sync's 10,000.
 SEGMENT_BATCH = 50_000
 # A bulk load of a large segment has its events parsed and checked by a second process, a
-# slice at a time, while this one ingests the slice before (a third of the work), when a core is idle.
+# slice at a time, while this one ingests the slice before (a third of the work), on a machine of 2 cores or more.
 PARALLEL_FROM = 50_000      # events in a segment (the second process takes a few tenths of a second to start)
 PARALLEL_SLICE = 10_000
 
@@ -99,11 +99,13 @@ def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[in
         return _read_segments(store, db, keys, readers, bulk.ingest, _Checkers(stack))
 
 
-def free_core() -> bool:
-    """Is a core idle (the machine's load below its cores less one)?"""
+def second_core() -> bool:
+    """Has this process a second core to check on? (Decided by cores, not by the load: on a
+    quiet 2-core machine the loader alone makes the load about 1, and a second process still
+    saves time; on a busy one the kernel shares the cores out anyway.)"""
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1) - 1
-    except (AttributeError, OSError):           # (no load average here)
+        return len(os.sched_getaffinity(0)) > 1
+    except (AttributeError, OSError):
         return (os.cpu_count() or 1) > 1
 
 
@@ -114,8 +116,8 @@ class _Checkers:
         self.stack, self.pool, self.warm = stack, None, False
 
     def get(self) -> Executor | None:
-        if self.pool is None and not free_core():
-            self.pool = False           # a second process would wait for a core: it costs more than it saves
+        if self.pool is None and not second_core():
+            self.pool = False           # a second process would only wait for the one core
         if self.pool is None:
             try:
                 self.pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"))
