@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -200,8 +200,9 @@ def test_a_segment_line_that_is_not_utf8_sets_the_segment_aside_instead_of_stopp
 def test_a_member_whose_clock_is_off_does_not_seal(tmp_path, now):
     store = LocalStore(tmp_path / "store")
     write_usage(store, now - timedelta(days=40), 10)
-    with pytest.raises(ConfigError, match=r"^Your clock is 6\d\d s ahead of the group store's"):
-        compact(store, LedgerDB(tmp_path / "db"), ManualClock(now + timedelta(minutes=10)))
+    ahead = ManualClock(datetime.now(timezone.utc) + timedelta(minutes=10))
+    with pytest.raises(ConfigError, match=r"^Your clock is (59\d|6\d\d) s ahead of the group store's"):   # (a slow probe)
+        compact(store, LedgerDB(tmp_path / "db"), ahead)
     assert list(store.list(SEGMENTS_PREFIX)) == []
 
 
