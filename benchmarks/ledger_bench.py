@@ -260,7 +260,30 @@ def compare_signatures(n_events: int) -> int:
           f"{rebuilt / before_rebuild:.2f}x (limit 1.50x; {rebuild_checks.calls:,} signatures checked again)")
     print(f"admission median/p95: before {before_admit[0]:.2f}/{before_admit[1]:.2f} ms, "
           f"after {after_admit[0]:.2f}/{after_admit[1]:.2f} ms: {after_admit[0] / before_admit[0]:.2f}x median")
+    compare_signed_segments(plain, genesis, signed)
     return 0 if rebuilt <= 1.5 * before_rebuild and aside == 0 and rebuild_checks.calls == 0 else 1
+
+
+def compare_signed_segments(plain: list[bytes], genesis: bytes, signed: list[bytes]) -> None:
+    """A first sync from sealed segments (a bulk load), in one run: the unsigned group, and the
+    signed one with every signature checked by the loader alone or shared with a second process."""
+    from tpuctl.domain.events import GENESIS_KEY
+    from tpuctl.services import segments
+
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        unsigned = sealed_store(Path(folder) / "unsigned", as_segments(plain))
+        results["unsigned"] = timed(lambda: materialise_bulk(LedgerDB(Path(folder) / "unsigned.db"), unsigned))
+        store = sealed_store(Path(folder) / "signed", as_segments(signed))
+        store.create(GENESIS_KEY, genesis)
+        for name, cores in (("signed, one process", False), ("signed, a second process helps", True)):
+            second_core, segments.second_core = segments.second_core, lambda cores=cores: cores
+            results[name] = timed(lambda: materialise_bulk(LedgerDB(Path(folder) / f"{cores}.db"), store))
+            segments.second_core = second_core
+    base = results["unsigned"][0]
+    for name, (wall, cpu, own) in results.items():
+        print(f"first sync from segments, {name}: {wall:.1f} s ({wall / base:.2f}x unsigned; CPU {cpu:.1f} s, "
+              f"{own:.1f} s in the loader)")
 
 
 def cpu_now() -> float:

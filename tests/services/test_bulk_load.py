@@ -187,19 +187,26 @@ def test_a_bulk_load_cut_off_halfway_leaves_the_view_empty_and_the_next_sync_fil
 def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tmp_path, now, monkeypatch):
     import resource
 
+    from tpuctl.adapters import trust_db
     from tpuctl.services import segments
+
+    real_check = trust_db._check
 
     store = a_signed_store(tmp_path, now)
     segment = list(store.list(SEGMENTS_PREFIX))[0]
     text = gzip.decompress(store.read(segment))
     (store.root / segment).write_bytes(gzip.compress(text.replace(b'"chips":4', b'"chips":"4"', 1)))
-    monkeypatch.setattr(segments, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(segments, "PARALLEL_FROM_SIGNED", 1)
     monkeypatch.setattr(segments, "PARALLEL_SLICE", 7)              # many slices; one copy read again alone
     monkeypatch.setattr(segments, "second_core", lambda: True)        # however many cores the machine running the tests has
+    checked_here = []
+    monkeypatch.setattr(trust_db, "_check", lambda event, key: checked_here.append(event.id) or real_check(event, key))
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > children       # a second process checked
+    with_help, checked_here[:] = len(checked_here), []
     svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert with_help <= len(checked_here) - 5        # signatures the second process checked are not checked again
     assert tables(bulk) == tables(before)
     assert len(tables(bulk)["bad_objects"]) == 1 and len(tables(bulk)["rejected"]) == 10
 

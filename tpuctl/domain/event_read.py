@@ -14,7 +14,6 @@ from functools import lru_cache
 import orjson
 
 from tpuctl.domain import events as ev
-from tpuctl.domain.event_schema import check_event, time
 
 
 def read_quick(cls: type, data: bytes, check: bool = True) -> ev.Event | None:
@@ -53,9 +52,52 @@ def _plain(cls: type) -> bool:
                 "id", "time", "actor", "kind", "payload", "version", "group", "sig", "raw"])
 
 
-def not_read_quick(entries: list[tuple[str, bytes]]) -> list[int]:
-    """Which of these (store key, bytes) `read_quick` does not accept as the event its key
-    names: a bulk load's second process runs this, and the caller reads those in full."""
+# A signed group's keys as the second process has seen them named, member -> keys (its own
+# state: slices come to it in order, so a key is known before the events signed with it).
+_seen_keys: dict[str, set[str]] = {}
+SIGNATURE_SHARE = 5                 # of every 8 signed events, checked by the second process (the
+                                    # rest by the loader, which has its own work: the two end together)
+
+
+def check_slice(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | None = None,
+                earlier: list[tuple[str, bytes]] = ()) -> tuple[list[int], dict[int, str]]:
+    """For a bulk load's second process: which of these (store key, bytes) `read_quick` does not
+    accept as the event its key names (the loader reads those in full), and in a signed group
+    (`keys`: each member's keys the loader knows) which signatures hold with a key the group
+    named for their actor (here or in `earlier` entries, which the loader checks), {entry: key}.
+    A signature found to hold is a fact about these bytes
+    and that key; whether the key was the actor's when the event was recorded is still the
+    loader's judgement (tpuctl/adapters/trust_db.py)."""
+    from tpuctl.domain.signing import signature_holds
+    from tpuctl.domain.trust import is_judged, keys_named
+
     gc.disable()                    # (the second process's own: what it keeps has no cycles)
-    return [number for number, (key, raw) in enumerate(entries)
-            if (event := read_quick(ev.Event, raw)) is None or not key.endswith(f"/{event.id}.json")]
+    bad, held = [], {}
+    for member, named in (keys or {}).items():
+        _seen_keys.setdefault(member, set()).update(named)
+    for _, raw in earlier if keys is not None else ():
+        if (event := read_quick(ev.Event, raw)) is not None:
+            for member, named in keys_named(event):
+                _seen_keys.setdefault(member, set()).add(named)
+    for number, (key, raw) in enumerate(entries):
+        event = read_quick(ev.Event, raw)
+        if event is None or not key.endswith(f"/{event.id}.json"):
+            bad.append(number)
+            continue
+        if keys is None:
+            continue
+        for member, named in keys_named(event):
+            _seen_keys.setdefault(member, set()).add(named)
+        if event.sig is None or number % 8 >= SIGNATURE_SHARE or not is_judged(event):
+            continue
+        body = orjson.loads(raw)
+        for candidate in _seen_keys.get(event.actor, ()):
+            if signature_holds(candidate, body, event.sig):
+                held[number] = candidate
+                break
+    return bad, held
+
+
+# Below the definitions: event_schema imports `read_quick` from here, so whichever of the two is
+# imported first, each finds what it takes from the other.
+from tpuctl.domain.event_schema import check_event, time  # noqa: E402

@@ -29,8 +29,8 @@ from datetime import datetime
 from typing import Callable, Mapping
 
 from tpuctl.domain.events import (
-    NODE_CLAIMED, NODE_CREATED, NODE_KINDS, NODE_READY, NODE_STARTED, QUEUED_CREATED, QUEUED_KINDS, REAP_KINDS,
-    UNATTRIBUTED, Event, id_time,
+    GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED, NODE_CLAIMED, NODE_CREATED, NODE_KINDS, NODE_READY, NODE_STARTED,
+    QUEUED_CREATED, QUEUED_KINDS, REAP_KINDS, TREASURER_ADDED, UNATTRIBUTED, Event, id_time,
 )
 from tpuctl.domain.signing import digest
 
@@ -150,6 +150,17 @@ class Trust:
 def short_key(key: str) -> str:
     """A key as people compare it by eye: ed25519:AbCdEfGh..."""
     return key[:16] + "..."
+
+
+def keys_named(event: Event) -> list[tuple[str, str]]:
+    """The (member, public key) pairs a control event names, whoever wrote it (whether they
+    count is the roster's business: tpuctl/domain/budgets.py)."""
+    payload = event.payload if type(event.payload) is dict else {}
+    if event.kind == GROUP_INITIALIZED:
+        return [(m, k) for m, k in (payload.get("keys") or {}).items() if isinstance(k, str)]
+    if event.kind in (MEMBER_ADDED, TREASURER_ADDED, KEY_ROTATED) and isinstance(payload.get("key"), str):
+        return [(payload["member"], payload["key"])]
+    return []
 
 
 def is_judged(event: Event) -> bool:
