@@ -279,3 +279,31 @@ def test_in_a_signed_group_what_the_reaper_ends_is_billed_as_the_emulator_ran_it
         name = usage["node"].rsplit("/", 1)[1]
         ran_seconds = sum(float(i["chipSeconds"]) for i in usage["intervals"]) / usage["chips"]
         assert billed[name]["status"] == "deleted" and abs(billed[name]["seconds"] - ran_seconds) <= 1, billed[name]
+
+
+def test_the_reaper_seals_old_events_and_a_new_laptops_first_sync_reads_them(cli, shared_clock, store, tmp_path,
+                                                                             monkeypatch):
+    from tests.services.test_segments import write_usage
+
+    write_usage(store, shared_clock.now() - timedelta(hours=30), 520)      # 1,040 events a day old
+    create(cli, "a1", "--hours", "3")                                       # and young ones
+    reaped = cli("reap", "--json")
+    assert reaped.code == 0 and reaped.json["sealed"]["events"] == 1040, reaped.out
+    assert len(list(store.list("ledger/segments/"))) == reaped.json["sealed"]["segments"] >= 1
+    assert cli("reap", "--json").json["sealed"] == {"events": 0, "segments": 0, "problem": None}
+    mine = cli("spend", "--json").json
+    monkeypatch.setenv("TPUCTL_DATA_DIR", str(tmp_path / "new-laptop"))
+    assert cli("sync").code == 0
+    assert cli("spend", "--json").json == mine and cli("ledger", "verify", "--json").json == []
+
+
+def test_a_reaper_whose_clock_is_off_still_reaps_and_says_it_did_not_seal(cli, shared_clock, store):
+    from tests.services.test_segments import write_usage
+
+    write_usage(store, shared_clock.now() - timedelta(hours=30), 520)
+    shared_clock.advance(600)                                   # ten minutes ahead of the store
+    reaped = cli("reap")
+    assert reaped.code == 0 and "nothing to reap" in reaped.out
+    assert reaped.err.startswith("Warning: Your clock is ") and " s ahead of the group store's, so tpuctl will not " \
+        "seal events. (the next run tries to seal again)" in reaped.err
+    assert list(store.list("ledger/segments/")) == []

@@ -62,6 +62,10 @@ def show(result) -> None:
                     f"(owner {a.owner or 'unattributed'}): {a.reason}{tail}", err=o.status == "failed")
     if not result.planned:
         render.echo(f"{stamp} nothing to reap.")
+    if result.sealed is not None and result.sealed.events:
+        render.echo(f"{stamp} sealed {result.sealed.events} ledger events into {result.sealed.segments} segment(s).")
+    if result.sealed is not None and result.sealed.problem:
+        render.echo(f"Warning: {result.sealed.problem} (the next run tries to seal again)", err=True)
 
 
 def crontab_entry(s, interval) -> str:

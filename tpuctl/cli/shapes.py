@@ -201,7 +201,9 @@ def reap_result(result: Any) -> dict[str, Any]:
             "held_by": None if held is None else {"who": held.who, "run": held.run, "until": iso(held.until)},
             "planned": [reap_action(a) for a in result.planned],
             "outcomes": [{**reap_action(o.action), "status": o.status, "detail": o.detail} for o in result.outcomes],
-            "counts": {status: result.count(status) for status in ("done", "gone", "skipped", "failed")}}
+            "counts": {status: result.count(status) for status in ("done", "gone", "skipped", "failed")},
+            "sealed": None if result.sealed is None else {"events": result.sealed.events, "segments": result.sealed.segments,
+                                                          "problem": result.sealed.problem}}
 
 
 def reaper_note(note: Any) -> dict[str, Any]:

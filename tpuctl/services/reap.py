@@ -28,7 +28,7 @@ from tpuctl.domain.nodes import JOB_LABEL, NodeInfo
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.reaping import Action, ReapPolicy, capped, plan, still_holds, warning_for, warning_labels
 from tpuctl.domain.times import format_time
-from tpuctl.errors import NotFoundError, TpuctlError, UnavailableError
+from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UnavailableError
 from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import deleted_payload, info_payload
 from tpuctl.services.reap_lock import DEFAULT_EVERY, Holder, ReaperLock, record_last_run
@@ -56,6 +56,7 @@ class ReapResult:
     unreachable: list[str] = field(default_factory=list)
     capped: bool = False
     held_by: Holder | None = None
+    sealed: Sealing | None = None
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -63,6 +64,15 @@ class ReapResult:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == "failed"]
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """What a run sealed into segments (as `tpuctl ledger compact` does), or why it could not."""
+
+    events: int = 0
+    segments: int = 0
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ def reap(api: TpuApi, books: Books, policy: ReapPolicy, *, dry_run: bool = False
         if not result.capped:
             result.outcomes = Reaper(api, books, policy, inputs).carry_out(result.planned, workers)
         _record_run(books, result)
+        result.sealed = seal(books)
         if not result.capped and not result.failed and not books.kept:    # (kept: the store went away)
             record_last_run(books.store, books.clock.now(), every, result.run)
         return result
@@ -255,6 +266,21 @@ class Reaper:
         """Through the books, like any member's command: signed with the reaper's member key (else
         a signed group would not count what it ended), kept in the outbox if the store went away."""
         self.books.record(kind, payload, keep_if_away=True)
+
+
+def seal(books: Books) -> Sealing:
+    """Seal what is old enough into segments: whoever runs the reaper keeps the group's first
+    syncs fast without anyone running `ledger compact`. A clock too far off the store's, or a
+    store gone away, is said and left for the next run."""
+    from tpuctl.services.segments import compact
+
+    if books.kept:
+        return Sealing(problem="the group store went away during the run")
+    try:
+        done = compact(books.store, books.db, books.clock)
+    except (ConfigError, UnavailableError) as exc:
+        return Sealing(problem=exc.message)
+    return Sealing(sum(s.events for s in done.sealed), len(done.sealed))
 
 
 def _record_run(books: Books, result: ReapResult) -> None:
