@@ -27,7 +27,7 @@ import itertools
 import random
 from datetime import datetime, timezone
 
-from tpuctl.emulator import catalog, history
+from tpuctl.emulator import history
 from tpuctl.emulator.exceptions import (
     Aborted,
     AlreadyExists,
@@ -49,11 +49,6 @@ from tpuctl.emulator.records import (
     EMPTY_TYPE,
     GONE,
     HOLDING_CAPACITY,
-    MAX_DONE_OPERATIONS,
-    METADATA_TYPE,
-    NODE_INPUT_FIELDS,
-    NODE_TYPE,
-    QUEUED_RESOURCE_TYPE,
     STATE_VERSION,
     TIMED_TRANSITIONS,
     UPDATABLE,

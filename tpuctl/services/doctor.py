@@ -65,7 +65,7 @@ def run_checks(api: Callable[[], object], store: GroupStore, db: LedgerDB, clock
         else:
             checks.append(Check("member", False, f"{member} is not in the group: ask a treasurer to run "
                                                  f"`tpuctl group add {member}`." if rules.currency else
-                                f"The group has not been started: a treasurer runs `tpuctl group init`."))
+                                "The group has not been started: a treasurer runs `tpuctl group init`."))
         off = abs(skew).total_seconds()
         way = "behind" if skew > timedelta() else "ahead of"
         checks.append(Check("clock", abs(skew) <= SKEW_OK,
