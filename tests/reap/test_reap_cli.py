@@ -307,3 +307,15 @@ def test_a_reaper_whose_clock_is_off_still_reaps_and_says_it_did_not_seal(cli, s
     assert reaped.err.startswith("Warning: Your clock is ") and " s ahead of the group store's, so tpuctl will not " \
         "seal events. (the next run tries to seal again)" in reaped.err
     assert list(store.list("ledger/segments/")) == []
+
+
+def test_a_reaper_whose_key_the_group_does_not_know_is_refused_before_it_touches_anything(cli, group, shared_clock,
+                                                                                         api):
+    create(cli, "a1", "--hours", "1")
+    shared_clock.advance(HOUR + 90)
+    group.setenv("TPUCTL_MEMBER", "dave")                     # never added: what he records would not count
+    refused = cli("reap", "--warn", "0")
+    assert refused.code == ExitCode.PERMISSION
+    assert refused.err.startswith("Error: The group knows no key for dave, so nothing dave records would count.")
+    assert [(n.name, n.state) for n in api.list_nodes(None)] == [("a1", "READY")]
+    assert cli("reap", "--dry-run").code == 0                 # looking is fine

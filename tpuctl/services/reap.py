@@ -29,6 +29,7 @@ from tpuctl.domain.queued import QueuedInfo
 from tpuctl.domain.reaping import Action, ReapPolicy, capped, plan, still_holds, warning_for, warning_labels
 from tpuctl.domain.times import format_time
 from tpuctl.errors import ConfigError, NotFoundError, TpuctlError, UnavailableError
+from tpuctl.services.genesis import check_own_key
 from tpuctl.services.ledger import Books
 from tpuctl.services.nodes import deleted_payload, info_payload
 from tpuctl.services.reap_lock import DEFAULT_EVERY, Holder, ReaperLock, record_last_run
@@ -125,6 +126,8 @@ def gather(api: TpuApi, books: Books, policy: ReapPolicy, record: bool = True) -
     """Everything the planner reads: the project's nodes and queued requests (and what a sync
     would record of them), the agents' reports, each member's month, resumable jobs."""
     books.sync()
+    if record:              # in a signed group, what it ends must count: refuse a key the group does not know
+        check_own_key(books.db.rules(), books.actor)
     nodes = api.list_nodes(None)
     queued = api.list_queued_resources(None)
     lost = unreachable_zones(nodes, queued)
