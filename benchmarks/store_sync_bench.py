@@ -5,6 +5,7 @@ request, as a real bucket has. The local-folder store is measured the same way.
 
     python benchmarks/store_sync_bench.py [--events 3000] [--rtt-ms 20]
     python benchmarks/store_sync_bench.py --sealed-month 30000 --events 1000 --rtt-ms 150
+    python benchmarks/store_sync_bench.py --seal 3000 --rtt-ms 150
 
 With --sealed-month N: a closed month of N events sealed by `tpuctl ledger compact`, and the
 first sync of it through the proxy, against today's event-by-event first sync (16 readers)
@@ -128,6 +129,10 @@ class Counted:
             self.requests += n % 1000 == 0
             yield key
 
+    def __getattr__(self, name):            # create, written_at, delete: one round trip each
+        self.requests += 1
+        return getattr(self.store, name)
+
 
 def sealed_month(args, url: str, tmp: Path) -> None:
     """The month is sealed in a local folder and its segments uploaded: a sync with segments
@@ -170,11 +175,43 @@ def sealed_month(args, url: str, tmp: Path) -> None:
     print(f"  nothing new: {idle_s * 1000:.0f} ms, {store.requests} requests")
 
 
+def sealing(args, url: str, tmp: Path) -> None:
+    """Sealing a closed month of --seal events in the bucket, through the proxy, by a member whose
+    view already holds them (as the reaper's, which syncs first): against, in the same run and
+    on a copy of the month, sealing that reads every event object again (as before the view
+    lent its copies)."""
+    from tpuctl.adapters.store import GroupStore
+    from tpuctl.domain.clock import SystemClock
+    from tpuctl.services import segments
+
+    now = datetime.now(timezone.utc)
+    month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    for name in ("from-view", "read-again"):
+        fill(open_store(f"gs://bench-ledger/{name}"), args.seal, month)
+    os.environ["STORAGE_EMULATOR_HOST"] = start_latency_proxy(url, args.rtt_ms / 1000)
+
+    def read_again(store: GroupStore, db: LedgerDB, keys: list[str], readers: int) -> list[tuple[str, bytes]]:
+        return list(zip(keys, segments.read_all(store, keys, readers)))
+
+    print(f"sealing a closed month of {args.seal:,} events, +{args.rtt_ms:g} ms per request, by a member who synced:")
+    for name, bodies in (("from-view", segments._bodies), ("read-again", read_again)):
+        store, db = Counted(open_store(f"gs://bench-ledger/{name}")), LedgerDB(tmp / f"{name}.sqlite")
+        sync_from_store(store, db)
+        store.requests, kept, segments._bodies = 0, segments._bodies, bodies
+        started = time.perf_counter()
+        sealed = segments.compact(store, db, SystemClock()).sealed
+        elapsed, segments._bodies = time.perf_counter() - started, kept
+        print(f"  {name:<11} {elapsed:6.2f} s, {store.requests:>5} requests, "
+              f"{sum(s.events for s in sealed):,} events sealed")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--rtt-ms", type=float, default=20.0)
     parser.add_argument("--sealed-month", type=int, default=0, help="events of a sealed month (see above)")
+    parser.add_argument("--seal", type=int, default=0, help="events of a month to seal (see `sealing`)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tpuctl-sync-bench-"))
     proc, url = start_fake_gcs(tmp / "gcs.log")
@@ -186,6 +223,8 @@ def main() -> None:
                        client_options={"api_endpoint": url}).create_bucket("bench-ledger")
         if args.sealed_month:
             return sealed_month(args, url, tmp)
+        if args.seal:
+            return sealing(args, url, tmp)
         os.environ["STORAGE_EMULATOR_HOST"] = url
         fill(open_store("gs://bench-ledger/group"), args.events)
         local = LocalStore(tmp / "store")

@@ -104,6 +104,27 @@ def test_a_first_sync_reads_the_segments_and_only_the_newest_events(tmp_path, no
     assert len(counted.calls) <= 2 and all(call == "list" for call, _ in counted.calls)
 
 
+def test_a_member_whose_view_holds_the_events_seals_them_without_reading_them_again(tmp_path, now):
+    store = LocalStore(tmp_path / "store")
+    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_usage(store, last_month + timedelta(hours=1), 150)                           # 300 events, month closed
+    sealer = LedgerDB(tmp_path / "sealer.db")
+    svc.sync_from_store(store, sealer)                  # the member's view already holds them
+    late = new_event(NODE_CREATED, "bob", node_payload(zone="us-central2-b", node="late", accelerator_type="v4-8",
+                                                       chips=4, spot=False, owner="bob", lease_until=None,
+                                                       request_id="late"), last_month + timedelta(hours=5))
+    store.create(late.key, late.to_json())              # one the view has not read yet
+    counted = Counting(store)
+    assert [s.events for s in compact(counted, sealer, ManualClock(now)).sealed] == [301]
+    reads = [key for call, key in counted.calls if call == "read" and key.startswith("ledger/events/")]
+    assert reads == [late.key]                          # (the sync before sealing read it; nothing else again)
+    fresh = LedgerDB(tmp_path / "fresh.db")
+    svc.sync_from_store(store, fresh)
+    slow = LedgerDB(tmp_path / "event-by-event.db")
+    svc._ingest_keys(store, slow, list(store.list("ledger/events/")))
+    same_view(fresh, slow)
+
+
 def test_a_writer_whose_clock_is_ten_minutes_behind_is_never_missed(tmp_path, now):
     store = LocalStore(tmp_path / "store")
     start = (now - timedelta(hours=40)).replace(minute=0, second=0, microsecond=0)

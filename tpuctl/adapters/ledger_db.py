@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -109,7 +109,7 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-class LedgerDB:
+class LedgerDB(AbstractContextManager):
     """One SQLite file (WAL), safe to share between processes on one machine. It belongs to
     one group store (`store_url`): opened for another, it is emptied, so two groups' events
     never mix, and the next sync fills it from the new store."""
@@ -133,9 +133,6 @@ class LedgerDB:
     def close(self) -> None:
         self.conn.close()
         self.hold.close()
-
-    def __enter__(self) -> LedgerDB:
-        return self
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -286,11 +283,10 @@ class LedgerDB:
         self.conn.executemany(f"INSERT OR REPLACE INTO queued ({QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
                               (queued_row(current[subject]) for subject in groups))
 
-    # --- cursors and bad objects ----------------------------------------------------------
+    # --- how far the store was read: cursors, bad objects, segments (tpuctl/domain/segments.py) ---
 
     def cursor(self, prefix: str) -> str | None:
-        row = self._query("SELECT last_key FROM cursors WHERE prefix = ?", (prefix,))
-        return row[0][0] if row else None
+        return next(iter(self._query("SELECT last_key FROM cursors WHERE prefix = ?", (prefix,))), (None,))[0]
 
     def set_cursor(self, prefix: str, last_key: str) -> None:
         self.conn.execute("INSERT INTO cursors VALUES (?, ?) ON CONFLICT DO UPDATE SET last_key = "
@@ -301,8 +297,6 @@ class LedgerDB:
 
     def bad_objects(self) -> list[tuple[str, str]]:
         return self._query("SELECT key, reason FROM bad_objects ORDER BY key")
-
-    # --- sealed segments (tpuctl/domain/segments.py) ----------------------------------------
 
     def add_segment(self, key: str, start: datetime, end: datetime | None, events: int) -> None:
         """A segment read: `end` None when it was set aside (its range then counts as unsealed)."""
@@ -324,6 +318,11 @@ class LedgerDB:
 
     def event_ids(self) -> set[str]:
         return {row[0] for row in self.conn.execute("SELECT id FROM events")}
+
+    def bodies(self, ids: list[str]) -> dict[str, bytes]:
+        """These events' exact bytes as read from the store (or written), counted or not."""
+        return {**dict(self._in("SELECT id, body FROM rejected WHERE id IN ({})", ids)),
+                **dict(self._in("SELECT id, body FROM events WHERE id IN ({})", ids))}
 
     def event_count(self) -> int:
         return self._query("SELECT count(*) FROM events")[0][0]
