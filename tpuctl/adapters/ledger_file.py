@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +50,6 @@ class Hold:
                 self.file = open(f"{path}.lock", "ab")  # noqa: SIM115 - held until close()
             except OSError:
                 return                  # (a folder it cannot write: the view is filled in place)
-            weakref.finalize(self, self.file.close)     # a view dropped without close() lets go of it too
             if not self._lock(fcntl.LOCK_SH, OPEN_WAIT):
                 self.close()
                 raise ConfigError(f"The ledger database {path} is being filled by another tpuctl process.",
