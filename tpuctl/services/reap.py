@@ -5,7 +5,8 @@ project is listed once (`locations/-`); a zone the API could not reach gets no a
 planner (domain/reaping.py) decides; over the cap nothing is done. Each action re-reads its
 TPU, plans again from that fresh read and acts only if the same act is still asked for, so a
 second run after a crash finds done work done. Actions run in parallel; each is idempotent (a
-404 on delete is success) and leaves a ledger event with its reason.
+404 on delete is success) and leaves a ledger event with its reason, signed like any member's.
+A run ends by sealing old events into segments (tpuctl/services/segments.py).
 """
 
 from __future__ import annotations
