@@ -148,6 +148,10 @@ def cancelled(done: Any) -> None:
     from tpuctl.domain.jobs import outcome
 
     status = done.status
+    if status is None:
+        render.echo(f"Cancelled: deleting {', '.join(done.ended)}; the cancel reaches the job's record once the "
+                    "group store is back.")
+        return
     render.echo(outcome(status) if status.state != "cancelling"
                 else f"Job {status.id} is cancelling: its agents have not stopped it yet.")
     if done.deleted:

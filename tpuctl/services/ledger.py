@@ -39,7 +39,7 @@ from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
 from tpuctl.services.genesis import check_own_key, sign_event, uncounted
 from tpuctl.services.grants import by_subject, covered_pieces, month_with_grant, request_fit
-from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep
+from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep, keep_object
 from tpuctl.services.sync import SYNC_BATCH, _ingest_keys, sync_from_store
 
 
@@ -164,10 +164,19 @@ class Books:
                 self._away = True
         with self._view:
             keep(self.db, self.clock, self.actor, kind, payload, time or self.clock.now())
-            self.kept += 1
-            if self.kept == 1 and self.notify:
-                self.notify(KEPT_NOTICE)
+            self._kept_one()
         return None
+
+    def keep_object(self, key: str, data: bytes) -> None:
+        """A create-only object that is not an event (a job's cancel) for the store once it is back."""
+        with self._view:
+            keep_object(self.db, self.clock, key, data)
+            self._kept_one()
+
+    def _kept_one(self) -> None:
+        self.kept += 1
+        if self.kept == 1 and self.notify:
+            self.notify(KEPT_NOTICE)
 
     def record_event(self, event: Event) -> Event:
         """Write an event already made (its id and times kept): store first, then the local view."""

@@ -1,4 +1,4 @@
-"""The local outbox: events of actions that stop spending, kept while the store is away.
+"""The local outbox: events of actions that stop spending (and a job's cancel), kept while the store is away.
 
 A delete, stop or queued delete must act even when the group store cannot be reached (a TPU
 left running is the surprise bill). Its events wait here, beside the local view of the
@@ -67,6 +67,15 @@ def keep(db: LedgerDB, clock: Clock, actor: str, kind: str, payload: Mapping[str
     return path
 
 
+def keep_object(db: LedgerDB, clock: Clock, key: str, data: bytes) -> Path:
+    """Keep a create-only object that is not a ledger event (a job's cancel) for later."""
+    folder = outbox_dir(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json"
+    _write(path, {"object": key, "data": data.decode()})
+    return path
+
+
 def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s: float = 900) -> int:
     """Write every waiting event to the store, oldest first; returns how many. Stops at the
     first failure (UnavailableError propagates); what is left waits for the next command."""
@@ -76,6 +85,14 @@ def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s
     pushed = 0
     for path in waiting(db):
         body = json.loads(path.read_bytes())
+        if "object" in body:            # create-only: one already there (another member's cancel) is as good
+            try:
+                store.create(body["object"], body["data"].encode())
+            except ObjectExists:
+                pass
+            path.unlink()
+            pushed += 1
+            continue
         now = clock.now()
         event = Event.from_trusted_json(body["event"].encode()) if "event" in body else None
         if event is not None and (now - event.recorded).total_seconds() > lookback_s:

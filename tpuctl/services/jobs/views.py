@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tpuctl.domain.jobs import JobStatus, outcome
 from tpuctl.domain.metering import Amount
-from tpuctl.errors import JobFailed, UsageError
+from tpuctl.errors import JobFailed, UnavailableError, UsageError
 from tpuctl.services.agents import timing_from_env
 from tpuctl.services.context import Context
 from tpuctl.services.jobs.resume import ResumePass, resume_all, resume_one
@@ -130,19 +130,50 @@ def _chunks(ctx: Context, status: JobStatus, worker: int) -> Iterator[tuple[int,
 
 @dataclass(frozen=True)
 class Cancelled:
-    status: JobStatus
+    status: JobStatus | None    # None: the store was away (the cancel waits in the outbox)
     deleted: bool         # its TPU is being deleted now (else its agent deletes it once stopped)
+    ended: tuple[str, ...] = ()     # with the store away: the TPUs and requests deleted, by name
 
 
 def cancel(ctx: Context, job_id: str, keep_node: bool = False, watch: Watch = Quiet()) -> Cancelled:
     """`tpuctl cancel`: ask the agents to stop, wait a little for them, release the TPU."""
-    cancel_job(ctx.store, ctx.profile.member, ctx.clock, job_id, keep_node=keep_node)
+    try:
+        cancel_job(ctx.books.store, ctx.profile.member, ctx.clock, job_id, keep_node=keep_node)
+    except UnavailableError:        # (books.store: a folder that cannot be opened says so, as a far bucket does)
+        if keep_node:
+            raise                   # (only the agents, through the store, can stop a job and keep its TPU)
+        return _cancel_away(ctx, job_id)
     with watch.waiting(f"Cancelling {job_id}"):
         status = settle(ctx.store, ctx.clock, job_id, timing_from_env())
     if status.state == "cancelling":
         return Cancelled(status, False)
     done = release(ctx.books, ctx.api, status, "cancel")
     return Cancelled(status, bool(done and done.deleted))
+
+
+def _cancel_away(ctx: Context, job_id: str) -> Cancelled:
+    """The store is away: stop the spending now, deleting the job's TPUs and requests (found by
+    their job label; the agents end with them), and keep the cancel in the outbox, so the job
+    reads as cancelled, and is never resumed, once the store is back."""
+    from tpuctl.domain.jobs import cancel_key
+    from tpuctl.domain.jobs.protocol import Cancel, dump
+    from tpuctl.domain.nodes import JOB_LABEL
+    from tpuctl.services.nodes import delete_node
+    from tpuctl.services.queue import queue_delete
+
+    requests = [q for q in ctx.api.list_queued_resources(None) if q.labels.get(JOB_LABEL) == job_id]
+    made = {node for q in requests for node in q.node_ids}
+    nodes = [n for n in ctx.api.list_nodes(None) if n.labels.get(JOB_LABEL) == job_id and n.name not in made]
+    if not requests and not nodes:
+        raise UnavailableError(f"The group store cannot be reached and Cloud TPU lists no TPU of job {job_id}, "
+                               "so nothing was cancelled.", hint="Cancel it again once the store is back.")
+    books = ctx.books.allow_offline()
+    books.keep_object(cancel_key(job_id), dump(Cancel(ctx.profile.member, ctx.clock.now(), False)))
+    for request in requests:
+        queue_delete(ctx.api, books, request, force=True, wait=False)
+    for node in nodes:
+        delete_node(ctx.api, books, node, wait=False)
+    return Cancelled(None, True, tuple(x.name for x in [*requests, *nodes]))
 
 
 @dataclass(frozen=True)

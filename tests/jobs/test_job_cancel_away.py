@@ -1,0 +1,54 @@
+"""`tpuctl cancel` with the group store away: the job's TPU is deleted at once (a job left
+running is the surprise bill), the cancel and the deletion wait in the outbox, and once the
+store is back the job reads as cancelled, is billed as the emulator ran it and is never resumed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from job_helpers import job_state, wait_for
+from tpuctl.errors import ExitCode
+
+NOTICE = "keeps its ledger events in the local outbox"
+JOB = "name: away\ntpu: {type: v4-8}\nresume: true\noutputs: out\nrun: mkdir -p out; echo started; sleep 60\n"
+
+
+@pytest.mark.slow
+def test_cancel_with_the_store_away_deletes_the_jobs_tpu_and_the_cancel_lands_once_it_is_back(
+        cli, real_time, write_job, store, tmp_path, api):
+    started = cli("run", str(write_job(JOB)))
+    assert started.code == 0, started.err
+    job = started.out.strip()
+    wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
+    [node] = [n.name for n in api.list_nodes(None)]
+    time.sleep(1.1)                                     # the TPU runs a billed second before it is deleted
+    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
+    folder.rename(aside)
+    folder.write_text("the mount is gone")
+
+    kept = cli("cancel", job, "--keep-node")              # only the agents, through the store, can keep the TPU
+    assert (kept.code, api.list_nodes(None) != []) == (ExitCode.CONFIG, True) and "cannot be used" in kept.err
+    cancelled = cli("cancel", job)
+    assert cancelled.code == 0, cancelled.err
+    assert cancelled.out == (f"Cancelled: deleting {node}; the cancel reaches the job's record once the group store "
+                             "is back.\n")
+    assert cancelled.err.count(NOTICE) == 1
+    wait_for(lambda: api.list_nodes(None) == [], what="the TPU to go")
+
+    folder.unlink()
+    aside.rename(folder)
+    assert cli("sync").code == 0
+    assert list(tmp_path.rglob("*.outbox/*.json")) == []
+    assert store.read(f"jobs/{job}/cancel.json")
+    wait_for(lambda: job_state(cli, job)["state"] == "cancelled", what="the job to read as cancelled")  # (its agents' beats go stale)
+    assert cli("jobs", "resume").code == 0 and api.list_nodes(None) == []           # never resumed
+    kinds = [json.loads(store.read(key)) for key in store.list("ledger/events/")]
+    assert [e["payload"]["node"] for e in kinds if e["kind"] == "node.deleted"] == [node]
+    assert cli("ledger", "verify", "--json").json == []
+    [ran] = [u for u in real_time.usage() if u["node"].endswith(f"/{node}")]
+    ran_seconds = sum(float(i["chipSeconds"]) for i in ran["intervals"]) / ran["chips"]
+    [billed] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == node]
+    assert billed["status"] == "deleted" and abs(billed["seconds"] - ran_seconds) <= 1, (billed, ran_seconds)
