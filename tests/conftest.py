@@ -226,6 +226,35 @@ def _wait_ready(process: subprocess.Popen, url: str, log: Path, timeout: float =
     pytest.fail(f"fake-gcs-server did not answer on {url} within {timeout:.0f} s: {log.read_text()[-2000:]}")
 
 
+@pytest.fixture
+def restartable_gcs(tmp_path, monkeypatch):
+    """A fake-gcs-server of this test's own, on a fixed port, keeping objects on disk across restarts."""
+    port, root, log = _free_port(), tmp_path / "gcs-data", tmp_path / "gcs.log"
+    root.mkdir()
+    url = f"http://127.0.0.1:{port}"
+    command = [_binary(), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root), "-host",
+               "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"]
+    running = {}
+
+    def start():
+        running["p"] = subprocess.Popen(command, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+        _wait_ready(running["p"], url, log)
+
+    def stop():
+        running["p"].terminate()
+        running["p"].wait(timeout=10)
+
+    start()
+    urllib.request.urlopen(urllib.request.Request(f"{url}/storage/v1/b?project=test", method="POST",
+                                                  data=b'{"name": "group-bucket"}',
+                                                  headers={"Content-Type": "application/json"})).read()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    monkeypatch.setenv("TPUCTL_STORE", "gs://group-bucket/tpuctl")
+    monkeypatch.setenv("TPUCTL_STORE_RETRY_SECONDS", "1")
+    yield start, stop
+    stop()
+
+
 @pytest.fixture(scope="session")
 def gcs_server(tmp_path_factory) -> Iterator[str]:
     """The URL of a fake-gcs-server with an in-memory backend on a free port."""

@@ -4,14 +4,12 @@ outbox; creates are refused; the next command that reaches the store writes the 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ZONE, _binary, _free_port, _wait_ready
+from tests.conftest import ZONE
 from tpuctl.adapters.store import open_store
 
 NOTICE = "keeps its ledger events in the local outbox"
@@ -124,35 +122,6 @@ def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, 
 @pytest.mark.slow
 def test_queue_deletes_act_while_a_folder_store_is_away(cli, remote_env, api, tmp_path):
     queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, *folder_outage(tmp_path), refused_code=3)
-
-
-@pytest.fixture
-def restartable_gcs(tmp_path, monkeypatch):
-    """A fake-gcs-server of this test's own, on a fixed port, keeping objects on disk across restarts."""
-    port, root, log = _free_port(), tmp_path / "gcs-data", tmp_path / "gcs.log"
-    root.mkdir()
-    url = f"http://127.0.0.1:{port}"
-    command = [_binary(), "-scheme", "http", "-backend", "filesystem", "-filesystem-root", str(root), "-host",
-               "127.0.0.1", "-port", str(port), "-external-url", url, "-log-level", "warn"]
-    running = {}
-
-    def start():
-        running["p"] = subprocess.Popen(command, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-        _wait_ready(running["p"], url, log)
-
-    def stop():
-        running["p"].terminate()
-        running["p"].wait(timeout=10)
-
-    start()
-    urllib.request.urlopen(urllib.request.Request(f"{url}/storage/v1/b?project=test", method="POST",
-                                                  data=b'{"name": "group-bucket"}',
-                                                  headers={"Content-Type": "application/json"})).read()
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
-    monkeypatch.setenv("TPUCTL_STORE", "gs://group-bucket/tpuctl")
-    monkeypatch.setenv("TPUCTL_STORE_RETRY_SECONDS", "1")
-    yield start, stop
-    stop()
 
 
 @pytest.mark.slow

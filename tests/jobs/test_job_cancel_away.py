@@ -10,27 +10,50 @@ import time
 import pytest
 
 from job_helpers import job_state, wait_for
+from tpuctl.adapters.store import open_store
 from tpuctl.errors import ExitCode
 
 NOTICE = "keeps its ledger events in the local outbox"
 JOB = "name: away\ntpu: {type: v4-8}\nresume: true\noutputs: out\nrun: mkdir -p out; echo started; sleep 60\n"
 
 
+def folder_outage(tmp_path):
+    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
+
+    def go_away():
+        folder.rename(aside)
+        folder.write_text("the mount is gone")
+
+    def come_back():
+        folder.unlink()
+        aside.rename(folder)
+
+    return go_away, come_back
+
+
+@pytest.fixture(params=["folder", "bucket"])
+def outage(request, tmp_path):
+    """(go_away, come_back, store, what `cancel --keep-node` exits with while it is away)."""
+    if request.param == "folder":
+        return (*folder_outage(tmp_path), open_store(str(tmp_path / "store")), ExitCode.CONFIG)
+    start, stop = request.getfixturevalue("restartable_gcs")
+    return stop, start, open_store("gs://group-bucket/tpuctl"), ExitCode.UNAVAILABLE
+
+
 @pytest.mark.slow
 def test_cancel_with_the_store_away_deletes_the_jobs_tpu_and_the_cancel_lands_once_it_is_back(
-        cli, real_time, write_job, store, tmp_path, api):
+        cli, real_time, write_job, outage, tmp_path, api):
+    go_away, come_back, store, kept_code = outage
     started = cli("run", str(write_job(JOB)))
     assert started.code == 0, started.err
     job = started.out.strip()
     wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
     [node] = [n.name for n in api.list_nodes(None)]
     time.sleep(1.1)                                     # the TPU runs a billed second before it is deleted
-    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
-    folder.rename(aside)
-    folder.write_text("the mount is gone")
+    go_away()
 
     kept = cli("cancel", job, "--keep-node")              # only the agents, through the store, can keep the TPU
-    assert (kept.code, api.list_nodes(None) != []) == (ExitCode.CONFIG, True) and "cannot be used" in kept.err
+    assert (kept.code, api.list_nodes(None) != []) == (kept_code, True), kept.err
     cancelled = cli("cancel", job)
     assert cancelled.code == 0, cancelled.err
     assert cancelled.out == (f"Cancelled: deleting {node}; the cancel reaches the job's record once the group store "
@@ -38,8 +61,7 @@ def test_cancel_with_the_store_away_deletes_the_jobs_tpu_and_the_cancel_lands_on
     assert cancelled.err.count(NOTICE) == 1
     wait_for(lambda: api.list_nodes(None) == [], what="the TPU to go")
 
-    folder.unlink()
-    aside.rename(folder)
+    come_back()
     assert cli("sync").code == 0
     assert list(tmp_path.rglob("*.outbox/*.json")) == []
     assert store.read(f"jobs/{job}/cancel.json")
