@@ -226,6 +226,23 @@ def _wait_ready(process: subprocess.Popen, url: str, log: Path, timeout: float =
     pytest.fail(f"fake-gcs-server did not answer on {url} within {timeout:.0f} s: {log.read_text()[-2000:]}")
 
 
+def folder_outage(tmp_path):
+    """(the folder store, go_away, come_back): the folder replaced by a file, as an unmounted drive is."""
+    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
+
+    def go_away():
+        folder.rename(aside)
+        folder.write_text("the mount is gone")
+
+    def come_back():
+        folder.unlink()
+        aside.rename(folder)
+
+    from tpuctl.adapters.store import open_store
+
+    return open_store(str(folder)), go_away, come_back
+
+
 @pytest.fixture
 def restartable_gcs(tmp_path, monkeypatch):
     """A fake-gcs-server of this test's own, on a fixed port, keeping objects on disk across restarts."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ZONE
+from tests.conftest import ZONE, folder_outage
 from tpuctl.adapters.store import open_store
 
 NOTICE = "keeps its ledger events in the local outbox"
@@ -97,20 +97,6 @@ def queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, store, go_awa
     assert cli("sync").code == 0 and events_of(store, "queued.deleted", "name") == ["held", "waiting"]
     assert cli("ledger", "rebuild").code == 0 and cli("ledger", "verify").code == 0
     assert cli("queue", "list", "--json").json == []
-
-
-def folder_outage(tmp_path):
-    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
-
-    def go_away():
-        folder.rename(aside)
-        folder.write_text("the mount is gone")
-
-    def come_back():
-        folder.unlink()
-        aside.rename(folder)
-
-    return open_store(str(folder)), go_away, come_back
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from job_helpers import job_state, wait_for
+from tests.conftest import folder_outage
 from tpuctl.adapters.store import open_store
 from tpuctl.errors import ExitCode
 
@@ -17,25 +18,12 @@ NOTICE = "keeps its ledger events in the local outbox"
 JOB = "name: away\ntpu: {type: v4-8}\nresume: true\noutputs: out\nrun: mkdir -p out; echo started; sleep 60\n"
 
 
-def folder_outage(tmp_path):
-    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
-
-    def go_away():
-        folder.rename(aside)
-        folder.write_text("the mount is gone")
-
-    def come_back():
-        folder.unlink()
-        aside.rename(folder)
-
-    return go_away, come_back
-
-
 @pytest.fixture(params=["folder", "bucket"])
 def outage(request, tmp_path):
     """(go_away, come_back, store, what `cancel --keep-node` exits with while it is away)."""
     if request.param == "folder":
-        return (*folder_outage(tmp_path), open_store(str(tmp_path / "store")), ExitCode.CONFIG)
+        store, go_away, come_back = folder_outage(tmp_path)
+        return go_away, come_back, store, ExitCode.CONFIG
     start, stop = request.getfixturevalue("restartable_gcs")
     return stop, start, open_store("gs://group-bucket/tpuctl"), ExitCode.UNAVAILABLE
 
