@@ -62,3 +62,14 @@ def test_cancel_with_the_store_away_deletes_the_jobs_tpu_and_the_cancel_lands_on
     ran_seconds = sum(float(i["chipSeconds"]) for i in ran["intervals"]) / ran["chips"]
     [billed] = [n for n in cli("spend", "--json").json["nodes"] if n["node"] == node]
     assert billed["status"] == "deleted" and abs(billed["seconds"] - ran_seconds) <= 1, (billed, ran_seconds)
+
+
+def test_a_broken_price_file_does_not_stop_a_cancel(cli, jobs_env, write_job, store, monkeypatch, tmp_path):
+    job = cli("run", str(write_job(JOB))).out.strip()
+    wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
+    (tmp_path / "broken.toml").write_text("garbage = [")
+    monkeypatch.setenv("TPUCTL_PRICES", str(tmp_path / "broken.toml"))
+    cancelled = cli("cancel", job)
+    assert store.read(f"jobs/{job}/cancel.json")            # the agents are told to stop, whatever the prices
+    monkeypatch.delenv("TPUCTL_PRICES")
+    assert wait_for(lambda: job_state(cli, job)["state"] == "cancelled", what="the job to stop"), cancelled.err

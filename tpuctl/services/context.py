@@ -20,6 +20,9 @@ class Context(Protocol):
     @property
     def store(self) -> Any: ...
 
+    def reachable_store(self) -> Any:
+        """The store; for a folder that cannot be opened, one whose every request says so."""
+
     @property
     def books(self) -> Any: ...
 

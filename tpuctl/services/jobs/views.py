@@ -138,8 +138,8 @@ class Cancelled:
 def cancel(ctx: Context, job_id: str, keep_node: bool = False, watch: Watch = Quiet()) -> Cancelled:
     """`tpuctl cancel`: ask the agents to stop, wait a little for them, release the TPU."""
     try:
-        cancel_job(ctx.books.store, ctx.profile.member, ctx.clock, job_id, keep_node=keep_node)
-    except UnavailableError:        # (books.store: a folder that cannot be opened says so, as a far bucket does)
+        cancel_job(ctx.reachable_store(), ctx.profile.member, ctx.clock, job_id, keep_node=keep_node)
+    except UnavailableError:        # (a folder that cannot be opened says so, as a far bucket does)
         if keep_node:
             raise                   # (only the agents, through the store, can stop a job and keep its TPU)
         return _cancel_away(ctx, job_id)
