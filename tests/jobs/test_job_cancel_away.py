@@ -73,3 +73,18 @@ def test_a_broken_price_file_does_not_stop_a_cancel(cli, jobs_env, write_job, st
     assert store.read(f"jobs/{job}/cancel.json")            # the agents are told to stop, whatever the prices
     monkeypatch.delenv("TPUCTL_PRICES")
     assert wait_for(lambda: job_state(cli, job)["state"] == "cancelled", what="the job to stop"), cancelled.err
+
+
+def test_with_the_store_away_a_job_whose_config_keeps_its_tpu_is_not_cancelled(cli, jobs_env, write_job, tmp_path,
+                                                                               api):
+    job = cli("run", str(write_job(JOB.replace("resume: true\n", "keep_node: true\n")))).out.strip()
+    wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
+    [node] = api.list_nodes(None)
+    assert node.labels["tpuctl-keep-node"] == "true"
+    store, go_away, come_back = folder_outage(tmp_path)
+    go_away()
+    refused = cli("cancel", job)
+    assert refused.code == ExitCode.UNAVAILABLE
+    assert refused.err.startswith(f"Error: The group store cannot be reached, and job {job}'s config keeps its TPU")
+    assert api.list_nodes(None) == [node] and list(tmp_path.rglob("*.outbox/*.json")) == []
+    come_back()

@@ -18,6 +18,7 @@ OWNER_LABEL = "tpuctl-owner"
 LEASE_LABEL = "tpuctl-lease-until"      # epoch seconds (label values allow only [a-z0-9_-])
 LEASE_MINUTES_LABEL = "tpuctl-lease-minutes"  # lease from creation, for nodes a queue makes later
 JOB_LABEL = "tpuctl-job"
+KEEP_NODE_LABEL = "tpuctl-keep-node"    # "true": its job's config keeps it when the job ends (a cancel offline reads it)
 AGENT_LABEL = "tpuctl-agent"            # "true": its startup script runs tpuctl's agent (jobs can run on it)
 REQUEST_LABEL = "tpuctl-request"        # idempotency key of the create that made the node
 MANAGED_LABEL = "tpuctl-managed"        # "true" on everything tpuctl made

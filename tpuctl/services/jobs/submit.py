@@ -25,7 +25,7 @@ from tpuctl.domain.budgets import Admission, UsageRequest
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.jobs import JobConfig, JobStatus, JobTiming, with_secrets
 from tpuctl.domain.jobs.protocol import Assignment, Attempt, IndexEntry, Spec, dump
-from tpuctl.domain.nodes import AGENT_LABEL, JOB_LABEL
+from tpuctl.domain.nodes import AGENT_LABEL, JOB_LABEL, KEEP_NODE_LABEL
 from tpuctl.errors import ConflictError, TpuctlError, UsageError
 from tpuctl.services.agents import probe_settings
 from tpuctl.services.jobs.configs import pack_code
@@ -151,7 +151,9 @@ def _create_tpu(books: Books, api: TpuApi, spec: Spec, config: JobConfig, node: 
                      api_endpoint=control.get("api_endpoint"), devices=control.get("devices") or "",
                      utmp=control.get("utmp") or "")
     request = nodes.CreateRequest(name=node, accelerator_type=tpu.type, zone=tpu.zone, runtime_version=tpu.runtime,
-                                  spot=tpu.spot, hours=config.hours, labels={JOB_LABEL: spec.id, AGENT_LABEL: "true"},
+                                  spot=tpu.spot, hours=config.hours,
+                                  labels={JOB_LABEL: spec.id, AGENT_LABEL: "true",
+                                          **({KEEP_NODE_LABEL: "true"} if config.keep_node else {})},
                                   metadata=node_metadata(boot),
                                   request_id=admission.request_id or nodes.new_request_id())
     if tpu.queue:

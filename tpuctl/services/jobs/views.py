@@ -157,13 +157,17 @@ def _cancel_away(ctx: Context, job_id: str) -> Cancelled:
     reads as cancelled, and is never resumed, once the store is back."""
     from tpuctl.domain.jobs import cancel_key
     from tpuctl.domain.jobs.protocol import Cancel, dump
-    from tpuctl.domain.nodes import JOB_LABEL
+    from tpuctl.domain.nodes import JOB_LABEL, KEEP_NODE_LABEL
     from tpuctl.services.nodes import delete_node
     from tpuctl.services.queue import queue_delete
 
     requests = [q for q in ctx.api.list_queued_resources(None) if q.labels.get(JOB_LABEL) == job_id]
     made = {node for q in requests for node in q.node_ids}
     nodes = [n for n in ctx.api.list_nodes(None) if n.labels.get(JOB_LABEL) == job_id and n.name not in made]
+    if any(x.labels.get(KEEP_NODE_LABEL) == "true" for x in [*requests, *nodes]):
+        raise UnavailableError(f"The group store cannot be reached, and job {job_id}'s config keeps its TPU, so only "
+                               "its agents can stop it, through the store; nothing was cancelled.",
+                               hint="Cancel it again once the store is back, or `tpuctl delete` its TPU.")
     if not requests and not nodes:
         raise UnavailableError(f"The group store cannot be reached and Cloud TPU lists no TPU of job {job_id}, "
                                "so nothing was cancelled.", hint="Cancel it again once the store is back.")
