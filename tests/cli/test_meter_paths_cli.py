@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import ZONE
 from tests.cli.conftest import start_group
 from tpuctl.errors import ExitCode
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from job_helpers import wait_for
 
 
 @pytest.mark.slow

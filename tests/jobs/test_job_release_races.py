@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from job_helpers import job_state
-from tests.conftest import PROJECT, ZONE
+from tests.conftest import PROJECT
 from tpuctl.domain import jobs as layout
 from tpuctl.domain.events import NODE_DELETED, Event
 from tpuctl.domain.releases import release_key

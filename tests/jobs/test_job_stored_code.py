@@ -8,7 +8,6 @@ import re
 import pytest
 
 from job_helpers import job_state
-from tests.conftest import ZONE
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore
 from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.prices import FreeQuotaRule, Rates
-from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError, UsageError
+from tpuctl.errors import ConflictError, NotFoundError, PermissionDeniedError
 from tpuctl.adapters.user_files import load_price_table
 from tpuctl.domain.prices import pricing_for
 from tpuctl.services.ledger import Books
