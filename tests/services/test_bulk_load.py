@@ -197,7 +197,7 @@ def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tm
     text = gzip.decompress(store.read(segment))
     (store.root / segment).write_bytes(gzip.compress(text.replace(b'"chips":4', b'"chips":"4"', 1)))
     monkeypatch.setattr(segments, "PARALLEL_FROM_SIGNED", 1)
-    monkeypatch.setattr(segments, "PARALLEL_SLICE", 7)              # many slices; one copy read again alone
+    monkeypatch.setattr(segments, "PARALLEL_SLICE_SIGNED", 7)       # many slices; one copy read again alone
     monkeypatch.setattr(segments, "second_core", lambda: True)        # however many cores the machine running the tests has
     checked_here = []
     monkeypatch.setattr(trust_db, "_check", lambda event, key: checked_here.append(event.id) or real_check(event, key))

@@ -39,6 +39,7 @@ SEGMENT_BATCH = 50_000
 PARALLEL_FROM = 50_000      # events in a segment (the second process takes a few tenths of a second to start)
 PARALLEL_FROM_SIGNED = 5_000    # in a signed group, where it also checks most signatures (60 us each)
 PARALLEL_SLICE = 10_000
+PARALLEL_SLICE_SIGNED = 2_000   # (a signed slice is five times the work: smaller ones keep both busy)
 
 
 def read_all(store: GroupStore, keys: list[str], readers: int) -> list[bytes]:
@@ -142,7 +143,8 @@ def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None, db: L
     keys = None
     if trust.signed:
         keys = {member: [s.key for s in standings if s.key] for member, standings in trust.roster.history.items()}
-    slices = [entries[first:first + PARALLEL_SLICE] for first in range(0, len(entries), PARALLEL_SLICE)]
+    size = PARALLEL_SLICE_SIGNED if trust.signed else PARALLEL_SLICE
+    slices = [entries[first:first + size] for first in range(0, len(entries), size)]
     here = 0 if checkers.warm else 1            # the first slice here, while the second process starts
     checkers.warm = True
     try:
