@@ -52,3 +52,14 @@ def test_command_bodies_are_short():
     too_long = {line: n for line, n in measured.items() if n > MAX_LIMIT}
     assert too_long == {}
     assert statistics.median(measured.values()) <= MEDIAN_LIMIT
+
+
+def test_no_module_in_tpuctl_is_over_450_lines():
+    from pathlib import Path
+
+    import tpuctl
+
+    root = Path(tpuctl.__file__).parent
+    long = {str(path.relative_to(root)): n for path in root.rglob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 450}
+    assert long == {}, "split these by responsibility"
