@@ -50,10 +50,11 @@ class Hold:
                 self.file = open(f"{path}.lock", "ab")  # noqa: SIM115 - held until close()
             except OSError:
                 return                  # (a folder it cannot write: the view is filled in place)
-            if not self._lock(fcntl.LOCK_SH, OPEN_WAIT):
+            try:
+                self.share()
+            except ConfigError:
                 self.close()
-                raise ConfigError(f"The ledger database {path} is being filled by another tpuctl process.",
-                                  hint="Wait for its sync or `ledger rebuild` to end, then run this again.")
+                raise
 
     def _lock(self, mode: int, wait: float) -> bool:
         deadline = time.monotonic() + wait

@@ -65,20 +65,17 @@ def check_slice(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | N
     accept as the event its key names (the loader reads those in full), and in a signed group
     (`keys`: each member's keys the loader knows) which signatures hold with a key the group
     named for their actor (here or in `earlier` entries, which the loader checks), {entry: key}.
-    A signature found to hold is a fact about these bytes
-    and that key; whether the key was the actor's when the event was recorded is still the
-    loader's judgement (tpuctl/adapters/trust_db.py)."""
+    A signature found to hold is a fact about these bytes and that key; whether the key was the
+    actor's when the event was recorded is still the loader's judgement (tpuctl/adapters/trust_db.py)."""
     from tpuctl.domain.signing import signature_holds
     from tpuctl.domain.trust import is_judged, keys_named
 
     gc.disable()                    # (the second process's own: what it keeps has no cycles)
     bad, held = [], {}
-    for member, named in (keys or {}).items():
-        _seen_keys.setdefault(member, set()).update(named)
+    _learn((member, key) for member, named in (keys or {}).items() for key in named)
     for _, raw in earlier if keys is not None else ():
         if (event := read_quick(ev.Event, raw)) is not None:
-            for member, named in keys_named(event):
-                _seen_keys.setdefault(member, set()).add(named)
+            _learn(keys_named(event))
     for number, (key, raw) in enumerate(entries):
         event = read_quick(ev.Event, raw)
         if event is None or not key.endswith(f"/{event.id}.json"):
@@ -86,8 +83,7 @@ def check_slice(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | N
             continue
         if keys is None:
             continue
-        for member, named in keys_named(event):
-            _seen_keys.setdefault(member, set()).add(named)
+        _learn(keys_named(event))
         if event.sig is None or number % 8 >= SIGNATURE_SHARE or not is_judged(event):
             continue
         body = orjson.loads(raw)
@@ -96,6 +92,11 @@ def check_slice(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | N
                 held[number] = candidate
                 break
     return bad, held
+
+
+def _learn(pairs) -> None:
+    for member, key in pairs:
+        _seen_keys.setdefault(member, set()).add(key)
 
 
 # Below the definitions: event_schema imports `read_quick` from here, so whichever of the two is

@@ -56,24 +56,25 @@ def _write(path: Path, body: dict) -> None:
     os.replace(temp, path)
 
 
+def _wait(db: LedgerDB, clock: Clock, body: dict) -> Path:
+    """One more file in the outbox, named so that a listing gives the oldest first."""
+    folder = outbox_dir(db)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json"
+    _write(path, body)
+    return path
+
+
 def keep(db: LedgerDB, clock: Clock, actor: str, kind: str, payload: Mapping[str, Any],
          time: datetime | None = None) -> Path:
     """Keep an event for later; `time` (default now) is when it happened."""
-    folder = outbox_dir(db)
-    folder.mkdir(parents=True, exist_ok=True)
-    now = clock.now()
-    path = folder / f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json"
-    _write(path, {"kind": kind, "actor": actor, "payload": dict(payload), "time": format_time(time or now)})
-    return path
+    return _wait(db, clock, {"kind": kind, "actor": actor, "payload": dict(payload),
+                             "time": format_time(time or clock.now())})
 
 
 def keep_object(db: LedgerDB, clock: Clock, key: str, data: bytes) -> Path:
     """Keep a create-only object that is not a ledger event (a job's cancel) for later."""
-    folder = outbox_dir(db)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{clock.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json"
-    _write(path, {"object": key, "data": data.decode()})
-    return path
+    return _wait(db, clock, {"object": key, "data": data.decode()})
 
 
 def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s: float = 900) -> int:

@@ -236,10 +236,11 @@ def _bodies(store: GroupStore, db: LedgerDB, keys: list[str], readers: int) -> l
     """The objects at `keys`: the exact bytes the view read of them (the sync just before read
     every one it could), and from the store only the rest, so sealing costs a far store
     almost no requests."""
-    held = db.bodies([key_event_id(key) for key in keys])
-    missing = [key for key in keys if key_event_id(key) not in held]
+    ids = {key: key_event_id(key) for key in keys}
+    held = db.bodies(list(ids.values()))
+    missing = [key for key in keys if ids[key] not in held]
     fetched = dict(zip(missing, read_all(store, missing, readers)))
-    return [(key, held.get(key_event_id(key)) or fetched[key]) for key in keys]
+    return [(key, held.get(ids[key]) or fetched[key]) for key in keys]
 
 
 def compact(store: GroupStore, db: LedgerDB, clock: Clock, readers: int | None = None,

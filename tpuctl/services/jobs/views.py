@@ -164,11 +164,12 @@ def _cancel_away(ctx: Context, job_id: str) -> Cancelled:
     requests = [q for q in ctx.api.list_queued_resources(None) if q.labels.get(JOB_LABEL) == job_id]
     made = {node for q in requests for node in q.node_ids}
     nodes = [n for n in ctx.api.list_nodes(None) if n.labels.get(JOB_LABEL) == job_id and n.name not in made]
-    if any(x.labels.get(KEEP_NODE_LABEL) == "true" for x in [*requests, *nodes]):
+    ending = [*requests, *nodes]
+    if any(x.labels.get(KEEP_NODE_LABEL) == "true" for x in ending):
         raise UnavailableError(f"The group store cannot be reached, and job {job_id}'s config keeps its TPU, so only "
                                "its agents can stop it, through the store; nothing was cancelled.",
                                hint="Cancel it again once the store is back, or `tpuctl delete` its TPU.")
-    if not requests and not nodes:
+    if not ending:
         raise UnavailableError(f"The group store cannot be reached and Cloud TPU lists no TPU of job {job_id}, "
                                "so nothing was cancelled.", hint="Cancel it again once the store is back.")
     books = ctx.books.allow_offline()
@@ -177,7 +178,7 @@ def _cancel_away(ctx: Context, job_id: str) -> Cancelled:
         queue_delete(ctx.api, books, request, force=True, wait=False)
     for node in nodes:
         delete_node(ctx.api, books, node, wait=False)
-    return Cancelled(None, True, tuple(x.name for x in [*requests, *nodes]))
+    return Cancelled(None, True, tuple(x.name for x in ending))
 
 
 @dataclass(frozen=True)
