@@ -88,3 +88,32 @@ def test_with_the_store_away_a_job_whose_config_keeps_its_tpu_is_not_cancelled(c
     assert refused.err.startswith(f"Error: The group store cannot be reached, and job {job}'s config keeps its TPU")
     assert api.list_nodes(None) == [node] and list(tmp_path.rglob("*.outbox/*.json")) == []
     come_back()
+
+
+FORGED = b'{"by": "bob", "keep_node": "yes please"}'          # what a member writes to block cancels
+
+
+def test_a_cancel_json_written_by_hand_does_not_block_a_cancel(cli, jobs_env, write_job, store, api):
+    job = cli("run", str(write_job(JOB))).out.strip()
+    wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
+    store.create(f"jobs/{job}/cancel.json", FORGED)
+    assert cli("cancel", job).code == 0
+    ended = wait_for(lambda: (state := job_state(cli, job))["state"] == "cancelled" and state,
+                     what="the job to stop")
+    assert [reason for reason in ended["ignored"] if reason.startswith(f"jobs/{job}/cancel.json")]
+    wait_for(lambda: api.list_nodes(None) == [], what="its TPU to go")
+
+
+def test_a_cancel_kept_while_the_store_was_away_is_not_blocked_by_one_written_by_hand(cli, real_time, write_job,
+                                                                                    tmp_path, api):
+    job = cli("run", str(write_job(JOB))).out.strip()
+    wait_for(lambda: job_state(cli, job)["state"] == "running", what="the job to run")
+    store, go_away, come_back = folder_outage(tmp_path)
+    go_away()
+    assert cli("cancel", job).code == 0
+    wait_for(lambda: api.list_nodes(None) == [], what="the TPU to go")
+    come_back()
+    store.create(f"jobs/{job}/cancel.json", FORGED)          # written by hand before the outbox reaches the store
+    assert cli("sync").code == 0 and list(tmp_path.rglob("*.outbox/*.json")) == []
+    wait_for(lambda: job_state(cli, job)["state"] == "cancelled", what="the job to read as cancelled")
+    assert cli("jobs", "resume").code == 0 and api.list_nodes(None) == []           # never resumed

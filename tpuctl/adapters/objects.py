@@ -6,10 +6,12 @@ through `read_object`, so each object is parsed in one place (tpuctl/domain/jobs
 
 from __future__ import annotations
 
-from typing import TypeVar
+import uuid
+from typing import Callable, TypeVar
 
-from tpuctl.adapters.store import GroupStore, ObjectNotFound
-from tpuctl.domain.jobs.protocol import load
+from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
+from tpuctl.domain.jobs.layout import cancel_key, cancels_prefix
+from tpuctl.domain.jobs.protocol import BadObject, Cancel, load
 
 T = TypeVar("T")
 
@@ -22,3 +24,35 @@ def read_object(store: GroupStore, cls: type[T], key: str) -> T | None:
     except ObjectNotFound:
         return None
     return load(cls, data, key)
+
+
+def read_cancel(store: GroupStore, job: str, ignored: Callable[[BadObject], None]) -> Cancel | None:
+    """The job's cancel, if asked: cancel.json, or when that holds something unreadable, the
+    first readable one under cancels/ (`write_cancel`). What cannot be read goes to `ignored`."""
+    try:
+        return read_object(store, Cancel, cancel_key(job))
+    except BadObject as exc:
+        ignored(exc)
+    for key in store.list(cancels_prefix(job)):
+        try:
+            found = read_object(store, Cancel, key)
+        except BadObject as exc:
+            ignored(exc)
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def write_cancel(store: GroupStore, job: str, data: bytes, by: str) -> None:
+    """Ask the job to stop (create-only). A readable cancel already there is as good; one a
+    member wrote by hand to block cancels is stepped around, under cancels/."""
+    try:
+        store.create(cancel_key(job), data)
+        return
+    except ObjectExists:
+        pass
+    try:
+        read_object(store, Cancel, cancel_key(job))
+    except BadObject:
+        store.create(f"{cancels_prefix(job)}{by}-{uuid.uuid4().hex}.json", data)

@@ -29,7 +29,7 @@ from typing import Callable, TypeVar
 
 from tpuctl import __version__
 from tpuctl.adapters.bundles import unpack
-from tpuctl.adapters.objects import read_object
+from tpuctl.adapters.objects import read_cancel, read_object
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound, check_key
 from tpuctl.agent.probes import Probes, touches
 from tpuctl.domain import jobs as layout
@@ -38,7 +38,7 @@ from tpuctl.domain.clock import Clock, SystemClock
 from tpuctl.domain.jobs import JobTiming, redact, secret_values
 from tpuctl.domain.jobs.fields import MAX_TEXT
 from tpuctl.domain.jobs.protocol import (
-    Assignment, BadObject, Beat, Cancel, Exit, Spec, Start, WorkerBeat, dump,
+    Assignment, BadObject, Beat, Exit, Spec, Start, WorkerBeat, dump,
 )
 from tpuctl.errors import ConfigError
 
@@ -159,7 +159,7 @@ class Agent:
             spec, unreadable = read_object(self.store, Spec, layout.spec_key(job)), None
         except BadObject as exc:
             spec, unreadable = None, exc
-        if (spec is None and unreadable is None) or trusted(self.store, Cancel, layout.cancel_key(job)) is not None:
+        if (spec is None and unreadable is None) or read_cancel(self.store, job, complain) is not None:
             return
         attempts = (layout.key_attempt(k) for k in self.store.list(layout.attempts_prefix(job)))
         if max((n for n in attempts if n is not None), default=0) > attempt:
@@ -324,7 +324,7 @@ class JobRun:
     def _check_stop(self) -> None:
         if self.stop:
             return
-        cancel = trusted(self.store, Cancel, layout.cancel_key(self.job))
+        cancel = read_cancel(self.store, self.job, complain)
         if cancel is not None:
             self.stop = ("cancelled", f"cancelled by {cancel.by}")
             return

@@ -39,7 +39,7 @@ from tpuctl.errors import ConfigError, UnavailableError
 from tpuctl.services.admission import admit_logged
 from tpuctl.services.genesis import check_own_key, sign_event, uncounted
 from tpuctl.services.grants import by_subject, covered_pieces, month_with_grant, request_fit
-from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep, keep_object
+from tpuctl.services.outbox import KEPT_NOTICE, STORE_NEEDED, keep, keep_cancel
 from tpuctl.services.sync import SYNC_BATCH, _ingest_keys, sync_from_store
 
 
@@ -167,10 +167,10 @@ class Books:
             self._kept_one()
         return None
 
-    def keep_object(self, key: str, data: bytes) -> None:
-        """A create-only object that is not an event (a job's cancel) for the store once it is back."""
+    def keep_cancel(self, job: str, data: bytes) -> None:
+        """A job's cancel (not an event) for the store once it is back."""
         with self._view:
-            keep_object(self.db, self.clock, key, data)
+            keep_cancel(self.db, self.clock, job, data, self.actor)
             self._kept_one()
 
     def _kept_one(self) -> None:

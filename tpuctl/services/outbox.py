@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tpuctl.adapters.ledger_db import LedgerDB
+from tpuctl.adapters.objects import write_cancel
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
 from tpuctl.domain.clock import Clock, SystemClock
 from tpuctl.domain.events import Event, new_event
@@ -72,9 +73,9 @@ def keep(db: LedgerDB, clock: Clock, actor: str, kind: str, payload: Mapping[str
                              "time": format_time(time or clock.now())})
 
 
-def keep_object(db: LedgerDB, clock: Clock, key: str, data: bytes) -> Path:
-    """Keep a create-only object that is not a ledger event (a job's cancel) for later."""
-    return _wait(db, clock, {"object": key, "data": data.decode()})
+def keep_cancel(db: LedgerDB, clock: Clock, job: str, data: bytes, by: str) -> Path:
+    """Keep a job's cancel (not a ledger event) for later."""
+    return _wait(db, clock, {"cancel": job, "data": data.decode(), "by": by})
 
 
 def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s: float = 900) -> int:
@@ -86,11 +87,8 @@ def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s
     pushed = 0
     for path in waiting(db):
         body = json.loads(path.read_bytes())
-        if "object" in body:            # create-only: one already there (another member's cancel) is as good
-            try:
-                store.create(body["object"], body["data"].encode())
-            except ObjectExists:
-                pass
+        if "cancel" in body:
+            write_cancel(store, body["cancel"], body["data"].encode(), body["by"])
             path.unlink()
             pushed += 1
             continue

@@ -17,7 +17,7 @@ from tpuctl.domain.jobs.config import (
 )
 from tpuctl.domain.jobs.layout import (
     INDEX_PREFIX, JOB_ID_RE, WORKER_KINDS, agent_beat_key, assignment_key, attempt_key, attempts_prefix, bundle_key,
-    cancel_key, check_job_id, index_job, index_key, iso, job_id, key_attempt, key_worker, log_key, log_prefix,
+    cancel_key, cancels_prefix, check_job_id, index_job, index_key, iso, job_id, key_attempt, key_worker, log_key, log_prefix,
     node_for, node_prefix, outputs_prefix, parse_iso, problem_key, spec_key, stamp, touch_key, touch_prefix,
     worker_key, worker_prefix,
 )
@@ -37,7 +37,7 @@ __all__ = [
     "NAME_RE", "NAME_RULE", "NODE_RE", "RESERVED_ENV", "RUNTIME_RE", "SECRET_KEY_RE", "WORKER_KINDS",
     "AttemptRecords", "AttemptStatus", "JobConfig", "JobStatus", "JobTiming", "TpuSpec", "WorkerStatus",
     "agent_beat_key", "assignment_key", "attempt_key", "attempt_state", "attempts_prefix", "bundle_key",
-    "cancel_key", "check_job_id", "check_name", "code_line", "config_header", "config_key", "config_version",
+    "cancel_key", "cancels_prefix", "check_job_id", "check_name", "code_line", "config_header", "config_key", "config_version",
     "index_job", "index_key", "is_secret", "iso", "job_id", "job_status", "key_attempt", "key_worker", "log_key",
     "log_prefix", "node_for", "node_prefix", "outcome", "outputs_prefix", "parse_iso", "parse_job_config",
     "problem_key", "pushed_by", "read_code", "read_header", "redact", "secret_values", "shown_env", "shown_size",

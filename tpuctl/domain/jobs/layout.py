@@ -79,6 +79,12 @@ def cancel_key(job: str) -> str:
     return f"jobs/{job}/cancel.json"
 
 
+def cancels_prefix(job: str) -> str:
+    """Where a cancel goes when cancel.json holds something unreadable (taken by hand to block
+    cancels): create-only keys nobody can guess, read only when cancel.json cannot be."""
+    return f"jobs/{job}/cancels/"
+
+
 def problem_key(job: str, attempt: int) -> str:
     return f"jobs/{job}/a{attempt}/problem.json"
 

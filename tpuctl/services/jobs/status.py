@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from tpuctl.adapters.objects import read_object
+from tpuctl.adapters.objects import read_cancel, read_object, write_cancel
 from tpuctl.adapters.store import GroupStore, ObjectExists
 from tpuctl.adapters.tpu import TpuApi
 from tpuctl.domain import jobs as layout
@@ -92,7 +92,7 @@ def read_status(store: GroupStore, job: str, clock: Clock) -> JobStatus:
     spec = read_spec(store, job)
     reader = _Reader(store)
     attempts = [a for key in store.list(layout.attempts_prefix(job)) if (a := reader.attempt(job, key))]
-    cancel = reader.read(Cancel, layout.cancel_key(job))
+    cancel = read_cancel(store, job, lambda exc: reader.ignored.append(exc.message))
     return job_status(spec, attempts, cancel, clock.now(), tuple(reader.ignored))
 
 
@@ -249,10 +249,7 @@ def cancel_job(store: GroupStore, member: str, clock: Clock, job: str, keep_node
     status = read_status(store, job, clock)
     if status.final:
         raise ConflictError(f"Job {job} has already ended ({status.state}).")
-    try:
-        store.create(layout.cancel_key(job), dump(Cancel(member, clock.now(), keep_node)))
-    except ObjectExists:
-        pass
+    write_cancel(store, job, dump(Cancel(member, clock.now(), keep_node)), member)
     return read_status(store, job, clock)
 
 

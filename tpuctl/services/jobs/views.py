@@ -155,7 +155,6 @@ def _cancel_away(ctx: Context, job_id: str) -> Cancelled:
     """The store is away: stop the spending now, deleting the job's TPUs and requests (found by
     their job label; the agents end with them), and keep the cancel in the outbox, so the job
     reads as cancelled, and is never resumed, once the store is back."""
-    from tpuctl.domain.jobs import cancel_key
     from tpuctl.domain.jobs.protocol import Cancel, dump
     from tpuctl.domain.nodes import JOB_LABEL, KEEP_NODE_LABEL
     from tpuctl.services.nodes import delete_node
@@ -173,7 +172,7 @@ def _cancel_away(ctx: Context, job_id: str) -> Cancelled:
         raise UnavailableError(f"The group store cannot be reached and Cloud TPU lists no TPU of job {job_id}, "
                                "so nothing was cancelled.", hint="Cancel it again once the store is back.")
     books = ctx.books.allow_offline()
-    books.keep_object(cancel_key(job_id), dump(Cancel(ctx.profile.member, ctx.clock.now(), False)))
+    books.keep_cancel(job_id, dump(Cancel(ctx.profile.member, ctx.clock.now(), False)))
     for request in requests:
         queue_delete(ctx.api, books, request, force=True, wait=False)
     for node in nodes:
