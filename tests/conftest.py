@@ -16,6 +16,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +24,9 @@ import pytest
 
 PROJECT = "test-project"
 ZONE = "us-central2-b"
+TEST_NOW = datetime(2026, 6, 15, 10, 0, tzinfo=timezone.utc)
+"""Where the shared clock starts: mid-month, so the hours and days a test moves never cross into
+another month (and another budget), whatever day the suite runs."""
 
 # --- the order tests start in under xdist (`pytest -n auto`) ----------------------------------
 # The longest tests wait on other processes (the README's command lines, gcloud, members
@@ -94,8 +98,6 @@ def tpu_server():
 def emulator(tpu_server):
     """The session's one emulator, emptied, with default settings (no delays, no faults), no
     hooks, and its (manual) clock at the real time again."""
-    from datetime import datetime, timezone
-
     from tpuctl.emulator.models import WorldSettings
 
     tpu_server.reset(WorldSettings())
@@ -146,12 +148,17 @@ def instant_waits(monkeypatch):
 @pytest.fixture
 def shared_clock(remote_env, monkeypatch, instant_waits):
     """tpuctl reads the emulator's clock, so a test moves time for both at once (and the
-    adapter's retries take no real time: the emulator's time does not pass by itself)."""
-    from datetime import datetime, timezone
-
-    remote_env.clock.set(datetime.now(timezone.utc).replace(microsecond=0))
+    adapter's retries take no real time: the emulator's time does not pass by itself). It starts
+    at TEST_NOW; a test that compares with the store's own timestamps, or runs tpuctl in another
+    process, sets it to the real time first."""
+    remote_env.clock.set(TEST_NOW)
     monkeypatch.setattr("tpuctl.cli.session.SystemClock", lambda: remote_env.clock)
     return remote_env.clock
+
+
+def real_now() -> datetime:
+    """The real time to the second: what the store stamps on its objects and what another process reads."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 @dataclass

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta, timezone
 
 from tests.cli.test_acting_for_cli import group  # noqa: F401 - the signed group of tess, alice and bob
 from tests.cli.test_forgery_cli import node, signed
-from tests.conftest import ZONE
+from tests.conftest import TEST_NOW, ZONE
 from tpuctl.adapters.store import open_store
 from tpuctl.domain.events import NODE_CREATED, NODE_READY, OBSERVATION_DISPUTED
 
-AGO = datetime.now(timezone.utc) - timedelta(days=2)
+AGO = TEST_NOW - timedelta(days=2)
 
 
 def forge(owner: str, name: str, zone: str = ZONE) -> list[str]:

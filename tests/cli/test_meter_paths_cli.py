@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 
 from tests.cli.conftest import start_group
+from tests.conftest import TEST_NOW
 from tpuctl.errors import ExitCode
 
 HOURLY = Decimal("12.88")
@@ -26,7 +27,7 @@ def group(cli, shared_clock, monkeypatch, join):
 
 
 def month() -> str:
-    return f"{datetime.now(timezone.utc):%Y-%m}"
+    return f"{TEST_NOW:%Y-%m}"
 
 
 def spend(cli) -> dict:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests.conftest import real_now
 from tests.reap.conftest import ZONE, beat, ledger_payloads
 from tpuctl.errors import ExitCode
 
@@ -285,6 +286,7 @@ def test_the_reaper_seals_old_events_and_a_new_laptops_first_sync_reads_them(cli
                                                                              monkeypatch):
     from tests.services.test_segments import write_usage
 
+    shared_clock.set(real_now())                                            # sealing asks the store the time
     write_usage(store, shared_clock.now() - timedelta(hours=30), 520)      # 1,040 events a day old
     create(cli, "a1", "--hours", "3")                                       # and young ones
     reaped = cli("reap", "--json")
@@ -300,6 +302,7 @@ def test_the_reaper_seals_old_events_and_a_new_laptops_first_sync_reads_them(cli
 def test_a_reaper_whose_clock_is_off_still_reaps_and_says_it_did_not_seal(cli, shared_clock, store):
     from tests.services.test_segments import write_usage
 
+    shared_clock.set(real_now())
     write_usage(store, shared_clock.now() - timedelta(hours=30), 520)
     shared_clock.advance(600)                                   # ten minutes ahead of the store
     reaped = cli("reap")

@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from tests.conftest import real_now
 from tests.reap.conftest import ZONE, ledger_payloads
 from tpuctl.services.nodes import owner_labels
 
@@ -49,6 +50,7 @@ def test_with_a_fifth_of_calls_failing_every_decided_action_happens_once(cli, sh
 @pytest.mark.slow
 def test_a_reaper_killed_mid_run_is_completed_by_the_next_with_nothing_done_twice(cli, shared_clock, api, remote_env,
                                                                                   store, tmp_path):
+    shared_clock.set(real_now())                    # the killed reaper is another process, on the real clock
     names = preempted_fleet(api, remote_env, shared_clock, 70)
     remote_env.configure(latency_ms=150)
     env = {**os.environ, "TPUCTL_RETRIES": "3"}
