@@ -151,6 +151,31 @@ def test_a_reused_name_closes_the_old_incarnation_and_opens_the_new():
         (NODE_DELETED, "alice-v4", NOW, "alice")]
 
 
+def test_a_node_whose_create_time_is_ahead_of_this_clock_is_deleted_once():
+    """gcloud made it; the API's clock runs a second ahead of this machine's, and the node is
+    gone before this machine's clock reaches its createTime."""
+    ahead = node(name="gc", labels={}, create_time=NOW + timedelta(seconds=0.9))
+    seen = observe([ahead], [], NOW, "cron")
+    assert kinds(seen) == [(NODE_CREATED, "gc", NOW, "unattributed"), (NODE_READY, "gc", NOW, "unattributed")]
+    later = NOW + timedelta(seconds=0.3)
+    gone = observe([], [replay(seen)[0]], later, "cron")
+    assert kinds(gone) == [(NODE_DELETED, "gc", later, "unattributed")]
+    closed, _ = replay(seen + gone)
+    assert closed.closed and observe([], [closed], later + timedelta(seconds=0.2), "cron") == []
+
+
+def test_an_observation_is_never_dated_before_what_another_members_clock_wrote():
+    """A member whose clock is 5 s behind sees the node gone or stopped: dated after its last event."""
+    last = at(hours=2)
+    running, _ = state_of((NODE_READY, T0), (NODE_STARTED, last))           # started by a member ahead
+    behind = last - timedelta(seconds=5)
+    gone = observe([], [running], behind, "cron")
+    assert kinds(gone) == [(NODE_DELETED, "alice-v4", last, "alice")]
+    assert replay(events_of((NODE_READY, T0), (NODE_STARTED, last)) + gone)[0].closed
+    assert kinds(observe([node(state="STOPPED")], [running], behind, "cron")) == [
+        (NODE_STOPPED, "alice-v4", last, "alice")]
+
+
 def test_nodes_in_an_unreachable_zone_are_left_open():
     running, _ = state_of((NODE_READY, T0))
     assert observe([], [running], NOW, "cron", unreachable_zones={"us-central2-b"}) == []

@@ -67,7 +67,17 @@ def emulator_raw(emulator):
     return lambda method, path, body=None: http_json(method, emulator.url + path, body)
 
 
-def gcloud_runner(emulator, config_dir, *command: str, zone: str | None = None):
+@pytest.fixture(scope="session")
+def gcloud_forks(tmp_path_factory):
+    """gcloud loaded once for this worker and forked for each call (tests/emulator/gcloud_forks.py)."""
+    from tests.emulator.gcloud_forks import GcloudForks
+
+    forks = GcloudForks(tmp_path_factory.mktemp("gcloud-forks"))
+    yield forks
+    forks.close()
+
+
+def gcloud_runner(forks, emulator, config_dir, *command: str, zone: str | None = None):
     """run(*args) -> parsed JSON of `gcloud COMMAND ARGS` against the emulator, with no account;
     run(*args, ok=False) -> the CompletedProcess."""
     env = {**os.environ,
@@ -79,8 +89,7 @@ def gcloud_runner(emulator, config_dir, *command: str, zone: str | None = None):
     where = [f"--zone={zone}"] if zone else []
 
     def run(*args, ok=True):
-        proc = subprocess.run(["gcloud", *command, *args, *where, "--format=json"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        proc = forks.run([*command, *args, *where, "--format=json"], env)
         if not ok:
             return proc
         assert proc.returncode == 0, proc.stderr

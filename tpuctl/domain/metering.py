@@ -257,6 +257,10 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
             unreachable_zones: Collection[str] = (), create_grace: timedelta = CREATE_GRACE) -> list[Event]:
     """The node.* events (source "observed") that bring the ledger in line with what the API
     lists now. `known` holds every open incarnation and any closed one the API still lists.
+
+    Clocks differ (the API's createTime, this machine, another member's), so an observation is
+    never dated after `now`, nor before what the ledger already holds for that incarnation: a
+    deletion sorted before its node's start would reopen it, to be "deleted" again at every sync.
     """
     events, emit = _observations(actor, now)
     pairs, unlisted = _pair_up(nodes, known, info_subject)
@@ -265,25 +269,28 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
         accrues, stop_kind = info.state in ACCRUING_STATES, _STOP_KIND.get(info.state)
         if state is None:
             if info.state not in TERMINAL_STATES:      # a node tpuctl never saw
-                emit(NODE_CREATED, payload, info.create_time or now)
+                born = min(info.create_time or now, now)
+                emit(NODE_CREATED, payload, born)
                 if accrues:
-                    emit(NODE_READY, payload, info.create_time or now)
-        elif state.closed:
+                    emit(NODE_READY, payload, born)
+            continue
+        after = max(now, state.last[0])
+        if state.closed:
             if accrues:
-                emit(NODE_STARTED, payload)
+                emit(NODE_STARTED, payload, after)
         elif accrues and not state.accruing:
             if state.status == "created":               # its creator never wrote node.ready
-                emit(NODE_READY, payload, min(max(info.create_time or now, state.first_seen), now))
+                emit(NODE_READY, payload, min(max(info.create_time or now, state.first_seen), after))
             else:
-                emit(NODE_STARTED, payload)
+                emit(NODE_STARTED, payload, after)
         elif stop_kind and STOP_STATUS[stop_kind] != state.status:
-            emit(stop_kind, payload)
+            emit(stop_kind, payload, after)
     for state in unlisted:
         if state.closed or state.spec.zone in unreachable_zones:
             continue
         if state.status == "created" and now - state.first_seen < create_grace:
             continue
-        emit(NODE_DELETED, _from_spec(state.spec))
+        emit(NODE_DELETED, _from_spec(state.spec), max(now, state.last[0]))
     return events
 
 
