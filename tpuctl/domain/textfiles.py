@@ -7,9 +7,11 @@ limit on a deeply nested file; Python refuses numbers of more than 4300 digits.
 
 from __future__ import annotations
 
+import gc
 import re
 import sys
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from tpuctl.errors import ConfigError
 
@@ -37,6 +39,20 @@ def decode_text(data: bytes | str, name: str) -> str:
     return text
 
 
+@contextmanager
+def deep_parse() -> Iterator[None]:
+    """Keep the cyclic collector off while a recursive parser may reach the recursion limit: a
+    finalizer it ran there would fail as well, and print "Exception ignored ..." around the
+    one sentence a too-deep file gets."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def too_deep(name: str) -> ConfigError:
     return ConfigError(f"{name} nests its values too deeply to be read.",
                        hint="A few levels of tables and lists are all tpuctl needs.")
@@ -50,7 +66,8 @@ def load_toml(data: bytes | str, name: str, hint: str | None = None, **options: 
     """Parse TOML; any flaw is one ConfigError sentence starting with `name`."""
     text = decode_text(data, name)
     try:
-        return tomllib.loads(text, **options)
+        with deep_parse():
+            return tomllib.loads(text, **options)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name} is not valid TOML ({exc}).", hint=hint) from None
     except RecursionError:

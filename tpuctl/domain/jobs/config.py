@@ -12,7 +12,7 @@ from typing import Any
 from tpuctl.domain.accelerators import parse_accelerator_type
 from tpuctl.domain.durations import MAX_LEASE_HOURS
 from tpuctl.domain.nodes import ZONE_RE
-from tpuctl.domain.textfiles import decode_text, too_deep
+from tpuctl.domain.textfiles import decode_text, deep_parse, too_deep
 from tpuctl.errors import ConfigError, UsageError
 
 NAME_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$")     # job and stored-config names
@@ -94,12 +94,14 @@ def parse_job_config(text: str | bytes, source: str, *, zone: str, runtime: str,
     loader = None
     try:
         loader = yaml.SafeLoader(text)      # reads the whole text: refuses characters YAML does not allow
-        root = loader.get_single_node()
-        reader = _Reader(source, loader)
-        if root is None:
-            raise ConfigError(f"{source}, line 1: the file is empty; a job config needs at least 'name', 'tpu' and 'run'.")
-        top = reader.mapping(root, "", _FIELDS)
-        return reader.config(root, top, zone=zone, runtime=runtime, hours=hours)
+        with deep_parse():
+            root = loader.get_single_node()
+            reader = _Reader(source, loader)
+            if root is None:
+                raise ConfigError(f"{source}, line 1: the file is empty; a job config needs at least 'name', "
+                                  "'tpu' and 'run'.")
+            top = reader.mapping(root, "", _FIELDS)
+            return reader.config(root, top, zone=zone, runtime=runtime, hours=hours)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
