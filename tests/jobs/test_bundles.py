@@ -48,7 +48,6 @@ def test_a_member_that_could_leave_the_folder_is_refused_and_nothing_is_written(
     assert list((tmp_path / "out").iterdir()) == []
 
 
-@pytest.mark.slow
 def test_a_bundle_that_unpacks_to_gigabytes_is_refused_early_in_one_sentence(tmp_path):
     import gzip
 
@@ -61,6 +60,20 @@ def test_a_bundle_that_unpacks_to_gigabytes_is_refused_early_in_one_sentence(tmp
         unpack(data, tmp_path / "out")
     assert refused.value.message == "The bundle unpacks to more than 512 MB, the most tpuctl unpacks."
     assert list((tmp_path / "out").iterdir()) == []           # checked before a byte is written
+
+
+def test_bytes_no_member_declares_are_counted_too(tmp_path, monkeypatch):
+    """A PAX header's own data is in no member's size: the stream's count still stops it."""
+    import gzip
+
+    monkeypatch.setattr("tpuctl.adapters.bundles.MAX_UNPACKED", 2**20)
+    padded = _file("ok.py")
+    padded.pax_headers = {"comment": "x" * 4 * 2**20}
+    data = gzip.compress(padded.tobuf(format=tarfile.PAX_FORMAT) + b"print('hi')\n".ljust(512, b"\0"))
+    with pytest.raises(UnsafeBundle) as refused:
+        unpack(data, tmp_path / "out")
+    assert refused.value.message == "The bundle unpacks to more than 1 MB, the most tpuctl unpacks."
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 @pytest.mark.parametrize("name, sentence", [

@@ -94,6 +94,10 @@ MAX_MEMBERS = 200_000
 MAX_NAME_PART = 255                  # bytes in one file or folder name (Linux, macOS)
 
 
+def _too_big() -> UnsafeBundle:
+    return UnsafeBundle(f"The bundle unpacks to more than {MAX_UNPACKED // 2**20} MB, the most tpuctl unpacks.")
+
+
 class _Limited(io.RawIOBase):
     """A reader that refuses to give more than `limit` bytes: a small gzip that unpacks to
     gigabytes stops here, at the limit, before anything is written."""
@@ -108,19 +112,22 @@ class _Limited(io.RawIOBase):
         data = self.raw.read(min(len(buffer), 1 << 20))
         self.count += len(data)
         if self.count > self.limit:
-            raise UnsafeBundle(f"The bundle unpacks to more than {MAX_UNPACKED // 2**20} MB, the most tpuctl unpacks.")
+            raise _too_big()
         buffer[:len(data)] = data
         return len(data)
 
 
 def members(data: bytes) -> list[tarfile.TarInfo]:
     """The bundle's members, each checked, read through the size limit; nothing is written."""
-    found = []
+    found, declared = [], 0
     try:
         with tarfile.open(fileobj=_Limited(gzip.GzipFile(fileobj=io.BytesIO(data)), MAX_UNPACKED), mode="r|") as tar:
             for member in tar:
                 _check_member(member)
                 found.append(member)
+                declared += member.size
+                if declared > MAX_UNPACKED:         # said by its header: refused before its data is inflated
+                    raise _too_big()
                 if len(found) > MAX_MEMBERS:
                     raise UnsafeBundle(f"The bundle holds more than {MAX_MEMBERS} files, the most tpuctl unpacks.")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
