@@ -5,8 +5,11 @@ still works for scripts without being listed; `tpuctl report` is `report show`."
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 from pathlib import Path
 
+import pytest
 import typer
 
 CLI = Path(__file__).resolve().parents[2] / "tpuctl" / "cli"
@@ -66,3 +69,32 @@ def test_commands_read_the_ledger_only_through_services():
             if isinstance(node, (ast.Import, ast.ImportFrom)) and "sqlite3" in ast.unparse(node):
                 reads.append(f"{path.name}:{node.lineno} sqlite3")
     assert reads == []
+
+
+def _every_command_path(group, path=()):
+    """Each command's words, e.g. ("ledger", "verify"), walking the whole click tree."""
+    for name, command in getattr(group, "commands", {}).items():
+        yield (*path, name)
+        yield from _every_command_path(command, (*path, name))
+
+
+def test_a_command_run_with_its_own_tree_reads_and_helps_as_in_the_whole_tree(cli):
+    """A command runs with a tree of itself alone (for start-up time): its help, and the global
+    options before it, are as they are in the whole tree."""
+    import typer.main
+
+    from tpuctl.cli.app import _command, _command_named, app
+
+    whole = typer.main.get_command(app)
+    paths = list(_every_command_path(whole)) + [("job",)]
+    assert len(paths) > 60
+    for words in paths:
+        alone, shown = cli(*words, "--help").out, io.StringIO()
+        with contextlib.redirect_stdout(shown), pytest.raises(SystemExit):     # as `tpuctl --help` builds it
+            _command(None).main(args=[*words, "--help"], prog_name="tpuctl")
+        assert alone == shown.getvalue() != "", words
+    assert _command_named(["--profile", "list", "spend"]) == "spend"
+    assert _command_named(["-p", "x", "--debug", "ledger", "verify"]) == "ledger"
+    assert _command_named(["--config=x.toml", "list"]) == "list"
+    assert _command_named(["lst"]) is None and _command_named(["--help"]) is None
+    assert cli("--profile", "list", "list").err.startswith("Error: ")      # the profile named list is unknown

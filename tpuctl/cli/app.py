@@ -42,7 +42,7 @@ def _cli_error_types() -> tuple[type[Exception], ...]:
 
 _CLI_ERRORS = _cli_error_types()
 
-app = typer.Typer(
+_SETTINGS = dict(
     name="tpuctl",
     help="Create, queue and tear down Cloud TPUs for a study group, and keep its budget.",
     no_args_is_help=True,
@@ -50,6 +50,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**_SETTINGS)
 
 
 def _version(value: bool) -> None:
@@ -126,11 +127,35 @@ register(app, COMMANDS)
 register(app, ALIASES, hidden=True)
 
 
+_VALUED = ("--config", "--profile", "-p")       # the global options that take a value
+
+
+def _command_named(args: list[str]) -> str | None:
+    """The top-level command `args` run ("": only --version; None: help, completion, or a name
+    tpuctl lacks)."""
+    if os.environ.get("_TPUCTL_COMPLETE"):
+        return None
+    for index, arg in enumerate(args):
+        if not arg.startswith("-") and (index == 0 or args[index - 1] not in _VALUED):
+            return arg if any(arg == entry[0] for entry in COMMANDS + ALIASES) else None
+    return "" if "--version" in args else None
+
+
 @lru_cache(maxsize=None)
-def _command():
-    """The click command tree, built once per process: Typer rebuilds it on every call (tens of
-    ms of signature parsing), which a process running many commands (the tests) would pay each time."""
-    return typer.main.get_command(app)
+def _command(name: str | None = None):
+    """The click command tree, built once per process and only as far as it is used: Typer reads
+    every command's signature to build it (35 ms for all of them), so a command runs with a tree
+    of the global options and itself alone; help, completion and typos get the whole tree."""
+    if name is None:
+        return typer.main.get_command(app)
+    alone = typer.Typer(**_SETTINGS)
+    alone.callback()(root)
+    for entry_name, target, *sub in COMMANDS + ALIASES:
+        if entry_name == name and sub:
+            alone.add_typer(target, name=name)
+        elif entry_name == name:
+            alone.command(name)(target)
+    return typer.main.get_command(alone)
 
 
 def main(argv: list[str] | None = None, *, raise_internal: bool = False) -> int:
@@ -143,7 +168,7 @@ def main(argv: list[str] | None = None, *, raise_internal: bool = False) -> int:
     as_json = "--json" in args
     debug = "--debug" in args or os.environ.get("TPUCTL_DEBUG", "") not in ("", "0", "false")
     try:
-        code = _command().main(args=args, prog_name="tpuctl", standalone_mode=False)
+        code = _command(_command_named(args)).main(args=args, prog_name="tpuctl", standalone_mode=False)
     except TpuctlError as exc:
         from tpuctl.cli.render import error
 
