@@ -3,6 +3,7 @@ unreadable file is one sentence in the caller's words, never a traceback."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -26,4 +27,11 @@ def load_price_table(path: str | Path | None = None) -> PriceTable:
     """The price file at `path`, or the one shipped with tpuctl."""
     source = Path(path) if path else resources.files("tpuctl") / "data" / "prices.toml"
     text = read_user_file(source, "Price file {path} does not exist.", "Price file {path} cannot be read ({reason}).")
-    return parse_price_table(text, str(source))
+    return _parsed(text, str(source))
+
+
+@lru_cache(maxsize=4)
+def _parsed(text: bytes, origin: str) -> PriceTable:
+    """Parsed once per content (a frozen table): a process that runs many commands reads the
+    same file each time, and TOML parsing is most of what a command spends on prices."""
+    return parse_price_table(text, origin)
