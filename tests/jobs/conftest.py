@@ -14,11 +14,21 @@ import pytest
 from job_helpers import FAST, alive, wait_for
 
 
+@pytest.fixture(scope="session")
+def agent_sources(tmp_path_factory) -> Path:
+    """One folder of unpacked tpuctl bundles for the run. It is keyed by each bundle's digest, so
+    the tests share what each would unpack alike, and the modules Python compiles from it (the
+    first agents of every test compiled tpuctl again)."""
+    return tmp_path_factory.mktemp("agent-src")
+
+
 @pytest.fixture
-def agents(isolated_env):
+def agents(isolated_env, agent_sources):
     from tpuctl.adapters.local_agents import LocalAgents
 
     local = LocalAgents(isolated_env / "data")
+    local.root.mkdir(parents=True)
+    (local.root / "src").symlink_to(agent_sources, target_is_directory=True)
     yield local
     for pid in local.stop_all():
         wait_for(lambda: not alive(pid), what=f"agent {pid} to stop")
