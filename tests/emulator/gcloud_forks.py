@@ -83,8 +83,9 @@ class GcloudForks:
             self._start(root / "lib")
 
     def _start(self, lib: Path) -> None:
-        server = subprocess.Popen([self.python, __file__, self.socket_path, str(lib)], stdout=subprocess.PIPE,
-                                  stderr=open(self.folder / "server.log", "wb"), env={**os.environ, **self.launch_env})
+        with open(self.folder / "server.log", "wb") as log:     # stdin: never the worker's (xdist talks on it)
+            server = subprocess.Popen([self.python, __file__, self.socket_path, str(lib)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=log, env={**os.environ, **self.launch_env})
         if server.stdout.readline().strip() == b"ready":
             self.server = server
         else:
@@ -93,8 +94,8 @@ class GcloudForks:
 
     def run(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
         if self.server is None or self.server.poll() is not None:
-            return subprocess.run(["gcloud", *args], env=env, capture_output=True, text=True, timeout=TIMEOUT,
-                                  check=False)
+            return subprocess.run(["gcloud", *args], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=TIMEOUT, check=False)
         out = tempfile.mkdtemp(dir=self.folder)
         request = {"args": args, "env": {**env, **self.launch_env}, "cwd": os.getcwd(),
                    "stdout": f"{out}/stdout", "stderr": f"{out}/stderr"}
