@@ -31,9 +31,17 @@ def serve(socket_path: str, lib: str) -> None:
     server = socket.socket(socket.AF_UNIX)
     server.bind(socket_path)
     server.listen(4)
+    server.settimeout(5)
+    parent = os.getppid()
     print("ready", flush=True)
     while True:
-        conn, _ = server.accept()
+        try:
+            conn, _ = server.accept()
+        except socket.timeout:
+            if os.getppid() != parent:          # the test worker is gone (killed): go too
+                return
+            continue
+        conn.settimeout(None)
         with conn:
             request = json.loads(conn.makefile().readline())
             child = os.fork()
