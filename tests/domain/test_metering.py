@@ -176,6 +176,17 @@ def test_an_observation_is_never_dated_before_what_another_members_clock_wrote()
         (NODE_STOPPED, "alice-v4", last, "alice")]
 
 
+def test_a_deletion_written_in_the_far_future_does_not_stop_a_running_tpus_billing():
+    """A member signs a node.deleted of their own running TPU dated next year: the sync that sees
+    it still READY starts it again now, not next year."""
+    next_year = NOW + timedelta(days=365)
+    forged, _ = state_of((NODE_READY, T0), (NODE_DELETED, next_year))
+    seen = observe([node()], [forged], NOW, "cron")
+    assert kinds(seen) == [(NODE_STARTED, "alice-v4", NOW, "alice")]
+    assert kinds(observe([node(state="STOPPED")], [state_of((NODE_READY, next_year))[0]], NOW, "cron")) == [
+        (NODE_STOPPED, "alice-v4", NOW, "alice")]
+
+
 def test_nodes_in_an_unreachable_zone_are_left_open():
     running, _ = state_of((NODE_READY, T0))
     assert observe([], [running], NOW, "cron", unreachable_zones={"us-central2-b"}) == []

@@ -259,8 +259,9 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
     lists now. `known` holds every open incarnation and any closed one the API still lists.
 
     Clocks differ (the API's createTime, this machine, another member's), so an observation is
-    never dated after `now`, nor before what the ledger already holds for that incarnation: a
-    deletion sorted before its node's start would reopen it, to be "deleted" again at every sync.
+    never dated after `now`, nor before what the ledger already holds for that incarnation (see
+    `_not_before`): a deletion sorted before its node's start would reopen it, to be "deleted"
+    again at every sync.
     """
     events, emit = _observations(actor, now)
     pairs, unlisted = _pair_up(nodes, known, info_subject)
@@ -274,7 +275,7 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
                 if accrues:
                     emit(NODE_READY, payload, born)
             continue
-        after = max(now, state.last[0])
+        after = _not_before(state, now)
         if state.closed:
             if accrues:
                 emit(NODE_STARTED, payload, after)
@@ -290,8 +291,20 @@ def observe(nodes: Iterable[NodeInfo], known: Iterable[NodeState], now: datetime
             continue
         if state.status == "created" and now - state.first_seen < create_grace:
             continue
-        emit(NODE_DELETED, _from_spec(state.spec), max(now, state.last[0]))
+        emit(NODE_DELETED, _from_spec(state.spec), _not_before(state, now))
     return events
+
+
+CLOCK_DRIFT = timedelta(minutes=10)     # how far ahead another member's clock may plausibly run
+
+
+def _not_before(state: NodeState, now: datetime) -> datetime:
+    """When an observation of this incarnation is dated: not before its last event, which a member
+    whose clock runs ahead may have written a little "later" than now; but a last event further
+    ahead than clocks drift is an absurd (or forged) time, and following it would let a member
+    stop the billing of a running TPU by writing its deletion in the far future."""
+    last = state.last[0]
+    return last if now < last <= now + CLOCK_DRIFT else now
 
 
 _QUEUED_END = {"ACTIVE": QUEUED_PROVISIONED, "DELETING": QUEUED_DELETED, **dict.fromkeys(HOLDING_STATES, QUEUED_FAILED)}
