@@ -116,3 +116,17 @@ def test_exactly_one_of_many_creators_wins(tmp_path, run):
     wins = run(_claim, [(root, writer) for writer in range(12)])
     assert wins.count(True) == 1
     assert LocalStore(root).read("jobs/j1/lease") == str(wins.index(True)).encode()
+
+
+@pytest.mark.parametrize("write", ["create", "write"])
+def test_a_store_folder_that_vanished_is_not_made_again_by_a_write(tmp_path, write):
+    """An unmounted disk: the write fails as "store unavailable" (its events wait in the outbox)
+    and leaves no empty folder where the mount was, for the next command to take for the store."""
+    from tpuctl.errors import UnavailableError
+
+    store = LocalStore(tmp_path / "store")
+    store.write("ledger/state.json", b"1")
+    (tmp_path / "store").rename(tmp_path / "unmounted")
+    with pytest.raises(UnavailableError):
+        getattr(store, write)("ledger/events/2026/11/x.json" if write == "create" else "ledger/state.json", b"2")
+    assert not (tmp_path / "store").exists()

@@ -71,6 +71,15 @@ def check_key(key: str) -> str:
     return key
 
 
+def _folders_under(base: Path, key: str) -> None:
+    """The folders `key` needs below `base`, made one at a time: never `base` itself, so a store
+    folder that vanished (an unmounted disk) is not made again, empty, by a write into it."""
+    folder = base
+    for part in key.split("/")[:-1]:
+        folder = folder / part
+        folder.mkdir(exist_ok=True)
+
+
 class LocalStore:
     """A group store in a local folder (demo, newcomers, tests; one machine).
 
@@ -129,9 +138,8 @@ class LocalStore:
         return max(self._recorded(key), 1)
 
     def _record(self, key: str, generation: int) -> None:
-        gen_path = self._gen_path(key)
-        gen_path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._temp(str(generation).encode()), gen_path)
+        _folders_under(self._meta / "gen", key)
+        os.replace(self._temp(str(generation).encode()), self._gen_path(key))
 
     def _put(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
         try:
@@ -142,7 +150,7 @@ class LocalStore:
 
     def _put_file(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _folders_under(self.root, key)
         with self._lock(key):
             current, recorded = self._generation(key, path), self._recorded(key)
             if if_generation is not None and if_generation != current:
