@@ -33,13 +33,21 @@ def test_a_followed_job_resumes_after_maintenance_and_the_ledger_bills_what_ran(
     assert f"[tpuctl] {job}: interrupted.\n[tpuctl] {job}: resumed, attempt 2 on TPU {job}-2.\n" in err
     assert "resumed from step" in out and "done: total 105 after 2 run(s)\n" in out
 
+    seen: dict = {}
+
     def billed_nodes() -> dict:
         """What `spend` bills once the releases the agents make in the background have landed."""
         assert cli("sync").code == 0
-        nodes = {n["node"]: n for n in cli("spend", "--json").json["nodes"]}
-        return nodes if all(nodes.get(name, {}).get("status") == "deleted" for name in (job, f"{job}-2")) else {}
+        seen.update(nodes={n["node"]: n for n in cli("spend", "--json").json["nodes"]})
+        done = all(seen["nodes"].get(name, {}).get("status") == "deleted" for name in (job, f"{job}-2"))
+        return seen["nodes"] if done else {}
 
-    billed = wait_for(billed_nodes, what="both TPUs billed as deleted")
+    try:
+        billed = wait_for(billed_nodes, what="both TPUs billed as deleted")
+    except AssertionError as late:     # say what was billed and what the API still lists
+        listed = [(u["node"].rsplit("/", 1)[1], u["states"][-1]["state"]) for u in real_time.usage()]
+        raise AssertionError(f"{late}: billed {[(k, v['status']) for k, v in seen['nodes'].items()]}, "
+                             f"emulator {listed}") from None
     truth = {u["node"].rsplit("/", 1)[1]: u for u in real_time.usage()}
     assert [s["state"] for s in truth[job]["states"]] == ["CREATING", "READY", "REPAIRING", "READY", "DELETING",
                                                           "DELETED"]
