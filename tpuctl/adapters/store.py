@@ -55,6 +55,7 @@ class GroupStore(Protocol):
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
     def written_at(self, key: str) -> datetime: ...
+    def expect_ledger(self) -> None: ...
 
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=@+-]*$")
@@ -95,15 +96,42 @@ class LocalStore:
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
         self._meta = self.root / META_DIR
+        self._ledger_expected = False
+        self._meta_made = False
         try:
-            for sub in ("tmp", "locks", "gen"):
-                (self._meta / sub).mkdir(parents=True, exist_ok=True)
+            if not self.root.exists():
+                self.root.mkdir(parents=True)           # a new store (a folder that exists gets its
+            elif not self.root.is_dir():                # own files at its first write)
+                raise NotADirectoryError(20, "Not a directory")
         except OSError as exc:
             raise ConfigError(f"The group store folder {self.root} cannot be used ({exc.strerror or exc}).",
                               hint="Point `store` in your profile (or TPUCTL_STORE) at a folder you can write.") from None
 
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
+
+    def expect_ledger(self) -> None:
+        """This machine has read a ledger from this folder: from now on a folder without one is a
+        disk that is not mounted (its mount point left empty), not an empty group to write into."""
+        self._ledger_expected = True
+
+    def _present(self) -> None:
+        if self._ledger_expected and not (self.root / "ledger").is_dir():
+            raise UnavailableError(f"The group store folder {self.root} holds no ledger, though this machine has "
+                                   "read one from it.", hint="Mount its disk (or put the folder back) and run the "
+                                   "command again; if the group really started over, run `tpuctl ledger rebuild`.")
+
+    def _ready_to_write(self) -> None:
+        """Present, with the store's own folders made in it (never the store folder itself)."""
+        self._present()
+        if not self._meta_made:
+            try:
+                for sub in ("tmp", "locks", "gen"):
+                    _folders_under(self.root, f"{META_DIR}/{sub}/-")
+            except OSError as exc:
+                raise UnavailableError(f"The group store folder {self.root} cannot be written ({exc.strerror or exc}).",
+                                       hint="Fix the folder, then run the command again.") from None
+            self._meta_made = True
 
     # -- paths
     def _path(self, key: str) -> Path:
@@ -142,6 +170,7 @@ class LocalStore:
         os.replace(self._temp(str(generation).encode()), self._gen_path(key))
 
     def _put(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
+        self._ready_to_write()
         try:
             return self._put_file(key, data, if_generation, conflict)
         except OSError as exc:               # a full disk, a read-only or vanished mount
@@ -175,12 +204,14 @@ class LocalStore:
         self._put(key, data, 0, ObjectExists)
 
     def read(self, key: str) -> bytes:
+        self._present()
         try:
             return self._path(key).read_bytes()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(f"{key} is not in the group store.") from None
 
     def read_versioned(self, key: str) -> tuple[bytes, int]:
+        self._ready_to_write()                  # (it takes the key's lock)
         path = self._path(key)
         with self._lock(key):
             generation = self._generation(key, path)
@@ -198,6 +229,7 @@ class LocalStore:
             raise ObjectNotFound(f"{key} is not in the group store.") from None
 
     def delete(self, key: str) -> None:
+        self._ready_to_write()
         path = self._path(key)
         with self._lock(key):
             generation = self._generation(key, path)
@@ -208,6 +240,7 @@ class LocalStore:
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]:
         """Walk only the folders that can hold keys after `start_after`, in key order."""
+        self._present()
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         folder = self.root / base if base else self.root
         yield from self._walk(folder, f"{base}/" if base else "", prefix, start_after or "")
@@ -249,6 +282,9 @@ class UnreachableStore:
                                exit_code=self.exit_code)
 
     create = read = read_versioned = write = delete = written_at = _away
+
+    def expect_ledger(self) -> None:
+        """(Every request already says the store is away.)"""
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]:
         self._away()

@@ -201,6 +201,16 @@ class Reaper:
         except TpuctlError as exc:
             return Outcome(action, "failed", exc.message, exc.exit_code)
 
+    def _activity(self, node: NodeInfo, now: datetime) -> dict[tuple[str, str], NodeActivity]:
+        """What the node's agents say now; with the store gone mid-run, what they said when planned."""
+        if node.state != "READY":
+            return {}
+        try:
+            return read_activity(self.books.store, [node], now)
+        except UnavailableError:
+            key = (node.zone, node.name)
+            return {key: self.inputs.activity[key]} if key in self.inputs.activity else {}
+
     def _act(self, action: Action) -> Outcome:
         if action.verb == "resume":
             return self._resume(action)
@@ -211,8 +221,7 @@ class Reaper:
         except NotFoundError:
             return Outcome(action, "gone", "it no longer exists")
         now = self.books.clock.now()
-        activity = read_activity(self.books.store, [node], now) if node.state == "READY" else {}
-        fresh = plan([node], [], activity, self.inputs.standings, self.policy, now)
+        fresh = plan([node], [], self._activity(node, now), self.inputs.standings, self.policy, now)
         if not still_holds(action, fresh):
             return Outcome(action, "skipped", f"no longer holds on a fresh look ({node.state})")
         if action.verb == "warn":
