@@ -126,6 +126,19 @@ def test_an_unmounted_disk_under_a_folder_store_is_not_taken_for_an_empty_group(
     deletes_across_an_outage(cli, api, tmp_path, *empty_mount_point(tmp_path), refused_code=8)
 
 
+def test_a_group_that_really_started_over_in_an_empty_folder_is_taken_after_a_rebuild(cli, remote_env, tmp_path):
+    start_members(cli, ["n1"])
+    store, go_away, _ = empty_mount_point(tmp_path)
+    go_away()                                        # or a treasurer emptied the folder on purpose
+    refused = cli("spend")
+    assert refused.code == 8 and refused.err.startswith(f"Error: The group store folder {tmp_path / 'store'} holds no "
+                                                        "ledger, though this machine has read one from it.")
+    assert "tpuctl ledger rebuild" in refused.err and list((tmp_path / "store").iterdir()) == []
+    assert cli("ledger", "rebuild").code == 0
+    assert cli("group", "init", "--treasurer", "alice").code == 0       # the new group's first event
+    assert list(store.list("ledger/")) != []                             # written into the folder
+
+
 @pytest.mark.slow
 def test_queue_deletes_act_while_a_folder_store_is_away(cli, remote_env, api, tmp_path):
     queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, *folder_outage(tmp_path), refused_code=3)

@@ -77,7 +77,7 @@ class GcsStore:
         self._retry_if_generation: Any = None
         self._bucket_seen = False
 
-    def expect_ledger(self) -> None:
+    def expect_ledger(self, expected: bool = True) -> None:
         """(A bucket is never unmounted: there is no empty stand-in to write into by mistake.)"""
 
     def __repr__(self) -> str:

@@ -55,7 +55,7 @@ class GroupStore(Protocol):
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
     def written_at(self, key: str) -> datetime: ...
-    def expect_ledger(self) -> None: ...
+    def expect_ledger(self, expected: bool = True) -> None: ...
 
 
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=@+-]*$")
@@ -110,10 +110,11 @@ class LocalStore:
     def __repr__(self) -> str:
         return f"LocalStore({str(self.root)!r})"
 
-    def expect_ledger(self) -> None:
+    def expect_ledger(self, expected: bool = True) -> None:
         """This machine has read a ledger from this folder: from now on a folder without one is a
-        disk that is not mounted (its mount point left empty), not an empty group to write into."""
-        self._ledger_expected = True
+        disk that is not mounted (its mount point left empty), not an empty group to write into.
+        (False: a view that forgot what it read, as `ledger rebuild` does.)"""
+        self._ledger_expected = expected
 
     def _present(self) -> None:
         if self._ledger_expected and not (self.root / "ledger").is_dir():
@@ -283,7 +284,7 @@ class UnreachableStore:
 
     create = read = read_versioned = write = delete = written_at = _away
 
-    def expect_ledger(self) -> None:
+    def expect_ledger(self, expected: bool = True) -> None:
         """(Every request already says the store is away.)"""
 
     def list(self, prefix: str = "", start_after: str | None = None) -> Iterator[str]:

@@ -100,8 +100,10 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
 
 
 def rebuild(store: GroupStore, db: LedgerDB) -> SyncResult:
-    """Forget the local view and ingest every event again."""
+    """Forget the local view and ingest every event again (from a store that may now hold none:
+    a group that really started over)."""
     db.reset()
+    store.expect_ledger(False)
     return sync_from_store(store, db)
 
 
