@@ -4,6 +4,7 @@ the ledger bills the maintained TPU what the emulator says it ran."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -46,8 +47,11 @@ def test_a_followed_job_resumes_after_maintenance_and_the_ledger_bills_what_ran(
         billed = wait_for(billed_nodes, what="both TPUs billed as deleted")
     except AssertionError as late:     # say what was billed and what the API still lists
         listed = [(u["node"].rsplit("/", 1)[1], u["states"][-1]["state"]) for u in real_time.usage()]
+        events = [(e["kind"], e["time"][11:23], e["payload"].get("source"), e["actor"], e["payload"].get("reason"))
+                  for e in (json.loads(store.read(k)) for k in store.list("ledger/events/"))
+                  if e["payload"].get("node") == job]
         raise AssertionError(f"{late}: billed {[(k, v['status']) for k, v in seen['nodes'].items()]}, "
-                             f"emulator {listed}") from None
+                             f"emulator {listed}, ledger events of {job}: {events}") from None
     truth = {u["node"].rsplit("/", 1)[1]: u for u in real_time.usage()}
     assert [s["state"] for s in truth[job]["states"]] == ["CREATING", "READY", "REPAIRING", "READY", "DELETING",
                                                           "DELETED"]
