@@ -16,8 +16,8 @@ from tpuctl.domain.budgets import RequestRefused, UsageRequest
 from tpuctl.domain.clock import ManualClock
 from tpuctl.domain.listing import Listing
 from tpuctl.domain.events import (
-    BUDGET_SET, EVENTS_PREFIX, NODE_CREATED, NODE_READY, NODE_STOPPED, OVERRIDE_GRANTED, Event, budget_payload,
-    new_event, node_payload,
+    BUDGET_SET, EVENTS_PREFIX, NODE_CREATED, NODE_DELETED, NODE_READY, NODE_STOPPED, OVERRIDE_GRANTED, Event,
+    budget_payload, new_event, new_event_id, node_payload,
 )
 from tpuctl.domain.nodes import LEASE_LABEL, OWNER_LABEL, REQUEST_LABEL, NodeInfo, lease_label_value
 from tpuctl.errors import ConfigError, ConflictError, PermissionDeniedError, UsageError
@@ -135,6 +135,18 @@ def test_an_event_written_again_after_a_lost_reply_is_one_event_but_a_clash_is_a
     clash = Event(event.id, event.time, "mallory", event.kind, event.payload)
     with pytest.raises(ConflictError):
         group.books("alice").record_event(clash)
+
+
+def test_a_racer_recording_the_same_decision_with_its_own_key_is_not_a_clash(group):
+    """Releasers racing on one job write the same node.deleted (its id chosen once), each signed
+    on its own machine: the one already in the store stands, and the loser goes on."""
+    decided = Event(new_event_id(group.clock.now()), group.clock.now(), "alice", NODE_DELETED,
+                    node_payload(zone=ZONE, node="alice-v4", accelerator_type="v4-8", chips=4, spot=False,
+                                 owner="alice", lease_until=T0, request_id="req-alice-v4"))
+    theirs = decided.signed(keys.signing_key("bob"), group.db.genesis().id)         # another machine's key
+    group.store.create(theirs.key, theirs.to_json())
+    assert group.books("alice").record_event(decided) == theirs
+    assert group.store.read(theirs.key) == theirs.to_json()
 
 
 def test_sync_reads_only_new_events_yet_catches_a_writer_whose_clock_is_behind(group):
