@@ -23,8 +23,7 @@ from tpuctl.domain.budgets import (
 )
 from tpuctl.domain.clock import Clock
 from tpuctl.domain.events import (
-    EVENTS_PREFIX, NODE_DELETED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, EventFormatError, event_key, key_event_id,
-    new_event,
+    EVENTS_PREFIX, NODE_DELETED, OVERRIDE_GRANTED, UNATTRIBUTED, Event, event_key, key_event_id, new_event,
 )
 from tpuctl.domain.intervals import NodeState, UsageInterval
 from tpuctl.domain.listing import Listing, unreachable_zones
@@ -33,7 +32,7 @@ from tpuctl.domain.metering import (
     observe, observe_queued, price_usage, queued_info_subject,
 )
 from tpuctl.domain.nodes import NodeInfo
-from tpuctl.domain.own_events import check_own_event
+from tpuctl.domain.own_events import check_own_event, stored_as_ours
 from tpuctl.domain.prices import NO_PRICE_HINT, NO_PRICE_HINT_FOR_TREASURERS, PriceTable, Pricing, pricing_for
 from tpuctl.domain.queued import QueuedInfo
 from tpuctl.errors import ConfigError, UnavailableError
@@ -195,7 +194,10 @@ class Books:
         try:
             self.store.create(event.key, data)
         except ObjectExists:
-            event = _same_event(event, self.store.read(event.key))
+            ours = stored_as_ours(event, self.store.read(event.key))
+            if ours is None:
+                raise
+            event = ours
         with self._view:
             self.db.ingest([event])
         return event
@@ -261,22 +263,6 @@ class Books:
         """`ledger verify`: read every event key in the store (ingesting any the database missed)
         and report corrupt objects, unusable events and treasurer-only events from non-treasurers."""
         return _verify(self.store, self.db)
-
-
-def _same_event(mine: Event, stored: bytes) -> Event:
-    """The event already at `mine`'s key, if it is `mine` (a retried write whose first reply was
-    lost, or a racer recording the same decision, as releasers do, signed with its own key);
-    anything else there is a conflict."""
-    if stored == mine.to_json():
-        return mine
-    try:
-        theirs = Event.from_json(stored)
-    except EventFormatError:
-        theirs = None
-    fields = ("id", "time", "actor", "kind", "payload", "version", "group")
-    if theirs is None or any(getattr(theirs, name) != getattr(mine, name) for name in fields):
-        raise ObjectExists(f"{mine.key} already exists in the group store.")
-    return theirs
 
 
 # --- reports --------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from tpuctl.adapters.objects import write_cancel
 from tpuctl.adapters.store import GroupStore, ObjectExists, ObjectNotFound
 from tpuctl.domain.clock import Clock, SystemClock
 from tpuctl.domain.events import Event, new_event
-from tpuctl.domain.own_events import check_own_event
+from tpuctl.domain.own_events import check_own_event, stored_as_ours
 from tpuctl.domain.times import format_time, parse_time
 
 
@@ -110,8 +110,10 @@ def push(store: GroupStore, db: LedgerDB, clock: Clock | None = None, lookback_s
         try:
             store.create(event.key, event.to_json())
         except ObjectExists:
-            if store.read(event.key) != event.to_json():
+            ours = stored_as_ours(event, store.read(event.key))
+            if ours is None:
                 raise
+            event = ours
         db.ingest([event])
         path.unlink()
         pushed += 1
