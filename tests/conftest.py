@@ -269,6 +269,24 @@ def folder_outage(tmp_path):
     return open_store(str(folder)), go_away, come_back
 
 
+def empty_mount_point(tmp_path):
+    """(the folder store, go_away, come_back): its disk unmounted, the mount point left an empty
+    folder; coming back fails if tpuctl wrote anything into that empty folder meanwhile."""
+    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
+
+    def go_away():
+        folder.rename(aside)
+        folder.mkdir()
+
+    def come_back():
+        folder.rmdir()
+        aside.rename(folder)
+
+    from tpuctl.adapters.store import open_store
+
+    return open_store(str(folder)), go_away, come_back
+
+
 @pytest.fixture
 def restartable_gcs(tmp_path, monkeypatch):
     """A fake-gcs-server of this test's own, on a fixed port, keeping objects on disk across restarts."""

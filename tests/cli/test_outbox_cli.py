@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ZONE, folder_outage
+from tests.conftest import ZONE, empty_mount_point, folder_outage
 from tpuctl.adapters.store import open_store
 
 NOTICE = "keeps its ledger events in the local outbox"
@@ -103,22 +103,6 @@ def queue_deletes_across_an_outage(cli, remote_env, api, tmp_path, store, go_awa
 def test_a_folder_store_that_goes_away_mid_way_through_deletes(cli, remote_env, api, tmp_path):
     deletes_across_an_outage(cli, api, tmp_path, *folder_outage(tmp_path),
                              refused_code=3)        # a folder that is not one is a config error
-
-
-def empty_mount_point(tmp_path):
-    """(the folder store, go_away, come_back): its disk unmounted, the mount point left an empty
-    folder; coming back fails if tpuctl wrote anything into that empty folder meanwhile."""
-    folder, aside = tmp_path / "store", tmp_path / "store-unmounted"
-
-    def go_away():
-        folder.rename(aside)
-        folder.mkdir()
-
-    def come_back():
-        folder.rmdir()
-        aside.rename(folder)
-
-    return open_store(str(folder)), go_away, come_back
 
 
 @pytest.mark.slow

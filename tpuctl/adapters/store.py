@@ -130,9 +130,12 @@ class LocalStore:
                 for sub in ("tmp", "locks", "gen"):
                     _folders_under(self.root, f"{META_DIR}/{sub}/-")
             except OSError as exc:
-                raise UnavailableError(f"The group store folder {self.root} cannot be written ({exc.strerror or exc}).",
-                                       hint="Fix the folder, then run the command again.") from None
+                raise self._unwritable(exc) from None
             self._meta_made = True
+
+    def _unwritable(self, exc: OSError) -> UnavailableError:
+        return UnavailableError(f"The group store folder {self.root} cannot be written ({exc.strerror or exc}).",
+                                hint="Free space or fix the folder, then run the command again.")
 
     # -- paths
     def _path(self, key: str) -> Path:
@@ -175,8 +178,7 @@ class LocalStore:
         try:
             return self._put_file(key, data, if_generation, conflict)
         except OSError as exc:               # a full disk, a read-only or vanished mount
-            raise UnavailableError(f"The group store folder {self.root} cannot be written ({exc.strerror or exc}).",
-                                   hint="Free space or fix the folder, then run the command again.") from None
+            raise self._unwritable(exc) from None
 
     def _put_file(self, key: str, data: bytes, if_generation: int | None, conflict: type[ConflictError]) -> int:
         path = self._path(key)

@@ -71,8 +71,10 @@ class Session:
         """The local SQLite view of the group's ledger (a cache: the store is the truth)."""
         from tpuctl.adapters.ledger_db import LedgerDB
 
-        return watched(LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite",
-                                store_url=self.reachable_store().url), self.reachable_store())
+        from tpuctl.services.sync import watch_store
+
+        store = self.reachable_store()
+        return watch_store(store, LedgerDB(data_dir() / "ledger" / f"{self.profile.name}.sqlite", store_url=store.url))
 
     @cached_property
     def prices(self):
@@ -119,17 +121,6 @@ class Session:
         return runs_agents(self.profile.api_endpoint)
 
 
-def watched(view, store):
-    """`view`, after telling its store whether it has read a ledger from it: a folder store that
-    then holds none is an unmounted disk, refused like an unreachable store, not an empty group."""
-    from tpuctl.domain.events import EVENTS_PREFIX
-    from tpuctl.domain.segments import SEGMENTS_PREFIX
-
-    if any(view.cursor(prefix) is not None for prefix in (EVENTS_PREFIX, SEGMENTS_PREFIX)):
-        store.expect_ledger()
-    return view
-
-
 def agent_parts(store_url: str, project: str | None, endpoint: str | None, root):
     """What `tpuctl agent` runs on: the group store, and (given the project and the Cloud TPU
     endpoint) worker 0's way to delete its TPU when its job ends: the ledger in a file of its
@@ -143,6 +134,7 @@ def agent_parts(store_url: str, project: str | None, endpoint: str | None, root)
     from tpuctl.adapters.user_files import load_price_table
     from tpuctl.services.ledger import Books
     from tpuctl.services.release import AgentRelease
+    from tpuctl.services.sync import watch_store
 
     store = open_store(store_url)
     if not project or endpoint is None:
@@ -160,7 +152,7 @@ def agent_parts(store_url: str, project: str | None, endpoint: str | None, root)
 
     @cache
     def ledger():
-        return watched(LedgerDB(root / "ledger.sqlite", store_url=store.url), store), load_price_table()
+        return watch_store(store, LedgerDB(root / "ledger.sqlite", store_url=store.url)), load_price_table()
 
     def books(member: str):
         db, prices = ledger()

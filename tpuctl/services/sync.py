@@ -99,6 +99,16 @@ def sync_from_store(store: GroupStore, db: LedgerDB, lookback: timedelta = SYNC_
     return SyncResult(listed, new, bad)
 
 
+def watch_store(store: GroupStore, db: LedgerDB) -> LedgerDB:
+    """`db`, once its store knows whether this view has read a ledger from it: a folder store that
+    then holds none is an unmounted disk, refused like an unreachable store, not an empty group."""
+    from tpuctl.domain.segments import SEGMENTS_PREFIX
+
+    if any(db.cursor(prefix) is not None for prefix in (EVENTS_PREFIX, SEGMENTS_PREFIX)):
+        store.expect_ledger()
+    return db
+
+
 def rebuild(store: GroupStore, db: LedgerDB) -> SyncResult:
     """Forget the local view and ingest every event again (from a store that may now hold none:
     a group that really started over)."""
