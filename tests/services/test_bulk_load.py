@@ -76,7 +76,7 @@ class Group:
 def a_signed_store(tmp_path, now) -> LocalStore:
     """Two closed months (two segments, read one batch each) and a few young events."""
     store = LocalStore(tmp_path / "store")
-    first = (now.replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = ((now - timedelta(days=2)).replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     second = (first + timedelta(days=32)).replace(day=1)
 
     def at(day, hours=0.0, month=first):

@@ -79,10 +79,17 @@ def now():
     return utcnow()
 
 
+def closed_month(now):
+    """The start of a month that has ended, and whose end is hours before `now` (so events of
+    the last hour are of a later month, even just after midnight on the first)."""
+    return ((now - timedelta(hours=3)).replace(day=1) - timedelta(days=1)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 @pytest.mark.slow
 def test_a_first_sync_reads_the_segments_and_only_the_newest_events(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = closed_month(now)
     write_usage(store, last_month + timedelta(hours=1), 150, prefix="old")            # 300 events, month closed
     write_usage(store, now - timedelta(minutes=40), 5, prefix="new")                  # too young to seal
     result = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now))
@@ -106,7 +113,7 @@ def test_a_first_sync_reads_the_segments_and_only_the_newest_events(tmp_path, no
 
 def test_a_member_whose_view_holds_the_events_seals_them_without_reading_them_again(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = closed_month(now)
     write_usage(store, last_month + timedelta(hours=1), 150)                           # 300 events, month closed
     sealer = LedgerDB(tmp_path / "sealer.db")
     svc.sync_from_store(store, sealer)                  # the member's view already holds them
@@ -149,7 +156,7 @@ def test_a_writer_whose_clock_is_ten_minutes_behind_is_never_missed(tmp_path, no
 @pytest.mark.slow
 def test_two_members_compacting_at_once_seal_each_run_once(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    first = (now.replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = ((now - timedelta(days=2)).replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     write_usage(store, first + timedelta(days=2), 100)                       # a closed month
     write_usage(store, first + timedelta(days=33), 100, prefix="m")          # the next, closed too
     both_ready = threading.Barrier(2, timeout=30)
@@ -177,7 +184,7 @@ def test_two_members_compacting_at_once_seal_each_run_once(tmp_path, now):
 @pytest.mark.slow
 def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = closed_month(now)
     write_usage(store, last_month, 150)
     sealed = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now)).sealed[0]
     honest = LedgerDB(tmp_path / "honest.db")
@@ -205,7 +212,7 @@ def test_a_tampered_segment_is_set_aside_named_and_never_trusted(tmp_path, now):
 
 def test_a_segment_line_that_is_not_utf8_sets_the_segment_aside_instead_of_stopping_the_sync(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = closed_month(now)
     write_usage(store, last_month, 20)
     sealed = compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now), min_events=1).sealed[0]
     text = gzip.decompress(version_1(store.read(sealed.key))).decode()
@@ -230,7 +237,7 @@ def test_a_member_whose_clock_is_off_does_not_seal(tmp_path, now):
 @pytest.mark.slow
 def test_a_first_sync_from_a_bucket_reads_segments(gcs_bucket, tmp_path, now):
     store = open_store(f"gs://{gcs_bucket}/group")
-    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = closed_month(now)
     write_usage(store, last_month + timedelta(hours=3), 100)
     assert [s.events for s in compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now)).sealed] == [200]
     counted, fresh = Counting(store), LedgerDB(tmp_path / "fresh.db")
@@ -243,7 +250,7 @@ def test_a_first_sync_from_a_bucket_reads_segments(gcs_bucket, tmp_path, now):
 
 def test_a_segment_keeps_each_events_exact_bytes_once_and_a_broken_copy_is_read_from_its_own_object(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    last_month = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = closed_month(now)
     write_usage(store, last_month, 20)
     payload = node_payload(zone="us-central2-b", node="by-hand", accelerator_type="v4-8", chips=4, spot=False,
                            owner="alice", lease_until=None, request_id="by-hand")

@@ -16,7 +16,7 @@ from collections import Counter
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Container, Iterable, Iterator
 
 from tpuctl.adapters import ledger_file, trust_db
 from tpuctl.adapters.ledger_rows import (
@@ -216,12 +216,12 @@ class LedgerDB(AbstractContextManager):
         self.rejected.add(aside if keep else [])
         return counted
 
-    def insert_events(self, events: list[Event]) -> tuple[dict[str, list[Event]], dict[str, list[Event]]]:
-        """Store events; returns the node and the queued-request events among them, by subject."""
+    def insert_events(self, events: list[Event], written: Container[str] = ()) -> tuple[dict, dict]:
+        """Store events (but those in `written`); returns the node and the queued-request ones, by subject."""
         subjects = {event.id: subject_of(event) for event in events}
         self.conn.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-            ((e.id, us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events))
+            ((e.id, us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events if e.id not in written))
         nodes: dict[str, list[Event]] = {}
         queued: dict[str, list[Event]] = {}
         for event in events:

@@ -118,12 +118,54 @@ class Beside:
 
     def __init__(self, db: LedgerDB):
         self.db, self.path, self.view = db, Path(f"{db.path}.loading"), db.conn
-        _remove(self.path)                              # what a killed load left
-        self.view.execute("VACUUM INTO ?", (str(self.path),))
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.writer: Path | None = None                 # a second process's file (`writer_file`)
+        for path in (self.path, Path(f"{db.path}.writing")):
+            _remove(path)                               # what a killed load left
+        _use(db, self._copy(self.path))
+
+    def _copy(self, path: Path) -> sqlite3.Connection:
+        """A connection to a copy of the view as it was before the load, journal off."""
+        self.view.execute("VACUUM INTO ?", (str(path),))
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -262144"):
             conn.execute(f"PRAGMA {pragma}")
-        _use(db, conn)
+        return conn
+
+    def writer_file(self) -> Path:
+        """A second copy of the view before the load, for a second process to write events
+        into (tpuctl/adapters/ledger_writer.py) while this one fills its own."""
+        self.writer = Path(f"{self.db.path}.writing")
+        self._copy(self.writer).close()
+        return self.writer
+
+    def join(self) -> None:
+        """Once the second process has committed its file: every row this process wrote moves
+        into it and the view's connection follows. Tables other than events are this process's;
+        its events replace the second process's copies of the same ids, and any event this
+        process set aside (table `rejected`) is taken out. The loader's transaction ends here;
+        a new one is open on return."""
+        own, path = self.db.conn, self.path
+        own.execute("COMMIT")
+        own.close()
+        conn = sqlite3.connect(self.writer, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -262144"):
+            conn.execute(f"PRAGMA {pragma}")
+        self.path, self.writer = self.writer, path      # the second process's file becomes the view
+        _use(self.db, conn)
+        conn.execute("ATTACH ? AS loader", (str(path),))
+        conn.execute("BEGIN IMMEDIATE")
+        tables = [row[0] for row in conn.execute("SELECT name FROM loader.sqlite_master WHERE type = 'table' "
+                                                 "AND name NOT LIKE 'sqlite%'")]
+        for table in tables:
+            if table == "events":
+                conn.execute("INSERT OR REPLACE INTO events SELECT * FROM loader.events")
+            else:
+                conn.execute(f'DELETE FROM main."{table}"')
+                conn.execute(f'INSERT INTO main."{table}" SELECT * FROM loader."{table}"')
+        conn.execute("DELETE FROM events WHERE id IN (SELECT id FROM rejected)")
+        conn.execute("COMMIT")
+        conn.execute("DETACH loader")
+        conn.execute("BEGIN IMMEDIATE")
 
     @classmethod
     def start(cls, db: LedgerDB) -> Beside | None:
@@ -133,7 +175,8 @@ class Beside:
         try:
             return cls(db)
         except BaseException:
-            _remove(Path(f"{db.path}.loading"))
+            for suffix in (".loading", ".writing"):
+                _remove(Path(f"{db.path}{suffix}"))
             db.hold.share()
             raise
 
@@ -152,6 +195,8 @@ class Beside:
                 os.replace(self.path, db.path)
                 _sync_file(db.path.parent, directory=True)
         finally:
-            _remove(self.path)
+            for path in (self.path, self.writer):
+                if path is not None:
+                    _remove(path)
             _use(db, connect(db.path) if closed else self.view)
             db.hold.share()

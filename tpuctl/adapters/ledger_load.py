@@ -25,8 +25,9 @@ otherwise it scans them all again and again.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Container, Iterable
 
+from tpuctl.adapters import trust_db
 from tpuctl.adapters.ledger_file import Beside
 from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
 from tpuctl.domain.events import Event
@@ -54,6 +55,8 @@ class BulkLoad:
         self._indexes: list[str] = []
         self._collecting = False
         self.beside: Beside | None = None               # filled beside the view's file (ledger_file.py)
+        self._written: Container[str] = ()              # ids of this batch a second process writes
+        self.writer_done: Callable[[], None] | None = None     # waits for that process to commit its file
 
     def __enter__(self) -> BulkLoad:
         self.beside = Beside.start(self.db)
@@ -95,9 +98,19 @@ class BulkLoad:
             if self._collecting:
                 gc.enable()
 
-    def ingest(self, events: Iterable[Event]) -> int:
-        """What `LedgerDB.ingest` does with one batch; returns how many events were new."""
-        return self.db.admit(events, self._known, self._apply, self._again)
+    def ingest(self, events: Iterable[Event], written: Container[str] = ()) -> int:
+        """What `LedgerDB.ingest` does with one batch; returns how many events were new.
+        `written`: ids the second process writes to the view's events (`writer_file`)."""
+        self._written = written
+        try:
+            return self.db.admit(events, self._known, self._apply, self._again)
+        finally:
+            self._written = ()
+
+    def writer_file(self) -> str | None:
+        """A file for a second process to write this load's events into
+        (tpuctl/adapters/ledger_writer.py); None when the view is filled in place."""
+        return None if self.beside is None else str(self.beside.writer_file())
 
     def _known(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
@@ -106,7 +119,7 @@ class BulkLoad:
         return known
 
     def _apply(self, new: list[Event]) -> None:
-        nodes, queued = self.db.insert_events(new)
+        nodes, queued = self.db.insert_events(new, self._written)
         for subject, events in nodes.items():
             if subject in self.replay_later:
                 continue
@@ -132,17 +145,28 @@ class BulkLoad:
             self.closed.pop(subject, None)
 
     def _finish(self) -> None:
+        """Write the derived tables (their rows built while the second process, if any, ends),
+        each in key order: SQLite appends to its B-trees instead of splitting them all over."""
+        nodes = {subject: node_row(state) for subject, state in self.states.items()}
+        closed = {subject: _rows(intervals) for subject, intervals in self.closed.items()}
+        if self.writer_done is not None:            # the second process built the indexes in its file
+            self.writer_done()
+            self.beside.join()
+            if (trust := self.db.rules().trust).disputed:   # withdrawn events it wrote are taken out now
+                self._again(trust_db.take_out(self.db, trust))
+            self._indexes = []
         conn = self.db.conn
         for sql in self._indexes:
             conn.execute(sql)
         for subject in sorted(self.replay_later):
+            nodes.pop(subject, None)
+            closed.pop(subject, None)
             state, intervals = replay(self.db.subject_events(subject))
             if state is not None:                       # (None: a dispute withdrew all it had)
-                self.states[subject] = state
-                self.closed[subject] = intervals
+                nodes[subject], closed[subject] = node_row(state), _rows(intervals)
         conn.executemany(f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
-                         (node_row(state) for state in self.states.values()))
-        rows = [row for intervals in self.closed.values() for interval in intervals for row in interval_rows(interval)]
+                         (nodes[subject] for subject in sorted(nodes)))
+        rows = [row for subject in sorted(closed) for row in closed[subject]]
         conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         totals: dict[tuple, list[int]] = {}
         for row in rows:
@@ -150,4 +174,8 @@ class BulkLoad:
         conn.executemany("INSERT INTO usage_month VALUES (?,?,?,?,?,?,?,?)",
                          ((*key, *value) for key, value in totals.items() if value != [0, 0]))
         conn.executemany(f"INSERT INTO queued ({QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
-                         (queued_row(request) for request in self.queued.values()))
+                         (queued_row(self.queued[subject]) for subject in sorted(self.queued)))
+
+
+def _rows(intervals: list[UsageInterval]) -> list[tuple]:
+    return [row for interval in intervals for row in interval_rows(interval)]

@@ -60,7 +60,8 @@ SIGNATURE_SHARE = 5                 # of every 8 signed events, checked by the s
 
 
 def check_slice(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | None = None,
-                earlier: list[tuple[str, bytes]] = ()) -> tuple[list[int], dict[int, str]]:
+                earlier: list[tuple[str, bytes]] = (), accepted: list[ev.Event] | None = None,
+                ) -> tuple[list[int], dict[int, str]]:
     """For a bulk load's second process: which of these (store key, bytes) `read_quick` does not
     accept as the event its key names (the loader reads those in full), and in a signed group
     (`keys`: each member's keys the loader knows) which signatures hold with a key the group
@@ -81,6 +82,8 @@ def check_slice(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | N
         if event is None or not key.endswith(f"/{event.id}.json"):
             bad.append(number)
             continue
+        if accepted is not None:
+            accepted.append(event)
         if keys is None:
             continue
         _learn(keys_named(event))

@@ -17,7 +17,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import GroupStore, ObjectExists
@@ -25,10 +25,13 @@ from tpuctl.domain.clock import Clock
 from tpuctl.domain.event_read import check_slice, read_quick
 from tpuctl.domain.events import EVENTS_PREFIX, Event, EventFormatError, id_time, key_event_id, listing_bound
 from tpuctl.domain.segments import (
-    MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, SegmentError, decode, encode, key_start,
+    MAX_SEAL_SKEW, MAX_SEGMENT, MIN_SEGMENT, SEGMENTS_PREFIX, Segment, SegmentError, decode, encode, key_start,
     month_end, seal_end, segment_key,
 )
 from tpuctl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tpuctl.adapters.ledger_load import BulkLoad
 
 CLOCK_PROBES = "tmp/clock/"        # short-lived objects whose store timestamps tell the store's time
 # Events of a segment come in id order, so large batches replay each node once: a fresh view
@@ -69,14 +72,17 @@ def store_skew(store: GroupStore, clock: Clock) -> timedelta:
 
 # --- reading segments during a sync ----------------------------------------------------------
 
-def _parse_entries(segment_key_: str, entries, others: set[int] | None = None,
+def _parse_entries(segment_key_: str, entries, others: set[int] | None = None, written: list[str] | None = None,
                    ) -> tuple[list[Event], list[str], str | None]:
     """(good events, keys to read from their own objects, the first problem met). `others`: all
-    entries but these were checked by a second process and are read again without a second check."""
+    entries but these were checked by a second process and are read again without a second check;
+    `written`: filled with their ids (when that process wrote them to the view)."""
     events, again, problem = [], [], None
     for number, (key, raw) in enumerate(entries):
         if others is not None and number not in others and (event := read_quick(Event, raw, check=False)):
             events.append(event)
+            if written is not None:
+                written.append(event.id)
             continue
         try:
             event = Event.from_json(raw, origin=key)
@@ -97,8 +103,16 @@ def read_new_segments(store: GroupStore, db: LedgerDB, readers: int) -> tuple[in
     bulk = db.bulk() if keys else None
     if bulk is None:
         return _read_segments(store, db, keys, readers, db.ingest)
-    with bulk, ExitStack() as stack:
-        return _read_segments(store, db, keys, readers, bulk.ingest, _Checkers(stack))
+    try:
+        with ExitStack() as stack, bulk:           # (the second process outlives the load's last step)
+            return _read_segments(store, db, keys, readers, bulk.ingest, _Checkers(stack, bulk))
+    except _WriterLost:                 # what it wrote went with it: the load starts again, here alone
+        with db.bulk() as bulk:
+            return _read_segments(store, db, keys, readers, bulk.ingest)
+
+
+class _WriterLost(Exception):
+    """The second process ended while it was writing the load's events."""
 
 
 def second_core() -> bool:
@@ -112,10 +126,13 @@ def second_core() -> bool:
 
 
 class _Checkers:
-    """A second process, started when the first large segment needs it, ended with the load."""
+    """A second process, started when the first large segment needs it, ended with the load.
+    When the view is filled beside its file, it also writes the events it checks into a file of
+    its own that becomes the view (tpuctl/adapters/ledger_writer.py): SQLite's inserts, a third
+    of the work, run beside this process's judging and replay."""
 
-    def __init__(self, stack: ExitStack):
-        self.stack, self.pool, self.warm = stack, None, False
+    def __init__(self, stack: ExitStack, bulk: BulkLoad):
+        self.stack, self.bulk, self.pool, self.warm, self.writing = stack, bulk, None, False, False
 
     def get(self) -> Executor | None:
         if self.pool is None and not second_core():
@@ -127,19 +144,46 @@ class _Checkers:
                 self.pool = False
             else:
                 self.stack.callback(self.pool.shutdown, True, cancel_futures=True)
+                self._start_writer()
         return self.pool or None
+
+    def _start_writer(self) -> None:
+        from tpuctl.adapters import ledger_writer
+        from tpuctl.adapters.ledger_load import LATE_INDEXES
+
+        path = self.bulk.writer_file()
+        if path is None:
+            return
+        self.pool.submit(ledger_writer.start, path, LATE_INDEXES)
+        self.writing = True
+        self.bulk.writer_done = self.finish
+
+    def check(self, part: list, keys: dict | None, earlier: list):
+        """Check (and when writing, write) a slice in the second process: a future of (bad, held)."""
+        from tpuctl.adapters import ledger_writer
+
+        return self.pool.submit(ledger_writer.write if self.writing else check_slice, part, keys, earlier)
+
+    def finish(self) -> None:
+        from tpuctl.adapters import ledger_writer
+
+        try:
+            self.pool.submit(ledger_writer.finish).result()
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            raise _WriterLost() from exc
 
 
 def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None, db: LedgerDB) -> Iterator[tuple]:
     """`_parse_entries` of each batch of a segment's entries: checked in the second process, a
     slice ahead of the caller, for a large segment of a bulk load; else here. In a signed group
-    the second process checks most of the signatures too, and vouches for them to the view."""
+    the second process checks most of the signatures too, and vouches for them to the view.
+    The slices go to the second process on this call, so it can work on them while the caller
+    ingests the segment before."""
     trust = db.rules().trust
     least = PARALLEL_FROM_SIGNED if trust.signed else PARALLEL_FROM
-    if checkers is None or len(entries) < least or (pool := checkers.get()) is None:
-        for first in range(0, len(entries), SEGMENT_BATCH):
-            yield _parse_entries(key, entries[first:first + SEGMENT_BATCH])
-        return
+    if checkers is None or len(entries) < least or checkers.get() is None:
+        return ((*_parse_entries(key, entries[first:first + SEGMENT_BATCH]), None)
+                for first in range(0, len(entries), SEGMENT_BATCH))
     keys = None
     if trust.signed:
         keys = {member: [s.key for s in standings if s.key] for member, standings in trust.roster.history.items()}
@@ -148,45 +192,74 @@ def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None, db: L
     here = 0 if checkers.warm else 1            # the first slice here, while the second process starts
     checkers.warm = True
     try:
-        futures = [None] * here + [pool.submit(check_slice, part, keys, slices[0] if here and number == 1 else ())
+        futures = [None] * here + [checkers.check(part, keys, slices[0] if here and number == 1 else ())
                                    for number, part in enumerate(slices[here:], here)]
-    except (BrokenProcessPool, OSError, RuntimeError):
+    except (BrokenProcessPool, OSError, RuntimeError) as exc:
+        if checkers.writing:
+            raise _WriterLost() from exc
         futures = [None] * len(slices)
+    return _checked_results(key, slices, futures, checkers, db)
+
+
+def _checked_results(key: str, slices: list, futures: list, checkers: _Checkers, db: LedgerDB) -> Iterator[tuple]:
     for part, future in zip(slices, futures):
         try:
             bad, held = future.result() if future is not None else (None, {})
-        except (BrokenProcessPool, OSError):            # the second process died: check here instead
+        except (BrokenProcessPool, OSError) as exc:     # the second process died: check here instead
+            if checkers.writing:
+                raise _WriterLost() from exc
             bad, held = None, {}
         if held:
             db.signatures.vouch({key_event_id(part[number][0]): (signer, part[number][1])
                                  for number, signer in held.items()})
-        yield _parse_entries(key, part, None if bad is None else set(bad))
+        written = [] if future is not None and checkers.writing else None
+        yield (*_parse_entries(key, part, None if bad is None else set(bad), written), written)
 
 
-def _read_segments(store: GroupStore, db: LedgerDB, keys: list[str], readers: int,
-                   ingest: Callable[[list[Event]], int], checkers: _Checkers | None = None) -> tuple[int, int]:
-    from tpuctl.services.sync import _ingest_keys
-
-    new = bad = 0
+def _decoded(store: GroupStore, keys: list[str], readers: int) -> Iterator[tuple[str, Segment | str]]:
+    """(key, the segment there, or why it is set aside), `readers` read at a time."""
     for offset in range(0, len(keys), max(readers, 1)):
         chunk = keys[offset:offset + max(readers, 1)]
         for key, body in zip(chunk, read_all(store, chunk, readers if len(chunk) > 1 else 1)):
             try:
-                segment = decode(key, body)
+                yield key, decode(key, body)
             except SegmentError as exc:
-                db.record_bad_object(key, f"{key} is set aside: it {exc}.")
-                if (start := key_start(key)) is not None:
-                    db.add_segment(key, start, None, 0)
-                bad += 1
-                continue
-            for events, again, problem in _checked_batches(key, segment.entries, checkers, db):
-                new += ingest(events)
+                yield key, f"{key} is set aside: it {exc}."
+
+
+def _read_segments(store: GroupStore, db: LedgerDB, keys: list[str], readers: int,
+                   ingest: Callable[[list[Event]], int], checkers: _Checkers | None = None) -> tuple[int, int]:
+    """Ingest the segments at `keys`, in order; each one's slices go to the second process (if
+    any) before the one before it is ingested, so that process never waits at a segment's end."""
+    from tpuctl.services.sync import _ingest_keys
+
+    new = bad = 0
+
+    def take(key: str, segment: Segment | str, batches: Iterator[tuple]) -> None:
+        nonlocal new, bad
+        if isinstance(segment, str):
+            db.record_bad_object(key, segment)
+            if (start := key_start(key)) is not None:
+                db.add_segment(key, start, None, 0)
+            bad += 1
+        else:
+            for events, again, problem, written in batches:
+                new += ingest(events, set(written)) if written else ingest(events)
                 if again:
                     db.record_bad_object(key, problem)
                     added, broken = _ingest_keys(store, db, again, readers, ingest)
                     new, bad = new + added, bad + broken + 1
             db.add_segment(key, segment.start, segment.end, len(segment.entries))
-        db.set_cursor(SEGMENTS_PREFIX, chunk[-1])
+        db.set_cursor(SEGMENTS_PREFIX, key)
+
+    waiting = None
+    for key, segment in _decoded(store, keys, readers):
+        batches = iter(()) if isinstance(segment, str) else _checked_batches(key, segment.entries, checkers, db)
+        if waiting is not None:
+            take(*waiting)
+        waiting = (key, segment, batches)
+    if waiting is not None:
+        take(*waiting)
     return new, bad
 
 
