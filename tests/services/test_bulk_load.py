@@ -261,3 +261,66 @@ def test_a_view_another_process_has_open_is_filled_in_place_and_stays_readable_t
     assert tables(LedgerDB(tmp_path / "view.db")) == tables(before)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("view.db")) == [
         "view.db", "view.db-shm", "view.db-wal", "view.db.lock"]
+
+
+def a_forged_copy_in_a_later_segment(store: LocalStore) -> str:
+    """A segment sealed by hand just after the first one, repeating one of alice's events from the
+    first slice of the first segment with bob as its owner: every copy after the first of an
+    id is ignored."""
+    from tpuctl.domain.segments import decode, encode, key_start, segment_key
+
+    first = list(store.list(SEGMENTS_PREFIX))[0]
+    segment = decode(first, store.read(first))
+    key, raw = next((key, raw) for key, raw in segment.entries[:7] if b'"owner":"alice"' in raw)
+    start = key_start(first) + timedelta(milliseconds=1)
+    store.create(segment_key(start), encode(start, segment.end, [(key, raw.replace(b'"owner":"alice"',
+                                                                                 b'"owner":"bob"'))]))
+    return key
+
+
+def second_process_writes(monkeypatch) -> None:
+    """Every segment's slices (of 7 events) checked and written by the second process, but the
+    first slice, which the loader reads itself while that process starts."""
+    from tpuctl.services import segments
+
+    monkeypatch.setattr(segments, "PARALLEL_FROM_SIGNED", 1)
+    monkeypatch.setattr(segments, "PARALLEL_SLICE_SIGNED", 7)
+    monkeypatch.setattr(segments, "second_core", lambda: True)
+
+
+def test_a_copy_of_an_event_the_loader_read_itself_does_not_replace_it_in_the_view(tmp_path, now, monkeypatch):
+    store = a_signed_store(tmp_path, now)
+    key = a_forged_copy_in_a_later_segment(store)           # the second process meets it first
+    second_process_writes(monkeypatch)
+    svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert tables(bulk) == tables(before)
+    assert b'"owner":"alice"' in bulk.bodies([key.rsplit("/", 1)[1][:-5]])[key.rsplit("/", 1)[1][:-5]]
+    assert not list(tmp_path.glob("bulk.db.*ing"))                  # neither load file is left behind
+
+
+def test_a_second_process_that_dies_while_writing_leaves_the_load_to_start_again_here(tmp_path, now, monkeypatch):
+    import os
+    import signal
+
+    from tpuctl.adapters import ledger_writer
+    from tpuctl.services import segments
+
+    store = a_signed_store(tmp_path, now)
+    second_process_writes(monkeypatch)
+    started = []
+    real_check = segments._Checkers.check
+
+    def check_then_die(self, part, keys, earlier):
+        future = real_check(self, part, keys, earlier)
+        if not started:
+            started.append(future.result())        # it has written a slice: now it is killed
+            os.kill(next(iter(self.pool._processes)), signal.SIGKILL)
+        return future
+
+    monkeypatch.setattr(segments._Checkers, "check", check_then_die)
+    svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert started and ledger_writer._conn is None            # (it ran in the other process, not here)
+    assert tables(bulk) == tables(before)
+    assert not list(tmp_path.glob("bulk.db.*ing"))
