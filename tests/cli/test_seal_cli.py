@@ -4,7 +4,7 @@ nothing unsigned written after the seal counts, on a folder store and on a bucke
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,12 +14,13 @@ from tpuctl.domain.events import (
     node_payload,
 )
 from tpuctl.errors import ExitCode
+from tests.conftest import TEST_NOW
 
 ZONE = "us-central2-b"
 
 
 def plant(store, kind: str, actor: str, payload: dict, at: datetime | None = None):
-    event = new_event(kind, actor, payload, datetime.now(timezone.utc), time=at)
+    event = new_event(kind, actor, payload, TEST_NOW, time=at)
     store.create(event.key, event.to_json())
     return event
 
@@ -31,7 +32,7 @@ def usage(owner: str, node: str, start: datetime) -> dict:
 
 def legacy_group(store) -> list:
     """What a group made before signatures holds: unsigned decisions, and an hour of alice's v4-8."""
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=90)
+    start = TEST_NOW - timedelta(minutes=90)
     events = [plant(store, GROUP_INITIALIZED, "carol", {"treasurers": ["carol"], "currency": "USD"}),
               plant(store, MEMBER_ADDED, "carol", {"member": "alice"}),
               plant(store, BUDGET_SET, "carol", budget_payload(scope="group", amount="1000")),
@@ -42,7 +43,7 @@ def legacy_group(store) -> list:
 
 
 @pytest.fixture(params=["folder", "bucket"])
-def store(request, remote_env, monkeypatch):
+def store(request, remote_env, monkeypatch, shared_clock):
     if request.param == "bucket":
         monkeypatch.setenv("TPUCTL_STORE", f"gs://{request.getfixturevalue('gcs_bucket')}/group")
     found = open_store(os.environ["TPUCTL_STORE"])
@@ -66,9 +67,8 @@ def test_after_the_seal_the_old_history_counts_and_nothing_unsigned_added_later_
     assert sealed.out.startswith("Sealed the group's history: its 7 unsigned events still count")
     join("alice", by="carol")                          # her key, so what she signs from now on counts
 
-    forged_ready = plant(store, NODE_READY, "alice", usage("alice", "ghost", datetime.now(timezone.utc)
-                                                           - timedelta(days=2)), datetime.now(timezone.utc)
-                         - timedelta(days=2))
+    forged_ready = plant(store, NODE_READY, "alice", usage("alice", "ghost", TEST_NOW - timedelta(days=2)),
+                         TEST_NOW - timedelta(days=2))
     forged_budget = plant(store, BUDGET_SET, "carol", budget_payload(scope="member", member="alice",
                                                                      amount="100000"))
 
@@ -102,7 +102,7 @@ def test_only_a_treasurer_seals(cli, store, monkeypatch):
     assert again.err.splitlines()[0].startswith("Error: The group's history is already signed, since its genesis by carol")
 
 
-def test_a_sealed_event_edited_by_hand_no_longer_counts(cli, remote_env, monkeypatch, tmp_path):
+def test_a_sealed_event_edited_by_hand_no_longer_counts(cli, remote_env, monkeypatch, tmp_path, shared_clock):
     store = open_store(os.environ["TPUCTL_STORE"])
     budget = legacy_group(store)[3]                      # alice's $100
     as_member(monkeypatch, "carol")

@@ -15,7 +15,7 @@ from tpuctl.adapters.store import LocalStore, UnavailableError
 from tpuctl.domain.clock import ManualClock, utcnow
 from tpuctl.domain.events import (
     BUDGET_SET, GENESIS_KEY, GROUP_INITIALIZED, KEY_ROTATED, MEMBER_ADDED, NODE_CREATED, NODE_DELETED,
-    NODE_PREEMPTED, NODE_READY, NODE_STARTED, NODE_STOPPED, QUEUED_CREATED, QUEUED_DELETED, QUEUED_FAILED,
+    NODE_PREEMPTED, OBSERVATION_DISPUTED, NODE_READY, NODE_STARTED, NODE_STOPPED, QUEUED_CREATED, QUEUED_DELETED, QUEUED_FAILED,
     QUEUED_PROVISIONED, budget_payload, new_event, node_payload, queued_payload,
 )
 from tpuctl.domain.segments import SEGMENTS_PREFIX
@@ -73,8 +73,9 @@ class Group:
             self.write(kind, owner, payload, recorded)
 
 
-def a_signed_store(tmp_path, now) -> LocalStore:
-    """Two closed months (two segments, read one batch each) and a few young events."""
+def a_signed_store(tmp_path, now, also=None) -> LocalStore:
+    """Two closed months (two segments, read one batch each) and a few young events; `also(g, at)`
+    writes more before the months are sealed."""
     store = LocalStore(tmp_path / "store")
     first = ((now - timedelta(days=2)).replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     second = (first + timedelta(days=32)).replace(day=1)
@@ -123,6 +124,8 @@ def a_signed_store(tmp_path, now) -> LocalStore:
     g.node("bob-new", "bob", [(NODE_READY, at(9, 0, second)), (NODE_DELETED, at(9, 3, second))], key=rotated)
     g.node("bob-old", "bob", [(NODE_READY, at(9, 5, second))])       # the old key no longer holds
     store.create("ledger/events/2026/01/not-an-event.json", b"{")
+    if also is not None:
+        also(g, at)
     assert len(compact(store, LedgerDB(tmp_path / "sealer.db"), ManualClock(now), min_events=1).sealed) == 2
     g.node("young", "alice", [(NODE_READY, now - timedelta(minutes=20))])         # not sealed yet
     g.node("bob-run", "bob", [(NODE_STOPPED, now - timedelta(minutes=10), at(27, 0, second))])
@@ -324,3 +327,26 @@ def test_a_second_process_that_dies_while_writing_leaves_the_load_to_start_again
     assert started and ledger_writer._conn is None            # (it ran in the other process, not here)
     assert tables(bulk) == tables(before)
     assert not list(tmp_path.glob("bulk.db.*ing"))
+
+
+def a_ghost_and_its_dispute(g: Group, at) -> None:
+    """alice's sync 'saw' a TPU that never ran (in the first month), and tess's sync withdrew
+    those observations in the second: a withdrawal the loader reads after the events."""
+    payload = node_payload(zone="us-central2-b", node="ghost", accelerator_type="v4-8", chips=4, spot=False,
+                           owner="alice", lease_until=None, request_id=None, source="observed")
+    seen = [g.write(kind, "alice", {**payload, "create_time": "2026-01-01T00:00:00.000000Z"}, at(17, hours))
+            for kind, hours in ((NODE_CREATED, 0), (NODE_READY, 0.1))]
+    second = (at(1) + timedelta(days=32)).replace(day=1)
+    g.write(OBSERVATION_DISPUTED, "tess", {"zone": "us-central2-b", "node": "ghost", "events": [e.id for e in seen],
+                                           "reason": "Cloud TPU did not list it"}, second + timedelta(days=3))
+
+
+def test_events_a_dispute_withdrew_are_taken_out_of_a_view_the_second_process_wrote(tmp_path, now, monkeypatch):
+    store = a_signed_store(tmp_path, now, also=a_ghost_and_its_dispute)
+    second_process_writes(monkeypatch)
+    svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert tables(bulk) == tables(before)
+    view = tables(bulk)
+    assert sum("Cloud TPU did not list it" in row[3] for row in view["rejected"]) == 2
+    assert not any("/ghost/" in row[0] for row in view["nodes"])

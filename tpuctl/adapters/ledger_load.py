@@ -56,7 +56,8 @@ class BulkLoad:
         self._collecting = False
         self.beside: Beside | None = None               # filled beside the view's file (ledger_file.py)
         self._written: Container[str] = ()              # ids of this batch a second process writes
-        self.writer_done: Callable[[], None] | None = None     # waits for that process to commit its file
+        # starts that process's last step (its indexes, its commit) and returns the wait for it
+        self.writer_finish: Callable[[], Callable[[], None]] | None = None
 
     def __enter__(self) -> BulkLoad:
         self.beside = Beside.start(self.db)
@@ -95,6 +96,9 @@ class BulkLoad:
                 self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             self.db.forget_rules(rolled_back=not commit)
+            # what the load kept (a million ids, every node's state) goes before the collector
+            # comes back: else its next runs would each walk all of it
+            self.seen, self.states, self.closed, self.queued, self.replay_later = set(), {}, {}, {}, set()
             if self._collecting:
                 gc.enable()
 
@@ -145,36 +149,47 @@ class BulkLoad:
             self.closed.pop(subject, None)
 
     def _finish(self) -> None:
-        """Write the derived tables (their rows built while the second process, if any, ends),
-        each in key order: SQLite appends to its B-trees instead of splitting them all over."""
+        """Write the derived tables, each in key order (SQLite appends to its B-trees instead of
+        splitting them all over). With a second process, the rows of every node replayed in
+        order are written to this process's file while that process builds its indexes, and the
+        join carries them over; unless a dispute may withdraw events only the join brings in."""
+        writer_done = self.writer_finish() if self.writer_finish is not None else None
         nodes = {subject: node_row(state) for subject, state in self.states.items()}
         closed = {subject: _rows(intervals) for subject, intervals in self.closed.items()}
-        if self.writer_done is not None:            # the second process built the indexes in its file
-            self.writer_done()
+        early = writer_done is not None and not self.db.rules().trust.disputed
+        if early:
+            self._write(nodes, closed, self.queued)
+        if writer_done is not None:                 # the second process built the indexes in its file
+            writer_done()
             self.beside.join()
             if (trust := self.db.rules().trust).disputed:   # withdrawn events it wrote are taken out now
                 self._again(trust_db.take_out(self.db, trust))
             self._indexes = []
-        conn = self.db.conn
         for sql in self._indexes:
-            conn.execute(sql)
+            self.db.conn.execute(sql)
+        later_nodes, later_closed = ({}, {}) if early else (nodes, closed)
         for subject in sorted(self.replay_later):
-            nodes.pop(subject, None)
-            closed.pop(subject, None)
+            later_nodes.pop(subject, None)
+            later_closed.pop(subject, None)
             state, intervals = replay(self.db.subject_events(subject))
             if state is not None:                       # (None: a dispute withdrew all it had)
-                nodes[subject], closed[subject] = node_row(state), _rows(intervals)
+                later_nodes[subject], later_closed[subject] = node_row(state), _rows(intervals)
+        self._write(later_nodes, later_closed, {} if early else self.queued)
+        totals: dict[tuple, list[int]] = {}
+        for rows in (*closed.values(), *later_closed.values()) if early else later_closed.values():
+            for row in rows:
+                add_usage(totals, row, 1)
+        self.db.conn.executemany("INSERT INTO usage_month VALUES (?,?,?,?,?,?,?,?)",
+                                 ((*key, *value) for key, value in totals.items() if value != [0, 0]))
+
+    def _write(self, nodes: dict[str, tuple], closed: dict[str, list[tuple]], queued: dict[str, QueuedRequest]) -> None:
+        conn = self.db.conn
         conn.executemany(f"INSERT INTO nodes ({NODE_COLUMNS}) VALUES ({','.join('?' * 19)})",
                          (nodes[subject] for subject in sorted(nodes)))
-        rows = [row for subject in sorted(closed) for row in closed[subject]]
-        conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        totals: dict[tuple, list[int]] = {}
-        for row in rows:
-            add_usage(totals, row, 1)
-        conn.executemany("INSERT INTO usage_month VALUES (?,?,?,?,?,?,?,?)",
-                         ((*key, *value) for key, value in totals.items() if value != [0, 0]))
+        conn.executemany("INSERT INTO intervals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         (row for subject in sorted(closed) for row in closed[subject]))
         conn.executemany(f"INSERT INTO queued ({QUEUED_COLUMNS}) VALUES ({','.join('?' * 16)})",
-                         (queued_row(self.queued[subject]) for subject in sorted(self.queued)))
+                         (queued_row(queued[subject]) for subject in sorted(queued)))
 
 
 def _rows(intervals: list[UsageInterval]) -> list[tuple]:

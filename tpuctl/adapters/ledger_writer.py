@@ -56,3 +56,4 @@ def finish() -> None:
     _conn.execute("COMMIT")
     _conn.close()
     _conn = None
+    gc.freeze()         # what it kept (a few hundred thousand memo tuples): not walked again on exit

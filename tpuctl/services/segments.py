@@ -156,7 +156,7 @@ class _Checkers:
             return
         self.pool.submit(ledger_writer.start, path, LATE_INDEXES)
         self.writing = True
-        self.bulk.writer_done = self.finish
+        self.bulk.writer_finish = self.finish
 
     def check(self, part: list, keys: dict | None, earlier: list):
         """Check (and when writing, write) a slice in the second process: a future of (bad, held)."""
@@ -164,13 +164,21 @@ class _Checkers:
 
         return self.pool.submit(ledger_writer.write if self.writing else check_slice, part, keys, earlier)
 
-    def finish(self) -> None:
+    def finish(self) -> Callable[[], None]:
+        """Ask the second process to build its indexes and commit; returns the wait for it."""
         from tpuctl.adapters import ledger_writer
 
         try:
-            self.pool.submit(ledger_writer.finish).result()
+            done = self.pool.submit(ledger_writer.finish)
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
             raise _WriterLost() from exc
+
+        def wait() -> None:
+            try:
+                done.result()
+            except (BrokenProcessPool, OSError) as exc:
+                raise _WriterLost() from exc
+        return wait
 
 
 def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None, db: LedgerDB) -> Iterator[tuple]:
