@@ -337,10 +337,14 @@ def run_before(ref: str | None, n_events: int) -> dict[str, tuple[float, float]]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     times = {}
-    for name, label in (("bulk", "bulk load:"), ("batches", "batch by batch (before):")):
-        line = re.search(rf"{re.escape(label)}\s+([0-9.]+) s .*CPU ([0-9.]+) s", out)
-        if line:
-            times[f"{name} ({ref[:7]})"] = (float(line.group(1)), float(line.group(2)), float(line.group(2)))
+    labels = (("bulk", ("bulk load:", "bulk load (new):")), ("batches", ("batch by batch (before):",
+                                                                       "batch by batch (new):")))
+    for name, names in labels:          # (the labels older versions of this benchmark print)
+        for label in names:
+            line = re.search(rf"{re.escape(label)}\s+([0-9.]+) s .*?CPU\s+([0-9.]+) s", out)
+            if line:
+                times[f"{name} ({ref[:7]})"] = (float(line.group(1)), float(line.group(2)), float(line.group(2)))
+                break
     return times
 
 

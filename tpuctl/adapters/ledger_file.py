@@ -9,6 +9,9 @@ that process writes next, so every process holds `<view>.lock` shared while it h
 open (flock), and the loader takes it exclusively first; when it cannot (another tpuctl has
 the view open), the view is filled in place as before. A load cut off halfway deletes its
 file, leaving the view as it was; one killed outright leaves a file the next load deletes.
+A large load's second process writes the events into a second copy, `<view>.writing`
+(tpuctl/adapters/ledger_writer.py); the loader then moves its own rows into that copy, which
+is the one renamed into place.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA cache_size = -65536")       # up to 64 MiB: big first syncs
+    return conn
+
+
+def filling(path: Path | str) -> sqlite3.Connection:
+    """A connection to a load's file, which no other process reads until it is renamed into the
+    view's place: no journal (a load cut off deletes the file) and a large cache."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -262144"):
+        conn.execute(f"PRAGMA {pragma}")
     return conn
 
 
@@ -126,10 +138,7 @@ class Beside:
     def _copy(self, path: Path) -> sqlite3.Connection:
         """A connection to a copy of the view as it was before the load, journal off."""
         self.view.execute("VACUUM INTO ?", (str(path),))
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -262144"):
-            conn.execute(f"PRAGMA {pragma}")
-        return conn
+        return filling(path)
 
     def writer_file(self) -> Path:
         """A second copy of the view before the load, for a second process to write events
@@ -147,9 +156,7 @@ class Beside:
         own, path = self.db.conn, self.path
         own.execute("COMMIT")
         own.close()
-        conn = sqlite3.connect(self.writer, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -262144"):
-            conn.execute(f"PRAGMA {pragma}")
+        conn = filling(self.writer)
         self.path, self.writer = self.writer, path      # the second process's file becomes the view
         _use(self.db, conn)
         conn.execute("ATTACH ? AS loader", (str(path),))

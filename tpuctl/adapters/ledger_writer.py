@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 
+from tpuctl.adapters.ledger_file import filling
 from tpuctl.adapters.ledger_rows import us
 from tpuctl.domain.event_read import check_slice
 from tpuctl.domain.intervals import subject_of
@@ -26,9 +27,7 @@ def start(path: str, late_indexes: tuple[str, ...]) -> None:
     """Open the file to fill; its large indexes on events are built once, at `finish`."""
     global _conn
     gc.disable()                    # (what this process keeps has no reference cycles)
-    _conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -262144"):
-        _conn.execute(f"PRAGMA {pragma}")
+    _conn = filling(path)
     _conn.execute("BEGIN IMMEDIATE")
     marks = ",".join("?" * len(late_indexes))
     for name, sql in _conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
