@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from tpuctl.adapters.ledger_db import SCHEMA_VERSION, LedgerDB
 from tpuctl.domain.events import (
@@ -204,3 +204,26 @@ def test_reset_forgets_everything_and_a_reingest_restores_it(db):
     assert db.event_count() == 0 and db.month_usage("2026-05") == {} and db.rules().currency is None
     db.ingest(random.Random(3).sample(EVENTS, len(EVENTS)))
     assert snapshot(db) == before
+
+
+@settings(max_examples=300, deadline=None)
+@example(start=datetime(2026, 1, 31, 23, 30), length=3600, zones=(2, 2), charged=True)     # one local month, two UTC ones
+@example(start=datetime(2026, 12, 31, 23, 59, 59), length=1, zones=(0, 0), charged=False)
+@given(start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)),
+       length=st.sampled_from([0, 1, 59, 3600, 3 * 86400, 40 * 86400]) | st.integers(0, 90 * 86400),
+       zones=st.sampled_from([(0, 0), (0, 2), (2, 2), (-5, 0)]), charged=st.booleans())
+def test_an_interval_is_written_one_row_per_month_it_touches(start, length, zones, charged):
+    """The view's rows of an interval, within a month or across months, years and UTC offsets,
+    are its parts as the books cut them (split_by_month)."""
+    from tpuctl.adapters.ledger_rows import interval_rows
+    from tpuctl.domain.intervals import NodeSpec, UsageInterval
+    from tpuctl.domain.metering import split_by_month
+
+    begin = start.replace(tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=zones[0])))
+    end = (begin + timedelta(seconds=length)).astimezone(timezone(timedelta(hours=zones[1])))
+    spec = NodeSpec("us-central2-b", "n", "v4-8", "v4", 4, False, "alice", None, None, None)
+    interval = UsageInterval("us-central2-b/n/r", 2, spec, begin, end, charged)
+    expected = [(month, int(part.start.timestamp()), int(part.end.timestamp()))
+                for month, part in split_by_month(interval)]
+    assert [(row[2], row[3], row[4]) for row in interval_rows(interval)] == expected
+    assert all(row[:2] == ("us-central2-b/n/r", 2) and row[5] == int(charged) for row in interval_rows(interval))

@@ -118,7 +118,7 @@ class BulkLoad:
 
     def _known(self, ids: Iterable[str]) -> set[str]:
         ids = list(ids)
-        known = {event_id for event_id in ids if event_id in self.seen}
+        known = self.seen.intersection(ids)
         self.seen.update(ids)
         return known
 

@@ -86,10 +86,16 @@ def queued_request(row: tuple) -> QueuedRequest:
 
 
 def interval_rows(interval: UsageInterval) -> list[tuple]:
-    s = interval.spec
+    """One row per month the interval touches (most lie within one: those skip the cutting)."""
+    s, start, end = interval.spec, interval.start, interval.end
+    if (start.tzinfo is timezone.utc is end.tzinfo and start < end
+            and start.month == end.month and start.year == end.year):
+        parts = [(f"{start.year:04d}-{start.month:02d}", interval)]
+    else:
+        parts = split_by_month(interval)
     return [(part.subject, part.seq, month, sec(part.start), sec(part.end), int(part.charged), s.owner, s.zone,
              s.node, s.accelerator_type, s.generation, s.chips, int(s.spot))
-            for month, part in split_by_month(interval)]
+            for month, part in parts]
 
 
 INTERVALS = ("SELECT subject, seq, start, end, charged, owner, zone, node, accelerator_type, generation, chips, spot"

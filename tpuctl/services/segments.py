@@ -72,7 +72,7 @@ def store_skew(store: GroupStore, clock: Clock) -> timedelta:
 
 # --- reading segments during a sync ----------------------------------------------------------
 
-def _parse_entries(segment_key_: str, entries, others: set[int] | None = None, written: list[str] | None = None,
+def _parse_entries(segment_key_: str, entries, others: set[int] | None = None, written: set[str] | None = None,
                    ) -> tuple[list[Event], list[str], str | None]:
     """(good events, keys to read from their own objects, the first problem met). `others`: all
     entries but these were checked by a second process and are read again without a second check;
@@ -82,7 +82,7 @@ def _parse_entries(segment_key_: str, entries, others: set[int] | None = None, w
         if others is not None and number not in others and (event := read_quick(Event, raw, check=False)):
             events.append(event)
             if written is not None:
-                written.append(event.id)
+                written.add(event.id)
             continue
         try:
             event = Event.from_json(raw, origin=key)
@@ -220,7 +220,7 @@ def _checked_results(key: str, slices: list, futures: list, checkers: _Checkers,
         if held:
             db.signatures.vouch({key_event_id(part[number][0]): (signer, part[number][1])
                                  for number, signer in held.items()})
-        written = [] if future is not None and checkers.writing else None
+        written = set() if future is not None and checkers.writing else None
         yield (*_parse_entries(key, part, None if bad is None else set(bad), written), written)
 
 
@@ -252,7 +252,7 @@ def _read_segments(store: GroupStore, db: LedgerDB, keys: list[str], readers: in
             bad += 1
         else:
             for events, again, problem, written in batches:
-                new += ingest(events, set(written)) if written else ingest(events)
+                new += ingest(events, written) if written else ingest(events)
                 if again:
                     db.record_bad_object(key, problem)
                     added, broken = _ingest_keys(store, db, again, readers, ingest)
