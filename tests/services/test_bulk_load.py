@@ -212,6 +212,10 @@ def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tm
     assert with_help <= len(checked_here) - 5        # signatures the second process checked are not checked again
     assert tables(bulk) == tables(before)
     assert len(tables(bulk)["bad_objects"]) == 1 and len(tables(bulk)["rejected"]) == 10
+    verified = tables(bulk)["verified"]
+    bulk.reset()                # `ledger rebuild`: the signature cache is kept, and loaded again into
+    svc.sync_from_store(store, bulk)
+    assert tables(bulk) == tables(before) and tables(bulk)["verified"] == verified != []
 
 
 class Paused(LocalStore):

@@ -166,6 +166,8 @@ class Beside:
         for table in tables:
             if table == "events":
                 conn.execute("INSERT OR REPLACE INTO events SELECT * FROM loader.events")
+            elif table == "verified":      # (a load only adds to the signature cache, which may be large)
+                conn.execute("INSERT OR IGNORE INTO main.verified SELECT * FROM loader.verified")
             else:
                 conn.execute(f'DELETE FROM main."{table}"')
                 conn.execute(f'INSERT INTO main."{table}" SELECT * FROM loader."{table}"')
