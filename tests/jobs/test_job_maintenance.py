@@ -74,3 +74,18 @@ def test_a_job_without_resume_ends_interrupted_by_maintenance(cli, jobs_env, sto
     assert stopped["resumable"] is False
     [worker] = stopped["attempts"][0]["workers"]
     assert (worker["state"], worker["reason"]) == ("interrupted", "its agent was stopped by SIGTERM")
+
+
+@pytest.mark.slow
+def test_a_job_slow_to_stop_is_still_recorded_as_stopped_by_its_agent_when_the_node_comes_back(
+        cli, jobs_env, store, write_job):
+    """The job takes two seconds to end after SIGTERM, longer than the node takes to come back
+    from maintenance: the worker's new agent starts once the old one has recorded why it stopped."""
+    path = write_job("name: slow\ntpu: {type: v4-8}\nhours: 1\n"
+                     "run: trap 'sleep 2; exit 1' TERM; sleep 60 & wait\n")
+    job = cli("run", str(path)).out.strip()
+    wait_state(cli, job, "running")
+    jobs_env.maintain(ZONE, job)
+    stopped = wait_state(cli, job, "interrupted")
+    [worker] = stopped["attempts"][0]["workers"]
+    assert (worker["state"], worker["reason"]) == ("interrupted", "its agent was stopped by SIGTERM")

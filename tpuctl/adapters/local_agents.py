@@ -7,7 +7,9 @@ outlive the short command whose emulator saw the node become READY; their pids a
 the data dir, whose path they get (so on the local profile worker 0's agent serves the same
 world when it deletes its TPU after its job). When the node stops being READY (deleted,
 preempted, stopped) each agent gets SIGTERM and its pidfile goes, so a running job is
-interrupted exactly as by a preemption.
+interrupted exactly as by a preemption. A node that comes back (after maintenance) starts a
+worker's new agent only once its stopped one has exited, as a rebooted VM would: else the new
+one could record the job's end before the old one says why it stopped.
 
 Install on any EmulatorServer: `LocalAgents(data_dir).install(server)`.
 """
@@ -18,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tpuctl.adapters.store import open_store
@@ -63,6 +66,7 @@ class LocalAgents:
 
     def _spawn(self, boot: AgentBoot, source: Path, home: Path, worker: int) -> None:
         home.mkdir(parents=True, exist_ok=True)
+        _wait_gone(home / STOPPED)
         pidfile = home / "agent.pid"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TPUCTL_") and k != "PYTHONPATH"}
         env.update(PYTHONPATH=str(source), TPU_WORKER_ID=str(worker), TPUCTL_DATA_DIR=str(self.root.parent),
@@ -95,7 +99,42 @@ def stop(pidfile: Path) -> int | None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return None
+    try:
+        pidfile.with_name(STOPPED).write_text(f"{pid}\n")
+    except OSError:
+        pass
     return pid
+
+
+STOPPED = "agent.stopped"       # the pid of a worker's agent told to stop, until it has exited
+STOP_WAIT = 15.0                # seconds a new agent waits for it (its job's grace is 10 s)
+
+
+def _wait_gone(stopped: Path) -> None:
+    """Wait until the agent named in `stopped` has exited (or STOP_WAIT has passed)."""
+    try:
+        pid = int(stopped.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    deadline = time.monotonic() + STOP_WAIT
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.02)
+    stopped.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False                # it was this process's child, and has exited
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _is_agent(pid)       # (an exited agent not yet reaped by its parent has no command line)
 
 
 def _is_agent(pid: int) -> bool:
