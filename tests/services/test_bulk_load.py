@@ -191,7 +191,6 @@ def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tm
     import resource
 
     from tpuctl.adapters import trust_db
-    from tpuctl.services import segments
 
     real_check = trust_db._check
 
@@ -199,9 +198,7 @@ def test_a_bulk_load_whose_events_a_second_process_checks_gives_the_same_view(tm
     segment = list(store.list(SEGMENTS_PREFIX))[0]
     text = gzip.decompress(store.read(segment))
     (store.root / segment).write_bytes(gzip.compress(text.replace(b'"chips":4', b'"chips":"4"', 1)))
-    monkeypatch.setattr(segments, "PARALLEL_FROM_SIGNED", 1)
-    monkeypatch.setattr(segments, "PARALLEL_SLICE_SIGNED", 7)       # many slices; one copy read again alone
-    monkeypatch.setattr(segments, "second_core", lambda: True)        # however many cores the machine running the tests has
+    second_process_writes(monkeypatch)                  # many slices; one copy read again alone
     checked_here = []
     monkeypatch.setattr(trust_db, "_check", lambda event, key: checked_here.append(event.id) or real_check(event, key))
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
@@ -287,7 +284,8 @@ def a_forged_copy_in_a_later_segment(store: LocalStore) -> str:
 
 def second_process_writes(monkeypatch) -> None:
     """Every segment's slices (of 7 events) checked and written by the second process, but the
-    first slice, which the loader reads itself while that process starts."""
+    first slice, which the loader reads itself while that process starts (whatever the number
+    of cores of the machine running the tests)."""
     from tpuctl.services import segments
 
     monkeypatch.setattr(segments, "PARALLEL_FROM_SIGNED", 1)

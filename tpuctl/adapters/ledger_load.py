@@ -41,6 +41,16 @@ if TYPE_CHECKING:
 LATE_INDEXES = ("events_subject", "events_kind_time")
 
 
+def drop_late_indexes(conn) -> list[str]:
+    """Drop the LATE_INDEXES a load's file has; returns the SQL that builds them again."""
+    marks = ",".join("?" * len(LATE_INDEXES))
+    found = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
+                         LATE_INDEXES).fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in found]
+
+
 class BulkLoad:
     """`with db.bulk() as load: load.ingest(batch) ...`: like `db.ingest` for each batch, one
     transaction for all; the derived tables are written when the block ends without error."""
@@ -66,12 +76,7 @@ class BulkLoad:
         self._collecting = gc.isenabled()
         gc.disable()
         try:
-            marks = ",".join("?" * len(LATE_INDEXES))
-            found = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
-                                 LATE_INDEXES).fetchall()
-            for name, sql in found:
-                conn.execute(f'DROP INDEX "{name}"')
-                self._indexes.append(sql)
+            self._indexes = drop_late_indexes(conn)
         except BaseException:
             self._end(commit=False)
             raise
@@ -156,13 +161,14 @@ class BulkLoad:
         writer_done = self.writer_finish() if self.writer_finish is not None else None
         nodes = {subject: node_row(state) for subject, state in self.states.items()}
         closed = {subject: _rows(intervals) for subject, intervals in self.closed.items()}
-        early = writer_done is not None and not self.db.rules().trust.disputed
+        trust = self.db.rules().trust               # (all the load's control events are in this file)
+        early = writer_done is not None and not trust.disputed
         if early:
             self._write(nodes, closed, self.queued)
         if writer_done is not None:                 # the second process built the indexes in its file
             writer_done()
             self.beside.join()
-            if (trust := self.db.rules().trust).disputed:   # withdrawn events it wrote are taken out now
+            if trust.disputed:                      # withdrawn events it wrote are taken out now
                 self._again(trust_db.take_out(self.db, trust))
             self._indexes = []
         for sql in self._indexes:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Iterable, Iterator
 
 from tpuctl.domain.intervals import NodeSpec, NodeState, QueuedRequest, UsageInterval
-from tpuctl.domain.metering import split_by_month
+from tpuctl.domain.metering import month_of, split_by_month
 
 CHUNK = 500     # host parameters per IN (...) query
 
@@ -90,7 +90,7 @@ def interval_rows(interval: UsageInterval) -> list[tuple]:
     s, start, end = interval.spec, interval.start, interval.end
     if (start.tzinfo is timezone.utc is end.tzinfo and start < end
             and start.month == end.month and start.year == end.year):
-        parts = [(f"{start.year:04d}-{start.month:02d}", interval)]
+        parts = [(month_of(start), interval)]
     else:
         parts = split_by_month(interval)
     return [(part.subject, part.seq, month, sec(part.start), sec(part.end), int(part.charged), s.owner, s.zone,

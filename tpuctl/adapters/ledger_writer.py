@@ -15,6 +15,7 @@ import gc
 import sqlite3
 
 from tpuctl.adapters.ledger_file import filling
+from tpuctl.adapters.ledger_load import drop_late_indexes
 from tpuctl.adapters.ledger_rows import us
 from tpuctl.domain.event_read import check_slice
 from tpuctl.domain.intervals import subject_of
@@ -23,17 +24,13 @@ _conn: sqlite3.Connection | None = None
 _indexes: list[str] = []
 
 
-def start(path: str, late_indexes: tuple[str, ...]) -> None:
+def start(path: str) -> None:
     """Open the file to fill; its large indexes on events are built once, at `finish`."""
-    global _conn
+    global _conn, _indexes
     gc.disable()                    # (what this process keeps has no reference cycles)
     _conn = filling(path)
     _conn.execute("BEGIN IMMEDIATE")
-    marks = ",".join("?" * len(late_indexes))
-    for name, sql in _conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
-                                   late_indexes).fetchall():
-        _conn.execute(f'DROP INDEX "{name}"')
-        _indexes.append(sql)
+    _indexes = drop_late_indexes(_conn)
 
 
 def write(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | None = None,

@@ -149,12 +149,11 @@ class _Checkers:
 
     def _start_writer(self) -> None:
         from tpuctl.adapters import ledger_writer
-        from tpuctl.adapters.ledger_load import LATE_INDEXES
 
         path = self.bulk.writer_file()
         if path is None:
             return
-        self.pool.submit(ledger_writer.start, path, LATE_INDEXES)
+        self.pool.submit(ledger_writer.start, path)
         self.writing = True
         self.bulk.writer_finish = self.finish
 
@@ -163,6 +162,12 @@ class _Checkers:
         from tpuctl.adapters import ledger_writer
 
         return self.pool.submit(ledger_writer.write if self.writing else check_slice, part, keys, earlier)
+
+    def lost(self, exc: Exception) -> None:
+        """The second process is gone: what it wrote went with it (raise _WriterLost), or, when it
+        only checked, the caller checks here instead (return)."""
+        if self.writing:
+            raise _WriterLost() from exc
 
     def finish(self) -> Callable[[], None]:
         """Ask the second process to build its indexes and commit; returns the wait for it."""
@@ -203,8 +208,7 @@ def _checked_batches(key: str, entries: tuple, checkers: _Checkers | None, db: L
         futures = [None] * here + [checkers.check(part, keys, slices[0] if here and number == 1 else ())
                                    for number, part in enumerate(slices[here:], here)]
     except (BrokenProcessPool, OSError, RuntimeError) as exc:
-        if checkers.writing:
-            raise _WriterLost() from exc
+        checkers.lost(exc)
         futures = [None] * len(slices)
     return _checked_results(key, slices, futures, checkers, db)
 
@@ -213,9 +217,8 @@ def _checked_results(key: str, slices: list, futures: list, checkers: _Checkers,
     for part, future in zip(slices, futures):
         try:
             bad, held = future.result() if future is not None else (None, {})
-        except (BrokenProcessPool, OSError) as exc:     # the second process died: check here instead
-            if checkers.writing:
-                raise _WriterLost() from exc
+        except (BrokenProcessPool, OSError) as exc:     # the second process died
+            checkers.lost(exc)
             bad, held = None, {}
         if held:
             db.signatures.vouch({key_event_id(part[number][0]): (signer, part[number][1])
