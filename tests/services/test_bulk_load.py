@@ -24,7 +24,7 @@ from tpuctl.adapters.user_files import load_price_table
 from tpuctl.services import sync as svc
 from tpuctl.services.ledger import Books
 from tpuctl.services.segments import compact
-from tests.services.test_segments import version_1
+from tests.services.test_segments import closed_month, version_1
 
 
 class EventByEvent(LedgerDB):
@@ -77,7 +77,7 @@ def a_signed_store(tmp_path, now, also=None) -> LocalStore:
     """Two closed months (two segments, read one batch each) and a few young events; `also(g, at)`
     writes more before the months are sealed."""
     store = LocalStore(tmp_path / "store")
-    first = ((now - timedelta(days=2)).replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = (closed_month(now) - timedelta(days=1)).replace(day=1)
     second = (first + timedelta(days=32)).replace(day=1)
 
     def at(day, hours=0.0, month=first):

@@ -14,7 +14,7 @@ from tpuctl.adapters.ledger_db import LedgerDB
 from tpuctl.adapters.store import LocalStore, open_store
 from tpuctl.domain.clock import ManualClock, utcnow
 from tpuctl.domain.events import NODE_CREATED, NODE_DELETED, new_event, node_payload
-from tpuctl.domain.segments import SEGMENTS_PREFIX
+from tpuctl.domain.segments import SEAL_HORIZON, SEGMENTS_PREFIX
 from tpuctl.errors import ConfigError
 from tpuctl.services import sync as svc
 from tpuctl.services.ledger import Books
@@ -80,10 +80,12 @@ def now():
 
 
 def closed_month(now):
-    """The start of a month that has ended, and whose end is hours before `now` (so events of
-    the last hour are of a later month, even just after midnight on the first)."""
-    return ((now - timedelta(hours=3)).replace(day=1) - timedelta(days=1)).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0)
+    """The start of the latest month that compaction at `now` seals whole, so no other month lies
+    between it and now: last month once SEAL_HORIZON has passed since this month began, else
+    the month before (last month then waits, short of its end and of MIN_SEGMENT events)."""
+    this = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last = (this - timedelta(days=1)).replace(day=1)
+    return last if now - SEAL_HORIZON >= this else (last - timedelta(days=1)).replace(day=1)
 
 
 @pytest.mark.slow
@@ -156,7 +158,7 @@ def test_a_writer_whose_clock_is_ten_minutes_behind_is_never_missed(tmp_path, no
 @pytest.mark.slow
 def test_two_members_compacting_at_once_seal_each_run_once(tmp_path, now):
     store = LocalStore(tmp_path / "store")
-    first = ((now - timedelta(days=2)).replace(day=1) - timedelta(days=40)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = (closed_month(now) - timedelta(days=1)).replace(day=1)
     write_usage(store, first + timedelta(days=2), 100)                       # a closed month
     write_usage(store, first + timedelta(days=33), 100, prefix="m")          # the next, closed too
     both_ready = threading.Barrier(2, timeout=30)
