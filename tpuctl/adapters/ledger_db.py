@@ -26,7 +26,7 @@ from tpuctl.adapters.ledger_rows import (
 from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.events import CONTROL_KINDS, NODE_KINDS, REAP_KINDS, Event
 from tpuctl.domain.trust import Trust
-from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key, subject_of
+from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, replay_after, subject_of
 from tpuctl.domain.metering import PriceKey
 from tpuctl.errors import ConfigError
 
@@ -244,12 +244,11 @@ class LedgerDB(AbstractContextManager):
         delta: dict[tuple, list[int]] = {}
         new_states, new_rows, gone = [], [], []
         for subject in {*groups, *whole}:
-            events, state = groups.get(subject, []), states.get(subject)
-            if subject in whole or (state is not None and min(map(sort_key, events)) <= state.last):
+            replayed = None if subject in whole else replay_after(groups[subject], states.get(subject))
+            if replayed is None:
                 self._drop_intervals(subject, delta)        # out of order or withdrawn: replay it all again
-                state, intervals = replay(self.subject_events(subject))
-            else:
-                state, intervals = replay(events, state)
+                replayed = replay(self.subject_events(subject))
+            state, intervals = replayed
             if state is None:
                 gone.append((subject,))
                 continue

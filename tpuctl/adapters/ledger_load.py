@@ -31,7 +31,7 @@ from tpuctl.adapters import trust_db
 from tpuctl.adapters.ledger_file import Beside
 from tpuctl.adapters.ledger_rows import NODE_COLUMNS, QUEUED_COLUMNS, add_usage, interval_rows, node_row, queued_row
 from tpuctl.domain.events import Event
-from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, sort_key
+from tpuctl.domain.intervals import NodeState, QueuedRequest, UsageInterval, apply_queued, replay, replay_after
 
 if TYPE_CHECKING:
     from tpuctl.adapters.ledger_db import LedgerDB
@@ -132,13 +132,13 @@ class BulkLoad:
         for subject, events in nodes.items():
             if subject in self.replay_later:
                 continue
-            state = self.states.get(subject)
-            if state is not None and min(map(sort_key, events)) <= state.last:
+            replayed = replay_after(events, self.states.get(subject))
+            if replayed is None:
                 self.replay_later.add(subject)          # replayed from all its events at the end
                 del self.states[subject]
                 self.closed.pop(subject, None)
                 continue
-            state, intervals = replay(events, state)
+            state, intervals = replayed
             self.states[subject] = state
             if intervals:
                 self.closed.setdefault(subject, []).extend(intervals)

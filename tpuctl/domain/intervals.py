@@ -201,8 +201,20 @@ def replay(events: Iterable[Event], state: NodeState | None = None) -> tuple[Nod
 
     The spec merges each payload in (later non-empty values win). Kept in local variables,
     one NodeState at the end: a bulk load replays a million events."""
+    return _replayed(sorted([(sort_key(event), event) for event in unique(events)], key=_first), state)
+
+
+def replay_after(events: list[Event], state: NodeState | None) -> tuple[NodeState | None, list[UsageInterval]] | None:
+    """`replay` of new events (distinct ids, none replayed yet) onto `state`, or None when one
+    sorts at or before the last event `state` holds: then the node is replayed from all its events."""
+    keyed = sorted([(sort_key(event), event) for event in events], key=_first)
+    if state is not None and keyed and keyed[0][0] <= state.last:
+        return None
+    return _replayed(keyed, state)
+
+
+def _replayed(keyed: list[tuple[SortKey, Event]], state: NodeState | None) -> tuple[NodeState | None, list[UsageInterval]]:
     intervals: list[UsageInterval] = []
-    keyed = sorted([(sort_key(event), event) for event in unique(events)], key=_first)
     if not keyed:
         return state, intervals
     if state is None:
