@@ -3,6 +3,7 @@ and is what reads them (else a first sync pays every field's check again)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -112,7 +113,7 @@ def edited(draw) -> bytes:
         if draw(st.integers(0, 5)) == 0:
             where.pop(name, None)
         else:
-            where[name] = draw(TRICKY)
+            where[name] = copy.deepcopy(draw(TRICKY))     # (its lists and objects are shared)
     data = canonical(body)
     if draw(st.booleans()):
         at = draw(st.integers(0, len(data) - 1))
