@@ -127,3 +127,14 @@ def test_the_form_passes_nothing_check_event_refuses(data):
     event = read(data)
     if event is not None and passes(data, event):
         check_event(event)              # raises (fails the test) if the form passed what it refuses
+
+
+@pytest.mark.parametrize("first", ["event_shape", "event_read", "event_schema"])
+def test_the_three_reading_modules_import_in_any_order(first):
+    import subprocess
+    import sys
+
+    code = (f"import tpuctl.domain.{first}; from tpuctl.domain.event_read import read_quick; "
+            "from tpuctl.domain.events import Event; print(read_quick(Event, b'{}'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "None\n", done.stderr

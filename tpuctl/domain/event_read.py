@@ -35,7 +35,7 @@ def read_quick(cls: type, data: bytes, check: bool = True) -> ev.Event | None:
             event.__dict__.update(fields)
         else:
             event = cls(**fields)
-        if check and not passes(data, event):       # (tpuctl's own form: known in one match)
+        if check and not event_shape.passes(data, event):       # (tpuctl's own form: known in one match)
             check_event(event)
     except Exception:           # noqa: BLE001 - json below decides, and says why
         return None
@@ -105,4 +105,4 @@ def _learn(pairs) -> None:
 # Below the definitions: event_schema imports `read_quick` from here, so whichever of the two is
 # imported first, each finds what it takes from the other.
 from tpuctl.domain.event_schema import check_event, time  # noqa: E402
-from tpuctl.domain.event_shape import passes  # noqa: E402
+from tpuctl.domain import event_shape  # noqa: E402 - (a module: it imports event_schema, which imports this)
