@@ -161,7 +161,15 @@ def test_a_failing_service_is_retried_then_unavailable(answering):
     with pytest.raises(UnavailableError, match=r"cannot be reached \(HTTP 503, gave up after retrying\)"):
         store.create("configs/a.yaml", b"x")          # create-only: safe to retry
     assert seen.count("POST") >= 2
-    seen = answering(503)       # (a server of its own: a late answer to the retries above lands in theirs)
+    seen = answering(503)       # (a server of its own: the write's requests alone)
     with pytest.raises(UnavailableError, match=r"cannot be reached \(HTTP 503\)"):
         GcsStore("gs://study-group/tpuctl", retry_deadline=4).write("configs/a.yaml", b"x")   # unconditional: never retried
-    assert seen == ["POST"]
+    settled()
+    assert seen == ["POST"]             # and no request of the client's own (its bucket-metadata fetch)
+
+
+def settled() -> None:
+    """Wait for the storage client's background threads (its bucket-metadata fetches) to end."""
+    for thread in threading.enumerate():
+        if getattr(getattr(thread, "_target", None), "__name__", "") == "_fetch_background":
+            thread.join(10)

@@ -89,6 +89,9 @@ class GcsStore:
         from google.auth.exceptions import DefaultCredentialsError
         from google.cloud import storage
 
+        # google-cloud-storage 3.17 fetches each bucket's metadata in a background thread for its
+        # OpenTelemetry spans, which tpuctl does not record: one request per command, for nothing
+        os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "true")
         if os.environ.get("STORAGE_EMULATOR_HOST"):       # the client sends its requests there
             return storage.Client(project=EMULATOR_PROJECT, credentials=AnonymousCredentials())
         try:
