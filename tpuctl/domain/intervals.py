@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import itemgetter
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
@@ -201,13 +202,13 @@ def replay(events: Iterable[Event], state: NodeState | None = None) -> tuple[Nod
 
     The spec merges each payload in (later non-empty values win). Kept in local variables,
     one NodeState at the end: a bulk load replays a million events."""
-    return _replayed(sorted([(sort_key(event), event) for event in unique(events)], key=_first), state)
+    return _replayed(sorted([(sort_key(event), event) for event in unique(events)], key=itemgetter(0)), state)
 
 
 def replay_after(events: list[Event], state: NodeState | None) -> tuple[NodeState | None, list[UsageInterval]] | None:
     """`replay` of new events (distinct ids, none replayed yet) onto `state`, or None when one
     sorts at or before the last event `state` holds: then the node is replayed from all its events."""
-    keyed = sorted([(sort_key(event), event) for event in events], key=_first)
+    keyed = sorted([(sort_key(event), event) for event in events], key=itemgetter(0))
     if state is not None and keyed and keyed[0][0] <= state.last:
         return None
     return _replayed(keyed, state)
@@ -254,13 +255,9 @@ def _replayed(keyed: list[tuple[SortKey, Event]], state: NodeState | None) -> tu
                             "first_ready": first_ready, "seq": seq}), intervals
 
 
-def _first(pair: tuple) -> SortKey:
-    return pair[0]
-
-
 def _changed(state: Any, changes: dict[str, Any]) -> Any:
     """dataclasses.replace(state, **changes) for a NodeState or QueuedRequest (no __post_init__),
-    five times faster: replay makes one per event."""
+    five times faster: a bulk load makes hundreds of thousands."""
     new = object.__new__(type(state))
     new.__dict__.update(state.__dict__)
     new.__dict__.update(changes)
