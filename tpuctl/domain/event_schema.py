@@ -223,11 +223,12 @@ def _show(value: Any) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
+lease_hours = decimal(Decimal(0), MAX_LEASE_HOURS, strict_low=True)
 _NODE = {"zone": zone, "node": resource, "accelerator_type": accelerator_type, "chips": chips, "spot": boolean,
          "owner": owner, "lease_until": optional(time), "request_id": optional(request_id),
          "create_time": optional(time), "source": one_of(*ev.SOURCES)}
 _QUEUED = {"zone": zone, "name": resource, "node": resource, "accelerator_type": accelerator_type, "chips": chips,
-           "spot": boolean, "owner": owner, "lease_hours": decimal(Decimal(0), MAX_LEASE_HOURS, strict_low=True),
+           "spot": boolean, "owner": owner, "lease_hours": lease_hours,
            "request_id": optional(request_id)}
 _PRICE = optional(decimal(Decimal(0), MAX_PRICE))
 
@@ -343,11 +344,16 @@ def _check_fields(kind: str, payload: dict) -> None:
             raise Invalid(f"field '{name}' {exc}") from None
         if seen is not None and len(_PASSED) < 50_000:
             _PASSED.add(seen)
-    if kind in ev.NODE_KINDS or kind in ev.QUEUED_KINDS:       # a queued request may ask for several nodes
-        expected = type_chips(payload["accelerator_type"])
-        if payload["chips"] != expected and (kind in ev.NODE_KINDS or payload["chips"] % expected):
-            raise Invalid(f"says {payload['chips']} chips for a {payload['accelerator_type']}, which has {expected}"
-                          f"{'' if kind in ev.NODE_KINDS else ' per node'}")
+    if kind in ev.NODE_KINDS or kind in ev.QUEUED_KINDS:
+        check_type_chips(kind, payload["accelerator_type"], payload["chips"])
+
+
+def check_type_chips(kind: str, accelerator_type: str, chips: int) -> None:
+    """A node has its (known) type's chips; a queued request may ask for several such nodes."""
+    expected = type_chips(accelerator_type)
+    if chips != expected and (kind in ev.NODE_KINDS or chips % expected):
+        raise Invalid(f"says {chips} chips for a {accelerator_type}, which has {expected}"
+                      f"{'' if kind in ev.NODE_KINDS else ' per node'}")
 
 
 def check_event(event: ev.Event) -> None:
@@ -358,14 +364,7 @@ def check_event(event: ev.Event) -> None:
         raise Invalid(f"uses schema version {event.version}; this tpuctl reads up to {ev.SCHEMA_VERSION}: upgrade tpuctl")
     if not isinstance(event.id, str) or not ev.is_event_id(event.id):
         raise Invalid(f"has an invalid event id {_show(event.id)}")
-    try:
-        recorded = ev.id_time(event.id)
-    except OverflowError:
-        recorded = LATEST
-    if not EARLIEST <= recorded < LATEST:
-        raise Invalid(f"has an id whose time is outside {EARLIEST.year}-{LATEST.year}")
-    if not EARLIEST <= event.time <= recorded + AHEAD:
-        raise Invalid(f"happened at {event.time:%Y-%m-%d %H:%M}, not between {EARLIEST.year} and when it was recorded")
+    check_recorded(event)
     if not (type(event.actor) is str and (member, str, event.actor) in _PASSED):
         try:
             member(event.actor)
@@ -381,6 +380,18 @@ def check_event(event: ev.Event) -> None:
         if not isinstance(event.sig, str) or not SIG_RE.match(event.sig):
             raise Invalid(f"has a signature {_show(event.sig)}, not an Ed25519 signature in base64")
     check_payload(event.kind, event.payload)
+
+
+def check_recorded(event: ev.Event) -> None:
+    """Raise Invalid unless the id's time is within bounds and the event's time at most AHEAD after it."""
+    try:
+        recorded = ev.id_time(event.id)
+    except OverflowError:
+        recorded = LATEST
+    if not EARLIEST <= recorded < LATEST:
+        raise Invalid(f"has an id whose time is outside {EARLIEST.year}-{LATEST.year}")
+    if not EARLIEST <= event.time <= recorded + AHEAD:
+        raise Invalid(f"happened at {event.time:%Y-%m-%d %H:%M}, not between {EARLIEST.year} and when it was recorded")
 
 
 def parse_event(cls: type, data: bytes, origin: str) -> ev.Event:

@@ -3,9 +3,9 @@
 Most of a large ledger is such events, and `check_event` reads each field with its own check
 (about 5 us an event; a first sync reads a million). An event whose bytes are tpuctl's own
 JSON (keys sorted, no spaces, no escapes) with every field in the pattern of its check passes
-those checks by construction; what a pattern cannot say is checked after the match: the type
-is one tpuctl knows with that many chips, each time is a real date within bounds and not long
-after the id says the event was recorded, a lease is in range.
+those checks by construction; what a pattern cannot say is checked after the match, by the
+schema's own checks: the type is one tpuctl knows with that many chips, each time is a real
+date within bounds and not long after the id says the event was recorded, a lease is in range.
 
 This only ever accepts: `passes` False means "not known here", and `check_event` decides and
 says why. tests/domain/test_event_shape.py holds it to accept nothing `check_event` refuses.
@@ -14,12 +14,10 @@ says why. tests/domain/test_event_shape.py holds it to accept nothing `check_eve
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from tpuctl.domain import events as ev
-from tpuctl.domain.event_schema import AHEAD, EARLIEST, LATEST, MAX_CHIPS, MAX_LEASE_HOURS, type_chips
+from tpuctl.domain import event_schema as schema, events as ev
+from tpuctl.domain.event_schema import Invalid, check_recorded, time
 
 
 def _any(words) -> bytes:
@@ -50,38 +48,36 @@ def passes(data: bytes, event: ev.Event) -> bool:
     """Does `event`, read from `data`, pass `check_event`, known from its form? (False: unknown.)"""
     if _SHAPE.fullmatch(data) is None:
         return False
-    try:
-        recorded = ev.id_time(event.id)
-    except OverflowError:
-        return False
-    if not (EARLIEST <= recorded < LATEST and EARLIEST <= event.time <= recorded + AHEAD):
-        return False
     payload = event.payload
-    if event.kind in ev.NODE_KINDS:
-        return (_type_holds(payload["accelerator_type"], payload["chips"], True) and _time_holds(payload["lease_until"])
-                and _time_holds(payload["create_time"]))
-    return _type_holds(payload["accelerator_type"], payload["chips"], False) and _lease_holds(payload["lease_hours"])
-
-
-def _time_holds(text: str | None) -> bool:
-    if text is None:
-        return True
     try:
-        return EARLIEST <= datetime.fromisoformat(text) < LATEST
-    except ValueError:          # (the pattern's digits, yet no such date: 2026-02-30)
+        check_recorded(event)
+        if event.kind in ev.NODE_KINDS:
+            for name in ("lease_until", "create_time"):
+                if payload[name] is not None:
+                    time(payload[name])
+        elif not _lease_holds(payload["lease_hours"]):
+            return False
+    except Invalid:
         return False
+    return _type_holds(event.kind, payload["accelerator_type"], payload["chips"])
 
 
 @lru_cache(maxsize=1024)
-def _type_holds(accelerator_type: str, chips: int, node: bool) -> bool:
-    """A type tpuctl knows; a node has its chips, a queued request a whole number of its nodes."""
-    expected = type_chips(accelerator_type)
-    return expected is not None and 1 <= chips <= MAX_CHIPS and (chips == expected if node else chips % expected == 0)
+def _type_holds(kind: str, accelerator_type: str, chips: int) -> bool:
+    """The schema's own checks of the type, the chips and the two together (a group uses a few)."""
+    try:
+        schema.accelerator_type(accelerator_type)
+        schema.chips(chips)
+        schema.check_type_chips(kind, accelerator_type, chips)
+    except Invalid:
+        return False
+    return True
 
 
 @lru_cache(maxsize=1024)
 def _lease_holds(hours: str) -> bool:
     try:
-        return 0 < Decimal(hours) <= MAX_LEASE_HOURS
-    except InvalidOperation:
+        schema.lease_hours(hours)
+    except Invalid:
         return False
+    return True
