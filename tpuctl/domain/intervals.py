@@ -101,31 +101,36 @@ class NodeSpec:
             key = (*payload.values(), *payload)
             fresh = _SPECS.get(key)
         except TypeError:                   # not a payload the schema passed: no memo
-            return cls._merged(payload, previous)
+            return cls._alone(payload).onto(previous)
         if fresh is None:
             if len(_SPECS) >= 10_000:
                 _SPECS.clear()
                 _SAME.clear()
-            made = cls._merged(payload, None)
+            made = cls._alone(payload)
             fresh = _SPECS[key] = _SAME.setdefault(made, made)
-        if previous is None or fresh is previous:
-            return fresh
-        if ((fresh.owner != UNATTRIBUTED or previous.owner == UNATTRIBUTED) and (fresh.lease_until or not previous.lease_until)
-                and (fresh.request_id or not previous.request_id) and (fresh.create_time or not previous.create_time)):
-            return fresh                    # (nothing of the previous spec shows through)
-        return cls._merged(payload, previous)
+        return fresh if fresh is previous else fresh.onto(previous)
 
     @classmethod
-    def _merged(cls, payload: Mapping[str, Any], previous: NodeSpec | None) -> NodeSpec:
+    def _alone(cls, payload: Mapping[str, Any]) -> NodeSpec:
         generation, chips = _generation_and_chips(payload["accelerator_type"], payload.get("chips"))
-        owner = payload.get("owner") or UNATTRIBUTED
-        if previous is not None and owner == UNATTRIBUTED:
-            owner = previous.owner          # a later unlabeled sighting keeps the known owner
         return cls(zone=payload["zone"], node=payload["node"], accelerator_type=payload["accelerator_type"],
-                   generation=generation, chips=chips, spot=bool(payload.get("spot")), owner=owner,
-                   lease_until=optional_time(payload.get("lease_until")) or (previous and previous.lease_until),
-                   request_id=payload.get("request_id") or (previous and previous.request_id),
-                   create_time=optional_time(payload.get("create_time")) or (previous and previous.create_time))
+                   generation=generation, chips=chips, spot=bool(payload.get("spot")),
+                   owner=payload.get("owner") or UNATTRIBUTED, lease_until=optional_time(payload.get("lease_until")),
+                   request_id=payload.get("request_id") or None, create_time=optional_time(payload.get("create_time")))
+
+    def onto(self, previous: NodeSpec | None) -> NodeSpec:
+        """This spec, with what `previous` knew that it leaves empty (a later unlabeled sighting
+        keeps the known owner, lease, request and createTime); itself when nothing shows through."""
+        if previous is None:
+            return self
+        owner = previous.owner if self.owner == UNATTRIBUTED else self.owner
+        lease_until = self.lease_until or previous.lease_until
+        request_id = self.request_id or previous.request_id
+        create_time = self.create_time or previous.create_time
+        if (owner, lease_until, request_id, create_time) == (self.owner, self.lease_until, self.request_id,
+                                                              self.create_time):
+            return self
+        return replace(self, owner=owner, lease_until=lease_until, request_id=request_id, create_time=create_time)
 
 
 _SPECS: dict[tuple, NodeSpec] = {}          # payload -> its spec alone
