@@ -20,8 +20,8 @@ from typing import Callable, Container, Iterable, Iterator
 
 from tpuctl.adapters import ledger_file, trust_db
 from tpuctl.adapters.ledger_rows import (
-    INTERVALS, NODE_COLUMNS, QUEUED_COLUMNS, add_usage, chunks, dt_us, dt_us_opt, interval_rows, node_row, node_state,
-    queued_request, queued_row, sec, us, us_opt, usage_intervals,
+    INTERVALS, NODE_COLUMNS, QUEUED_COLUMNS, add_usage, chunks, dt_us, dt_us_opt, event_row, interval_rows, node_row,
+    node_state, queued_request, queued_row, sec, us, us_opt, usage_intervals,
 )
 from tpuctl.domain.budgets import GroupRules, group_rules
 from tpuctl.domain.events import CONTROL_KINDS, NODE_KINDS, REAP_KINDS, Event
@@ -221,7 +221,7 @@ class LedgerDB(AbstractContextManager):
         subjects = {event.id: subject_of(event) for event in events}
         self.conn.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
-            ((e.id, us(e.time), e.actor, e.kind, subjects[e.id], e.to_json()) for e in events if e.id not in written))
+            (event_row(e, subjects[e.id]) for e in events if e.id not in written))
         nodes: dict[str, list[Event]] = {}
         queued: dict[str, list[Event]] = {}
         for event in events:

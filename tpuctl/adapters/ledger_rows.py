@@ -1,4 +1,4 @@
-"""Rows of the SQLite view and back: node states, closed intervals, queued requests.
+"""Rows of the SQLite view and back: events, node states, closed intervals, queued requests.
 
 One place knows how a replayed state is written to the view's tables, so the event-by-event
 ingest and the bulk load of a fresh view (tpuctl/adapters/ledger_load.py) write the same rows.
@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Iterator
 
+from tpuctl.domain.events import Event
 from tpuctl.domain.intervals import NodeSpec, NodeState, QueuedRequest, UsageInterval
 from tpuctl.domain.metering import month_of, split_by_month
 
@@ -43,6 +44,11 @@ def dt_us(us: int) -> datetime:
 def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def event_row(event: Event, subject: str | None) -> tuple:
+    """The events table's row: id, time, actor, kind, subject (its node or request), the bytes stored."""
+    return event.id, us(event.time), event.actor, event.kind, subject, event.to_json()
 
 
 NODE_COLUMNS = ("subject, zone, node, owner, accelerator_type, generation, chips, spot, lease_until, request_id, "

@@ -16,7 +16,7 @@ import sqlite3
 
 from tpuctl.adapters.ledger_file import filling
 from tpuctl.adapters.ledger_load import drop_late_indexes
-from tpuctl.adapters.ledger_rows import us
+from tpuctl.adapters.ledger_rows import event_row
 from tpuctl.domain.event_read import check_slice
 from tpuctl.domain.intervals import subject_of
 
@@ -40,7 +40,7 @@ def write(entries: list[tuple[str, bytes]], keys: dict[str, list[str]] | None = 
     events: list = []
     bad, held = check_slice(entries, keys, earlier, events)
     _conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?)",
-                      [(e.id, us(e.time), e.actor, e.kind, subject_of(e), e.raw) for e in events])
+                      [event_row(event, subject_of(event)) for event in events])
     return bad, held
 
 
