@@ -352,3 +352,14 @@ def test_events_a_dispute_withdrew_are_taken_out_of_a_view_the_second_process_wr
     view = tables(bulk)
     assert sum("Cloud TPU did not list it" in row[3] for row in view["rejected"]) == 2
     assert not any("/ghost/" in row[0] for row in view["nodes"])
+
+
+def test_the_files_a_load_killed_outright_left_do_not_stop_the_next_one(tmp_path, now, monkeypatch):
+    store = a_signed_store(tmp_path, now)
+    for leftover in ("bulk.db.loading", "bulk.db.writing"):        # a kill -9 of the loader mid-way
+        (tmp_path / leftover).write_bytes(b"what a load killed outright left")
+    second_process_writes(monkeypatch)
+    svc.sync_from_store(store, bulk := LedgerDB(tmp_path / "bulk.db"))
+    svc.sync_from_store(store, before := EventByEvent(tmp_path / "before.db"))
+    assert tables(bulk) == tables(before)
+    assert not list(tmp_path.glob("bulk.db.*ing"))

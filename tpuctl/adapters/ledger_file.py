@@ -125,13 +125,18 @@ def _use(db: LedgerDB, conn: sqlite3.Connection) -> None:
     db.forget_rules()
 
 
+def _load_files(view: Path) -> tuple[Path, Path]:
+    """A load's two files beside the view: the loader's, and its second process's."""
+    return Path(f"{view}.loading"), Path(f"{view}.writing")
+
+
 class Beside:
     """A fresh view being filled in `<view>.loading` (the view's connection points at it)."""
 
     def __init__(self, db: LedgerDB):
-        self.db, self.path, self.view = db, Path(f"{db.path}.loading"), db.conn
+        self.db, self.path, self.view = db, _load_files(db.path)[0], db.conn
         self.writer: Path | None = None                 # a second process's file (`writer_file`)
-        for path in (self.path, Path(f"{db.path}.writing")):
+        for path in _load_files(db.path):
             _remove(path)                               # what a killed load left
         _use(db, self._copy(self.path))
 
@@ -143,7 +148,7 @@ class Beside:
     def writer_file(self) -> Path:
         """A second copy of the view before the load, for a second process to write events
         into (tpuctl/adapters/ledger_writer.py) while this one fills its own."""
-        self.writer = Path(f"{self.db.path}.writing")
+        self.writer = _load_files(self.db.path)[1]
         self._copy(self.writer).close()
         return self.writer
 
@@ -184,8 +189,8 @@ class Beside:
         try:
             return cls(db)
         except BaseException:
-            for suffix in (".loading", ".writing"):
-                _remove(Path(f"{db.path}{suffix}"))
+            for path in _load_files(db.path):
+                _remove(path)
             db.hold.share()
             raise
 
