@@ -230,12 +230,10 @@ def _replayed(keyed: list[tuple[SortKey, Event]], state: NodeState | None) -> tu
     subject, spec, status, since = state.subject, state.spec, state.status, state.accruing_since
     first_ready, seq, payload = state.first_ready, state.seq, None
     for last, event in keyed:
-        kind = event.kind
+        kind, old = event.kind, spec
         if event.payload != payload:            # (most events repeat their node's payload)
-            payload, old = event.payload, spec
+            payload = event.payload
             spec = NodeSpec.from_payload(payload, spec)
-        else:
-            old = spec
         if status == "deleted":
             if kind in ACCRUE and payload.get("source") == "observed":
                 status, since = "ready", _second(event.time)
